@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building provdb needs beyond the Rust toolchain, and nothing when it is there:
+# clang's libclang (bindgen generates the rocksdb crate's bindings against it).
+set -euo pipefail
+
+have_libclang() {
+  ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1
+}
+
+if ! have_libclang; then
+  echo "install-deps: installing clang and libclang-dev (for bindgen)" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang libclang-dev >/dev/null
+fi
+command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }

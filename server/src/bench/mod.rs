@@ -1,0 +1,12 @@
+//! `provdb bench ...`: each benchmark measures provdb and a baseline in the same run and
+//! prints the ratio, so results compare across machines and loads.
+
+mod ingest;
+
+use crate::cli::BenchCommand;
+
+pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Ingest(args) => ingest::run(args),
+    }
+}

@@ -1,0 +1,190 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// provdb: a database whose records know their contributors, and whose answers pay them.
+#[derive(Debug, Parser)]
+#[command(name = "provdb", version, about)]
+pub(crate) struct Cli {
+    /// Data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "PROVDB_DATA",
+        default_value = "./provdb-data"
+    )]
+    pub(crate) data: PathBuf,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create an empty database in the data directory.
+    Init,
+    /// Create, list and show Datanets.
+    #[command(subcommand)]
+    Datanet(DatanetCommand),
+    /// Ingest JSONL, CSV or Parquet files into a Datanet; each file is all or nothing.
+    Ingest(IngestArgs),
+    /// List a Datanet's records with their provenance columns.
+    Records(RecordsArgs),
+    /// Change a record's status or remove it.
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// Convert a SMART collection (Cranfield, ADI) into signed JSONL records (demo keys).
+    ConvertSmart(ConvertSmartArgs),
+    /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
+    Demo(DemoArgs),
+    /// Benchmarks that print ratios against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DatanetCommand {
+    /// Create a Datanet.
+    Create(DatanetCreateArgs),
+    /// List Datanets.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one Datanet with its counters.
+    Show {
+        /// Datanet name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DatanetCreateArgs {
+    /// Name: a letter, then letters, digits, `_` or `-`.
+    pub(crate) name: String,
+    /// The column that is chunked and indexed.
+    #[arg(long, default_value = "text")]
+    pub(crate) text_column: String,
+    /// Default license of the records.
+    #[arg(long, default_value = "unspecified")]
+    pub(crate) license: String,
+    /// Description.
+    #[arg(long, default_value = "")]
+    pub(crate) description: String,
+    /// Typed schema, JSON: {"columns":[{"name":"title","type":"string","required":true},...]}.
+    #[arg(long)]
+    pub(crate) schema: Option<PathBuf>,
+    /// Refuse records without a valid EIP-191 signature by their contributor.
+    #[arg(long)]
+    pub(crate) require_signatures: bool,
+    /// Only the owner and grantees may read it.
+    #[arg(long)]
+    pub(crate) private: bool,
+    /// Owner (curator) address.
+    #[arg(long)]
+    pub(crate) owner: Option<String>,
+    /// New records start `pending` until a curator approves them.
+    #[arg(long)]
+    pub(crate) review: bool,
+    /// Chunk size in bytes.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) chunk_size: u32,
+    /// Bytes shared by consecutive chunks.
+    #[arg(long, default_value_t = 150)]
+    pub(crate) chunk_overlap: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    /// Datanet name.
+    pub(crate) name: String,
+    /// Input files (.jsonl, .csv, .parquet).
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Contributor of rows without a `contributor` column.
+    #[arg(long)]
+    pub(crate) contributor: Option<String>,
+    /// Store the valid rows and write the others to a rejects file.
+    #[arg(long)]
+    pub(crate) skip_invalid: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecordsArgs {
+    /// Datanet name.
+    pub(crate) name: String,
+    /// At most this many records.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RecordCommand {
+    /// Set the curation status: pending, approved, rejected or slashed.
+    Status {
+        /// Record id (0x...).
+        id: String,
+        /// New status.
+        status: String,
+    },
+    /// Remove a record: a tombstone version supersedes it, history stays.
+    Remove {
+        /// Record id (0x...).
+        id: String,
+        /// Who removes it.
+        #[arg(long)]
+        by: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConvertSmartArgs {
+    /// Collection directory (cran.all.1400 or *.ALL).
+    pub(crate) collection: PathBuf,
+    /// Output JSONL file.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The collection to load.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Ingest throughput against raw RocksDB WriteBatch throughput for the same bytes.
+    Ingest(BenchIngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchIngestArgs {
+    /// Records to ingest (Cranfield replicated with variations).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) records: usize,
+    /// Records per file (one batch each).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) batch: usize,
+    /// The collection to replicate.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

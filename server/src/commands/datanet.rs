@@ -1,0 +1,118 @@
+//! `provdb datanet create|list|show`.
+
+use std::path::Path;
+
+use provdb::storage::{ChunkingConfig, Visibility};
+use provdb::{DatanetInfo, DatanetSpec, Db};
+
+use crate::cli::{DatanetCommand, DatanetCreateArgs};
+use crate::output::{parse_arg, print_json, print_table};
+
+pub(crate) fn run(data: &Path, command: DatanetCommand) -> anyhow::Result<()> {
+    let db = Db::open(data)?;
+    match command {
+        DatanetCommand::Create(args) => create(&db, args),
+        DatanetCommand::List { json } => {
+            let datanets = db.datanets()?;
+            if json {
+                return print_json(&serde_json::json!({ "datanets": datanets }));
+            }
+            let rows: Vec<Vec<String>> = datanets
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.name.clone(),
+                        d.records.to_string(),
+                        d.chunks.to_string(),
+                        d.contributors.to_string(),
+                        d.visibility.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["name", "records", "chunks", "contributors", "visibility"],
+                &rows,
+            );
+            Ok(())
+        }
+        DatanetCommand::Show { name, json } => {
+            let info = db.datanet_info(&name)?;
+            if json {
+                print_json(&info)
+            } else {
+                print_info(&info)
+            }
+        }
+    }
+}
+
+fn create(db: &Db, args: DatanetCreateArgs) -> anyhow::Result<()> {
+    let schema = match &args.schema {
+        Some(path) => Some(provdb::schema::parse_schema(&fs_err::read_to_string(
+            path,
+        )?)?),
+        None => None,
+    };
+    let owner = args
+        .owner
+        .as_deref()
+        .map(|o| parse_arg(o, "owner address"))
+        .transpose()?;
+    let spec = DatanetSpec {
+        name: args.name,
+        description: args.description,
+        license: args.license,
+        text_column: args.text_column,
+        schema,
+        require_signatures: args.require_signatures,
+        visibility: if args.private {
+            Visibility::Private
+        } else {
+            Visibility::Public
+        },
+        owner,
+        review: args.review,
+        chunking: ChunkingConfig {
+            size_bytes: args.chunk_size,
+            overlap_bytes: args.chunk_overlap,
+        },
+    };
+    let info = db.create_datanet(spec)?;
+    if args.json {
+        print_json(&info)
+    } else {
+        println!("created datanet '{}' (id {})", info.name, info.id);
+        Ok(())
+    }
+}
+
+/// Prints a Datanet's fields and counters, one per line.
+pub(crate) fn print_info(info: &DatanetInfo) -> anyhow::Result<()> {
+    let owner = info.owner.clone().unwrap_or_else(|| "-".into());
+    let rows = [
+        ("name", info.name.clone()),
+        ("description", info.description.clone()),
+        ("license", info.license.clone()),
+        ("text column", info.text_column.clone()),
+        (
+            "signatures",
+            if info.require_signatures {
+                "required".into()
+            } else {
+                "optional".into()
+            },
+        ),
+        ("visibility", info.visibility.to_string()),
+        ("owner", owner),
+        ("records", info.records.to_string()),
+        ("chunks", info.chunks.to_string()),
+        ("contributors", info.contributors.to_string()),
+        ("tombstones", info.tombstones.to_string()),
+        ("content bytes", info.content_bytes.to_string()),
+        ("last sequence", info.last_sequence.to_string()),
+    ];
+    for (key, value) in rows {
+        println!("{key:<14} {value}");
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! One module per command group.
+
+pub(crate) mod datanet;
+pub(crate) mod demo;
+pub(crate) mod ingest;
+pub(crate) mod records;
+
+use std::path::Path;
+
+/// `provdb init`.
+pub(crate) fn init(data: &Path) -> anyhow::Result<()> {
+    provdb::Db::init(data)?;
+    println!("initialised provdb database in {}", data.display());
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The `provdb` binary: command line (and later the HTTP server) over the embedded API.
+//!
+//! Exit codes: 0 success, 1 user error (message on stderr), 2 internal or IO error.
+
+mod bench;
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::output::UserError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            // Printing usage can only fail on a closed stdout; nothing useful is left to do.
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<provdb::Error>() {
+            return if e.is_user_error() { 1 } else { 2 };
+        }
+        if cause.downcast_ref::<UserError>().is_some() {
+            return 1;
+        }
+    }
+    2
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let data = cli.data;
+    match cli.command {
+        Command::Init => commands::init(&data),
+        Command::Datanet(command) => commands::datanet::run(&data, command),
+        Command::Ingest(args) => commands::ingest::run(&data, args),
+        Command::Records(args) => commands::records::list(&data, args),
+        Command::Record(command) => commands::records::change(&data, command),
+        Command::ConvertSmart(args) => commands::demo::convert_smart(args),
+        Command::Demo(args) => commands::demo::run(&data, args),
+        Command::Bench(command) => bench::run(command),
+    }
+}

@@ -1,0 +1,39 @@
+//! Running the binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub(crate) fn provdb(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provdb"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("PROVDB_DATA")
+        .output()
+        .expect("run provdb")
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub(crate) fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(output)))
+}
+
+pub(crate) fn ok(output: Output) -> Output {
+    assert!(
+        output.status.success(),
+        "failed: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    output
+}
+
+pub(crate) const ALICE: &str = "0x1111111111111111111111111111111111111111";

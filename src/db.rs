@@ -1,0 +1,253 @@
+//! `Db`: the embedded database handle. Owns the data directory layout (`DIR/storage` holds
+//! RocksDB; later layers add their side indexes beside it) and the Datanet-level API.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use provdb_storage::{
+    Address, ChunkingConfig, ColumnSpec, Datanet, DatanetStats, Record, RecordId, Status, Store,
+    StoreOptions, Visibility,
+};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// What a new Datanet looks like; `DatanetSpec::new(name)` gives the defaults.
+#[derive(Clone, Debug)]
+pub struct DatanetSpec {
+    /// Unique name (a letter, then letters, digits, `_`, `-`).
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Default license of its records.
+    pub license: String,
+    /// The column that is chunked and indexed.
+    pub text_column: String,
+    /// Optional typed schema.
+    pub schema: Option<Vec<ColumnSpec>>,
+    /// Require a valid contributor signature on every record.
+    pub require_signatures: bool,
+    /// Public or private.
+    pub visibility: Visibility,
+    /// Owner (curator).
+    pub owner: Option<Address>,
+    /// Whether new records wait for a curator (`pending`) instead of being `approved`.
+    pub review: bool,
+    /// Chunking of the text column.
+    pub chunking: ChunkingConfig,
+}
+
+impl DatanetSpec {
+    /// A public Datanet with text column `text`, license `unspecified`, no schema, no review.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: String::new(),
+            license: "unspecified".into(),
+            text_column: "text".into(),
+            schema: None,
+            require_signatures: false,
+            visibility: Visibility::Public,
+            owner: None,
+            review: false,
+            chunking: ChunkingConfig::default(),
+        }
+    }
+}
+
+/// A Datanet with its counters.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatanetInfo {
+    /// Name.
+    pub name: String,
+    /// Numeric id.
+    pub id: u32,
+    /// Description.
+    pub description: String,
+    /// Default license.
+    pub license: String,
+    /// Text column.
+    pub text_column: String,
+    /// Whether signatures are required.
+    pub require_signatures: bool,
+    /// "public" or "private".
+    pub visibility: &'static str,
+    /// Owner address.
+    pub owner: Option<String>,
+    /// Record versions stored.
+    pub records: u64,
+    /// Chunks stored.
+    pub chunks: u64,
+    /// Distinct contributors.
+    pub contributors: u64,
+    /// Tombstones stored.
+    pub tombstones: u64,
+    /// Bytes of canonical content.
+    pub content_bytes: u64,
+    /// Last sequence number that touched it.
+    pub last_sequence: u64,
+}
+
+impl DatanetInfo {
+    fn new(datanet: &Datanet, stats: DatanetStats) -> Self {
+        Self {
+            name: datanet.name.clone(),
+            id: datanet.id,
+            description: datanet.description.clone(),
+            license: datanet.license.clone(),
+            text_column: datanet.text_column.clone(),
+            require_signatures: datanet.require_signatures,
+            visibility: match datanet.visibility {
+                Visibility::Public => "public",
+                Visibility::Private => "private",
+            },
+            owner: datanet.owner.map(|o| o.to_string()),
+            records: stats.records,
+            chunks: stats.chunks,
+            contributors: stats.contributors,
+            tombstones: stats.tombstones,
+            content_bytes: stats.content_bytes,
+            last_sequence: stats.last_sequence,
+        }
+    }
+}
+
+/// An open provdb database. Clone it freely: clones share one store.
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) store: Arc<Store>,
+    dir: PathBuf,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Db {
+    /// Creates the data directory and an empty database (opening it if one is there).
+    pub fn init(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        fs_err::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens the database in `dir`, which `init` must have created.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        if !dir.join("storage").join("CURRENT").exists() {
+            return Err(Error::NotInitialized(dir.to_path_buf()));
+        }
+        Self::open_with(
+            dir,
+            StoreOptions {
+                create_if_missing: false,
+                ..StoreOptions::default()
+            },
+        )
+    }
+
+    /// Opens with explicit storage options (benchmarks turn `sync_writes` off to compare).
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let store = Store::open(dir.join("storage"), options)?;
+        Ok(Self {
+            store: Arc::new(store),
+            dir,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The storage layer, for the crates above it.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Creates a Datanet.
+    pub fn create_datanet(&self, spec: DatanetSpec) -> Result<DatanetInfo> {
+        if let Some(schema) = &spec.schema {
+            if !schema.iter().any(|c| c.name == spec.text_column) {
+                return Err(Error::Invalid(format!(
+                    "the schema has no column '{}' to use as the text column",
+                    spec.text_column
+                )));
+            }
+        }
+        if spec.chunking.size_bytes < 16
+            || spec.chunking.overlap_bytes >= spec.chunking.size_bytes / 2
+        {
+            return Err(Error::Invalid(
+                "chunk size must be >= 16 bytes and overlap < half of it".into(),
+            ));
+        }
+        let datanet = self.store.create_datanet(Datanet {
+            id: 0,
+            name: spec.name,
+            description: spec.description,
+            license: spec.license,
+            text_column: spec.text_column,
+            schema: spec.schema,
+            require_signatures: spec.require_signatures,
+            visibility: spec.visibility,
+            owner: spec.owner,
+            initial_status: if spec.review {
+                Status::Pending
+            } else {
+                Status::Approved
+            },
+            chunking: spec.chunking,
+            created_at_ms: now_ms(),
+        })?;
+        self.datanet_info(&datanet.name)
+    }
+
+    /// Every Datanet with its counters.
+    pub fn datanets(&self) -> Result<Vec<DatanetInfo>> {
+        self.store
+            .datanets()?
+            .iter()
+            .map(|d| Ok(DatanetInfo::new(d, self.store.stats(d.id)?)))
+            .collect()
+    }
+
+    /// One Datanet with its counters.
+    pub fn datanet_info(&self, name: &str) -> Result<DatanetInfo> {
+        let datanet = self.store.datanet(name)?;
+        Ok(DatanetInfo::new(&datanet, self.store.stats(datanet.id)?))
+    }
+
+    /// Up to `limit` record versions of a Datanet, in ingest order.
+    pub fn records(&self, name: &str, limit: usize) -> Result<Vec<Record>> {
+        let datanet = self.store.datanet(name)?;
+        Ok(self
+            .store
+            .scan_records(datanet.id)?
+            .take(limit)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// One record by id.
+    pub fn record(&self, id: &RecordId) -> Result<Option<Record>> {
+        Ok(self.store.record(id)?)
+    }
+
+    /// Sets a record's curation status (approve, reject, slash).
+    pub fn set_status(&self, id: &RecordId, status: Status) -> Result<u64> {
+        Ok(self.store.set_status(id, status)?)
+    }
+
+    /// Removes a record: stores a tombstone version, keeping its history.
+    pub fn tombstone(&self, id: &RecordId, by: Address) -> Result<u64> {
+        Ok(self.store.tombstone(id, by, now_ms())?.sequence)
+    }
+}

@@ -1,0 +1,28 @@
+//! provdb: an embedded database and retrieval engine for payable AI.
+//!
+//! Every record knows who contributed it (an EVM address, proven by an EIP-191 signature over
+//! its content hash); later layers add retrieval, cited answers, and an attribution ledger
+//! synced to an EVM chain. This crate is the facade that wires the member crates together:
+//! open a [`Db`], create Datanets, ingest files or Arrow batches, read records back.
+//!
+//! ```no_run
+//! # fn main() -> provdb::Result<()> {
+//! let db = provdb::Db::init("./provdb-data")?;
+//! db.create_datanet(provdb::DatanetSpec::new("papers"))?;
+//! let report = db.ingest_file("papers", "papers.jsonl".as_ref(), &provdb::IngestOptions::default())?;
+//! println!("{} records at sequence {:?}", report.accepted, report.sequence);
+//! # Ok(()) }
+//! ```
+
+mod db;
+pub mod demo;
+mod error;
+pub mod ingest;
+pub mod schema;
+pub mod smart;
+
+pub use db::{DatanetInfo, DatanetSpec, Db};
+pub use error::{Error, Location, Result};
+pub use ingest::{IngestOptions, IngestReport};
+pub use provdb_storage as storage;
+pub use provdb_storage::{Address, Chunk, Datanet, Record, RecordId, Status, Visibility};

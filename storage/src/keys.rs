@@ -1,0 +1,81 @@
+//! Column families and key encodings. All integers in keys are big-endian so that RocksDB's
+//! byte order is numeric order.
+
+use crate::model::{Address, DatanetId, RecordId};
+
+/// Sequence counters and format marker.
+pub(crate) const CF_META: &str = "meta";
+/// name → Datanet.
+pub(crate) const CF_DATANETS: &str = "datanets";
+/// datanet id ‖ 0 → DatanetStats.
+pub(crate) const CF_STATS: &str = "datanet_stats";
+/// record id → Record.
+pub(crate) const CF_RECORDS: &str = "records";
+/// datanet id ‖ sequence ‖ index in batch → record id (ingest order).
+pub(crate) const CF_RECORDS_BY_DATANET: &str = "records_by_datanet";
+/// chunk id → Chunk.
+pub(crate) const CF_CHUNKS: &str = "chunks";
+/// old record id → id of the version that supersedes it.
+pub(crate) const CF_SUPERSEDED_BY: &str = "superseded_by";
+/// datanet id ‖ address → record count of that contributor.
+pub(crate) const CF_CONTRIBUTORS: &str = "contributors";
+/// datanet id ‖ address → Grant.
+pub(crate) const CF_GRANTS: &str = "grants";
+/// sequence → LogEntry.
+pub(crate) const CF_LOG: &str = "log";
+
+/// Every column family, in creation order.
+pub(crate) const ALL_CFS: [&str; 10] = [
+    CF_META,
+    CF_DATANETS,
+    CF_STATS,
+    CF_RECORDS,
+    CF_RECORDS_BY_DATANET,
+    CF_CHUNKS,
+    CF_SUPERSEDED_BY,
+    CF_CONTRIBUTORS,
+    CF_GRANTS,
+    CF_LOG,
+];
+
+/// Meta key of the last committed sequence number.
+pub(crate) const META_SEQUENCE: &[u8] = b"sequence";
+/// Meta key of the next chunk id.
+pub(crate) const META_NEXT_CHUNK: &[u8] = b"next_chunk_id";
+/// Meta key of the next Datanet id.
+pub(crate) const META_NEXT_DATANET: &[u8] = b"next_datanet_id";
+/// Meta key of the on-disk format version.
+pub(crate) const META_FORMAT: &[u8] = b"format";
+/// The on-disk format this code writes.
+pub(crate) const FORMAT_VERSION: u64 = 1;
+
+pub(crate) fn datanet_key(id: DatanetId) -> [u8; 4] {
+    id.to_be_bytes()
+}
+
+pub(crate) fn record_by_datanet_key(id: DatanetId, sequence: u64, index: u32) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..4].copy_from_slice(&id.to_be_bytes());
+    key[4..12].copy_from_slice(&sequence.to_be_bytes());
+    key[12..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+pub(crate) fn datanet_address_key(id: DatanetId, address: &Address) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..4].copy_from_slice(&id.to_be_bytes());
+    key[4..].copy_from_slice(&address.0);
+    key
+}
+
+pub(crate) fn chunk_key(chunk_id: u64) -> [u8; 8] {
+    chunk_id.to_be_bytes()
+}
+
+pub(crate) fn record_key(id: &RecordId) -> &[u8] {
+    &id.0
+}
+
+pub(crate) fn u64_value(value: u64) -> [u8; 8] {
+    value.to_be_bytes()
+}

@@ -1,0 +1,33 @@
+//! provdb-storage: the durable state of a provdb database, on RocksDB.
+//!
+//! Owns the on-disk layout (column families and key encodings), the provenance data model
+//! (datanets, records, chunks, grants), the change log that side indexes catch up from, and
+//! the export of records and chunks as Arrow `RecordBatch`es.
+//!
+//! Invariants:
+//! - Every mutation takes the next sequence number, and the data it writes, its change-log
+//!   entry and the advanced sequence commit in one RocksDB `WriteBatch`: a batch is all there
+//!   or not there.
+//! - Record content is immutable and `record_id == keccak256(content)`; an update is a new
+//!   record version that `supersedes` the old one, a removal is a tombstone version. The only
+//!   field that changes in place is the curation `status` (approve, reject, slash), and every
+//!   such change is logged with its own sequence number.
+//! - This crate knows nothing of parsing, SQL, models or chains; callers hand it validated
+//!   records.
+
+mod arrow_export;
+mod codec;
+mod error;
+mod hash;
+mod keys;
+mod model;
+mod store;
+
+pub use arrow_export::{chunks_schema, chunks_to_batch, records_schema, records_to_batch};
+pub use error::{Result, StorageError};
+pub use hash::{keccak256, record_id_of};
+pub use model::{
+    Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
+    DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, Visibility,
+};
+pub use store::{RecordScan, Store, StoreOptions};

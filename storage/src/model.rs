@@ -1,0 +1,378 @@
+//! The provenance data model: what a Datanet, a record, a chunk and a grant are.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StorageError;
+
+/// Internal numeric id of a Datanet, assigned in creation order.
+pub type DatanetId = u32;
+
+/// A record id: keccak256 of the record's canonical content.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordId(pub [u8; 32]);
+
+/// A 20-byte EVM address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Address(pub [u8; 20]);
+
+fn parse_hex_exact<const N: usize>(s: &str, what: &str) -> Result<[u8; N], StorageError> {
+    let digits = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    let mut out = [0u8; N];
+    hex::decode_to_slice(digits, &mut out).map_err(|e| {
+        StorageError::Invalid(format!(
+            "invalid {what} '{s}': expected 0x and {} hex digits ({e})",
+            N * 2
+        ))
+    })?;
+    Ok(out)
+}
+
+impl FromStr for RecordId {
+    type Err = StorageError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex_exact::<32>(s, "record id").map(Self)
+    }
+}
+
+impl FromStr for Address {
+    type Err = StorageError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex_exact::<20>(s, "address").map(Self)
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Curation state of a record. Only `Approved` records are retrievable by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    /// Waiting for a curator.
+    Pending,
+    /// Accepted by a curator (or by the Datanet's auto-approval).
+    Approved,
+    /// Refused by a curator.
+    Rejected,
+    /// Found bad after approval; its contributor may be penalised.
+    Slashed,
+    /// Removed: a version with no content that ends the record's history.
+    Tombstoned,
+}
+
+impl Status {
+    /// The lower-case name used in SQL, JSON and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Slashed => "slashed",
+            Self::Tombstoned => "tombstoned",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = StorageError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "approved" => Self::Approved,
+            "rejected" => Self::Rejected,
+            "slashed" => Self::Slashed,
+            "tombstoned" => Self::Tombstoned,
+            other => {
+                return Err(StorageError::Invalid(format!(
+                    "unknown status '{other}' (pending, approved, rejected, slashed, tombstoned)"
+                )));
+            }
+        })
+    }
+}
+
+/// Who may read a Datanet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Visibility {
+    /// Everyone.
+    Public,
+    /// The owner and holders of a read grant.
+    Private,
+}
+
+/// The type of a Datanet column in its optional typed schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColumnKind {
+    /// UTF-8 text.
+    String,
+    /// 64-bit signed integer.
+    Int,
+    /// 64-bit float (integers are accepted).
+    Float,
+    /// true or false.
+    Bool,
+}
+
+impl ColumnKind {
+    /// The name used in schema files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Int => "int",
+            Self::Float => "float",
+            Self::Bool => "bool",
+        }
+    }
+}
+
+/// One column of a Datanet's typed schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnSpec {
+    /// Column name.
+    pub name: String,
+    /// Its type.
+    pub kind: ColumnKind,
+    /// Whether every record must carry a non-null value.
+    pub required: bool,
+}
+
+/// How the text column is cut into chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkingConfig {
+    /// Target chunk length in bytes; chunks end on a whitespace boundary when one is near.
+    pub size_bytes: u32,
+    /// Bytes shared by consecutive chunks.
+    pub overlap_bytes: u32,
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        Self {
+            size_bytes: 1000,
+            overlap_bytes: 150,
+        }
+    }
+}
+
+/// A curated dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Datanet {
+    /// Numeric id, assigned at creation.
+    pub id: DatanetId,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Default license of its records.
+    pub license: String,
+    /// The column whose text is chunked and indexed.
+    pub text_column: String,
+    /// Optional typed schema; without it any JSON object with the text column is accepted.
+    pub schema: Option<Vec<ColumnSpec>>,
+    /// Whether every record must carry a valid EIP-191 signature by its contributor.
+    pub require_signatures: bool,
+    /// Who may read it.
+    pub visibility: Visibility,
+    /// The owner (curator) address, if any.
+    pub owner: Option<Address>,
+    /// Status given to newly ingested records (`Approved` or `Pending`).
+    pub initial_status: Status,
+    /// Chunking of the text column.
+    pub chunking: ChunkingConfig,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// Counters kept per Datanet, updated in the same batch as the data they count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatanetStats {
+    /// Record versions stored (tombstones included).
+    pub records: u64,
+    /// Chunks stored.
+    pub chunks: u64,
+    /// Distinct contributor addresses.
+    pub contributors: u64,
+    /// Tombstone versions stored.
+    pub tombstones: u64,
+    /// Bytes of canonical content stored.
+    pub content_bytes: u64,
+    /// Sequence number of the last batch that touched this Datanet (0: none).
+    pub last_sequence: u64,
+}
+
+/// A stored record with its provenance columns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// keccak256 of `content`.
+    pub record_id: RecordId,
+    /// The Datanet it belongs to.
+    pub datanet_id: DatanetId,
+    /// Who contributed it.
+    pub contributor: Address,
+    /// EIP-191 signature by `contributor` over `record_id` (65 bytes), if given.
+    pub signature: Option<Vec<u8>>,
+    /// License of this record.
+    pub license: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at_ms: i64,
+    /// 1 for a first version, n+1 for a version that supersedes version n.
+    pub version: u32,
+    /// The version this one replaces.
+    pub supersedes: Option<RecordId>,
+    /// Curator-assigned quality in 0..=1.
+    pub quality: Option<f32>,
+    /// Curation state.
+    pub status: Status,
+    /// Canonical JSON of the record's own columns (sorted keys, no whitespace).
+    pub content: String,
+    /// Sequence number of the batch that stored it.
+    pub sequence: u64,
+    /// Id of its first chunk; its chunks are `first_chunk_id..first_chunk_id + chunk_count`.
+    pub first_chunk_id: u64,
+    /// Number of chunks.
+    pub chunk_count: u32,
+}
+
+/// A chunk of a record's text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// Global id, dense and increasing: the index's ordinal for bitmaps.
+    pub chunk_id: u64,
+    /// The record it was cut from.
+    pub record_id: RecordId,
+    /// The record's Datanet.
+    pub datanet_id: DatanetId,
+    /// Position within the record, from 0.
+    pub ordinal: u32,
+    /// Byte offset of the chunk's start in the text column.
+    pub start_byte: u32,
+    /// Byte offset one past its end.
+    pub end_byte: u32,
+    /// The text.
+    pub text: String,
+}
+
+/// A chunk to store, before it has an id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewChunk {
+    /// Byte offset of the start.
+    pub start_byte: u32,
+    /// Byte offset one past the end.
+    pub end_byte: u32,
+    /// The text.
+    pub text: String,
+}
+
+/// A validated record to store; storage assigns version, sequence and chunk ids.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRecord {
+    /// Must equal keccak256(`content`).
+    pub record_id: RecordId,
+    /// Contributor.
+    pub contributor: Address,
+    /// Verified signature, if any.
+    pub signature: Option<Vec<u8>>,
+    /// License.
+    pub license: String,
+    /// Creation time in ms.
+    pub created_at_ms: i64,
+    /// Version replaced by this one.
+    pub supersedes: Option<RecordId>,
+    /// Quality in 0..=1.
+    pub quality: Option<f32>,
+    /// Canonical content.
+    pub content: String,
+    /// Its chunks.
+    pub chunks: Vec<NewChunk>,
+}
+
+/// A read grant on a private Datanet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The Datanet.
+    pub datanet_id: DatanetId,
+    /// Who may read.
+    pub grantee: Address,
+    /// Who granted it.
+    pub granted_by: Option<Address>,
+    /// When, ms since the Unix epoch.
+    pub granted_at_ms: i64,
+}
+
+/// What one sequence number changed; side indexes replay these to catch up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LogEntry {
+    /// A Datanet was created.
+    DatanetCreated {
+        /// Its id.
+        datanet_id: DatanetId,
+    },
+    /// An ingest batch stored these records and the chunk id range `first_chunk_id..end_chunk_id`.
+    Ingest {
+        /// The Datanet.
+        datanet_id: DatanetId,
+        /// Records stored, in batch order.
+        record_ids: Vec<RecordId>,
+        /// First chunk id of the batch.
+        first_chunk_id: u64,
+        /// One past the last chunk id.
+        end_chunk_id: u64,
+        /// Records that are now superseded by a version in this batch.
+        superseded: Vec<RecordId>,
+    },
+    /// A record's status changed.
+    StatusChanged {
+        /// The record.
+        record_id: RecordId,
+        /// Its new status.
+        status: Status,
+    },
+    /// A grant was given or revoked.
+    GrantChanged {
+        /// The Datanet.
+        datanet_id: DatanetId,
+        /// The grantee.
+        grantee: Address,
+        /// True when granted, false when revoked.
+        granted: bool,
+    },
+}
+
+/// What a committed batch was given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BatchReceipt {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Records stored.
+    pub records: usize,
+    /// Chunks stored.
+    pub chunks: usize,
+    /// First chunk id (chunks are `first_chunk_id..first_chunk_id + chunks`).
+    pub first_chunk_id: u64,
+}

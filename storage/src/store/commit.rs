@@ -1,0 +1,321 @@
+//! Mutations of records: ingest batches, status changes and tombstones.
+
+use std::collections::{HashMap, HashSet};
+
+use rocksdb::WriteBatch;
+
+use super::Store;
+use crate::codec::encode;
+use crate::error::{Result, StorageError};
+use crate::hash::record_id_of;
+use crate::keys::*;
+use crate::model::{
+    Address, BatchReceipt, Chunk, LogEntry, NewChunk, NewRecord, Record, RecordId, Status,
+};
+
+/// Largest number of records one batch may carry.
+pub(crate) const MAX_BATCH_RECORDS: usize = 1_000_000;
+
+impl Store {
+    /// Stores a batch of validated records of one Datanet, atomically: either every record,
+    /// chunk and counter of the batch is committed under one new sequence number, or nothing is.
+    ///
+    /// Refuses the whole batch when a record's id is not the hash of its content, when an id is
+    /// already stored or repeats within the batch, or when `supersedes` names a record that is
+    /// missing, of another Datanet, tombstoned or already superseded.
+    pub fn commit_records(&self, datanet_id: u32, records: Vec<NewRecord>) -> Result<BatchReceipt> {
+        self.commit_versions(datanet_id, records, None)
+    }
+
+    /// `commit_records`, with every record given `status` instead of the Datanet's initial one.
+    fn commit_versions(
+        &self,
+        datanet_id: u32,
+        records: Vec<NewRecord>,
+        status: Option<Status>,
+    ) -> Result<BatchReceipt> {
+        let status = match status {
+            Some(status) => status,
+            None => self.datanet_by_id(datanet_id)?.initial_status,
+        };
+        if records.is_empty() {
+            return Err(StorageError::Invalid(
+                "a batch needs at least one record".into(),
+            ));
+        }
+        if records.len() > MAX_BATCH_RECORDS {
+            return Err(StorageError::Invalid(format!(
+                "batch of {} records exceeds the limit of {MAX_BATCH_RECORDS}",
+                records.len()
+            )));
+        }
+        let mut seen = HashSet::with_capacity(records.len());
+        for record in &records {
+            if record_id_of(&record.content) != record.record_id {
+                return Err(StorageError::Invalid(format!(
+                    "record id {} is not keccak256 of its content",
+                    record.record_id
+                )));
+            }
+            if !seen.insert(record.record_id) {
+                return Err(StorageError::DuplicateRecord(record.record_id.to_string()));
+            }
+        }
+        let mut counters = self.lock()?;
+        // Checks read the store under the writer lock, so nothing can slip in between.
+        let records_cf = self.cf(CF_RECORDS)?;
+        let existing =
+            self.db
+                .batched_multi_get_cf(records_cf, records.iter().map(|r| &r.record_id.0), false);
+        for (record, found) in records.iter().zip(existing) {
+            if found.map_err(|e| self.rocks(e))?.is_some() {
+                return Err(StorageError::DuplicateRecord(record.record_id.to_string()));
+            }
+        }
+        let versions = self.resolve_versions(datanet_id, &records)?;
+
+        let sequence = counters.sequence + 1;
+        let mut stats = self.stats(datanet_id)?;
+        let mut contributor_counts = self.contributor_counts(datanet_id, &records)?;
+        let mut batch = WriteBatch::default();
+        let (chunks_cf, by_datanet_cf) = (self.cf(CF_CHUNKS)?, self.cf(CF_RECORDS_BY_DATANET)?);
+        let superseded_cf = self.cf(CF_SUPERSEDED_BY)?;
+        let first_chunk_id = counters.next_chunk_id;
+        let mut next_chunk_id = first_chunk_id;
+        let mut record_ids = Vec::with_capacity(records.len());
+        let mut superseded = Vec::new();
+        for (index, (new, version)) in records.into_iter().zip(versions).enumerate() {
+            let NewRecord {
+                record_id,
+                contributor,
+                signature,
+                license,
+                created_at_ms,
+                supersedes,
+                quality,
+                content,
+                chunks,
+            } = new;
+            let chunk_count = u32::try_from(chunks.len()).map_err(|_| {
+                StorageError::Invalid(format!("record {record_id} has too many chunks"))
+            })?;
+            let first_of_record = next_chunk_id;
+            for (
+                ordinal,
+                NewChunk {
+                    start_byte,
+                    end_byte,
+                    text,
+                },
+            ) in chunks.into_iter().enumerate()
+            {
+                let chunk = Chunk {
+                    chunk_id: next_chunk_id,
+                    record_id,
+                    datanet_id,
+                    ordinal: ordinal as u32,
+                    start_byte,
+                    end_byte,
+                    text,
+                };
+                batch.put_cf(chunks_cf, chunk_key(next_chunk_id), encode(&chunk)?);
+                next_chunk_id += 1;
+            }
+            if let Some(old) = supersedes {
+                batch.put_cf(superseded_cf, record_key(&old), record_id.0);
+                superseded.push(old);
+            }
+            stats.records += 1;
+            stats.tombstones += u64::from(status == Status::Tombstoned);
+            stats.chunks += u64::from(chunk_count);
+            stats.content_bytes += content.len() as u64;
+            let count = contributor_counts.entry(contributor).or_insert(0);
+            if *count == 0 {
+                stats.contributors += 1;
+            }
+            *count += 1;
+            let record = Record {
+                record_id,
+                datanet_id,
+                contributor,
+                signature,
+                license,
+                created_at_ms,
+                version,
+                supersedes,
+                quality,
+                status,
+                content,
+                sequence,
+                first_chunk_id: first_of_record,
+                chunk_count,
+            };
+            batch.put_cf(records_cf, record_key(&record_id), encode(&record)?);
+            batch.put_cf(
+                by_datanet_cf,
+                record_by_datanet_key(datanet_id, sequence, index as u32),
+                record_id.0,
+            );
+            record_ids.push(record_id);
+        }
+        let contributors_cf = self.cf(CF_CONTRIBUTORS)?;
+        for (address, count) in &contributor_counts {
+            batch.put_cf(
+                contributors_cf,
+                datanet_address_key(datanet_id, address),
+                u64_value(*count),
+            );
+        }
+        stats.last_sequence = sequence;
+        batch.put_cf(self.cf(CF_STATS)?, datanet_key(datanet_id), encode(&stats)?);
+        let receipt = BatchReceipt {
+            sequence,
+            records: record_ids.len(),
+            chunks: (next_chunk_id - first_chunk_id) as usize,
+            first_chunk_id,
+        };
+        let entry = LogEntry::Ingest {
+            datanet_id,
+            record_ids,
+            first_chunk_id,
+            end_chunk_id: next_chunk_id,
+            superseded,
+        };
+        let next_datanet = counters.next_datanet_id;
+        self.commit(&mut counters, batch, &entry, next_chunk_id, next_datanet)?;
+        Ok(receipt)
+    }
+
+    /// The version number of each new record, checking every `supersedes` link.
+    fn resolve_versions(&self, datanet_id: u32, records: &[NewRecord]) -> Result<Vec<u32>> {
+        let mut targets_in_batch = HashSet::new();
+        let mut versions = Vec::with_capacity(records.len());
+        for record in records {
+            let Some(old_id) = record.supersedes else {
+                versions.push(1);
+                continue;
+            };
+            let old = self
+                .record(&old_id)?
+                .ok_or_else(|| StorageError::UnknownRecord(old_id.to_string()))?;
+            let refuse = |why: &str| {
+                Err(StorageError::Invalid(format!(
+                    "record {} cannot supersede {old_id}: {why}",
+                    record.record_id
+                )))
+            };
+            if old.datanet_id != datanet_id {
+                return refuse("it belongs to another datanet");
+            }
+            if old.status == Status::Tombstoned {
+                return refuse("it is a tombstone");
+            }
+            if self.superseded_by(&old_id)?.is_some() || !targets_in_batch.insert(old_id) {
+                return refuse("it is already superseded");
+            }
+            versions.push(
+                old.version
+                    .checked_add(1)
+                    .ok_or_else(|| StorageError::Invalid("version overflow".into()))?,
+            );
+        }
+        Ok(versions)
+    }
+
+    fn contributor_counts(
+        &self,
+        datanet_id: u32,
+        records: &[NewRecord],
+    ) -> Result<HashMap<Address, u64>> {
+        let distinct: Vec<Address> = records
+            .iter()
+            .map(|r| r.contributor)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let cf = self.cf(CF_CONTRIBUTORS)?;
+        let keys: Vec<[u8; 24]> = distinct
+            .iter()
+            .map(|a| datanet_address_key(datanet_id, a))
+            .collect();
+        let mut counts = HashMap::with_capacity(distinct.len());
+        for ((address, key), found) in
+            distinct
+                .iter()
+                .zip(&keys)
+                .zip(self.db.batched_multi_get_cf(cf, keys.iter(), false))
+        {
+            let count = match found.map_err(|e| self.rocks(e))? {
+                Some(bytes) => crate::codec::decode_u64(CF_CONTRIBUTORS, key, &bytes)?,
+                None => 0,
+            };
+            counts.insert(*address, count);
+        }
+        Ok(counts)
+    }
+
+    /// Changes a record's curation status. A tombstone's status cannot change, and a record
+    /// cannot be given the `tombstoned` status this way (use `tombstone`).
+    pub fn set_status(&self, record_id: &RecordId, status: Status) -> Result<u64> {
+        if status == Status::Tombstoned {
+            return Err(StorageError::Invalid(
+                "use tombstone to remove a record".into(),
+            ));
+        }
+        let mut counters = self.lock()?;
+        let mut record = self
+            .record(record_id)?
+            .ok_or_else(|| StorageError::UnknownRecord(record_id.to_string()))?;
+        if record.status == Status::Tombstoned {
+            return Err(StorageError::Invalid(format!(
+                "record {record_id} is a tombstone"
+            )));
+        }
+        record.status = status;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_RECORDS)?,
+            record_key(record_id),
+            encode(&record)?,
+        );
+        let mut stats = self.stats(record.datanet_id)?;
+        stats.last_sequence = counters.sequence + 1;
+        batch.put_cf(
+            self.cf(CF_STATS)?,
+            datanet_key(record.datanet_id),
+            encode(&stats)?,
+        );
+        let entry = LogEntry::StatusChanged {
+            record_id: *record_id,
+            status,
+        };
+        let (next_chunk, next_datanet) = (counters.next_chunk_id, counters.next_datanet_id);
+        self.commit(&mut counters, batch, &entry, next_chunk, next_datanet)
+    }
+
+    /// Removes a record by storing a tombstone version that supersedes it. The old versions
+    /// stay readable as history. `by` is who removed it; `now_ms` the time.
+    pub fn tombstone(
+        &self,
+        record_id: &RecordId,
+        by: Address,
+        now_ms: i64,
+    ) -> Result<BatchReceipt> {
+        let old = self
+            .record(record_id)?
+            .ok_or_else(|| StorageError::UnknownRecord(record_id.to_string()))?;
+        let content = format!("{{\"tombstone_of\":\"{record_id}\"}}");
+        let tombstone = NewRecord {
+            record_id: record_id_of(&content),
+            contributor: by,
+            signature: None,
+            license: old.license.clone(),
+            created_at_ms: now_ms,
+            supersedes: Some(*record_id),
+            quality: None,
+            content,
+            chunks: Vec::new(),
+        };
+        self.commit_versions(old.datanet_id, vec![tombstone], Some(Status::Tombstoned))
+    }
+}

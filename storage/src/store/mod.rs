@@ -1,0 +1,289 @@
+//! The `Store`: one RocksDB database holding every column family of `keys`.
+//!
+//! Writers are serialised by one mutex that also holds the counters (sequence, next chunk id,
+//! next Datanet id). A mutation builds one `WriteBatch` with its data, its log entry and the
+//! advanced counters, writes it, and only then advances the in-memory counters: if the write
+//! fails, memory and disk still agree.
+
+mod commit;
+mod read;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    WriteBatch, WriteOptions,
+};
+
+use crate::codec::{decode_u64, encode};
+use crate::error::{Result, StorageError};
+use crate::keys::*;
+use crate::model::{Address, Datanet, DatanetStats, Grant, LogEntry};
+
+pub use read::RecordScan;
+
+/// How a `Store` is opened.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// fsync the WAL on every commit, so an acknowledged batch survives power loss, not just a
+    /// process crash. On by default.
+    pub sync_writes: bool,
+    /// Create the database when the directory holds none.
+    pub create_if_missing: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sync_writes: true,
+            create_if_missing: true,
+        }
+    }
+}
+
+pub(crate) struct Counters {
+    pub(crate) sequence: u64,
+    pub(crate) next_chunk_id: u64,
+    pub(crate) next_datanet_id: u32,
+}
+
+/// provdb's durable state. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Store {
+    db: rocksdb::DB,
+    path: PathBuf,
+    options: StoreOptions,
+    writer: Mutex<Counters>,
+}
+
+fn rocks_options() -> Options {
+    let mut options = Options::default();
+    options.set_compression_type(DBCompressionType::Lz4);
+    options.set_bottommost_compression_type(DBCompressionType::Zstd);
+    options.set_max_background_jobs(2);
+    options.set_write_buffer_size(64 << 20);
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    options.set_block_based_table_factory(&table);
+    options
+}
+
+impl Store {
+    /// Opens (or creates) the database in directory `path`.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut db_options = rocks_options();
+        db_options.create_if_missing(options.create_if_missing);
+        db_options.create_missing_column_families(true);
+        let descriptors = ALL_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, rocks_options()));
+        let db = rocksdb::DB::open_cf_descriptors(&db_options, &path, descriptors).map_err(
+            |source| StorageError::Rocks {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        let mut store = Self {
+            db,
+            path,
+            options,
+            writer: Mutex::new(Counters {
+                sequence: 0,
+                next_chunk_id: 0,
+                next_datanet_id: 0,
+            }),
+        };
+        let counters = store.load_counters()?;
+        *store
+            .writer
+            .get_mut()
+            .map_err(|_| StorageError::Internal("poisoned".into()))? = counters;
+        Ok(store)
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last committed sequence number (0 for an empty database).
+    pub fn sequence(&self) -> Result<u64> {
+        Ok(self.lock()?.sequence)
+    }
+
+    /// The raw RocksDB handle, for tests that damage data on purpose and for benchmarks.
+    #[doc(hidden)]
+    pub fn raw_db(&self) -> &rocksdb::DB {
+        &self.db
+    }
+
+    fn load_counters(&self) -> Result<Counters> {
+        let meta = self.cf(CF_META)?;
+        let read = |key: &[u8]| -> Result<Option<u64>> {
+            match self.db.get_cf(meta, key).map_err(|e| self.rocks(e))? {
+                Some(bytes) => decode_u64(CF_META, key, &bytes).map(Some),
+                None => Ok(None),
+            }
+        };
+        match read(META_FORMAT)? {
+            Some(FORMAT_VERSION) => {}
+            Some(other) => {
+                return Err(StorageError::Corruption {
+                    cf: CF_META,
+                    key: "format".into(),
+                    reason: format!("on-disk format {other}, this provdb reads {FORMAT_VERSION}"),
+                });
+            }
+            None => {
+                self.db
+                    .put_cf(meta, META_FORMAT, u64_value(FORMAT_VERSION))
+                    .map_err(|e| self.rocks(e))?;
+            }
+        }
+        let next_datanet = read(META_NEXT_DATANET)?.unwrap_or(0);
+        Ok(Counters {
+            sequence: read(META_SEQUENCE)?.unwrap_or(0),
+            next_chunk_id: read(META_NEXT_CHUNK)?.unwrap_or(0),
+            next_datanet_id: u32::try_from(next_datanet).map_err(|_| StorageError::Corruption {
+                cf: CF_META,
+                key: "next_datanet_id".into(),
+                reason: format!("{next_datanet} does not fit u32"),
+            })?,
+        })
+    }
+
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::Internal(format!("column family '{name}' missing")))
+    }
+
+    pub(crate) fn rocks(&self, source: rocksdb::Error) -> StorageError {
+        StorageError::Rocks {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Counters>> {
+        self.writer
+            .lock()
+            .map_err(|_| StorageError::Internal("writer mutex poisoned".into()))
+    }
+
+    /// Writes `batch` (which must already hold its data) together with the log entry and the
+    /// advanced sequence. The single commit point of every mutation.
+    pub(crate) fn commit(
+        &self,
+        counters: &mut Counters,
+        mut batch: WriteBatch,
+        entry: &LogEntry,
+        next_chunk_id: u64,
+        next_datanet_id: u32,
+    ) -> Result<u64> {
+        let sequence = counters.sequence + 1;
+        let meta = self.cf(CF_META)?;
+        batch.put_cf(self.cf(CF_LOG)?, u64_value(sequence), encode(entry)?);
+        batch.put_cf(meta, META_SEQUENCE, u64_value(sequence));
+        batch.put_cf(meta, META_NEXT_CHUNK, u64_value(next_chunk_id));
+        batch.put_cf(
+            meta,
+            META_NEXT_DATANET,
+            u64_value(u64::from(next_datanet_id)),
+        );
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(self.options.sync_writes);
+        self.db
+            .write_opt(batch, &write_options)
+            .map_err(|e| self.rocks(e))?;
+        counters.sequence = sequence;
+        counters.next_chunk_id = next_chunk_id;
+        counters.next_datanet_id = next_datanet_id;
+        Ok(sequence)
+    }
+
+    /// Creates a Datanet; its `id` is assigned here (the given one is ignored).
+    pub fn create_datanet(&self, mut datanet: Datanet) -> Result<Datanet> {
+        validate_datanet_name(&datanet.name)?;
+        let mut counters = self.lock()?;
+        let cf = self.cf(CF_DATANETS)?;
+        if self
+            .db
+            .get_cf(cf, datanet.name.as_bytes())
+            .map_err(|e| self.rocks(e))?
+            .is_some()
+        {
+            return Err(StorageError::DatanetExists(datanet.name));
+        }
+        datanet.id = counters.next_datanet_id;
+        let next_datanet = datanet
+            .id
+            .checked_add(1)
+            .ok_or_else(|| StorageError::Invalid("too many datanets".into()))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, datanet.name.as_bytes(), encode(&datanet)?);
+        let stats = DatanetStats {
+            last_sequence: counters.sequence + 1,
+            ..DatanetStats::default()
+        };
+        batch.put_cf(self.cf(CF_STATS)?, datanet_key(datanet.id), encode(&stats)?);
+        let entry = LogEntry::DatanetCreated {
+            datanet_id: datanet.id,
+        };
+        let next_chunk = counters.next_chunk_id;
+        self.commit(&mut counters, batch, &entry, next_chunk, next_datanet)?;
+        Ok(datanet)
+    }
+
+    /// Gives `grantee` read access to a Datanet.
+    pub fn grant(&self, grant: &Grant) -> Result<u64> {
+        self.change_grant(grant.datanet_id, &grant.grantee, Some(grant))
+    }
+
+    /// Takes a read grant away (a no-op change is still logged, so it is idempotent).
+    pub fn revoke(&self, datanet_id: u32, grantee: &Address) -> Result<u64> {
+        self.change_grant(datanet_id, grantee, None)
+    }
+
+    fn change_grant(
+        &self,
+        datanet_id: u32,
+        grantee: &Address,
+        grant: Option<&Grant>,
+    ) -> Result<u64> {
+        self.datanet_by_id(datanet_id)?;
+        let mut counters = self.lock()?;
+        let mut batch = WriteBatch::default();
+        let key = datanet_address_key(datanet_id, grantee);
+        let cf = self.cf(CF_GRANTS)?;
+        match grant {
+            Some(grant) => batch.put_cf(cf, key, encode(grant)?),
+            None => batch.delete_cf(cf, key),
+        }
+        let entry = LogEntry::GrantChanged {
+            datanet_id,
+            grantee: *grantee,
+            granted: grant.is_some(),
+        };
+        let (next_chunk, next_datanet) = (counters.next_chunk_id, counters.next_datanet_id);
+        self.commit(&mut counters, batch, &entry, next_chunk, next_datanet)
+    }
+}
+
+/// Datanet names become SQL table names: a letter, then letters, digits, `_` or `-`, at most 64.
+fn validate_datanet_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if first_ok && rest_ok && name.len() <= 64 {
+        Ok(())
+    } else {
+        Err(StorageError::Invalid(format!(
+            "invalid datanet name '{name}': a letter, then letters, digits, '_' or '-', at most 64"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests;

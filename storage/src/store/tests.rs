@@ -1,0 +1,178 @@
+//! Store tests on a real RocksDB in a temporary directory.
+
+use super::*;
+use crate::hash::record_id_of;
+use crate::model::{ChunkingConfig, NewChunk, NewRecord, Record, RecordId, Status};
+
+fn datanet(name: &str) -> Datanet {
+    Datanet {
+        id: 99,
+        name: name.into(),
+        description: String::new(),
+        license: "MIT".into(),
+        text_column: "text".into(),
+        schema: None,
+        require_signatures: false,
+        visibility: crate::model::Visibility::Public,
+        owner: None,
+        initial_status: Status::Approved,
+        chunking: ChunkingConfig::default(),
+        created_at_ms: 1,
+    }
+}
+
+fn new_record(text: &str) -> NewRecord {
+    let content = format!("{{\"text\":\"{text}\"}}");
+    NewRecord {
+        record_id: record_id_of(&content),
+        contributor: Address([1; 20]),
+        signature: None,
+        license: "MIT".into(),
+        created_at_ms: 5,
+        supersedes: None,
+        quality: Some(0.5),
+        content,
+        chunks: vec![NewChunk {
+            start_byte: 0,
+            end_byte: text.len() as u32,
+            text: text.into(),
+        }],
+    }
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(
+        dir,
+        StoreOptions {
+            sync_writes: false,
+            create_if_missing: true,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_refused_batch_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store.create_datanet(datanet("d")).unwrap().id;
+    store.commit_records(id, vec![new_record("a")]).unwrap();
+    let sequence = store.sequence().unwrap();
+    let error = store
+        .commit_records(id, vec![new_record("b"), new_record("a")])
+        .unwrap_err();
+    assert!(matches!(error, StorageError::DuplicateRecord(_)), "{error}");
+    let mut forged = new_record("c");
+    forged.content = "{\"text\":\"d\"}".into();
+    assert!(matches!(
+        store.commit_records(id, vec![forged]),
+        Err(StorageError::Invalid(_))
+    ));
+    assert_eq!(store.sequence().unwrap(), sequence);
+    assert!(store.record(&new_record("b").record_id).unwrap().is_none());
+    assert_eq!(store.stats(id).unwrap().records, 1);
+    assert!(matches!(
+        store.commit_records(77, vec![new_record("z")]),
+        Err(StorageError::UnknownDatanet(_))
+    ));
+}
+
+#[test]
+fn counters_and_chunk_ids_continue_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, id) = {
+        let store = open(dir.path());
+        let id = store.create_datanet(datanet("d")).unwrap().id;
+        (
+            store
+                .commit_records(id, vec![new_record("a"), new_record("b")])
+                .unwrap(),
+            id,
+        )
+    };
+    let store = open(dir.path());
+    assert_eq!(store.sequence().unwrap(), first.sequence);
+    let second = store.commit_records(id, vec![new_record("c")]).unwrap();
+    assert_eq!(second.sequence, first.sequence + 1);
+    assert_eq!(second.first_chunk_id, first.first_chunk_id + 2);
+    let record: Record = store.record(&new_record("c").record_id).unwrap().unwrap();
+    assert_eq!(
+        store.chunks_of(&record).unwrap()[0].chunk_id,
+        second.first_chunk_id
+    );
+    let listed: Vec<RecordId> = store
+        .scan_records(id)
+        .unwrap()
+        .map(|r| r.unwrap().record_id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            new_record("a").record_id,
+            new_record("b").record_id,
+            new_record("c").record_id
+        ]
+    );
+    assert!(matches!(
+        store.create_datanet(datanet("d")),
+        Err(StorageError::DatanetExists(_))
+    ));
+    assert!(matches!(
+        store.create_datanet(datanet("9bad")),
+        Err(StorageError::Invalid(_))
+    ));
+}
+
+#[test]
+fn the_log_replays_every_change_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store.create_datanet(datanet("d")).unwrap().id;
+    let receipt = store.commit_records(id, vec![new_record("a")]).unwrap();
+    let record_id = new_record("a").record_id;
+    store.set_status(&record_id, Status::Slashed).unwrap();
+    let grant = Grant {
+        datanet_id: id,
+        grantee: Address([9; 20]),
+        granted_by: None,
+        granted_at_ms: 3,
+    };
+    store.grant(&grant).unwrap();
+    assert!(store.has_grant(id, &Address([9; 20])).unwrap());
+    store.revoke(id, &Address([9; 20])).unwrap();
+    assert!(!store.has_grant(id, &Address([9; 20])).unwrap());
+    let log = store.log_since(0).unwrap();
+    let sequences: Vec<u64> = log.iter().map(|(s, _)| *s).collect();
+    assert_eq!(sequences, vec![1, 2, 3, 4, 5]);
+    assert!(
+        matches!(&log[1].1, LogEntry::Ingest { first_chunk_id, end_chunk_id, .. } if *first_chunk_id == receipt.first_chunk_id && *end_chunk_id == receipt.first_chunk_id + 1)
+    );
+    assert_eq!(
+        log[2].1,
+        LogEntry::StatusChanged {
+            record_id,
+            status: Status::Slashed
+        }
+    );
+    assert_eq!(store.log_since(4).unwrap().len(), 1);
+}
+
+#[test]
+fn damaged_values_are_reported_as_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store.create_datanet(datanet("d")).unwrap().id;
+    store.commit_records(id, vec![new_record("a")]).unwrap();
+    let record_id = new_record("a").record_id;
+    let cf = store.cf(CF_RECORDS).unwrap();
+    store
+        .raw_db()
+        .put_cf(cf, record_id.0, [0xff, 0xff, 0xff])
+        .unwrap();
+    let error = store.record(&record_id).unwrap_err();
+    assert!(
+        matches!(error, StorageError::Corruption { cf: "records", .. }),
+        "{error}"
+    );
+    assert!(!error.is_user_error());
+}

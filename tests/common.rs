@@ -1,0 +1,63 @@
+//! Helpers shared by the engine tests.
+
+use std::path::{Path, PathBuf};
+
+use provdb::storage::record_id_of;
+use provdb::{Address, DatanetSpec, Db, RecordId};
+use serde_json::{Map, Value};
+
+pub(crate) const ALICE_KEY: [u8; 32] = [0x11; 32];
+pub(crate) const BOB_KEY: [u8; 32] = [0x22; 32];
+
+pub(crate) fn address(key: &[u8; 32]) -> Address {
+    provdb::ingest::address_of_key(key).unwrap()
+}
+
+pub(crate) fn fresh_db() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::init(dir.path().join("data")).unwrap();
+    (dir, db)
+}
+
+pub(crate) fn datanet(db: &Db, name: &str, require_signatures: bool) {
+    let mut spec = DatanetSpec::new(name);
+    spec.require_signatures = require_signatures;
+    spec.license = "CC-BY-4.0".into();
+    db.create_datanet(spec).unwrap();
+}
+
+/// The record id provdb will give a row whose content columns are `content`.
+pub(crate) fn id_of(content: &Value) -> RecordId {
+    let Value::Object(map) = content else {
+        panic!("not an object")
+    };
+    record_id_of(&provdb::ingest::canonical_object(map))
+}
+
+/// A row with `content`, signed by `key` as its contributor.
+pub(crate) fn signed_row(content: Value, key: &[u8; 32]) -> Value {
+    let id = id_of(&content);
+    let signature = provdb::ingest::sign_record_id(key, &id).unwrap();
+    let mut row: Map<String, Value> = content.as_object().unwrap().clone();
+    row.insert("contributor".into(), address(key).to_string().into());
+    row.insert(
+        "signature".into(),
+        format!("0x{}", hex::encode(signature)).into(),
+    );
+    Value::Object(row)
+}
+
+pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+pub(crate) fn write_rows(dir: &Path, name: &str, rows: &[Value]) -> PathBuf {
+    let lines: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    write_lines(dir, name, &lines)
+}
+
+pub(crate) fn record_count(db: &Db, name: &str) -> u64 {
+    db.datanet_info(name).unwrap().records
+}
