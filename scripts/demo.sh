@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 bash scripts/install-deps.sh
-cargo build --bin provdb
+cargo build -p provdb-server --bin provdb
 rm -rf .demo-data
 "$CARGO_TARGET_DIR/debug/provdb" --data .demo-data demo --collection data/cranfield
 echo

@@ -175,13 +175,13 @@ impl Db {
 
     /// Creates a Datanet.
     pub fn create_datanet(&self, spec: DatanetSpec) -> Result<DatanetInfo> {
-        if let Some(schema) = &spec.schema {
-            if !schema.iter().any(|c| c.name == spec.text_column) {
-                return Err(Error::Invalid(format!(
-                    "the schema has no column '{}' to use as the text column",
-                    spec.text_column
-                )));
-            }
+        if let Some(schema) = &spec.schema
+            && !schema.iter().any(|c| c.name == spec.text_column)
+        {
+            return Err(Error::Invalid(format!(
+                "the schema has no column '{}' to use as the text column",
+                spec.text_column
+            )));
         }
         if spec.chunking.size_bytes < 16
             || spec.chunking.overlap_bytes >= spec.chunking.size_bytes / 2

@@ -1,4 +1,5 @@
 //! Whole-engine tests, compiled as one binary (one link) with a module per area.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
 mod common;
 mod corrupt_input;

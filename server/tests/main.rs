@@ -1,4 +1,5 @@
 //! Tests of the `provdb` binary: exit codes, JSON output, and SIGKILL crash recovery.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
 mod cli;
 mod common;

@@ -11,43 +11,75 @@ use serde_json::{Map, Value};
 
 /// Appends the canonical JSON of `value` to `out`.
 pub fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => write_object(map, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        // serde_json's Display of scalars is compact and escapes strings minimally.
-        scalar => out.push_str(&scalar.to_string()),
-    }
+    let mut bytes = std::mem::take(out).into_bytes();
+    write_value(value, &mut bytes);
+    *out = into_string(bytes);
 }
 
 /// The canonical JSON of an object.
 pub fn canonical_object(map: &Map<String, Value>) -> String {
-    let mut out = String::with_capacity(256);
-    write_object(map, &mut out);
-    out
+    canonical_object_with_span(map, "").0
 }
 
-fn write_object(map: &Map<String, Value>, out: &mut String) {
+/// The canonical JSON of an object, and the byte range of the top-level `key`'s value in it.
+pub fn canonical_object_with_span(
+    map: &Map<String, Value>,
+    key: &str,
+) -> (String, Option<(u32, u32)>) {
+    let mut out = Vec::with_capacity(256);
+    let span = write_object(map, &mut out, key);
+    (into_string(out), span)
+}
+
+fn into_string(bytes: Vec<u8>) -> String {
+    // Only serde_json's output and ASCII punctuation were written: valid UTF-8 by construction,
+    // so this check cannot fail; it stays a check rather than an `unsafe` conversion.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn write_json(value: &(impl serde::Serialize + ?Sized), out: &mut Vec<u8>) {
+    // Writing strings, numbers and booleans into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+fn write_value(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            write_object(map, out, "");
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_json(scalar, out),
+    }
+}
+
+fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, span_key: &str) -> Option<(u32, u32)> {
+    let mut span = None;
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    out.push('{');
+    out.push(b'{');
     for (i, (key, value)) in entries.into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str(&Value::String(key.clone()).to_string());
-        out.push(':');
-        write_canonical(value, out);
+        write_json(key.as_str(), out);
+        out.push(b':');
+        let start = out.len();
+        write_value(value, out);
+        if !span_key.is_empty() && key == span_key {
+            span = Some((start as u32, out.len() as u32));
+        }
     }
-    out.push('}');
+    out.push(b'}');
+    span
 }
 
 #[cfg(test)]
@@ -66,6 +98,20 @@ mod tests {
             out,
             r#"{"a":{"c":true,"z":[1,{"x":null,"y":"é\n"}]},"b":1}"#
         );
+    }
+
+    #[test]
+    fn the_span_points_at_the_value_of_the_key() {
+        let map: Map<String, Value> =
+            serde_json::from_str(r#"{"z": 1, "text": "a \"quoted\" é", "a": true}"#).unwrap();
+        let (content, span) = canonical_object_with_span(&map, "text");
+        let (start, end) = span.unwrap();
+        let literal = &content[start as usize..end as usize];
+        assert_eq!(
+            serde_json::from_str::<String>(literal).unwrap(),
+            "a \"quoted\" é"
+        );
+        assert_eq!(canonical_object_with_span(&map, "missing").1, None);
     }
 
     proptest! {

@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
 use provdb_storage::{Address, Datanet, NewRecord, RecordId};
+use rayon::prelude::*;
 use serde::Serialize;
 
-pub use canonical::{canonical_object, write_canonical};
+pub use canonical::{canonical_object, canonical_object_with_span, write_canonical};
 pub use chunk::chunk_text;
 pub use row::PROVENANCE_COLUMNS;
 pub use signature::{address_of_key, sign_record_id, verify_signature};
@@ -88,45 +89,72 @@ struct Reject {
     reason: String,
 }
 
-/// Collects prepared records and refusals while an input is read.
+/// Rows parsed and validated together, in parallel.
+const PREPARE_CHUNK_ROWS: usize = 4096;
+
+/// Collects prepared records and refusals while an input is read. Rows are buffered and
+/// prepared in parallel chunks (JSON parsing, hashing and signature recovery dominate); the
+/// outcome is then applied in input order, so errors name the first bad row.
 struct Batch<'a> {
     db: &'a Db,
     source_name: String,
     context: RowContext<'a>,
     skip_invalid: bool,
-    records: Vec<NewRecord>,
+    pending: Vec<RawRow>,
+    records: Vec<(Location, NewRecord)>,
     seen: HashSet<RecordId>,
     rejects: Vec<(Location, RowError)>,
-    progress: &'a mut dyn FnMut(u64),
+    source: &'a Path,
+    progress: Progress<'a>,
     rows: u64,
 }
 
 impl Batch<'_> {
     fn push(&mut self, row: RawRow) -> Result<()> {
         self.rows += 1;
-        if self.rows % 1024 == 0 {
-            (self.progress)(self.rows);
+        self.pending.push(row);
+        if self.pending.len() >= PREPARE_CHUNK_ROWS {
+            self.prepare_pending()?;
+            (self.progress)(self.source, self.rows);
         }
-        let prepared = row
-            .fields
-            .map_err(|reason| RowError {
-                column: None,
-                reason,
-            })
-            .and_then(|fields| prepare(fields, &self.context))
-            .and_then(|record| {
-                if self.seen.insert(record.record_id) {
-                    Ok(record)
-                } else {
-                    Err(RowError {
-                        column: None,
-                        reason: format!("duplicate record {} within this input", record.record_id),
-                    })
+        Ok(())
+    }
+
+    fn prepare_pending(&mut self) -> Result<()> {
+        let context = &self.context;
+        let prepared: Vec<(Location, Result<NewRecord, RowError>)> =
+            std::mem::take(&mut self.pending)
+                .into_par_iter()
+                .map(|row| {
+                    let record = row
+                        .fields
+                        .into_object()
+                        .map_err(|reason| RowError {
+                            column: None,
+                            reason,
+                        })
+                        .and_then(|fields| prepare(fields, context));
+                    (row.location, record)
+                })
+                .collect();
+        for (location, record) in prepared {
+            match record {
+                Ok(record) if self.seen.insert(record.record_id()) => {
+                    self.records.push((location, record))
                 }
-            });
-        match prepared {
-            Ok(record) => self.records.push(record),
-            Err(e) => self.refuse(row.location, e)?,
+                Ok(record) => {
+                    let reason =
+                        format!("duplicate record {} within this input", record.record_id());
+                    self.refuse(
+                        location,
+                        RowError {
+                            column: None,
+                            reason,
+                        },
+                    )?;
+                }
+                Err(e) => self.refuse(location, e)?,
+            }
         }
         Ok(())
     }
@@ -147,28 +175,24 @@ impl Batch<'_> {
 
     /// Refuses rows whose record is already stored or whose `supersedes` cannot hold, so the
     /// error names the row; storage checks all of it again under its writer lock.
-    fn check_against_store(&mut self, locations: &[Location]) -> Result<()> {
+    fn check_against_store(&mut self) -> Result<()> {
         let store = &self.db.store;
-        let ids: Vec<RecordId> = self.records.iter().map(|r| r.record_id).collect();
+        let ids: Vec<RecordId> = self.records.iter().map(|(_, r)| r.record_id()).collect();
         let existing = store.existing_records(&ids)?;
-        let mut keep = Vec::with_capacity(self.records.len());
-        let mut kept_locations = Vec::with_capacity(locations.len());
         let records = std::mem::take(&mut self.records);
-        for ((record, exists), location) in records.into_iter().zip(existing).zip(locations) {
+        let mut keep = Vec::with_capacity(records.len());
+        for ((location, record), exists) in records.into_iter().zip(existing) {
             let problem = if exists {
                 Some(RowError {
                     column: None,
-                    reason: format!("duplicate record {}: already stored", record.record_id),
+                    reason: format!("duplicate record {}: already stored", record.record_id()),
                 })
             } else {
                 self.supersedes_problem(&record)?
             };
             match problem {
-                Some(e) => self.refuse(*location, e)?,
-                None => {
-                    keep.push(record);
-                    kept_locations.push(*location);
-                }
+                Some(e) => self.refuse(location, e)?,
+                None => keep.push((location, record)),
             }
         }
         self.records = keep;
@@ -197,6 +221,9 @@ impl Batch<'_> {
     }
 }
 
+/// Called with (input, rows read so far) while an input is read; from a reader thread.
+pub type Progress<'a> = &'a (dyn Fn(&Path, u64) + Sync);
+
 impl Db {
     /// Ingests one file into Datanet `name`; the format follows the extension.
     pub fn ingest_file(
@@ -205,34 +232,79 @@ impl Db {
         path: &Path,
         options: &IngestOptions,
     ) -> Result<IngestReport> {
-        self.ingest_file_with_progress(name, path, options, &mut |_| {})
+        let mut reports = self.ingest_files(
+            name,
+            &[path.to_path_buf()],
+            options,
+            &|_, _| {},
+            &mut |_| {},
+        )?;
+        reports
+            .pop()
+            .ok_or_else(|| Error::Internal("no report for an ingested file".into()))
     }
 
-    /// `ingest_file`, calling `progress` with the number of rows read so far.
-    pub fn ingest_file_with_progress(
+    /// Ingests files in order, each its own all-or-nothing batch, stopping at the first that
+    /// fails (earlier files stay stored; `committed` has been called for each of them).
+    ///
+    /// Reading and preparing file n+1 (parsing, hashing, signature recovery, chunking, on a
+    /// reader thread and the rayon pool) overlaps with the commit of file n on this thread;
+    /// duplicate checks against the store happen at commit time, in file order.
+    pub fn ingest_files(
         &self,
         name: &str,
-        path: &Path,
+        paths: &[PathBuf],
         options: &IngestOptions,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<IngestReport> {
+        progress: Progress<'_>,
+        committed: &mut dyn FnMut(&IngestReport),
+    ) -> Result<Vec<IngestReport>> {
         let datanet = self.store.datanet(name)?;
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            let datanet = &datanet;
+            scope.spawn(move || {
+                for path in paths {
+                    let prepared = self.read_input(datanet, path, options, progress);
+                    let failed = prepared.is_err();
+                    if sender.send(prepared).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut reports = Vec::with_capacity(paths.len());
+            for prepared in receiver {
+                let (batch, rejects_path) = prepared?;
+                let report = self.finish(batch, Some(rejects_path))?;
+                committed(&report);
+                reports.push(report);
+            }
+            Ok(reports)
+        })
+    }
+
+    /// Reads, validates and prepares one file (nothing is written); returns the batch and
+    /// where its rejects go.
+    fn read_input<'a>(
+        &'a self,
+        datanet: &'a Datanet,
+        path: &'a Path,
+        options: &IngestOptions,
+        progress: Progress<'a>,
+    ) -> Result<(Batch<'a>, PathBuf)> {
         let format = Format::of(path)?;
         let source_name = path.display().to_string();
-        let metadata = fs_err::metadata(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e.into(),
-        })?;
+        let metadata = fs_err::metadata(path).map_err(Error::io(path))?;
         if metadata.len() > options.max_file_bytes {
+            let reason = format!(
+                "file of {} bytes exceeds the limit of {} bytes",
+                metadata.len(),
+                options.max_file_bytes
+            );
             return Err(Error::Input {
                 source_name,
                 location: Location::Whole,
                 column: None,
-                reason: format!(
-                    "file of {} bytes exceeds the limit of {} bytes",
-                    metadata.len(),
-                    options.max_file_bytes
-                ),
+                reason,
             });
         }
         let rejects_path = options.rejects_path.clone().unwrap_or_else(|| {
@@ -240,34 +312,27 @@ impl Db {
             name.push(".rejects.jsonl");
             PathBuf::from(name)
         });
-        let mut locations = Vec::new();
-        let mut batch = self.new_batch(&datanet, source_name.clone(), options, progress);
-        let mut sink = |row: RawRow| {
-            let location = row.location;
-            let before = batch.records.len();
-            batch.push(row)?;
-            if batch.records.len() > before {
-                locations.push(location);
-            }
-            Ok(())
-        };
+        let mut batch = self.new_batch(datanet, source_name.clone(), options, path, progress);
+        let mut sink = |row: RawRow| batch.push(row);
         match format {
             Format::Jsonl => {
                 let file = fs_err::File::open(path).map_err(Error::io(path))?;
                 source::read_jsonl(file, &source_name, options.max_record_bytes, &mut sink)?;
             }
-            Format::Csv => source::read_csv(path, &source_name, &datanet, &mut sink)?,
+            Format::Csv => source::read_csv(path, &source_name, datanet, &mut sink)?,
             Format::Parquet => source::read_parquet(path, &source_name, &mut sink)?,
         }
         if batch.rows == 0 {
+            let reason = "no records in file".to_string();
             return Err(Error::Input {
                 source_name,
                 location: Location::Whole,
                 column: None,
-                reason: "no records in file".into(),
+                reason,
             });
         }
-        self.finish(batch, &locations, Some(rejects_path))
+        batch.prepare_pending()?;
+        Ok((batch, rejects_path))
     }
 
     /// Ingests an Arrow batch (one row per record) into Datanet `name`, all or nothing.
@@ -278,22 +343,14 @@ impl Db {
         options: &IngestOptions,
     ) -> Result<IngestReport> {
         let datanet = self.store.datanet(name)?;
-        let mut locations = Vec::new();
-        let mut no_progress = |_| {};
-        let mut batch = self.new_batch(&datanet, "arrow batch".into(), options, &mut no_progress);
-        source::batch_rows(input, 0, &mut |row| {
-            let location = row.location;
-            let before = batch.records.len();
-            batch.push(row)?;
-            if batch.records.len() > before {
-                locations.push(location);
-            }
-            Ok(())
-        })?;
+        let source = Path::new("arrow batch");
+        let mut batch = self.new_batch(&datanet, "arrow batch".into(), options, source, &|_, _| {});
+        source::batch_rows(input, 0, &mut |row| batch.push(row))?;
         if batch.rows == 0 {
             return Err(Error::Invalid("the arrow batch has no rows".into()));
         }
-        self.finish(batch, &locations, options.rejects_path.clone())
+        batch.prepare_pending()?;
+        self.finish(batch, options.rejects_path.clone())
     }
 
     fn new_batch<'a>(
@@ -301,7 +358,8 @@ impl Db {
         datanet: &'a Datanet,
         source_name: String,
         options: &IngestOptions,
-        progress: &'a mut dyn FnMut(u64),
+        source: &'a Path,
+        progress: Progress<'a>,
     ) -> Batch<'a> {
         Batch {
             db: self,
@@ -312,21 +370,19 @@ impl Db {
                 now_ms: now_ms(),
             },
             skip_invalid: options.skip_invalid,
+            pending: Vec::with_capacity(PREPARE_CHUNK_ROWS),
             records: Vec::new(),
             seen: HashSet::new(),
             rejects: Vec::new(),
+            source,
             progress,
             rows: 0,
         }
     }
 
-    fn finish(
-        &self,
-        mut batch: Batch<'_>,
-        locations: &[Location],
-        rejects_path: Option<PathBuf>,
-    ) -> Result<IngestReport> {
-        batch.check_against_store(locations)?;
+    /// Checks a prepared batch against the store and commits it: the one write of an input.
+    fn finish(&self, mut batch: Batch<'_>, rejects_path: Option<PathBuf>) -> Result<IngestReport> {
+        batch.check_against_store()?;
         let mut report = IngestReport {
             source: batch.source_name.clone(),
             rejected: batch.rejects.len(),
@@ -343,10 +399,18 @@ impl Db {
         if batch.records.is_empty() {
             return Ok(report);
         }
-        report.content_bytes = batch.records.iter().map(|r| r.content.len() as u64).sum();
+        report.content_bytes = batch
+            .records
+            .iter()
+            .map(|(_, r)| r.content().len() as u64)
+            .sum();
+        let records = std::mem::take(&mut batch.records)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         let receipt = self
             .store
-            .commit_records(batch.context.datanet.id, std::mem::take(&mut batch.records))?;
+            .commit_records(batch.context.datanet.id, records)?;
         report.accepted = receipt.records;
         report.chunks = receipt.chunks;
         report.sequence = Some(receipt.sequence);

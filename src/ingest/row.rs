@@ -2,10 +2,10 @@
 //! checked against the Datanet's schema, hashed in canonical form, the signature verified, the
 //! text chunked.
 
-use provdb_storage::{Address, ColumnKind, Datanet, NewRecord, RecordId, record_id_of};
+use provdb_storage::{Address, ColumnKind, Datanet, NewRecord, RecordId};
 use serde_json::{Map, Value};
 
-use super::canonical::canonical_object;
+use super::canonical::canonical_object_with_span;
 use super::chunk::chunk_text;
 use super::signature::verify_signature;
 
@@ -116,15 +116,16 @@ pub(crate) fn prepare(
         }
         None => return Err(column_error(&datanet.text_column, "missing text column")),
     };
-    let content = canonical_object(&fields);
-    let record_id = record_id_of(&content);
-    if let Some(claimed) = claimed_id {
-        if !claimed.eq_ignore_ascii_case(&record_id.to_string()) {
-            return Err(column_error(
-                "record_id",
-                format!("given {claimed}, but the content hashes to {record_id}"),
-            ));
-        }
+    let (content, text_span) = canonical_object_with_span(&fields, &datanet.text_column);
+    let mut record = NewRecord::new(content, text_span, contributor);
+    let record_id = record.record_id();
+    if let Some(claimed) = claimed_id
+        && !claimed.eq_ignore_ascii_case(&record_id.to_string())
+    {
+        return Err(column_error(
+            "record_id",
+            format!("given {claimed}, but the content hashes to {record_id}"),
+        ));
     }
     let signature = match signature_hex {
         Some(hex) => Some(
@@ -139,17 +140,13 @@ pub(crate) fn prepare(
         }
         None => None,
     };
-    Ok(NewRecord {
-        record_id,
-        contributor,
-        signature,
-        license,
-        created_at_ms,
-        supersedes,
-        quality,
-        chunks: chunk_text(&text, datanet.chunking),
-        content,
-    })
+    record.signature = signature;
+    record.license = license;
+    record.created_at_ms = created_at_ms;
+    record.supersedes = supersedes;
+    record.quality = quality;
+    record.chunks = chunk_text(&text, datanet.chunking);
+    Ok(record)
 }
 
 fn check_schema(fields: &Map<String, Value>, datanet: &Datanet) -> Result<(), RowError> {

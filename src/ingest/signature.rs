@@ -1,10 +1,14 @@
 //! Contributor signatures: EIP-191 `personal_sign` over the 32 bytes of the record id, checked
-//! by recovering the signer's address (alloy's secp256k1 recovery).
+//! by recovering the signer's address. Recovery is the ingest hot path, so it uses
+//! libsecp256k1 (the `secp256k1` crate, as reth does for sender recovery); signing, for demos
+//! and tests, uses alloy's signer, so the two implementations check each other.
 
-use alloy_primitives::{B256, Signature};
+use alloy_primitives::B256;
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
-use provdb_storage::{Address, RecordId};
+use provdb_storage::{Address, RecordId, keccak256};
+use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+use secp256k1::{Message, SECP256K1};
 
 use crate::error::{Error, Result};
 
@@ -20,16 +24,41 @@ pub fn verify_signature(
     if bytes.len() != 65 {
         return Err(format!("signature must be 65 bytes, found {}", bytes.len()));
     }
-    let signature = Signature::from_raw(&bytes).map_err(|e| format!("malformed signature: {e}"))?;
-    let signer = signature
-        .recover_address_from_msg(record_id.0)
-        .map_err(|e| format!("signature does not recover to an address: {e}"))?;
-    if signer.0.0 != contributor.0 {
+    let signer = recover_signer(record_id, &bytes)?;
+    if signer != *contributor {
         return Err(format!(
-            "signature was made by {signer:#x}, not by the contributor {contributor}"
+            "signature was made by {signer}, not by the contributor {contributor}"
         ));
     }
     Ok(bytes)
+}
+
+/// The address whose key made `signature` (r ‖ s ‖ v) over the EIP-191 message of `record_id`.
+fn recover_signer(record_id: &RecordId, signature: &[u8]) -> Result<Address, String> {
+    let recovery = match signature[64] {
+        0 | 27 => 0,
+        1 | 28 => 1,
+        v => {
+            return Err(format!(
+                "malformed signature: v must be 27 or 28 (or 0 or 1), found {v}"
+            ));
+        }
+    };
+    let recovery =
+        RecoveryId::try_from(recovery).map_err(|e| format!("malformed signature: {e}"))?;
+    let signature = RecoverableSignature::from_compact(&signature[..64], recovery)
+        .map_err(|e| format!("malformed signature: {e}"))?;
+    let mut message = Vec::with_capacity(60);
+    message.extend_from_slice(b"\x19Ethereum Signed Message:\n32");
+    message.extend_from_slice(&record_id.0);
+    let digest = Message::from_digest(keccak256(&message));
+    let key = SECP256K1
+        .recover_ecdsa(digest, &signature)
+        .map_err(|e| format!("signature does not recover to an address: {e}"))?;
+    let hash = keccak256(&key.serialize_uncompressed()[1..]);
+    let mut address = [0u8; 20];
+    address.copy_from_slice(&hash[12..]);
+    Ok(Address(address))
 }
 
 /// The address of a secp256k1 private key.

@@ -16,10 +16,39 @@ use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, Location, Result};
 
-/// One input row: its location and its fields, or why it could not be read.
+/// One input row: its location and its fields, still as JSON text (parsed later, in
+/// parallel), already as an object, or why it could not be read.
 pub(crate) struct RawRow {
     pub(crate) location: Location,
-    pub(crate) fields: Result<Map<String, Value>, String>,
+    pub(crate) fields: RowData,
+}
+
+/// The fields of a row as the reader produced them.
+pub(crate) enum RowData {
+    /// A JSONL line, not parsed yet.
+    Json(String),
+    /// Fields read from a columnar format.
+    Object(Map<String, Value>),
+    /// Why the row could not be read.
+    Unreadable(String),
+}
+
+impl RowData {
+    /// The row as a JSON object, or why it is not one.
+    pub(crate) fn into_object(self) -> Result<Map<String, Value>, String> {
+        match self {
+            Self::Json(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(map)) => Ok(map),
+                Ok(other) => Err(format!(
+                    "expected a JSON object, found {}",
+                    json_kind(&other)
+                )),
+                Err(e) => Err(format!("invalid JSON: {e}")),
+            },
+            Self::Object(map) => Ok(map),
+            Self::Unreadable(reason) => Err(reason),
+        }
+    }
 }
 
 /// Input formats, chosen by file extension.
@@ -80,7 +109,7 @@ pub(crate) fn read_jsonl(
             let reason = format!("line is longer than the limit of {max_line_bytes} bytes");
             sink(RawRow {
                 location,
-                fields: Err(reason),
+                fields: RowData::Unreadable(reason),
             })?;
             continue;
         }
@@ -90,7 +119,7 @@ pub(crate) fn read_jsonl(
                 let reason = format!("invalid UTF-8 at byte {}", e.valid_up_to());
                 sink(RawRow {
                     location,
-                    fields: Err(reason),
+                    fields: RowData::Unreadable(reason),
                 })?;
                 continue;
             }
@@ -98,15 +127,10 @@ pub(crate) fn read_jsonl(
         if text.is_empty() {
             continue;
         }
-        let fields = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(other) => Err(format!(
-                "expected a JSON object, found {}",
-                json_kind(&other)
-            )),
-            Err(e) => Err(format!("invalid JSON: {e}")),
-        };
-        sink(RawRow { location, fields })?;
+        sink(RawRow {
+            location,
+            fields: RowData::Json(text.to_string()),
+        })?;
     }
 }
 
@@ -296,7 +320,7 @@ pub(crate) fn batch_rows(
             for row in 0..batch.num_rows() {
                 sink(RawRow {
                     location: Location::Row(rows_before + row as u64 + 1),
-                    fields: Err(reason.clone()),
+                    fields: RowData::Unreadable(reason.clone()),
                 })?;
             }
             return Ok(rows_before + batch.num_rows() as u64);
@@ -320,8 +344,8 @@ pub(crate) fn batch_rows(
             }
         }
         let fields = match failure {
-            Some(reason) => Err(reason),
-            None => Ok(map),
+            Some(reason) => RowData::Unreadable(reason),
+            None => RowData::Object(map),
         };
         sink(RawRow {
             location: Location::Row(rows_before + row as u64 + 1),
@@ -389,7 +413,7 @@ mod tests {
         let input = format!("{{\"a\":1}}\n{}\n{{\"b\":2}}", "x".repeat(5000));
         let mut rows = Vec::new();
         read_jsonl(input.as_bytes(), "t", 100, &mut |row| {
-            rows.push((row.location, row.fields.map(|m| m.len())));
+            rows.push((row.location, row.fields.into_object().map(|m| m.len())));
             Ok(())
         })
         .unwrap();

@@ -1,6 +1,8 @@
-//! Content hashing: keccak256, as Ethereum uses it, so ids can be checked on chain.
+//! Content hashing: keccak256, as Ethereum uses it, so ids can be checked on chain. Hashing
+//! every ingested byte is on the hot path, so this uses the XKCP assembly of `keccak-asm` (as
+//! alloy does with its `asm-keccak` feature).
 
-use sha3::{Digest, Keccak256};
+use keccak_asm::Keccak256;
 
 use crate::model::RecordId;
 

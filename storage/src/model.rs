@@ -251,12 +251,45 @@ pub struct Record {
     pub status: Status,
     /// Canonical JSON of the record's own columns (sorted keys, no whitespace).
     pub content: String,
+    /// Byte range in `content` of the text column's JSON string literal, if any.
+    pub text_span: Option<(u32, u32)>,
     /// Sequence number of the batch that stored it.
     pub sequence: u64,
     /// Id of its first chunk; its chunks are `first_chunk_id..first_chunk_id + chunk_count`.
     pub first_chunk_id: u64,
     /// Number of chunks.
     pub chunk_count: u32,
+}
+
+impl Record {
+    /// The value of the text column (unescaped), or `None` for a record without text.
+    pub fn text(&self) -> Result<Option<String>, StorageError> {
+        self.text_span
+            .map(|span| text_in(&self.content, span))
+            .transpose()
+    }
+}
+
+/// Unescapes the JSON string literal at `span` of `content`.
+pub(crate) fn text_in(content: &str, (start, end): (u32, u32)) -> Result<String, StorageError> {
+    content
+        .get(start as usize..end as usize)
+        .and_then(|literal| serde_json::from_str::<String>(literal).ok())
+        .ok_or_else(|| {
+            StorageError::Invalid(format!(
+                "text span {start}..{end} is not a JSON string of the content"
+            ))
+        })
+}
+
+/// Where a chunk lies, as stored: its text is sliced from the record on read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChunkRef {
+    pub(crate) record_id: RecordId,
+    pub(crate) datanet_id: DatanetId,
+    pub(crate) ordinal: u32,
+    pub(crate) start_byte: u32,
+    pub(crate) end_byte: u32,
 }
 
 /// A chunk of a record's text.
@@ -278,22 +311,25 @@ pub struct Chunk {
     pub text: String,
 }
 
-/// A chunk to store, before it has an id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A chunk to store, before it has an id: a byte range of its record's text. Its text is not
+/// stored twice; it is sliced from the record's content when read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewChunk {
-    /// Byte offset of the start.
+    /// Byte offset of the start in the text.
     pub start_byte: u32,
     /// Byte offset one past the end.
     pub end_byte: u32,
-    /// The text.
-    pub text: String,
 }
 
 /// A validated record to store; storage assigns version, sequence and chunk ids.
+///
+/// Its id is computed from its content by `NewRecord::new` and cannot be set otherwise, so
+/// `record_id == keccak256(content)` holds by construction and is never hashed twice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewRecord {
-    /// Must equal keccak256(`content`).
-    pub record_id: RecordId,
+    pub(crate) record_id: RecordId,
+    pub(crate) content: String,
+    pub(crate) text_span: Option<(u32, u32)>,
     /// Contributor.
     pub contributor: Address,
     /// Verified signature, if any.
@@ -306,10 +342,42 @@ pub struct NewRecord {
     pub supersedes: Option<RecordId>,
     /// Quality in 0..=1.
     pub quality: Option<f32>,
-    /// Canonical content.
-    pub content: String,
-    /// Its chunks.
+    /// Its chunks, as byte ranges of the text.
     pub chunks: Vec<NewChunk>,
+}
+
+impl NewRecord {
+    /// A record of canonical `content`, whose text column's JSON string literal is at
+    /// `text_span` of it (`None`: no text, and then no chunks). Other fields start empty.
+    pub fn new(content: String, text_span: Option<(u32, u32)>, contributor: Address) -> Self {
+        Self {
+            record_id: crate::hash::record_id_of(&content),
+            content,
+            text_span,
+            contributor,
+            signature: None,
+            license: String::new(),
+            created_at_ms: 0,
+            supersedes: None,
+            quality: None,
+            chunks: Vec::new(),
+        }
+    }
+
+    /// keccak256 of the content.
+    pub fn record_id(&self) -> RecordId {
+        self.record_id
+    }
+
+    /// The canonical content.
+    pub fn content(&self) -> &str {
+        &self.content
+    }
+
+    /// Where the text column's literal is in the content.
+    pub fn text_span(&self) -> Option<(u32, u32)> {
+        self.text_span
+    }
 }
 
 /// A read grant on a private Datanet.

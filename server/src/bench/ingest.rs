@@ -96,12 +96,14 @@ fn ingest_all(dir: &Path, files: &[PathBuf], signed: bool) -> anyhow::Result<(f6
     spec.require_signatures = signed;
     db.create_datanet(spec)?;
     let started = Instant::now();
-    let mut records = 0;
-    for file in files {
-        records += db
-            .ingest_file("bench", file, &IngestOptions::default())?
-            .accepted;
-    }
+    let reports = db.ingest_files(
+        "bench",
+        files,
+        &IngestOptions::default(),
+        &|_, _| {},
+        &mut |_| {},
+    )?;
+    let records = reports.iter().map(|r| r.accepted).sum();
     Ok((started.elapsed().as_secs_f64(), records))
 }
 

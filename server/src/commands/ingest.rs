@@ -35,19 +35,21 @@ pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
         ..IngestOptions::default()
     };
     let started = Instant::now();
-    let mut reports = Vec::with_capacity(args.files.len());
-    for file in &args.files {
-        let bar = progress(&file.display().to_string());
-        let report = db.ingest_file_with_progress(&args.name, file, &options, &mut |rows| {
-            bar.set_position(rows)
-        });
-        bar.finish_and_clear();
-        let report = report?;
-        if !args.json {
-            let sequence = report
-                .sequence
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into());
+    let bar = progress("ingest");
+    let show_progress = |path: &Path, rows: u64| {
+        bar.set_message(path.display().to_string());
+        bar.set_position(rows);
+    };
+    let json = args.json;
+    let mut print_committed = |report: &IngestReport| {
+        if json {
+            return;
+        }
+        let sequence = report
+            .sequence
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        bar.suspend(|| {
             println!(
                 "ingested {}: {} records, {} chunks, {} rejected, sequence {sequence}",
                 report.source, report.accepted, report.chunks, report.rejected
@@ -55,10 +57,19 @@ pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
             if let Some(rejects) = &report.rejects_file {
                 println!("  rejected rows listed in {}", rejects.display());
             }
-            std::io::stdout().flush()?;
-        }
-        reports.push(report);
-    }
+            // Whoever reads stdout learns of a commit as soon as it happens.
+            let _ = std::io::stdout().flush();
+        });
+    };
+    let reports = db.ingest_files(
+        &args.name,
+        &args.files,
+        &options,
+        &show_progress,
+        &mut print_committed,
+    );
+    bar.finish_and_clear();
+    let reports = reports?;
     let seconds = started.elapsed().as_secs_f64();
     let accepted: usize = reports.iter().map(|r| r.accepted).sum();
     let summary = Summary {

@@ -7,10 +7,10 @@ use rocksdb::WriteBatch;
 use super::Store;
 use crate::codec::encode;
 use crate::error::{Result, StorageError};
-use crate::hash::record_id_of;
 use crate::keys::*;
 use crate::model::{
-    Address, BatchReceipt, Chunk, LogEntry, NewChunk, NewRecord, Record, RecordId, Status,
+    Address, BatchReceipt, ChunkRef, LogEntry, NewChunk, NewRecord, Record, RecordId, Status,
+    text_in,
 };
 
 /// Largest number of records one batch may carry.
@@ -51,15 +51,10 @@ impl Store {
         }
         let mut seen = HashSet::with_capacity(records.len());
         for record in &records {
-            if record_id_of(&record.content) != record.record_id {
-                return Err(StorageError::Invalid(format!(
-                    "record id {} is not keccak256 of its content",
-                    record.record_id
-                )));
-            }
             if !seen.insert(record.record_id) {
                 return Err(StorageError::DuplicateRecord(record.record_id.to_string()));
             }
+            check_chunks(record)?;
         }
         let mut counters = self.lock()?;
         // Checks read the store under the writer lock, so nothing can slip in between.
@@ -77,7 +72,12 @@ impl Store {
         let sequence = counters.sequence + 1;
         let mut stats = self.stats(datanet_id)?;
         let mut contributor_counts = self.contributor_counts(datanet_id, &records)?;
-        let mut batch = WriteBatch::default();
+        // Sized up front: a growing batch would copy itself over and over.
+        let capacity: usize = records
+            .iter()
+            .map(|r| r.content.len() + 256 + 64 * r.chunks.len())
+            .sum();
+        let mut batch = WriteBatch::with_capacity_bytes(capacity + 4096);
         let (chunks_cf, by_datanet_cf) = (self.cf(CF_CHUNKS)?, self.cf(CF_RECORDS_BY_DATANET)?);
         let superseded_cf = self.cf(CF_SUPERSEDED_BY)?;
         let first_chunk_id = counters.next_chunk_id;
@@ -94,6 +94,7 @@ impl Store {
                 supersedes,
                 quality,
                 content,
+                text_span,
                 chunks,
             } = new;
             let chunk_count = u32::try_from(chunks.len()).map_err(|_| {
@@ -105,18 +106,15 @@ impl Store {
                 NewChunk {
                     start_byte,
                     end_byte,
-                    text,
                 },
             ) in chunks.into_iter().enumerate()
             {
-                let chunk = Chunk {
-                    chunk_id: next_chunk_id,
+                let chunk = ChunkRef {
                     record_id,
                     datanet_id,
                     ordinal: ordinal as u32,
                     start_byte,
                     end_byte,
-                    text,
                 };
                 batch.put_cf(chunks_cf, chunk_key(next_chunk_id), encode(&chunk)?);
                 next_chunk_id += 1;
@@ -146,6 +144,7 @@ impl Store {
                 quality,
                 status,
                 content,
+                text_span,
                 sequence,
                 first_chunk_id: first_of_record,
                 chunk_count,
@@ -305,17 +304,38 @@ impl Store {
             .record(record_id)?
             .ok_or_else(|| StorageError::UnknownRecord(record_id.to_string()))?;
         let content = format!("{{\"tombstone_of\":\"{record_id}\"}}");
-        let tombstone = NewRecord {
-            record_id: record_id_of(&content),
-            contributor: by,
-            signature: None,
-            license: old.license.clone(),
-            created_at_ms: now_ms,
-            supersedes: Some(*record_id),
-            quality: None,
-            content,
-            chunks: Vec::new(),
-        };
+        let mut tombstone = NewRecord::new(content, None, by);
+        tombstone.license = old.license.clone();
+        tombstone.created_at_ms = now_ms;
+        tombstone.supersedes = Some(*record_id);
         self.commit_versions(old.datanet_id, vec![tombstone], Some(Status::Tombstoned))
     }
+}
+
+/// A record's chunks must be non-empty ranges of its text, on char boundaries, in order.
+fn check_chunks(record: &NewRecord) -> Result<()> {
+    let Some(span) = record.text_span else {
+        if record.chunks.is_empty() {
+            return Ok(());
+        }
+        return Err(StorageError::Invalid(format!(
+            "record {} has chunks but no text",
+            record.record_id
+        )));
+    };
+    let text = text_in(&record.content, span)?;
+    let mut previous_start = None;
+    for chunk in &record.chunks {
+        let (start, end) = (chunk.start_byte as usize, chunk.end_byte as usize);
+        let in_order = previous_start.is_none_or(|p| start > p);
+        if start >= end || !in_order || text.get(start..end).is_none() {
+            return Err(StorageError::Invalid(format!(
+                "record {}: chunk {start}..{end} is not an ordered range of its {}-byte text",
+                record.record_id,
+                text.len()
+            )));
+        }
+        previous_start = Some(start);
+    }
+    Ok(())
 }

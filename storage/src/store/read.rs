@@ -8,7 +8,7 @@ use crate::codec::decode;
 use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::model::{
-    Address, Chunk, Datanet, DatanetId, DatanetStats, Grant, LogEntry, Record, RecordId,
+    Address, Chunk, ChunkRef, Datanet, DatanetId, DatanetStats, Grant, LogEntry, Record, RecordId,
 };
 
 /// Records fetched per `multi_get` while scanning a Datanet.
@@ -154,21 +154,34 @@ impl Store {
         )
     }
 
-    /// Chunks with ids in `start..end`, in id order (ids of a batch are contiguous).
+    /// Chunks with ids in `start..end`, in id order (ids of a batch are contiguous). Each
+    /// record's text is read and unescaped once for all its chunks.
     pub fn chunks_in(&self, start: u64, end: u64) -> Result<Vec<Chunk>> {
         let cf = self.cf(CF_CHUNKS)?;
         let from = chunk_key(start);
         let mut out = Vec::with_capacity(end.saturating_sub(start).min(1 << 16) as usize);
+        let mut current: Option<(RecordId, String)> = None;
         for item in self
             .db
             .iterator_cf(cf, IteratorMode::From(&from, Direction::Forward))
         {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
-            let chunk: Chunk = decode(CF_CHUNKS, &key, &value)?;
-            if chunk.chunk_id >= end {
+            let chunk_id = crate::codec::decode_u64(CF_CHUNKS, &key, &key)?;
+            if chunk_id >= end {
                 break;
             }
-            out.push(chunk);
+            let location: ChunkRef = decode(CF_CHUNKS, &key, &value)?;
+            if current
+                .as_ref()
+                .is_none_or(|(id, _)| *id != location.record_id)
+            {
+                current = Some((location.record_id, self.text_of(&location.record_id, &key)?));
+            }
+            let text = current
+                .as_ref()
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_default();
+            out.push(chunk_from(chunk_id, &location, text, &key)?);
         }
         Ok(out)
     }
@@ -177,10 +190,27 @@ impl Store {
     pub fn chunk(&self, chunk_id: u64) -> Result<Option<Chunk>> {
         let cf = self.cf(CF_CHUNKS)?;
         let key = chunk_key(chunk_id);
-        match self.db.get_pinned_cf(cf, key).map_err(|e| self.rocks(e))? {
-            Some(bytes) => decode(CF_CHUNKS, &key, &bytes).map(Some),
-            None => Ok(None),
-        }
+        let Some(bytes) = self.db.get_pinned_cf(cf, key).map_err(|e| self.rocks(e))? else {
+            return Ok(None);
+        };
+        let location: ChunkRef = decode(CF_CHUNKS, &key, &bytes)?;
+        let text = self.text_of(&location.record_id, &key)?;
+        chunk_from(chunk_id, &location, &text, &key).map(Some)
+    }
+
+    /// The text of the record a chunk (at `chunk_key`) points to.
+    fn text_of(&self, record_id: &RecordId, chunk_key: &[u8]) -> Result<String> {
+        let corrupt = |reason: String| StorageError::Corruption {
+            cf: CF_CHUNKS,
+            key: hex::encode(chunk_key),
+            reason,
+        };
+        let record = self
+            .record(record_id)?
+            .ok_or_else(|| corrupt(format!("its record {record_id} is missing")))?;
+        record
+            .text()?
+            .ok_or_else(|| corrupt(format!("its record {record_id} has no text")))
     }
 
     /// Log entries with sequence numbers greater than `after`, in order.
@@ -224,6 +254,25 @@ impl Store {
             .map_err(|e| self.rocks(e))?
             .is_some())
     }
+}
+
+fn chunk_from(chunk_id: u64, location: &ChunkRef, text: &str, key: &[u8]) -> Result<Chunk> {
+    let slice = text
+        .get(location.start_byte as usize..location.end_byte as usize)
+        .ok_or_else(|| StorageError::Corruption {
+            cf: CF_CHUNKS,
+            key: hex::encode(key),
+            reason: "range outside its record's text".into(),
+        })?;
+    Ok(Chunk {
+        chunk_id,
+        record_id: location.record_id,
+        datanet_id: location.datanet_id,
+        ordinal: location.ordinal,
+        start_byte: location.start_byte,
+        end_byte: location.end_byte,
+        text: slice.to_string(),
+    })
 }
 
 /// Decodes a record and checks that its content still hashes to its key: the check that
