@@ -145,7 +145,9 @@ pub(crate) fn prepare(
     record.created_at_ms = created_at_ms;
     record.supersedes = supersedes;
     record.quality = quality;
-    record.chunks = chunk_text(&text, datanet.chunking);
+    record
+        .set_chunks(chunk_text(&text, datanet.chunking))
+        .map_err(|e| column_error(&datanet.text_column, e.to_string()))?;
     Ok(record)
 }
 

@@ -282,14 +282,14 @@ pub(crate) fn text_in(content: &str, (start, end): (u32, u32)) -> Result<String,
         })
 }
 
-/// Where a chunk lies, as stored: its text is sliced from the record on read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ChunkRef {
+/// The chunks of one record, as stored under the id of its first chunk: their byte ranges in
+/// the record's text. Chunk `first + i` is `ranges[i]`; its text is sliced from the record on
+/// read, never stored twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChunkRanges {
     pub(crate) record_id: RecordId,
     pub(crate) datanet_id: DatanetId,
-    pub(crate) ordinal: u32,
-    pub(crate) start_byte: u32,
-    pub(crate) end_byte: u32,
+    pub(crate) ranges: Vec<(u32, u32)>,
 }
 
 /// A chunk of a record's text.
@@ -342,8 +342,7 @@ pub struct NewRecord {
     pub supersedes: Option<RecordId>,
     /// Quality in 0..=1.
     pub quality: Option<f32>,
-    /// Its chunks, as byte ranges of the text.
-    pub chunks: Vec<NewChunk>,
+    pub(crate) chunks: Vec<NewChunk>,
 }
 
 impl NewRecord {
@@ -377,6 +376,41 @@ impl NewRecord {
     /// Where the text column's literal is in the content.
     pub fn text_span(&self) -> Option<(u32, u32)> {
         self.text_span
+    }
+
+    /// Its chunks.
+    pub fn chunks(&self) -> &[NewChunk] {
+        &self.chunks
+    }
+
+    /// Sets its chunks, which must be non-empty, ordered ranges of its text on char boundaries
+    /// (checked here, where callers run in parallel, so the commit need not check again).
+    pub fn set_chunks(&mut self, chunks: Vec<NewChunk>) -> Result<(), StorageError> {
+        let Some(span) = self.text_span else {
+            if chunks.is_empty() {
+                return Ok(());
+            }
+            return Err(StorageError::Invalid(format!(
+                "record {} has chunks but no text",
+                self.record_id
+            )));
+        };
+        let text = text_in(&self.content, span)?;
+        let mut previous_start = None;
+        for chunk in &chunks {
+            let (start, end) = (chunk.start_byte as usize, chunk.end_byte as usize);
+            let in_order = previous_start.is_none_or(|p| start > p);
+            if start >= end || !in_order || text.get(start..end).is_none() {
+                return Err(StorageError::Invalid(format!(
+                    "record {}: chunk {start}..{end} is not an ordered range of its {}-byte text",
+                    self.record_id,
+                    text.len()
+                )));
+            }
+            previous_start = Some(start);
+        }
+        self.chunks = chunks;
+        Ok(())
     }
 }
 

@@ -9,8 +9,7 @@ use crate::codec::encode;
 use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::model::{
-    Address, BatchReceipt, ChunkRef, LogEntry, NewChunk, NewRecord, Record, RecordId, Status,
-    text_in,
+    Address, BatchReceipt, ChunkRanges, LogEntry, NewRecord, Record, RecordId, Status,
 };
 
 /// Largest number of records one batch may carry.
@@ -54,7 +53,6 @@ impl Store {
             if !seen.insert(record.record_id) {
                 return Err(StorageError::DuplicateRecord(record.record_id.to_string()));
             }
-            check_chunks(record)?;
         }
         let mut counters = self.lock()?;
         // Checks read the store under the writer lock, so nothing can slip in between.
@@ -101,23 +99,15 @@ impl Store {
                 StorageError::Invalid(format!("record {record_id} has too many chunks"))
             })?;
             let first_of_record = next_chunk_id;
-            for (
-                ordinal,
-                NewChunk {
-                    start_byte,
-                    end_byte,
-                },
-            ) in chunks.into_iter().enumerate()
-            {
-                let chunk = ChunkRef {
+            if !chunks.is_empty() {
+                let ranges = chunks.iter().map(|c| (c.start_byte, c.end_byte)).collect();
+                let entry = ChunkRanges {
                     record_id,
                     datanet_id,
-                    ordinal: ordinal as u32,
-                    start_byte,
-                    end_byte,
+                    ranges,
                 };
-                batch.put_cf(chunks_cf, chunk_key(next_chunk_id), encode(&chunk)?);
-                next_chunk_id += 1;
+                batch.put_cf(chunks_cf, chunk_key(first_of_record), encode(&entry)?);
+                next_chunk_id += u64::from(chunk_count);
             }
             if let Some(old) = supersedes {
                 batch.put_cf(superseded_cf, record_key(&old), record_id.0);
@@ -310,32 +300,4 @@ impl Store {
         tombstone.supersedes = Some(*record_id);
         self.commit_versions(old.datanet_id, vec![tombstone], Some(Status::Tombstoned))
     }
-}
-
-/// A record's chunks must be non-empty ranges of its text, on char boundaries, in order.
-fn check_chunks(record: &NewRecord) -> Result<()> {
-    let Some(span) = record.text_span else {
-        if record.chunks.is_empty() {
-            return Ok(());
-        }
-        return Err(StorageError::Invalid(format!(
-            "record {} has chunks but no text",
-            record.record_id
-        )));
-    };
-    let text = text_in(&record.content, span)?;
-    let mut previous_start = None;
-    for chunk in &record.chunks {
-        let (start, end) = (chunk.start_byte as usize, chunk.end_byte as usize);
-        let in_order = previous_start.is_none_or(|p| start > p);
-        if start >= end || !in_order || text.get(start..end).is_none() {
-            return Err(StorageError::Invalid(format!(
-                "record {}: chunk {start}..{end} is not an ordered range of its {}-byte text",
-                record.record_id,
-                text.len()
-            )));
-        }
-        previous_start = Some(start);
-    }
-    Ok(())
 }

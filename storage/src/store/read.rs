@@ -8,7 +8,8 @@ use crate::codec::decode;
 use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::model::{
-    Address, Chunk, ChunkRef, Datanet, DatanetId, DatanetStats, Grant, LogEntry, Record, RecordId,
+    Address, Chunk, ChunkRanges, Datanet, DatanetId, DatanetStats, Grant, LogEntry, Record,
+    RecordId,
 };
 
 /// Records fetched per `multi_get` while scanning a Datanet.
@@ -154,48 +155,51 @@ impl Store {
         )
     }
 
-    /// Chunks with ids in `start..end`, in id order (ids of a batch are contiguous). Each
-    /// record's text is read and unescaped once for all its chunks.
+    /// Chunks with ids in `start..end`, in id order. Each record's chunk ranges are one entry
+    /// under its first chunk id, found with `seek_for_prev`; each record's text is read and
+    /// unescaped once for all its chunks.
     pub fn chunks_in(&self, start: u64, end: u64) -> Result<Vec<Chunk>> {
-        let cf = self.cf(CF_CHUNKS)?;
-        let from = chunk_key(start);
         let mut out = Vec::with_capacity(end.saturating_sub(start).min(1 << 16) as usize);
-        let mut current: Option<(RecordId, String)> = None;
-        for item in self
-            .db
-            .iterator_cf(cf, IteratorMode::From(&from, Direction::Forward))
-        {
-            let (key, value) = item.map_err(|e| self.rocks(e))?;
-            let chunk_id = crate::codec::decode_u64(CF_CHUNKS, &key, &key)?;
-            if chunk_id >= end {
+        if start >= end {
+            return Ok(out);
+        }
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_CHUNKS)?);
+        iter.seek_for_prev(chunk_key(start));
+        if !iter.valid() {
+            iter.seek(chunk_key(start));
+        }
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let first = crate::codec::decode_u64(CF_CHUNKS, key, key)?;
+            if first >= end {
                 break;
             }
-            let location: ChunkRef = decode(CF_CHUNKS, &key, &value)?;
-            if current
-                .as_ref()
-                .is_none_or(|(id, _)| *id != location.record_id)
-            {
-                current = Some((location.record_id, self.text_of(&location.record_id, &key)?));
+            let entry: ChunkRanges = decode(CF_CHUNKS, key, value)?;
+            let wanted = |ordinal: usize| {
+                (first + ordinal as u64 >= start) && (first + (ordinal as u64) < end)
+            };
+            if (0..entry.ranges.len()).any(wanted) {
+                let text = self.text_of(&entry.record_id, key)?;
+                for (ordinal, range) in entry.ranges.iter().enumerate().filter(|(o, _)| wanted(*o))
+                {
+                    out.push(chunk_from(
+                        first + ordinal as u64,
+                        ordinal as u32,
+                        &entry,
+                        *range,
+                        &text,
+                        key,
+                    )?);
+                }
             }
-            let text = current
-                .as_ref()
-                .map(|(_, text)| text.as_str())
-                .unwrap_or_default();
-            out.push(chunk_from(chunk_id, &location, text, &key)?);
+            iter.next();
         }
+        iter.status().map_err(|e| self.rocks(e))?;
         Ok(out)
     }
 
     /// One chunk by id.
     pub fn chunk(&self, chunk_id: u64) -> Result<Option<Chunk>> {
-        let cf = self.cf(CF_CHUNKS)?;
-        let key = chunk_key(chunk_id);
-        let Some(bytes) = self.db.get_pinned_cf(cf, key).map_err(|e| self.rocks(e))? else {
-            return Ok(None);
-        };
-        let location: ChunkRef = decode(CF_CHUNKS, &key, &bytes)?;
-        let text = self.text_of(&location.record_id, &key)?;
-        chunk_from(chunk_id, &location, &text, &key).map(Some)
+        Ok(self.chunks_in(chunk_id, chunk_id.saturating_add(1))?.pop())
     }
 
     /// The text of the record a chunk (at `chunk_key`) points to.
@@ -256,21 +260,28 @@ impl Store {
     }
 }
 
-fn chunk_from(chunk_id: u64, location: &ChunkRef, text: &str, key: &[u8]) -> Result<Chunk> {
+fn chunk_from(
+    chunk_id: u64,
+    ordinal: u32,
+    entry: &ChunkRanges,
+    (start, end): (u32, u32),
+    text: &str,
+    key: &[u8],
+) -> Result<Chunk> {
     let slice = text
-        .get(location.start_byte as usize..location.end_byte as usize)
+        .get(start as usize..end as usize)
         .ok_or_else(|| StorageError::Corruption {
             cf: CF_CHUNKS,
             key: hex::encode(key),
-            reason: "range outside its record's text".into(),
+            reason: format!("range {start}..{end} outside its record's text"),
         })?;
     Ok(Chunk {
         chunk_id,
-        record_id: location.record_id,
-        datanet_id: location.datanet_id,
-        ordinal: location.ordinal,
-        start_byte: location.start_byte,
-        end_byte: location.end_byte,
+        record_id: entry.record_id,
+        datanet_id: entry.datanet_id,
+        ordinal,
+        start_byte: start,
+        end_byte: end,
         text: slice.to_string(),
     })
 }

@@ -26,10 +26,12 @@ fn new_record(text: &str) -> NewRecord {
     record.license = "MIT".into();
     record.created_at_ms = 5;
     record.quality = Some(0.5);
-    record.chunks = vec![NewChunk {
-        start_byte: 0,
-        end_byte: text.len() as u32,
-    }];
+    record
+        .set_chunks(vec![NewChunk {
+            start_byte: 0,
+            end_byte: text.len() as u32,
+        }])
+        .unwrap();
     record
 }
 
@@ -167,4 +169,63 @@ fn damaged_values_are_reported_as_corruption() {
         "{error}"
     );
     assert!(!error.is_user_error());
+}
+
+#[test]
+fn chunks_are_found_by_id_across_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store.create_datanet(datanet("d")).unwrap().id;
+    let text = "alpha beta gamma";
+    let content = format!("{{\"text\":\"{text}\"}}");
+    let mut three = NewRecord::new(content, Some((8, 10 + text.len() as u32)), Address([2; 20]));
+    assert!(
+        three
+            .set_chunks(vec![NewChunk {
+                start_byte: 0,
+                end_byte: 99
+            }])
+            .is_err()
+    );
+    assert!(
+        three
+            .set_chunks(vec![NewChunk {
+                start_byte: 3,
+                end_byte: 3
+            }])
+            .is_err()
+    );
+    let ranges = [(0, 6), (6, 11), (11, 16)];
+    three
+        .set_chunks(
+            ranges
+                .iter()
+                .map(|&(s, e)| NewChunk {
+                    start_byte: s,
+                    end_byte: e,
+                })
+                .collect(),
+        )
+        .unwrap();
+    let mut none = NewRecord::new("{\"x\":1}".into(), None, Address([2; 20]));
+    assert!(
+        none.set_chunks(vec![NewChunk {
+            start_byte: 0,
+            end_byte: 1
+        }])
+        .is_err(),
+        "no text, no chunks"
+    );
+    let receipt = store
+        .commit_records(id, vec![new_record("one"), none, three, new_record("last")])
+        .unwrap();
+    assert_eq!(receipt.chunks, 5);
+    let first = receipt.first_chunk_id;
+    let all = store.chunks_in(first, first + 5).unwrap();
+    let texts: Vec<&str> = all.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, vec!["one", "alpha ", "beta ", "gamma", "last"]);
+    let middle = store.chunk(first + 2).unwrap().unwrap();
+    assert_eq!((middle.text.as_str(), middle.ordinal), ("beta ", 1));
+    assert_eq!(store.chunks_in(first + 2, first + 4).unwrap().len(), 2);
+    assert!(store.chunk(first + 5).unwrap().is_none());
 }
