@@ -76,7 +76,7 @@ fn a_new_version_supersedes_and_the_old_stays_readable() {
         .expect("tombstoned");
     let tombstone = db.record(&tombstone_id).unwrap().unwrap();
     assert_eq!(
-        (tombstone.status, tombstone.version, tombstone.chunk_count),
+        (tombstone.status, tombstone.version, tombstone.chunk_count()),
         (Status::Tombstoned, 3, 0)
     );
     assert!(db.record(&v2_id).unwrap().is_some(), "history kept");

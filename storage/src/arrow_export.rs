@@ -101,7 +101,7 @@ pub fn records_to_batch(datanet: &Datanet, records: &[Record]) -> Result<RecordB
         quality.append_option(record.quality);
         status.append_value(record.status.as_str());
         sequence.append_value(record.sequence);
-        chunk_count.append_value(record.chunk_count);
+        chunk_count.append_value(record.chunk_count());
         content.append_value(&record.content);
     }
     let columns: Vec<ArrayRef> = vec![

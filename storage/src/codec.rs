@@ -43,7 +43,7 @@ mod tests {
             let record = Record {
                 record_id: RecordId(id), datanet_id: 7, contributor: Address(who), signature: sig,
                 license: "MIT".into(), created_at_ms: -5, version, supersedes: Some(RecordId(id)),
-                quality, status: Status::Slashed, content, text_span: Some((1, 2)), sequence: seq, first_chunk_id: seq / 2, chunk_count: 3,
+                quality, status: Status::Slashed, content, text_span: Some((1, 2)), sequence: seq, first_chunk_id: seq / 2, chunk_ranges: vec![(0, 1), (1, 2)],
             };
             let bytes = encode(&record).unwrap();
             let back: Record = decode("records", &id, &bytes).unwrap();

@@ -11,10 +11,10 @@ pub(crate) const CF_DATANETS: &str = "datanets";
 pub(crate) const CF_STATS: &str = "datanet_stats";
 /// record id → Record.
 pub(crate) const CF_RECORDS: &str = "records";
-/// datanet id ‖ sequence ‖ index in batch → record id (ingest order).
-pub(crate) const CF_RECORDS_BY_DATANET: &str = "records_by_datanet";
-/// chunk id → Chunk.
-pub(crate) const CF_CHUNKS: &str = "chunks";
+/// datanet id ‖ sequence ‖ page → the batch's records in order (see `store::pages`).
+pub(crate) const CF_BATCH_PAGES: &str = "batch_pages";
+/// first chunk id of a page that has chunks → its `batch_pages` key.
+pub(crate) const CF_CHUNK_PAGES: &str = "chunk_pages";
 /// old record id → id of the version that supersedes it.
 pub(crate) const CF_SUPERSEDED_BY: &str = "superseded_by";
 /// datanet id ‖ address → record count of that contributor.
@@ -30,8 +30,8 @@ pub(crate) const ALL_CFS: [&str; 10] = [
     CF_DATANETS,
     CF_STATS,
     CF_RECORDS,
-    CF_RECORDS_BY_DATANET,
-    CF_CHUNKS,
+    CF_BATCH_PAGES,
+    CF_CHUNK_PAGES,
     CF_SUPERSEDED_BY,
     CF_CONTRIBUTORS,
     CF_GRANTS,
@@ -53,11 +53,11 @@ pub(crate) fn datanet_key(id: DatanetId) -> [u8; 4] {
     id.to_be_bytes()
 }
 
-pub(crate) fn record_by_datanet_key(id: DatanetId, sequence: u64, index: u32) -> [u8; 16] {
+pub(crate) fn batch_page_key(id: DatanetId, sequence: u64, page: u32) -> [u8; 16] {
     let mut key = [0u8; 16];
     key[..4].copy_from_slice(&id.to_be_bytes());
     key[4..12].copy_from_slice(&sequence.to_be_bytes());
-    key[12..].copy_from_slice(&index.to_be_bytes());
+    key[12..].copy_from_slice(&page.to_be_bytes());
     key
 }
 

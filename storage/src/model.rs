@@ -255,13 +255,18 @@ pub struct Record {
     pub text_span: Option<(u32, u32)>,
     /// Sequence number of the batch that stored it.
     pub sequence: u64,
-    /// Id of its first chunk; its chunks are `first_chunk_id..first_chunk_id + chunk_count`.
+    /// Id of its first chunk; chunk `first_chunk_id + i` is `chunk_ranges[i]`.
     pub first_chunk_id: u64,
-    /// Number of chunks.
-    pub chunk_count: u32,
+    /// Byte ranges of its chunks in its text (the chunks' text is sliced from it on read).
+    pub chunk_ranges: Vec<(u32, u32)>,
 }
 
 impl Record {
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> u32 {
+        self.chunk_ranges.len() as u32
+    }
+
     /// The value of the text column (unescaped), or `None` for a record without text.
     pub fn text(&self) -> Result<Option<String>, StorageError> {
         self.text_span
@@ -280,16 +285,6 @@ pub(crate) fn text_in(content: &str, (start, end): (u32, u32)) -> Result<String,
                 "text span {start}..{end} is not a JSON string of the content"
             ))
         })
-}
-
-/// The chunks of one record, as stored under the id of its first chunk: their byte ranges in
-/// the record's text. Chunk `first + i` is `ranges[i]`; its text is sliced from the record on
-/// read, never stored twice.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ChunkRanges {
-    pub(crate) record_id: RecordId,
-    pub(crate) datanet_id: DatanetId,
-    pub(crate) ranges: Vec<(u32, u32)>,
 }
 
 /// A chunk of a record's text.

@@ -45,7 +45,7 @@ impl RecordView {
             quality: record.quality,
             status: record.status.as_str(),
             sequence: record.sequence,
-            chunks: record.chunk_count,
+            chunks: record.chunk_count(),
             content: serde_json::from_str(&record.content)
                 .unwrap_or(Value::String(record.content.clone())),
         }

@@ -8,9 +8,7 @@ use super::Store;
 use crate::codec::encode;
 use crate::error::{Result, StorageError};
 use crate::keys::*;
-use crate::model::{
-    Address, BatchReceipt, ChunkRanges, LogEntry, NewRecord, Record, RecordId, Status,
-};
+use crate::model::{Address, BatchReceipt, LogEntry, NewRecord, Record, RecordId, Status};
 
 /// Largest number of records one batch may carry.
 pub(crate) const MAX_BATCH_RECORDS: usize = 1_000_000;
@@ -76,13 +74,13 @@ impl Store {
             .map(|r| r.content.len() + 256 + 64 * r.chunks.len())
             .sum();
         let mut batch = WriteBatch::with_capacity_bytes(capacity + 4096);
-        let (chunks_cf, by_datanet_cf) = (self.cf(CF_CHUNKS)?, self.cf(CF_RECORDS_BY_DATANET)?);
+        let mut page_entries = Vec::with_capacity(records.len());
         let superseded_cf = self.cf(CF_SUPERSEDED_BY)?;
         let first_chunk_id = counters.next_chunk_id;
         let mut next_chunk_id = first_chunk_id;
         let mut record_ids = Vec::with_capacity(records.len());
         let mut superseded = Vec::new();
-        for (index, (new, version)) in records.into_iter().zip(versions).enumerate() {
+        for (new, version) in records.into_iter().zip(versions) {
             let NewRecord {
                 record_id,
                 contributor,
@@ -99,16 +97,8 @@ impl Store {
                 StorageError::Invalid(format!("record {record_id} has too many chunks"))
             })?;
             let first_of_record = next_chunk_id;
-            if !chunks.is_empty() {
-                let ranges = chunks.iter().map(|c| (c.start_byte, c.end_byte)).collect();
-                let entry = ChunkRanges {
-                    record_id,
-                    datanet_id,
-                    ranges,
-                };
-                batch.put_cf(chunks_cf, chunk_key(first_of_record), encode(&entry)?);
-                next_chunk_id += u64::from(chunk_count);
-            }
+            next_chunk_id += u64::from(chunk_count);
+            page_entries.push((first_of_record, record_id));
             if let Some(old) = supersedes {
                 batch.put_cf(superseded_cf, record_key(&old), record_id.0);
                 superseded.push(old);
@@ -137,16 +127,19 @@ impl Store {
                 text_span,
                 sequence,
                 first_chunk_id: first_of_record,
-                chunk_count,
+                chunk_ranges: chunks.iter().map(|c| (c.start_byte, c.end_byte)).collect(),
             };
             batch.put_cf(records_cf, record_key(&record_id), encode(&record)?);
-            batch.put_cf(
-                by_datanet_cf,
-                record_by_datanet_key(datanet_id, sequence, index as u32),
-                record_id.0,
-            );
             record_ids.push(record_id);
         }
+        super::pages::put_pages(
+            self,
+            &mut batch,
+            datanet_id,
+            sequence,
+            &page_entries,
+            next_chunk_id,
+        )?;
         let contributors_cf = self.cf(CF_CONTRIBUTORS)?;
         for (address, count) in &contributor_counts {
             batch.put_cf(

@@ -6,6 +6,7 @@
 //! fails, memory and disk still agree.
 
 mod commit;
+mod pages;
 mod read;
 
 use std::path::{Path, PathBuf};

@@ -4,16 +4,11 @@
 use rocksdb::{Direction, IteratorMode, ReadOptions};
 
 use super::Store;
+use super::pages::page_entries;
 use crate::codec::decode;
 use crate::error::{Result, StorageError};
 use crate::keys::*;
-use crate::model::{
-    Address, Chunk, ChunkRanges, Datanet, DatanetId, DatanetStats, Grant, LogEntry, Record,
-    RecordId,
-};
-
-/// Records fetched per `multi_get` while scanning a Datanet.
-const SCAN_PAGE: usize = 256;
+use crate::model::{Address, Datanet, DatanetId, DatanetStats, Grant, LogEntry, Record, RecordId};
 
 impl Store {
     /// The record with this id, any version or status.
@@ -101,23 +96,43 @@ impl Store {
     /// Every record version of a Datanet, in ingest order.
     pub fn scan_records(&self, id: DatanetId) -> Result<RecordScan<'_>> {
         let mut read = ReadOptions::default();
-        read.set_iterate_upper_bound(
-            id.checked_add(1)
-                .map(|next| next.to_be_bytes().to_vec())
-                .unwrap_or_else(|| vec![0xff; 17]),
-        );
+        let upper = match id.checked_add(1) {
+            Some(next) => next.to_be_bytes().to_vec(),
+            None => vec![0xff; 17],
+        };
+        read.set_iterate_upper_bound(upper);
         let start = datanet_key(id);
-        let iter = self.db.iterator_cf_opt(
-            self.cf(CF_RECORDS_BY_DATANET)?,
+        let pages = self.db.iterator_cf_opt(
+            self.cf(CF_BATCH_PAGES)?,
             read,
             IteratorMode::From(&start, Direction::Forward),
         );
         Ok(RecordScan {
             store: self,
-            ids: iter,
-            page: Vec::new().into_iter(),
+            pages,
+            queue: Vec::new().into_iter(),
             done: false,
         })
+    }
+
+    /// The records with these ids, in this order; a missing one is corruption (callers pass ids
+    /// that the store's own indexes listed).
+    pub(crate) fn records_by_id(&self, ids: &[RecordId]) -> Result<Vec<Record>> {
+        let cf = self.cf(CF_RECORDS)?;
+        let found = self
+            .db
+            .batched_multi_get_cf(cf, ids.iter().map(|id| &id.0), false);
+        ids.iter()
+            .zip(found)
+            .map(|(id, found)| match found.map_err(|e| self.rocks(e))? {
+                Some(bytes) => decode(CF_RECORDS, &id.0, &bytes),
+                None => Err(StorageError::Corruption {
+                    cf: CF_RECORDS,
+                    key: hex::encode(id.0),
+                    reason: "listed in a batch page but missing".into(),
+                }),
+            })
+            .collect()
     }
 
     /// Contributors of a Datanet with their record counts, by address.
@@ -145,76 +160,6 @@ impl Store {
             ));
         }
         Ok(out)
-    }
-
-    /// The chunks of a record, in order.
-    pub fn chunks_of(&self, record: &Record) -> Result<Vec<Chunk>> {
-        self.chunks_in(
-            record.first_chunk_id,
-            record.first_chunk_id + u64::from(record.chunk_count),
-        )
-    }
-
-    /// Chunks with ids in `start..end`, in id order. Each record's chunk ranges are one entry
-    /// under its first chunk id, found with `seek_for_prev`; each record's text is read and
-    /// unescaped once for all its chunks.
-    pub fn chunks_in(&self, start: u64, end: u64) -> Result<Vec<Chunk>> {
-        let mut out = Vec::with_capacity(end.saturating_sub(start).min(1 << 16) as usize);
-        if start >= end {
-            return Ok(out);
-        }
-        let mut iter = self.db.raw_iterator_cf(self.cf(CF_CHUNKS)?);
-        iter.seek_for_prev(chunk_key(start));
-        if !iter.valid() {
-            iter.seek(chunk_key(start));
-        }
-        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            let first = crate::codec::decode_u64(CF_CHUNKS, key, key)?;
-            if first >= end {
-                break;
-            }
-            let entry: ChunkRanges = decode(CF_CHUNKS, key, value)?;
-            let wanted = |ordinal: usize| {
-                (first + ordinal as u64 >= start) && (first + (ordinal as u64) < end)
-            };
-            if (0..entry.ranges.len()).any(wanted) {
-                let text = self.text_of(&entry.record_id, key)?;
-                for (ordinal, range) in entry.ranges.iter().enumerate().filter(|(o, _)| wanted(*o))
-                {
-                    out.push(chunk_from(
-                        first + ordinal as u64,
-                        ordinal as u32,
-                        &entry,
-                        *range,
-                        &text,
-                        key,
-                    )?);
-                }
-            }
-            iter.next();
-        }
-        iter.status().map_err(|e| self.rocks(e))?;
-        Ok(out)
-    }
-
-    /// One chunk by id.
-    pub fn chunk(&self, chunk_id: u64) -> Result<Option<Chunk>> {
-        Ok(self.chunks_in(chunk_id, chunk_id.saturating_add(1))?.pop())
-    }
-
-    /// The text of the record a chunk (at `chunk_key`) points to.
-    fn text_of(&self, record_id: &RecordId, chunk_key: &[u8]) -> Result<String> {
-        let corrupt = |reason: String| StorageError::Corruption {
-            cf: CF_CHUNKS,
-            key: hex::encode(chunk_key),
-            reason,
-        };
-        let record = self
-            .record(record_id)?
-            .ok_or_else(|| corrupt(format!("its record {record_id} is missing")))?;
-        record
-            .text()?
-            .ok_or_else(|| corrupt(format!("its record {record_id} has no text")))
     }
 
     /// Log entries with sequence numbers greater than `after`, in order.
@@ -260,32 +205,6 @@ impl Store {
     }
 }
 
-fn chunk_from(
-    chunk_id: u64,
-    ordinal: u32,
-    entry: &ChunkRanges,
-    (start, end): (u32, u32),
-    text: &str,
-    key: &[u8],
-) -> Result<Chunk> {
-    let slice = text
-        .get(start as usize..end as usize)
-        .ok_or_else(|| StorageError::Corruption {
-            cf: CF_CHUNKS,
-            key: hex::encode(key),
-            reason: format!("range {start}..{end} outside its record's text"),
-        })?;
-    Ok(Chunk {
-        chunk_id,
-        record_id: entry.record_id,
-        datanet_id: entry.datanet_id,
-        ordinal,
-        start_byte: start,
-        end_byte: end,
-        text: slice.to_string(),
-    })
-}
-
 /// Decodes a record and checks that its content still hashes to its key: the check that
 /// catches a damaged value that happens to decode.
 fn decode_record(key: &[u8; 32], bytes: &[u8]) -> Result<Record> {
@@ -300,55 +219,28 @@ fn decode_record(key: &[u8; 32], bytes: &[u8]) -> Result<Record> {
     Ok(record)
 }
 
-/// Iterator over a Datanet's records in ingest order; see `Store::scan_records`.
+/// Iterator over a Datanet's records in ingest order, a batch page at a time; see
+/// `Store::scan_records`.
 pub struct RecordScan<'a> {
     store: &'a Store,
-    ids: rocksdb::DBIteratorWithThreadMode<'a, rocksdb::DB>,
-    page: std::vec::IntoIter<Result<Record>>,
+    pages: rocksdb::DBIteratorWithThreadMode<'a, rocksdb::DB>,
+    queue: std::vec::IntoIter<Record>,
     done: bool,
 }
 
 impl RecordScan<'_> {
-    fn fill_page(&mut self) -> Result<()> {
-        let mut ids = Vec::with_capacity(SCAN_PAGE);
-        while ids.len() < SCAN_PAGE {
-            match self.ids.next() {
-                Some(item) => {
-                    let (key, value) = item.map_err(|e| self.store.rocks(e))?;
-                    let id: [u8; 32] =
-                        value
-                            .as_ref()
-                            .try_into()
-                            .map_err(|_| StorageError::Corruption {
-                                cf: CF_RECORDS_BY_DATANET,
-                                key: hex::encode(&key),
-                                reason: "expected a 32-byte record id".into(),
-                            })?;
-                    ids.push(id);
-                }
-                None => {
-                    self.done = true;
-                    break;
-                }
+    fn next_page(&mut self) -> Result<()> {
+        match self.pages.next() {
+            Some(item) => {
+                let (key, value) = item.map_err(|e| self.store.rocks(e))?;
+                let ids: Vec<RecordId> = page_entries(&key, &value)?
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect();
+                self.queue = self.store.records_by_id(&ids)?.into_iter();
             }
+            None => self.done = true,
         }
-        let cf = self.store.cf(CF_RECORDS)?;
-        let found = self.store.db.batched_multi_get_cf(cf, ids.iter(), false);
-        let page: Vec<Result<Record>> = ids
-            .iter()
-            .zip(found)
-            .map(
-                |(id, found)| match found.map_err(|e| self.store.rocks(e))? {
-                    Some(bytes) => decode_record(id, &bytes),
-                    None => Err(StorageError::Corruption {
-                        cf: CF_RECORDS,
-                        key: hex::encode(id),
-                        reason: "listed in records_by_datanet but missing".into(),
-                    }),
-                },
-            )
-            .collect();
-        self.page = page.into_iter();
         Ok(())
     }
 }
@@ -358,13 +250,13 @@ impl Iterator for RecordScan<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(record) = self.page.next() {
-                return Some(record);
+            if let Some(record) = self.queue.next() {
+                return Some(Ok(record));
             }
             if self.done {
                 return None;
             }
-            if let Err(e) = self.fill_page() {
+            if let Err(e) = self.next_page() {
                 self.done = true;
                 return Some(Err(e));
             }

@@ -229,3 +229,47 @@ fn chunks_are_found_by_id_across_records() {
     assert_eq!(store.chunks_in(first + 2, first + 4).unwrap().len(), 2);
     assert!(store.chunk(first + 5).unwrap().is_none());
 }
+
+#[test]
+fn pages_list_records_in_order_and_find_every_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store.create_datanet(datanet("d")).unwrap().id;
+    // More than one page, with chunkless records at and around the page boundary.
+    let mut records = Vec::new();
+    for n in 0..(super::pages::PAGE_RECORDS + 300) {
+        if (4090..4100).contains(&n) {
+            records.push(NewRecord::new(
+                format!("{{\"x\":{n}}}"),
+                None,
+                Address([3; 20]),
+            ));
+        } else {
+            records.push(new_record(&format!("r{n}")));
+        }
+    }
+    let ids: Vec<RecordId> = records.iter().map(|r| r.record_id()).collect();
+    let receipt = store.commit_records(id, records).unwrap();
+    let later = store.commit_records(id, vec![new_record("after")]).unwrap();
+    let scanned: Vec<RecordId> = store
+        .scan_records(id)
+        .unwrap()
+        .map(|r| r.unwrap().record_id)
+        .collect();
+    assert_eq!(&scanned[..ids.len()], &ids[..]);
+    assert_eq!(scanned.len(), ids.len() + 1);
+    let all = store
+        .chunks_in(receipt.first_chunk_id, later.first_chunk_id + 1)
+        .unwrap();
+    assert_eq!(all.len(), receipt.chunks + 1);
+    for (offset, chunk) in all.iter().enumerate() {
+        assert_eq!(chunk.chunk_id, receipt.first_chunk_id + offset as u64);
+        let alone = store.chunk(chunk.chunk_id).unwrap().unwrap();
+        assert_eq!(&alone, chunk);
+    }
+    assert_eq!(all.last().unwrap().text, "after");
+    assert_eq!(
+        all[4090].text, "r4100",
+        "chunkless records take no chunk ids"
+    );
+}
