@@ -6,55 +6,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provdb_storage::{
-    Address, ChunkingConfig, ColumnSpec, Datanet, DatanetStats, Record, RecordId, Status, Store,
-    StoreOptions, Visibility,
+    Address, Datanet, DatanetStats, Record, RecordId, Status, Store, StoreOptions, Visibility,
 };
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-
-/// What a new Datanet looks like; `DatanetSpec::new(name)` gives the defaults.
-#[derive(Clone, Debug)]
-pub struct DatanetSpec {
-    /// Unique name (a letter, then letters, digits, `_`, `-`).
-    pub name: String,
-    /// Free text.
-    pub description: String,
-    /// Default license of its records.
-    pub license: String,
-    /// The column that is chunked and indexed.
-    pub text_column: String,
-    /// Optional typed schema.
-    pub schema: Option<Vec<ColumnSpec>>,
-    /// Require a valid contributor signature on every record.
-    pub require_signatures: bool,
-    /// Public or private.
-    pub visibility: Visibility,
-    /// Owner (curator).
-    pub owner: Option<Address>,
-    /// Whether new records wait for a curator (`pending`) instead of being `approved`.
-    pub review: bool,
-    /// Chunking of the text column.
-    pub chunking: ChunkingConfig,
-}
-
-impl DatanetSpec {
-    /// A public Datanet with text column `text`, license `unspecified`, no schema, no review.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            description: String::new(),
-            license: "unspecified".into(),
-            text_column: "text".into(),
-            schema: None,
-            require_signatures: false,
-            visibility: Visibility::Public,
-            owner: None,
-            review: false,
-            chunking: ChunkingConfig::default(),
-        }
-    }
-}
 
 /// A Datanet with its counters.
 #[derive(Clone, Debug, Serialize)]
@@ -173,41 +129,30 @@ impl Db {
         &self.store
     }
 
-    /// Creates a Datanet.
-    pub fn create_datanet(&self, spec: DatanetSpec) -> Result<DatanetInfo> {
-        if let Some(schema) = &spec.schema
-            && !schema.iter().any(|c| c.name == spec.text_column)
+    /// Creates a Datanet (`Datanet::new(name)` gives the defaults); its id and creation time
+    /// are assigned here.
+    pub fn create_datanet(&self, mut datanet: Datanet) -> Result<DatanetInfo> {
+        if let Some(schema) = &datanet.schema
+            && !schema.iter().any(|c| c.name == datanet.text_column)
         {
             return Err(Error::Invalid(format!(
                 "the schema has no column '{}' to use as the text column",
-                spec.text_column
+                datanet.text_column
             )));
         }
-        if spec.chunking.size_bytes < 16
-            || spec.chunking.overlap_bytes >= spec.chunking.size_bytes / 2
-        {
+        let chunking = datanet.chunking;
+        if chunking.size_bytes < 16 || chunking.overlap_bytes >= chunking.size_bytes / 2 {
             return Err(Error::Invalid(
                 "chunk size must be >= 16 bytes and overlap < half of it".into(),
             ));
         }
-        let datanet = self.store.create_datanet(Datanet {
-            id: 0,
-            name: spec.name,
-            description: spec.description,
-            license: spec.license,
-            text_column: spec.text_column,
-            schema: spec.schema,
-            require_signatures: spec.require_signatures,
-            visibility: spec.visibility,
-            owner: spec.owner,
-            initial_status: if spec.review {
-                Status::Pending
-            } else {
-                Status::Approved
-            },
-            chunking: spec.chunking,
-            created_at_ms: now_ms(),
-        })?;
+        if !matches!(datanet.initial_status, Status::Approved | Status::Pending) {
+            return Err(Error::Invalid(
+                "new records start approved or pending".into(),
+            ));
+        }
+        datanet.created_at_ms = now_ms();
+        let datanet = self.store.create_datanet(datanet)?;
         self.datanet_info(&datanet.name)
     }
 

@@ -8,7 +8,7 @@
 //! ```no_run
 //! # fn main() -> provdb::Result<()> {
 //! let db = provdb::Db::init("./provdb-data")?;
-//! db.create_datanet(provdb::DatanetSpec::new("papers"))?;
+//! db.create_datanet(provdb::Datanet::new("papers"))?;
 //! let report = db.ingest_file("papers", "papers.jsonl".as_ref(), &provdb::IngestOptions::default())?;
 //! println!("{} records at sequence {:?}", report.accepted, report.sequence);
 //! # Ok(()) }
@@ -21,7 +21,7 @@ pub mod ingest;
 pub mod schema;
 pub mod smart;
 
-pub use db::{DatanetInfo, DatanetSpec, Db};
+pub use db::{DatanetInfo, Db};
 pub use error::{Error, Location, Result};
 pub use ingest::{IngestOptions, IngestReport};
 pub use provdb_storage as storage;

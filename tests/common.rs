@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use provdb::storage::record_id_of;
-use provdb::{Address, DatanetSpec, Db, RecordId};
+use provdb::{Address, Datanet, Db, RecordId};
 use serde_json::{Map, Value};
 
 pub(crate) const ALICE_KEY: [u8; 32] = [0x11; 32];
@@ -20,7 +20,7 @@ pub(crate) fn fresh_db() -> (tempfile::TempDir, Db) {
 }
 
 pub(crate) fn datanet(db: &Db, name: &str, require_signatures: bool) {
-    let mut spec = DatanetSpec::new(name);
+    let mut spec = Datanet::new(name);
     spec.require_signatures = require_signatures;
     spec.license = "CC-BY-4.0".into();
     db.create_datanet(spec).unwrap();

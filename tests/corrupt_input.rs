@@ -1,7 +1,7 @@
 //! Corrupt and hostile input: clear errors, nothing stored.
 
 use provdb::storage::{ColumnKind, ColumnSpec};
-use provdb::{DatanetSpec, Error, IngestOptions};
+use provdb::{Datanet, Error, IngestOptions};
 use serde_json::json;
 
 use crate::common::*;
@@ -90,7 +90,7 @@ fn empty_files_are_refused() {
 }
 
 fn typed_datanet(db: &provdb::Db) {
-    let mut spec = DatanetSpec::new("typed");
+    let mut spec = Datanet::new("typed");
     spec.schema = Some(vec![
         ColumnSpec {
             name: "text".into(),

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use provdb::storage::{RecordId, record_id_of};
-use provdb::{DatanetSpec, Db};
+use provdb::{Datanet, Db};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
@@ -45,7 +45,7 @@ fn write_inputs(dir: &Path) -> Vec<Input> {
 
 fn fresh_database(data: &Path) {
     let db = Db::init(data).unwrap();
-    db.create_datanet(DatanetSpec::new("crash")).unwrap();
+    db.create_datanet(Datanet::new("crash")).unwrap();
 }
 
 fn spawn_ingest(data: &Path, inputs: &[Input]) -> std::process::Child {

@@ -209,6 +209,27 @@ pub struct Datanet {
     pub created_at_ms: i64,
 }
 
+impl Datanet {
+    /// A public Datanet with text column `text`, license `unspecified`, no schema, records
+    /// approved on ingest, default chunking. `id` and `created_at_ms` are set on creation.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            id: 0,
+            name: name.into(),
+            description: String::new(),
+            license: "unspecified".into(),
+            text_column: "text".into(),
+            schema: None,
+            require_signatures: false,
+            visibility: Visibility::Public,
+            owner: None,
+            initial_status: Status::Approved,
+            chunking: ChunkingConfig::default(),
+            created_at_ms: 0,
+        }
+    }
+}
+
 /// Counters kept per Datanet, updated in the same batch as the data they count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatanetStats {

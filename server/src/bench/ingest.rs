@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use provdb::smart::SmartDoc;
-use provdb::{DatanetSpec, Db, IngestOptions};
+use provdb::{Datanet, Db, IngestOptions};
 use serde::Serialize;
 
 use crate::cli::BenchIngestArgs;
@@ -92,7 +92,7 @@ fn write_inputs(
 
 fn ingest_all(dir: &Path, files: &[PathBuf], signed: bool) -> anyhow::Result<(f64, usize)> {
     let db = Db::init(dir)?;
-    let mut spec = DatanetSpec::new("bench");
+    let mut spec = Datanet::new("bench");
     spec.require_signatures = signed;
     db.create_datanet(spec)?;
     let started = Instant::now();

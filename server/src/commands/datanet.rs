@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use provdb::storage::{ChunkingConfig, Visibility};
-use provdb::{DatanetInfo, DatanetSpec, Db};
+use provdb::{Datanet, DatanetInfo, Db, Status};
 
 use crate::cli::{DatanetCommand, DatanetCreateArgs};
 use crate::output::{parse_arg, print_json, print_table};
@@ -58,7 +58,7 @@ fn create(db: &Db, args: DatanetCreateArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|o| parse_arg(o, "owner address"))
         .transpose()?;
-    let spec = DatanetSpec {
+    let spec = Datanet {
         name: args.name,
         description: args.description,
         license: args.license,
@@ -71,7 +71,13 @@ fn create(db: &Db, args: DatanetCreateArgs) -> anyhow::Result<()> {
             Visibility::Public
         },
         owner,
-        review: args.review,
+        initial_status: if args.review {
+            Status::Pending
+        } else {
+            Status::Approved
+        },
+        id: 0,
+        created_at_ms: 0,
         chunking: ChunkingConfig {
             size_bytes: args.chunk_size,
             overlap_bytes: args.chunk_overlap,

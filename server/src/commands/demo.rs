@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use provdb::storage::ChunkingConfig;
-use provdb::{DatanetSpec, Db, IngestOptions};
+use provdb::{Datanet, Db, IngestOptions};
 
 use crate::cli::{ConvertSmartArgs, DemoArgs};
 use crate::commands::datanet::print_info;
@@ -47,7 +47,7 @@ pub(crate) fn run(data: &Path, args: DemoArgs) -> anyhow::Result<()> {
     if db.datanets()?.iter().any(|d| d.name == name) {
         println!("   already there: reusing it");
     } else {
-        let mut spec = DatanetSpec::new(&name);
+        let mut spec = Datanet::new(&name);
         spec.description =
             "Cranfield aerodynamics abstracts (1,400), from the classic IR test collection".into();
         spec.license = "MIT".into();

@@ -107,15 +107,7 @@ impl Store {
                     key: hex::encode(key),
                     reason: "its page is missing".into(),
                 })?;
-            let entries = page_entries(page_key, &bytes)?;
-            let wanted: Vec<RecordId> = entries
-                .iter()
-                .enumerate()
-                .filter(|(i, (first, _))| {
-                    *first < end && entries.get(i + 1).is_none_or(|next| next.0 > start)
-                })
-                .map(|(_, (_, id))| *id)
-                .collect();
+            let wanted = records_touching(page_key, &bytes, start, end)?;
             for record in self.records_by_id(&wanted)? {
                 push_chunks(&record, start, end, &mut out)?;
             }

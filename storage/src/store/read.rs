@@ -135,30 +135,42 @@ impl Store {
             .collect()
     }
 
-    /// Contributors of a Datanet with their record counts, by address.
-    pub fn contributors(&self, id: DatanetId) -> Result<Vec<(Address, u64)>> {
-        let cf = self.cf(CF_CONTRIBUTORS)?;
-        let prefix = datanet_key(id);
-        let mut out = Vec::new();
+    /// Calls `visit` with each key and value of `cf` that starts with `prefix`, in key order.
+    fn scan_prefix(
+        &self,
+        cf_name: &'static str,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let cf = self.cf(cf_name)?;
         for item in self
             .db
-            .iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward))
+            .iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward))
         {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
-            if !key.starts_with(&prefix) {
+            if !key.starts_with(prefix) {
                 break;
             }
-            let corrupt = |reason: &str| StorageError::Corruption {
+            visit(&key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// Contributors of a Datanet with their record counts, by address.
+    pub fn contributors(&self, id: DatanetId) -> Result<Vec<(Address, u64)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_CONTRIBUTORS, &datanet_key(id), |key, value| {
+            let address: [u8; 20] = key[4..].try_into().map_err(|_| StorageError::Corruption {
                 cf: CF_CONTRIBUTORS,
-                key: hex::encode(&key),
-                reason: reason.into(),
-            };
-            let address: [u8; 20] = key[4..].try_into().map_err(|_| corrupt("bad key length"))?;
+                key: hex::encode(key),
+                reason: "bad key length".into(),
+            })?;
             out.push((
                 Address(address),
-                crate::codec::decode_u64(CF_CONTRIBUTORS, &key, &value)?,
+                crate::codec::decode_u64(CF_CONTRIBUTORS, key, value)?,
             ));
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -178,19 +190,11 @@ impl Store {
 
     /// Read grants of a Datanet.
     pub fn grants(&self, id: DatanetId) -> Result<Vec<Grant>> {
-        let cf = self.cf(CF_GRANTS)?;
-        let prefix = datanet_key(id);
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward))
-        {
-            let (key, value) = item.map_err(|e| self.rocks(e))?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            out.push(decode(CF_GRANTS, &key, &value)?);
-        }
+        self.scan_prefix(CF_GRANTS, &datanet_key(id), |key, value| {
+            out.push(decode(CF_GRANTS, key, value)?);
+            Ok(())
+        })?;
         Ok(out)
     }
 
