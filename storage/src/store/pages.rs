@@ -58,7 +58,7 @@ pub(crate) fn put_pages(
 
 /// The entries of a stored page.
 pub(crate) fn page_entries(key: &[u8], bytes: &[u8]) -> Result<Vec<(u64, RecordId)>> {
-    if bytes.len() % ENTRY_BYTES != 0 {
+    if !bytes.len().is_multiple_of(ENTRY_BYTES) {
         return Err(StorageError::Corruption {
             cf: CF_BATCH_PAGES,
             key: hex::encode(key),
@@ -134,7 +134,7 @@ impl Store {
 /// first chunk id is `<= start` to the last whose first chunk id is `< end`, found by binary
 /// search over the fixed-width entries without decoding the page.
 fn records_touching(key: &[u8], page: &[u8], start: u64, end: u64) -> Result<Vec<RecordId>> {
-    if page.len() % ENTRY_BYTES != 0 {
+    if !page.len().is_multiple_of(ENTRY_BYTES) {
         return page_entries(key, page).map(|_| Vec::new());
     }
     let count = page.len() / ENTRY_BYTES;
