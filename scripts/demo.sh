@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 bash scripts/install-deps.sh
+bash scripts/fetch-models.sh >/dev/null
 cargo build -p provdb-server --bin provdb
 rm -rf .demo-data
 "$CARGO_TARGET_DIR/debug/provdb" --data .demo-data demo --collection data/cranfield

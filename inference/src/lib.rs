@@ -1,5 +1,14 @@
 //! provdb-inference: models on candle.
 //!
-//! Will own: the MiniLM-class sentence embedder, the LLaMA-family generator (GGUF and
-//! safetensors) with batched decoding and streaming, PEFT LoRA adapters (load, byte-bounded
-//! cache, mixed-adapter batches), and later LoRA training. Depends on kernels.
+//! Owns the MiniLM-class sentence embedder ([`Embedder`]) and, as they land, the LLaMA-family
+//! generator (GGUF and safetensors) with batched decoding and streaming, PEFT LoRA adapters
+//! (load, byte-bounded cache, mixed-adapter batches) and LoRA training. Models are loaded once
+//! and shared behind `Arc`; every entry point is safe to call from many threads. Depends on
+//! kernels only.
+
+mod embedder;
+mod error;
+pub mod model_files;
+
+pub use embedder::{Embedder, EmbedderConfig};
+pub use error::{InferenceError, Result};

@@ -1,0 +1,6 @@
+//! Inference tests, one binary: the real MiniLM against the numpy reference fixtures, and tiny
+//! random models that the tests write themselves for loading and bad-input checks.
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
+
+mod minilm;
+mod tiny_bert;
