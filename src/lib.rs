@@ -24,5 +24,6 @@ pub mod smart;
 pub use db::{DatanetInfo, Db};
 pub use error::{Error, Location, Result};
 pub use ingest::{IngestOptions, IngestReport};
+pub use provdb_inference as inference;
 pub use provdb_storage as storage;
 pub use provdb_storage::{Address, Chunk, Datanet, Record, RecordId, Status, Visibility};

@@ -72,10 +72,11 @@ impl Embedder {
                 });
             }
         }
-        let bert: Config = serde_json::from_value(raw).map_err(|e| InferenceError::BadModelFile {
-            path: config_path.clone(),
-            reason: format!("not a BERT configuration: {e}"),
-        })?;
+        let bert: Config =
+            serde_json::from_value(raw).map_err(|e| InferenceError::BadModelFile {
+                path: config_path.clone(),
+                reason: format!("not a BERT configuration: {e}"),
+            })?;
         let max_tokens = match dir.join("sentence_bert_config.json") {
             path if path.is_file() => read_json::<SentenceBertConfig>(&path)?.max_seq_length,
             _ => bert.max_position_embeddings,
@@ -84,20 +85,34 @@ impl Embedder {
 
         let device = Device::Cpu;
         let tensors = candle_core::safetensors::load(&weights_path, &device).map_err(|e| {
-            InferenceError::BadModelFile { path: weights_path.clone(), reason: format!("unreadable safetensors: {e}") }
+            InferenceError::BadModelFile {
+                path: weights_path.clone(),
+                reason: format!("unreadable safetensors: {e}"),
+            }
         })?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = BertModel::load(vb, &bert)
-            .map_err(|e| InferenceError::BadModelFile { path: weights_path.clone(), reason: e.to_string() })?;
-
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| InferenceError::BadModelFile {
-            path: tokenizer_path.clone(),
-            reason: format!("not a tokenizer: {e}"),
+        let model = BertModel::load(vb, &bert).map_err(|e| InferenceError::BadModelFile {
+            path: weights_path.clone(),
+            reason: e.to_string(),
         })?;
+
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| InferenceError::BadModelFile {
+                path: tokenizer_path.clone(),
+                reason: format!("not a tokenizer: {e}"),
+            })?;
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..TruncationParams::default() }))
-            .map_err(|e| InferenceError::BadModelFile { path: tokenizer_path.clone(), reason: e.to_string() })?;
-        let pad_token = tokenizer.id_to_token(bert.pad_token_id as u32).unwrap_or_else(|| "[PAD]".into());
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| InferenceError::BadModelFile {
+                path: tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let pad_token = tokenizer
+            .id_to_token(bert.pad_token_id as u32)
+            .unwrap_or_else(|| "[PAD]".into());
         tokenizer.with_padding(Some(PaddingParams {
             strategy: PaddingStrategy::BatchLongest,
             pad_id: bert.pad_token_id as u32,
@@ -110,7 +125,9 @@ impl Embedder {
             device,
             dim: bert.hidden_size,
             max_tokens,
-            config: EmbedderConfig { batch_size: config.batch_size.max(1) },
+            config: EmbedderConfig {
+                batch_size: config.batch_size.max(1),
+            },
             dir: dir.to_path_buf(),
         })
     }
@@ -127,7 +144,10 @@ impl Embedder {
 
     /// The token ids the model sees for `text` (truncated, with special tokens).
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.tokenizer.encode(text, true).map_err(|e| InferenceError::Invalid(format!("cannot tokenize: {e}")))?;
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| InferenceError::Invalid(format!("cannot tokenize: {e}")))?;
         Ok(encoding.get_ids().to_vec())
     }
 
@@ -166,11 +186,21 @@ impl Embedder {
             ids.extend_from_slice(encoding.get_ids());
             mask.extend(encoding.get_attention_mask().iter().map(|&m| m as f32));
         }
-        self.pool(ids, mask, rows, width).map_err(|source| InferenceError::Compute { model: self.dir.clone(), source })
+        self.pool(ids, mask, rows, width)
+            .map_err(|source| InferenceError::Compute {
+                model: self.dir.clone(),
+                source,
+            })
     }
 
     /// Encoder forward, masked mean pooling, L2 normalisation.
-    fn pool(&self, ids: Vec<u32>, mask: Vec<f32>, rows: usize, width: usize) -> candle_core::Result<Vec<Vec<f32>>> {
+    fn pool(
+        &self,
+        ids: Vec<u32>,
+        mask: Vec<f32>,
+        rows: usize,
+        width: usize,
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
         let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
         let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
         let type_ids = ids.zeros_like()?;
@@ -179,7 +209,11 @@ impl Embedder {
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
         let mean = summed.broadcast_div(&counts)?;
-        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+        let norms = mean
+            .sqr()?
+            .sum_keepdim(1)?
+            .sqrt()?
+            .clamp(1e-12f32, f32::MAX)?;
         mean.broadcast_div(&norms)?.to_vec2::<f32>()
     }
 }

@@ -10,5 +10,5 @@ mod embedder;
 mod error;
 pub mod model_files;
 
-pub use embedder::{Embedder, EmbedderConfig};
+pub use embedder::{Embedder, EmbedderConfig, MAX_TEXTS_PER_CALL};
 pub use error::{InferenceError, Result};

@@ -13,7 +13,9 @@ pub fn models_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PROVDB_MODELS") {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("provdb").join("models")
 }
 
@@ -34,8 +36,12 @@ pub(crate) fn required(dir: &Path, name: &str, what: &'static str) -> Result<Pat
 
 /// Reads a JSON file into `T`, naming the file on failure.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = fs_err::read_to_string(path)
-        .map_err(|e| InferenceError::BadModelFile { path: path.to_path_buf(), reason: e.to_string() })?;
-    serde_json::from_str(&text)
-        .map_err(|e| InferenceError::BadModelFile { path: path.to_path_buf(), reason: format!("invalid JSON: {e}") })
+    let text = fs_err::read_to_string(path).map_err(|e| InferenceError::BadModelFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| InferenceError::BadModelFile {
+        path: path.to_path_buf(),
+        reason: format!("invalid JSON: {e}"),
+    })
 }

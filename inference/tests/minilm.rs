@@ -6,7 +6,10 @@ use provdb_inference::{Embedder, EmbedderConfig, model_files};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/minilm_embeddings.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/minilm_embeddings.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -23,30 +26,69 @@ fn matches_the_reference_embeddings_and_token_ids() {
     assert_eq!(embedder.dim(), 384);
     assert_eq!(embedder.max_tokens(), 256);
     let sentences = fixture["sentences"].as_array().unwrap();
-    let texts: Vec<&str> = sentences.iter().map(|s| s["text"].as_str().unwrap()).collect();
+    let texts: Vec<&str> = sentences
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
     let vectors = embedder.embed(&texts).unwrap();
     for (sentence, vector) in sentences.iter().zip(&vectors) {
-        let ids: Vec<u32> = sentence["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-        assert_eq!(embedder.token_ids(sentence["text"].as_str().unwrap()).unwrap(), ids);
-        let expected: Vec<f32> = sentence["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-        let cosine: f32 = vector.iter().zip(&expected).map(|(a, b)| a * b).sum::<f32>()
-            / (vector.iter().map(|a| a * a).sum::<f32>().sqrt() * expected.iter().map(|b| b * b).sum::<f32>().sqrt());
-        let max_diff = vector.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let ids: Vec<u32> = sentence["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            embedder
+                .token_ids(sentence["text"].as_str().unwrap())
+                .unwrap(),
+            ids
+        );
+        let expected: Vec<f32> = sentence["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let cosine: f32 = vector
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| a * b)
+            .sum::<f32>()
+            / (vector.iter().map(|a| a * a).sum::<f32>().sqrt()
+                * expected.iter().map(|b| b * b).sum::<f32>().sqrt());
+        let max_diff = vector
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         // cosine alone would pass a tanh GELU (0.9999987); the per-component bound would not
         // (3.2e-4 there, 1.5e-7 between f32 and f64 arithmetic): see scripts/reference/README.md.
         assert!(cosine >= 0.9999, "{:?}: cosine {cosine}", sentence["text"]);
-        assert!(max_diff <= 5e-5, "{:?}: max difference {max_diff}", sentence["text"]);
+        assert!(
+            max_diff <= 5e-5,
+            "{:?}: max difference {max_diff}",
+            sentence["text"]
+        );
     }
 }
 
 #[test]
 fn a_text_embeds_the_same_alone_and_in_a_batch() {
     let embedder = embedder();
-    let texts = ["short", "a much longer sentence about boundary layer transition on swept wings", ""];
+    let texts = [
+        "short",
+        "a much longer sentence about boundary layer transition on swept wings",
+        "",
+    ];
     let together = embedder.embed(&texts).unwrap();
     for (text, vector) in texts.iter().zip(&together) {
         let alone = embedder.embed(&[text]).unwrap().remove(0);
-        let max_diff = alone.iter().zip(vector).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let max_diff = alone
+            .iter()
+            .zip(vector)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(max_diff < 1e-5, "{text:?}: {max_diff}");
         let again = embedder.embed(&[text]).unwrap().remove(0);
         assert_eq!(alone, again, "deterministic");

@@ -36,6 +36,8 @@ pub(crate) enum Command {
     Record(RecordCommand),
     /// Convert a SMART collection (Cranfield, ADI) into signed JSONL records (demo keys).
     ConvertSmart(ConvertSmartArgs),
+    /// Embed texts with the sentence embedder (384-d unit vectors for all-MiniLM-L6-v2).
+    Embed(EmbedArgs),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
@@ -158,6 +160,19 @@ pub(crate) struct ConvertSmartArgs {
     /// Output JSONL file.
     #[arg(long)]
     pub(crate) out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EmbedArgs {
+    /// Texts to embed.
+    #[arg(required = true)]
+    pub(crate) texts: Vec<String>,
+    /// Model directory (default: $PROVDB_MODELS/all-minilm-l6-v2, filled by scripts/fetch-models.sh).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// Print JSON: {"embeddings": [[...], ...]}.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

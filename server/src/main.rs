@@ -38,6 +38,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<provdb::Error>() {
             return if e.is_user_error() { 1 } else { 2 };
         }
+        if let Some(e) = cause.downcast_ref::<provdb::inference::InferenceError>() {
+            return if e.is_user_error() { 1 } else { 2 };
+        }
         if cause.downcast_ref::<UserError>().is_some() {
             return 1;
         }
@@ -54,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Records(args) => commands::records::list(&data, args),
         Command::Record(command) => commands::records::change(&data, command),
         Command::ConvertSmart(args) => commands::demo::convert_smart(args),
+        Command::Embed(args) => commands::embed::run(args),
         Command::Demo(args) => commands::demo::run(&data, args),
         Command::Bench(command) => bench::run(command),
     }

@@ -169,3 +169,40 @@ fn the_demo_ingests_signed_cranfield() {
     )));
     assert!(records["records"][0]["signature"].as_str().unwrap().len() == 132);
 }
+
+#[test]
+fn embed_prints_unit_vectors_and_names_a_missing_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ok(provdb(
+        dir.path(),
+        &["embed", "boundary layer", "shock wave", "--json"],
+    ));
+    let embeddings = json(&output)["embeddings"].as_array().unwrap().clone();
+    assert_eq!(embeddings.len(), 2);
+    for vector in &embeddings {
+        let values: Vec<f64> = vector
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(values.len(), 384);
+        let norm: f64 = values.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+    }
+    let missing = provdb(
+        dir.path(),
+        &[
+            "embed",
+            "x",
+            "--model",
+            dir.path().join("nowhere").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("config.json"),
+        "{}",
+        stderr(&missing)
+    );
+}

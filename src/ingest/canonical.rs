@@ -26,7 +26,12 @@ pub fn canonical_object_with_span(
     map: &Map<String, Value>,
     key: &str,
 ) -> (String, Option<(u32, u32)>) {
-    let mut out = Vec::with_capacity(256);
+    // Sized up front: growing a large record's buffer would copy it several times.
+    let estimate: usize = map
+        .iter()
+        .map(|(k, v)| k.len() + 4 + v.as_str().map_or(24, |s| s.len() + s.len() / 16 + 2))
+        .sum();
+    let mut out = Vec::with_capacity(estimate + 2);
     let span = write_object(map, &mut out, key);
     (into_string(out), span)
 }

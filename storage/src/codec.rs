@@ -7,7 +7,13 @@ use serde::de::DeserializeOwned;
 use crate::error::{Result, StorageError};
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    postcard::to_stdvec(value).map_err(|e| StorageError::Internal(format!("encode: {e}")))
+    encode_sized(value, 64)
+}
+
+/// `encode` into a buffer of `capacity` bytes, for values whose size the caller knows roughly.
+pub(crate) fn encode_sized<T: Serialize>(value: &T, capacity: usize) -> Result<Vec<u8>> {
+    postcard::to_extend(value, Vec::with_capacity(capacity))
+        .map_err(|e| StorageError::Internal(format!("encode: {e}")))
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<T> {

@@ -2,6 +2,7 @@
 
 pub(crate) mod datanet;
 pub(crate) mod demo;
+pub(crate) mod embed;
 pub(crate) mod ingest;
 pub(crate) mod records;
 

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use rocksdb::WriteBatch;
 
 use super::Store;
-use crate::codec::encode;
+use crate::codec::{encode, encode_sized};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::model::{Address, BatchReceipt, LogEntry, NewRecord, Record, RecordId, Status};
@@ -129,7 +129,12 @@ impl Store {
                 first_chunk_id: first_of_record,
                 chunk_ranges: chunks.iter().map(|c| (c.start_byte, c.end_byte)).collect(),
             };
-            batch.put_cf(records_cf, record_key(&record_id), encode(&record)?);
+            let capacity = record.content.len() + 16 * record.chunk_ranges.len() + 256;
+            batch.put_cf(
+                records_cf,
+                record_key(&record_id),
+                encode_sized(&record, capacity)?,
+            );
             record_ids.push(record_id);
         }
         super::pages::put_pages(
