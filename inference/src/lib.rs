@@ -6,6 +6,7 @@
 //! and shared behind `Arc`; every entry point is safe to call from many threads. Depends on
 //! kernels only.
 
+pub mod baseline;
 mod embedder;
 mod error;
 pub mod model_files;

@@ -186,6 +186,8 @@ pub(crate) struct DemoArgs {
 pub(crate) enum BenchCommand {
     /// Ingest throughput against raw RocksDB WriteBatch throughput for the same bytes.
     Ingest(BenchIngestArgs),
+    /// Embedder throughput (128-token chunks, batch 32) against a large f32 matmul.
+    Embed(BenchEmbedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +199,25 @@ pub(crate) struct BenchIngestArgs {
     #[arg(long, default_value_t = 10_000)]
     pub(crate) batch: usize,
     /// The collection to replicate.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchEmbedArgs {
+    /// Chunks to embed.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) chunks: usize,
+    /// Side of the square matrices of the matmul baseline.
+    #[arg(long, default_value_t = 2048)]
+    pub(crate) sgemm_size: usize,
+    /// Model directory (default: $PROVDB_MODELS/all-minilm-l6-v2).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// The collection whose text is cut into chunks.
     #[arg(long, default_value = "data/cranfield")]
     pub(crate) collection: PathBuf,
     /// Print JSON.
