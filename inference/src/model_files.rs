@@ -8,6 +8,14 @@ use crate::error::{InferenceError, Result};
 /// Folder of the sentence embedder inside the models directory.
 pub const EMBEDDER_DIR: &str = "all-minilm-l6-v2";
 
+/// The default generator: SmolLM2-135M-Instruct, GGUF Q4_1.
+pub const GENERATOR_FILE: &str = "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The default generator file.
+pub fn default_generator_path() -> PathBuf {
+    models_dir().join(GENERATOR_FILE)
+}
+
 /// The models directory: `$PROVDB_MODELS`, else `$HOME/.cache/provdb/models`.
 pub fn models_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PROVDB_MODELS") {

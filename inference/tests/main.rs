@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
 mod minilm;
+mod smollm2;
 mod tiny_bert;

@@ -1,0 +1,192 @@
+//! LLaMA-family decoder from a GGUF file (quantized weights), on candle.
+//!
+//! Paper: Touvron et al., "LLaMA" (2023), <https://arxiv.org/abs/2302.13971>. Reference
+//! implementation: llama.cpp (`llama.cpp/src/llama.cpp`), whose GGUF layout this reads; the
+//! forward pass is candle-transformers' `quantized_llama` (RMSNorm, RoPE in llama.cpp's
+//! adjacent-pair layout, grouped-query attention, SwiGLU, KV cache).
+//!
+//! This is the first slice of the generator: load, tokenize (from the GGUF metadata when there
+//! is no `tokenizer.json`), chat prompt, next-token logits and greedy decoding for one sequence.
+//! Batched decoding across sequences, sampling and streaming build on it.
+
+mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file::Content;
+use candle_core::{Device, Tensor};
+use candle_transformers::models::quantized_llama::ModelWeights;
+use tokenizers::Tokenizer;
+
+pub use tokenizer::tokenizer_from_gguf;
+
+use crate::error::{InferenceError, Result};
+
+/// A loaded GGUF decoder for one sequence at a time (`&mut self`: it owns its KV cache).
+pub struct LlamaGguf {
+    weights: ModelWeights,
+    tokenizer: Tokenizer,
+    context_length: usize,
+    end_of_turn: Vec<u32>,
+    path: PathBuf,
+}
+
+impl LlamaGguf {
+    /// Opens a GGUF file; its tokenizer comes from `tokenizer.json` beside it when there is one,
+    /// else from the GGUF metadata.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(InferenceError::MissingFile {
+                path: path.to_path_buf(),
+                what: "the GGUF model",
+            });
+        }
+        let bad = |reason: String| InferenceError::BadModelFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut file = fs_err::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let content =
+            Content::read(&mut file).map_err(|e| bad(format!("not a readable GGUF file: {e}")))?;
+        let architecture = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
+        if architecture != "llama" {
+            return Err(InferenceError::Unsupported {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "architecture '{architecture}' (LLaMA-family 'llama' is supported)"
+                ),
+            });
+        }
+        let context_length = content
+            .metadata
+            .get("llama.context_length")
+            .and_then(|v| v.to_u32().ok())
+            .unwrap_or(2048) as usize;
+        let sibling = path.with_file_name("tokenizer.json");
+        let tokenizer = if sibling.is_file() {
+            Tokenizer::from_file(&sibling).map_err(|e| InferenceError::BadModelFile {
+                path: sibling.clone(),
+                reason: format!("not a tokenizer: {e}"),
+            })?
+        } else {
+            tokenizer_from_gguf(&content, path)?
+        };
+        let end_of_turn = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>"]
+            .iter()
+            .filter_map(|t| tokenizer.token_to_id(t))
+            .collect();
+        let weights = ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            weights,
+            tokenizer,
+            context_length,
+            end_of_turn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Token ids of `text`, special tokens recognised, no BOS added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| InferenceError::Invalid(format!("cannot tokenize: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Text of `ids`, special tokens included.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, false)
+            .map_err(|e| InferenceError::Invalid(format!("cannot decode: {e}")))
+    }
+
+    /// A one-turn chat prompt in the ChatML template (SmolLM2's `<|im_start|>` / `<|im_end|>`).
+    pub fn chat_prompt(&self, user: &str) -> String {
+        format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+    }
+
+    /// Token ids that end an assistant turn.
+    pub fn end_of_turn(&self) -> &[u32] {
+        &self.end_of_turn
+    }
+
+    fn check_length(&self, tokens: usize) -> Result<()> {
+        if tokens > self.context_length {
+            return Err(InferenceError::Invalid(format!(
+                "{tokens} tokens exceed the model's context of {}",
+                self.context_length
+            )));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, id: u32, position: usize) -> Result<Vec<f32>> {
+        let compute = |source| InferenceError::Compute {
+            model: self.path.clone(),
+            source,
+        };
+        let input = Tensor::new(&[id], &Device::Cpu)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(compute)?;
+        let logits = self.weights.forward(&input, position).map_err(compute)?;
+        logits
+            .squeeze(0)
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(compute)
+    }
+
+    /// Next-token logits after each prefix of `ids` (a fresh sequence).
+    pub fn logits_per_position(&mut self, ids: &[u32]) -> Result<Vec<Vec<f32>>> {
+        self.check_length(ids.len())?;
+        ids.iter()
+            .enumerate()
+            .map(|(position, &id)| self.step(id, position))
+            .collect()
+    }
+
+    /// Greedy continuation of `prompt` (a fresh sequence), at most `max_tokens`, stopping after
+    /// an end-of-turn token (which is returned).
+    pub fn greedy(&mut self, prompt: &[u32], max_tokens: usize) -> Result<Vec<u32>> {
+        self.check_length(prompt.len() + max_tokens)?;
+        let Some((&last, head)) = prompt.split_last() else {
+            return Err(InferenceError::Invalid("empty prompt".into()));
+        };
+        for (position, &id) in head.iter().enumerate() {
+            self.step(id, position)?;
+        }
+        let mut logits = self.step(last, head.len())?;
+        let mut out = Vec::with_capacity(max_tokens);
+        for _ in 0..max_tokens {
+            let next = argmax(&logits);
+            out.push(next);
+            if self.end_of_turn.contains(&next) {
+                break;
+            }
+            logits = self.step(next, prompt.len() + out.len() - 1)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Index of the largest logit (the first on ties).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &value) in logits.iter().enumerate() {
+        if value > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
