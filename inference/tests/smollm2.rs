@@ -4,7 +4,7 @@
 //! reference by up to about 1.4 (llama.cpp itself differs by 1.3); top-1 must agree wherever the
 //! reference's margin is at least 1.0, and the greedy answer must be identical.
 
-use provdb_inference::llama::{LlamaGguf, argmax};
+use provdb_inference::llama::{LlamaGguf, SamplingParams, argmax};
 use provdb_inference::model_files;
 use serde_json::Value;
 
@@ -107,6 +107,48 @@ fn greedy_answer_is_the_reference_answer_and_deterministic() {
         model.greedy(&prompt, 16).unwrap(),
         answer,
         "same answer on a second run"
+    );
+}
+
+#[test]
+fn sampling_is_seeded_streams_text_and_greedy_at_temperature_zero() {
+    let mut model = model();
+    let prompt = model.encode(&model.chat_prompt("Name a colour.")).unwrap();
+    let greedy = model.greedy(&prompt, 12).unwrap();
+    let params = SamplingParams {
+        max_tokens: 12,
+        ..SamplingParams::default()
+    };
+    let mut streamed = String::new();
+    let zero = model
+        .generate(&prompt, params, &mut |piece| {
+            streamed.push_str(piece);
+            true
+        })
+        .unwrap();
+    assert_eq!(zero, greedy);
+    let text = model.decode(&zero).unwrap().replace("<|im_end|>", "");
+    assert_eq!(streamed, text, "the stream adds up to the answer");
+
+    let warm = SamplingParams {
+        max_tokens: 12,
+        temperature: 1.2,
+        top_p: 0.95,
+        seed: 7,
+    };
+    let first = model.generate(&prompt, warm, &mut |_| true).unwrap();
+    let second = model.generate(&prompt, warm, &mut |_| true).unwrap();
+    assert_eq!(first, second, "same seed, same tokens");
+    let mut pieces = 0;
+    let stopped = model
+        .generate(&prompt, warm, &mut |_| {
+            pieces += 1;
+            pieces < 2
+        })
+        .unwrap();
+    assert!(
+        stopped.len() <= 3,
+        "the callback stops generation: {stopped:?}"
     );
 }
 

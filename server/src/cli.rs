@@ -38,6 +38,8 @@ pub(crate) enum Command {
     ConvertSmart(ConvertSmartArgs),
     /// Embed texts with the sentence embedder (384-d unit vectors for all-MiniLM-L6-v2).
     Embed(EmbedArgs),
+    /// Generate text with the LLaMA-family model, streaming tokens to stdout.
+    Generate(GenerateArgs),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
@@ -173,6 +175,30 @@ pub(crate) struct EmbedArgs {
     /// Print JSON: {"embeddings": [[...], ...]}.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// The prompt (sent as one user turn of the model's chat template unless --raw).
+    pub(crate) prompt: String,
+    /// Most new tokens.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) max_tokens: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) temperature: f64,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) top_p: f64,
+    /// Sampler seed.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// Continue the prompt as plain text instead of a chat turn.
+    #[arg(long)]
+    pub(crate) raw: bool,
+    /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

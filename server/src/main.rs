@@ -58,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(command) => commands::records::change(&data, command),
         Command::ConvertSmart(args) => commands::demo::convert_smart(args),
         Command::Embed(args) => commands::embed::run(args),
+        Command::Generate(args) => commands::generate::run(args),
         Command::Demo(args) => commands::demo::run(&data, args),
         Command::Bench(command) => bench::run(command),
     }

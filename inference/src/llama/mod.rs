@@ -180,6 +180,83 @@ impl LlamaGguf {
     }
 }
 
+/// How tokens are chosen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplingParams {
+    /// At most this many new tokens.
+    pub max_tokens: usize,
+    /// 0 (or less) is greedy.
+    pub temperature: f64,
+    /// Nucleus sampling threshold (1.0: off).
+    pub top_p: f64,
+    /// Seed of the sampler: the same seed, prompt and model give the same tokens.
+    pub seed: u64,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 42,
+        }
+    }
+}
+
+impl LlamaGguf {
+    /// Generates a continuation of `prompt` (a fresh sequence), calling `on_text` with each
+    /// piece of text as soon as its tokens decode to whole characters; stops after an
+    /// end-of-turn token, at `max_tokens`, or when `on_text` returns false. Returns the ids.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        params: SamplingParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Vec<u32>> {
+        self.check_length(prompt.len() + params.max_tokens)?;
+        let Some((&last, head)) = prompt.split_last() else {
+            return Err(InferenceError::Invalid("empty prompt".into()));
+        };
+        let temperature = (params.temperature > 0.0).then_some(params.temperature);
+        let top_p = (params.top_p < 1.0).then_some(params.top_p);
+        let mut sampler =
+            candle_transformers::generation::LogitsProcessor::new(params.seed, temperature, top_p);
+        for (position, &id) in head.iter().enumerate() {
+            self.step(id, position)?;
+        }
+        let mut logits = self.step(last, head.len())?;
+        let mut out: Vec<u32> = Vec::with_capacity(params.max_tokens);
+        let mut printed = 0;
+        while out.len() < params.max_tokens {
+            let compute = |source| InferenceError::Compute {
+                model: self.path.clone(),
+                source,
+            };
+            let next = sampler
+                .sample(&Tensor::new(logits.as_slice(), &Device::Cpu).map_err(compute)?)
+                .map_err(compute)?;
+            out.push(next);
+            if self.end_of_turn.contains(&next) {
+                break;
+            }
+            // Decode everything so far and emit only the new, complete characters.
+            let text = self
+                .tokenizer
+                .decode(&out, true)
+                .map_err(|e| InferenceError::Invalid(e.to_string()))?;
+            if text.len() > printed && !text.ends_with('\u{fffd}') {
+                if !on_text(&text[printed..]) {
+                    break;
+                }
+                printed = text.len();
+            }
+            logits = self.step(next, prompt.len() + out.len() - 1)?;
+        }
+        Ok(out)
+    }
+}
+
 /// Index of the largest logit (the first on ties).
 pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;

@@ -3,6 +3,7 @@
 pub(crate) mod datanet;
 pub(crate) mod demo;
 pub(crate) mod embed;
+pub(crate) mod generate;
 pub(crate) mod ingest;
 pub(crate) mod records;
 
