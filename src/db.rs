@@ -31,18 +31,9 @@ pub struct DatanetInfo {
     pub visibility: &'static str,
     /// Owner address.
     pub owner: Option<String>,
-    /// Record versions stored.
-    pub records: u64,
-    /// Chunks stored.
-    pub chunks: u64,
-    /// Distinct contributors.
-    pub contributors: u64,
-    /// Tombstones stored.
-    pub tombstones: u64,
-    /// Bytes of canonical content.
-    pub content_bytes: u64,
-    /// Last sequence number that touched it.
-    pub last_sequence: u64,
+    /// Its counters (flattened into the JSON).
+    #[serde(flatten)]
+    pub stats: DatanetStats,
 }
 
 impl DatanetInfo {
@@ -59,12 +50,7 @@ impl DatanetInfo {
                 Visibility::Private => "private",
             },
             owner: datanet.owner.map(|o| o.to_string()),
-            records: stats.records,
-            chunks: stats.chunks,
-            contributors: stats.contributors,
-            tombstones: stats.tombstones,
-            content_bytes: stats.content_bytes,
-            last_sequence: stats.last_sequence,
+            stats,
         }
     }
 }

@@ -59,5 +59,5 @@ pub(crate) fn write_rows(dir: &Path, name: &str, rows: &[Value]) -> PathBuf {
 }
 
 pub(crate) fn record_count(db: &Db, name: &str) -> u64 {
-    db.datanet_info(name).unwrap().records
+    db.datanet_info(name).unwrap().stats.records
 }

@@ -78,7 +78,14 @@ fn every_provenance_column_round_trips_and_exports_to_arrow() {
         .unwrap();
     assert_eq!(created.value(0), 1_700_000_000_123);
     assert!(batch.column_by_name("supersedes").unwrap().is_null(0));
-    assert_eq!((info.records, info.chunks, info.contributors), (1, 1, 1));
+    assert_eq!(
+        (
+            info.stats.records,
+            info.stats.chunks,
+            info.stats.contributors
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -205,7 +212,7 @@ fn csv_parquet_and_arrow_batches_ingest() {
             .is_some()
     );
     assert_eq!(record_count(&db, "mixed"), 5);
-    assert_eq!(db.datanet_info("mixed").unwrap().contributors, 2);
+    assert_eq!(db.datanet_info("mixed").unwrap().stats.contributors, 2);
 }
 
 #[test]

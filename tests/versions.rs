@@ -81,7 +81,7 @@ fn a_new_version_supersedes_and_the_old_stays_readable() {
     );
     assert!(db.record(&v2_id).unwrap().is_some(), "history kept");
     let info = db.datanet_info("d").unwrap();
-    assert_eq!((info.records, info.tombstones), (3, 1));
+    assert_eq!((info.stats.records, info.stats.tombstones), (3, 1));
     assert!(
         db.tombstone(&v2_id, address(&BOB_KEY)).is_err(),
         "a removed record cannot be removed twice"

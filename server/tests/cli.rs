@@ -210,11 +210,31 @@ fn embed_prints_unit_vectors_and_names_a_missing_model() {
 #[test]
 fn generate_streams_an_answer_and_refuses_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
-    let output = ok(provdb(dir.path(), &["generate", "What is the capital of France?", "--max-tokens", "12"]));
+    let output = ok(provdb(
+        dir.path(),
+        &[
+            "generate",
+            "What is the capital of France?",
+            "--max-tokens",
+            "12",
+        ],
+    ));
     assert!(stdout(&output).contains("Paris"), "{}", stdout(&output));
     let bad = provdb(dir.path(), &["generate", "x", "--top-p", "2"]);
     assert_eq!(bad.status.code(), Some(1));
-    let missing = provdb(dir.path(), &["generate", "x", "--model", dir.path().join("none.gguf").to_str().unwrap()]);
+    let missing = provdb(
+        dir.path(),
+        &[
+            "generate",
+            "x",
+            "--model",
+            dir.path().join("none.gguf").to_str().unwrap(),
+        ],
+    );
     assert_eq!(missing.status.code(), Some(1));
-    assert!(stderr(&missing).contains("none.gguf"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("none.gguf"),
+        "{}",
+        stderr(&missing)
+    );
 }

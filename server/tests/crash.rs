@@ -90,7 +90,7 @@ fn check_consistent(data: &Path, inputs: &[Input], acknowledged: &[String]) -> u
     }
     let info = db.datanet_info("crash").unwrap();
     assert_eq!(
-        info.records as usize, records,
+        info.stats.records as usize, records,
         "stats agree with the records present"
     );
     assert_eq!(

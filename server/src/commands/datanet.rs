@@ -22,9 +22,9 @@ pub(crate) fn run(data: &Path, command: DatanetCommand) -> anyhow::Result<()> {
                 .map(|d| {
                     vec![
                         d.name.clone(),
-                        d.records.to_string(),
-                        d.chunks.to_string(),
-                        d.contributors.to_string(),
+                        d.stats.records.to_string(),
+                        d.stats.chunks.to_string(),
+                        d.stats.contributors.to_string(),
                         d.visibility.to_string(),
                     ]
                 })
@@ -110,12 +110,12 @@ pub(crate) fn print_info(info: &DatanetInfo) -> anyhow::Result<()> {
         ),
         ("visibility", info.visibility.to_string()),
         ("owner", owner),
-        ("records", info.records.to_string()),
-        ("chunks", info.chunks.to_string()),
-        ("contributors", info.contributors.to_string()),
-        ("tombstones", info.tombstones.to_string()),
-        ("content bytes", info.content_bytes.to_string()),
-        ("last sequence", info.last_sequence.to_string()),
+        ("records", info.stats.records.to_string()),
+        ("chunks", info.stats.chunks.to_string()),
+        ("contributors", info.stats.contributors.to_string()),
+        ("tombstones", info.stats.tombstones.to_string()),
+        ("content bytes", info.stats.content_bytes.to_string()),
+        ("last sequence", info.stats.last_sequence.to_string()),
     ];
     for (key, value) in rows {
         println!("{key:<14} {value}");
