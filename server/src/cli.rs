@@ -214,6 +214,8 @@ pub(crate) enum BenchCommand {
     Ingest(BenchIngestArgs),
     /// Embedder throughput (128-token chunks, batch 32) against a large f32 matmul.
     Embed(BenchEmbedArgs),
+    /// Generator prefill and decode tokens/s against llama.cpp on the same GGUF.
+    Generate(BenchGenerateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +248,28 @@ pub(crate) struct BenchEmbedArgs {
     /// The collection whose text is cut into chunks.
     #[arg(long, default_value = "data/cranfield")]
     pub(crate) collection: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchGenerateArgs {
+    /// Threads for provdb and for llama.cpp.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
+    /// Repetitions (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) reps: usize,
+    /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// The collection whose text makes the prompt.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Do not measure llama.cpp (no ratio is printed).
+    #[arg(long)]
+    pub(crate) no_anchor: bool,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -147,6 +147,33 @@ impl LlamaGguf {
             .map_err(compute)
     }
 
+    /// Runs a fresh sequence's whole prompt in one forward pass (a real prefill: one matrix
+    /// product per weight for all positions); returns the next-token logits after it.
+    pub fn prefill(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.check_length(ids.len())?;
+        if ids.is_empty() {
+            return Err(InferenceError::Invalid("empty prompt".into()));
+        }
+        let compute = |source| InferenceError::Compute {
+            model: self.path.clone(),
+            source,
+        };
+        let input = Tensor::new(ids, &Device::Cpu)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(compute)?;
+        let logits = self.weights.forward(&input, 0).map_err(compute)?;
+        logits
+            .squeeze(0)
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(compute)
+    }
+
+    /// Feeds one more token at `position` of the current sequence; returns the next logits.
+    pub fn decode_step(&mut self, id: u32, position: usize) -> Result<Vec<f32>> {
+        self.check_length(position + 1)?;
+        self.step(id, position)
+    }
+
     /// Next-token logits after each prefix of `ids` (a fresh sequence).
     pub fn logits_per_position(&mut self, ids: &[u32]) -> Result<Vec<Vec<f32>>> {
         self.check_length(ids.len())?;
