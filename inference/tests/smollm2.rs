@@ -170,3 +170,19 @@ fn bad_gguf_files_are_refused_with_the_file_named() {
     let error = LlamaGguf::load(&truncated).err().unwrap();
     assert!(error.to_string().contains("truncated.gguf"), "{error}");
 }
+
+#[test]
+fn greedy_is_the_same_on_one_and_two_threads() {
+    let mut model = model();
+    let prompt = model.encode(&model.chat_prompt("What is lift?")).unwrap();
+    let mut answer_with = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| model.greedy(&prompt, 10).unwrap())
+    };
+    let one = answer_with(1);
+    let two = answer_with(2);
+    assert_eq!(one, two);
+}
