@@ -5,3 +5,4 @@
 mod minilm;
 mod smollm2;
 mod tiny_bert;
+mod tiny_llama;

@@ -80,6 +80,7 @@ impl LlamaGguf {
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
+        check_shapes(&content, path)?;
         let weights = ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
             .map_err(|e| bad(e.to_string()))?;
         Ok(Self {
@@ -205,6 +206,79 @@ impl LlamaGguf {
         }
         Ok(out)
     }
+}
+
+/// Checks every weight's shape against the hyperparameters before loading, so that a wrong
+/// shape is refused with the tensor's name instead of failing inside a matrix product later.
+fn check_shapes(content: &Content, path: &Path) -> Result<()> {
+    let bad = |reason: String| InferenceError::BadModelFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let number = |key: &str| {
+        content
+            .metadata
+            .get(key)
+            .and_then(|v| v.to_u32().ok())
+            .map(|v| v as usize)
+            .ok_or_else(|| bad(format!("no '{key}' in the GGUF metadata")))
+    };
+    let hidden = number("llama.embedding_length")?;
+    let heads = number("llama.attention.head_count")?;
+    let kv_heads = number("llama.attention.head_count_kv")?;
+    let layers = number("llama.block_count")?;
+    if heads == 0 || hidden % heads != 0 {
+        return Err(bad(format!(
+            "{hidden} embedding dims do not split into {heads} heads"
+        )));
+    }
+    let kv = kv_heads * (hidden / heads);
+    let shape_of = |name: &str| {
+        content
+            .tensor_infos
+            .get(name)
+            .map(|info| info.shape.dims().to_vec())
+    };
+    let vocab = shape_of("token_embd.weight")
+        .and_then(|d| d.first().copied())
+        .unwrap_or(0);
+    let ff = shape_of("blk.0.ffn_up.weight")
+        .and_then(|d| d.first().copied())
+        .unwrap_or(0);
+    let mut expected: Vec<(String, Vec<usize>)> = vec![
+        ("token_embd.weight".into(), vec![vocab, hidden]),
+        ("output_norm.weight".into(), vec![hidden]),
+    ];
+    if content.tensor_infos.contains_key("output.weight") {
+        expected.push(("output.weight".into(), vec![vocab, hidden]));
+    }
+    for layer in 0..layers {
+        for (name, dims) in [
+            ("attn_q", vec![hidden, hidden]),
+            ("attn_k", vec![kv, hidden]),
+            ("attn_v", vec![kv, hidden]),
+            ("attn_output", vec![hidden, hidden]),
+            ("attn_norm", vec![hidden]),
+            ("ffn_gate", vec![ff, hidden]),
+            ("ffn_up", vec![ff, hidden]),
+            ("ffn_down", vec![hidden, ff]),
+            ("ffn_norm", vec![hidden]),
+        ] {
+            expected.push((format!("blk.{layer}.{name}.weight"), dims));
+        }
+    }
+    for (name, dims) in expected {
+        match shape_of(&name) {
+            None => return Err(bad(format!("tensor '{name}' is missing"))),
+            Some(found) if found != dims => {
+                return Err(bad(format!(
+                    "tensor '{name}' has shape {found:?}, expected {dims:?}"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// How tokens are chosen.
