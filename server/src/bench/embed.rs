@@ -7,6 +7,7 @@ use std::time::Instant;
 use provdb::inference::{Embedder, EmbedderConfig, baseline, model_files};
 use serde::Serialize;
 
+use super::peak_rss_mb;
 use crate::cli::BenchEmbedArgs;
 use crate::output::print_json;
 
@@ -34,23 +35,6 @@ struct Report {
 /// output projections (4 H^2), the feed-forward (2 H I), attention scores and mixing (2 n H).
 fn flops_per_token(n: f64) -> f64 {
     2.0 * LAYERS * (4.0 * HIDDEN * HIDDEN + 2.0 * HIDDEN * INTERMEDIATE + 2.0 * n * HIDDEN)
-}
-
-/// Peak resident set size of this process, from /proc (Linux); 0 elsewhere.
-pub(crate) fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
 }
 
 pub(crate) fn run(args: BenchEmbedArgs) -> anyhow::Result<()> {

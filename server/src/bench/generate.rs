@@ -11,7 +11,7 @@ use provdb::inference::model_files;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::embed::peak_rss_mb;
+use super::peak_rss_mb;
 use crate::cli::BenchGenerateArgs;
 use crate::output::{UserError, print_json};
 
