@@ -14,6 +14,7 @@ mod tokenizer;
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
 use tokenizers::Tokenizer;
@@ -81,8 +82,18 @@ impl LlamaGguf {
             .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
         check_shapes(&content, path)?;
-        let weights = ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
-            .map_err(|e| bad(e.to_string()))?;
+        let weights = if content
+            .tensor_infos
+            .values()
+            .any(|t| t.ggml_dtype == GgmlDType::Q4_1)
+        {
+            let (content, mut cursor) =
+                requantize_q4_1(&content, &mut file).map_err(|e| bad(e.to_string()))?;
+            ModelWeights::from_gguf(content, &mut cursor, &Device::Cpu)
+        } else {
+            ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
+        }
+        .map_err(|e| bad(e.to_string()))?;
         Ok(Self {
             weights,
             tokenizer,
@@ -206,6 +217,40 @@ impl LlamaGguf {
         }
         Ok(out)
     }
+}
+
+/// Rewrites a GGUF in memory with its Q4_1 tensors requantized to Q8_0 (every other tensor
+/// as it was). candle's Q4_1 dot product is scalar, while Q8_0 has an AVX2 kernel chosen at
+/// run time; Q8_0's 8-bit grid holds Q4_1's 16 levels per block almost exactly, so logits move
+/// far less than Q4_1 itself moved them (the reference fixtures' tolerances still hold).
+fn requantize_q4_1(
+    content: &Content,
+    file: &mut fs_err::File,
+) -> candle_core::Result<(Content, std::io::Cursor<Vec<u8>>)> {
+    let device = Device::Cpu;
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let tensor = content.tensor(file, name, &device)?;
+        let tensor = if tensor.dtype() == GgmlDType::Q4_1 {
+            QTensor::quantize(&tensor.dequantize(&device)?, GgmlDType::Q8_0)?
+        } else {
+            tensor
+        };
+        tensors.push((name.as_str(), tensor));
+    }
+    let metadata: Vec<(&str, &candle_core::quantized::gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    candle_core::quantized::gguf_file::write(&mut cursor, &metadata, &tensor_refs)?;
+    cursor.set_position(0);
+    let rewritten = Content::read(&mut cursor)?;
+    Ok((rewritten, cursor))
 }
 
 /// Checks every weight's shape against the hyperparameters before loading, so that a wrong
