@@ -222,7 +222,9 @@ impl LlamaGguf {
 /// Rewrites a GGUF in memory with its Q4_1 tensors requantized to Q8_0 (every other tensor
 /// as it was). candle's Q4_1 dot product is scalar, while Q8_0 has an AVX2 kernel chosen at
 /// run time; Q8_0's 8-bit grid holds Q4_1's 16 levels per block almost exactly, so logits move
-/// far less than Q4_1 itself moved them (the reference fixtures' tolerances still hold).
+/// far less than Q4_1 itself moved them (the reference fixtures' tolerances still hold). Q4_0,
+/// which would read fewer bytes per token, does not: a logit moves by 4 and the greedy answer
+/// changes, which the fixture tests catch.
 fn requantize_q4_1(
     content: &Content,
     file: &mut fs_err::File,
