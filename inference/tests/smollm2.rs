@@ -186,3 +186,32 @@ fn greedy_is_the_same_on_one_and_two_threads() {
     let two = answer_with(2);
     assert_eq!(one, two);
 }
+
+#[test]
+fn sessions_cloned_from_one_model_generate_concurrently() {
+    let loaded = std::sync::Arc::new(model());
+    let questions = ["What is the capital of France?", "Name a colour."];
+    let alone: Vec<Vec<u32>> = questions
+        .iter()
+        .map(|q| {
+            let mut session = (*loaded).clone();
+            let prompt = session.encode(&session.chat_prompt(q)).unwrap();
+            session.greedy(&prompt, 8).unwrap()
+        })
+        .collect();
+    let together: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = questions
+            .iter()
+            .map(|q| {
+                let loaded = std::sync::Arc::clone(&loaded);
+                scope.spawn(move || {
+                    let mut session = (*loaded).clone();
+                    let prompt = session.encode(&session.chat_prompt(q)).unwrap();
+                    session.greedy(&prompt, 8).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(together, alone);
+}

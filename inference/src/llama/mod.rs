@@ -24,6 +24,11 @@ pub use tokenizer::tokenizer_from_gguf;
 use crate::error::{InferenceError, Result};
 
 /// A loaded GGUF decoder for one sequence at a time (`&mut self`: it owns its KV cache).
+///
+/// Cloning is cheap and shares the weights (reference-counted quantized tensors): keep one
+/// loaded model (in an `Arc` if you like) and clone a session per request or thread, each with
+/// its own KV cache.
+#[derive(Clone)]
 pub struct LlamaGguf {
     weights: ModelWeights,
     tokenizer: Tokenizer,
