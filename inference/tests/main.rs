@@ -6,3 +6,11 @@ mod minilm;
 mod smollm2;
 mod tiny_bert;
 mod tiny_llama;
+
+/// Largest absolute difference between two vectors of the same length.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}

@@ -57,11 +57,7 @@ fn matches_the_reference_embeddings_and_token_ids() {
             .sum::<f32>()
             / (vector.iter().map(|a| a * a).sum::<f32>().sqrt()
                 * expected.iter().map(|b| b * b).sum::<f32>().sqrt());
-        let max_diff = vector
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let max_diff = crate::max_abs_diff(vector, &expected);
         // cosine alone would pass a tanh GELU (0.9999987); the per-component bound would not
         // (3.2e-4 there, 1.5e-7 between f32 and f64 arithmetic): see scripts/reference/README.md.
         assert!(cosine >= 0.9999, "{:?}: cosine {cosine}", sentence["text"]);
@@ -84,11 +80,7 @@ fn a_text_embeds_the_same_alone_and_in_a_batch() {
     let together = embedder.embed(&texts).unwrap();
     for (text, vector) in texts.iter().zip(&together) {
         let alone = embedder.embed(&[text]).unwrap().remove(0);
-        let max_diff = alone
-            .iter()
-            .zip(vector)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let max_diff = crate::max_abs_diff(&alone, vector);
         assert!(max_diff < 1e-5, "{text:?}: {max_diff}");
         let again = embedder.embed(&[text]).unwrap().remove(0);
         assert_eq!(alone, again, "deterministic");

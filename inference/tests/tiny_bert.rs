@@ -121,11 +121,7 @@ fn vectors_are_unit_length_and_independent_of_batching() {
         let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5, "{text:?}: norm {norm}");
         let alone = embedder.embed(&[text]).unwrap().remove(0);
-        let max_diff = alone
-            .iter()
-            .zip(vector)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let max_diff = crate::max_abs_diff(&alone, vector);
         assert!(
             max_diff < 1e-5,
             "{text:?}: padding leaked into the result ({max_diff})"

@@ -111,13 +111,7 @@ fn a_tiny_gguf_loads_tokenizes_and_prefill_agrees_with_steps() {
     assert_eq!(model.decode(&ids).unwrap(), "<|im_start|>hehe 42");
     let stepped = model.logits_per_position(&ids).unwrap();
     let prefilled = model.prefill(&ids).unwrap();
-    let max_diff = stepped
-        .last()
-        .unwrap()
-        .iter()
-        .zip(&prefilled)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let max_diff = crate::max_abs_diff(stepped.last().unwrap(), &prefilled);
     assert!(
         max_diff < 1e-3,
         "one forward pass and one-token steps disagree by {max_diff}"
