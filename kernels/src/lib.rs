@@ -1,6 +1,19 @@
 //! provdb-kernels: the numeric hot loops, kept apart so they can be tuned and benchmarked alone.
 //!
-//! Will own: SIMD distance functions (dot, cosine, L2) for exact vector search, quantized
-//! matrix-vector products for CPU decoding, the batched multi-adapter LoRA apply
-//! (`y[seg] += s · (x[seg] · A) · B` per adapter segment), and, behind a `cuda` feature, their
-//! GPU versions. Depends on nothing else in provdb.
+//! Owns the block-quantized weight formats of GGUF that provdb computes with directly (Q4_1,
+//! Q8_0) and the 8-bit activation blocks they are multiplied with ([`blocks`]), their dot
+//! products with a portable path and an AVX2/FMA/F16C path chosen at run time ([`dot`]), and the
+//! threaded matrix product over a batch of activation rows used for prefill and batched decoding
+//! ([`matmul`]). Every output element is one sequential dot product, whatever the batch size or
+//! thread count, so results are bit-identical across both. Later: SIMD distances for exact
+//! vector search, the batched multi-adapter LoRA apply, and a `cuda` feature. Depends on nothing
+//! else in provdb.
+
+pub mod blocks;
+pub mod dot;
+mod error;
+pub mod matmul;
+
+pub use blocks::{Activations, BLOCK, BlockQ4_1, BlockQ8, BlockQ8_0, WeightFormat};
+pub use error::KernelError;
+pub use matmul::{Matrix, matmul, matmul_with};
