@@ -4,7 +4,7 @@
 //! reference by up to about 1.4 (llama.cpp itself differs by 1.3); top-1 must agree wherever the
 //! reference's margin is at least 1.0, and the greedy answer must be identical.
 
-use provdb_inference::llama::{LlamaGguf, SamplingParams, argmax};
+use provdb_inference::llama::{Llama, SamplingParams, argmax};
 use provdb_inference::model_files;
 use serde_json::Value;
 
@@ -16,8 +16,8 @@ fn fixture() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn model() -> LlamaGguf {
-    LlamaGguf::load(&model_files::default_generator_path())
+fn model() -> Llama {
+    Llama::load(&model_files::default_generator_path())
         .unwrap_or_else(|e| panic!("{e} (models are fetched by scripts/fetch-models.sh)"))
 }
 
@@ -157,17 +157,17 @@ fn bad_gguf_files_are_refused_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("none.gguf");
     assert!(matches!(
-        LlamaGguf::load(&missing),
+        Llama::load(&missing),
         Err(provdb_inference::InferenceError::MissingFile { .. })
     ));
     let garbage = dir.path().join("garbage.gguf");
     std::fs::write(&garbage, b"this is not a gguf file").unwrap();
-    let error = LlamaGguf::load(&garbage).err().unwrap();
+    let error = Llama::load(&garbage).err().unwrap();
     assert!(error.to_string().contains("garbage.gguf"), "{error}");
     let real = std::fs::read(model_files::default_generator_path()).unwrap();
     let truncated = dir.path().join("truncated.gguf");
     std::fs::write(&truncated, &real[..real.len() / 3]).unwrap();
-    let error = LlamaGguf::load(&truncated).err().unwrap();
+    let error = Llama::load(&truncated).err().unwrap();
     assert!(error.to_string().contains("truncated.gguf"), "{error}");
 }
 

@@ -6,7 +6,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use provdb_inference::InferenceError;
-use provdb_inference::llama::LlamaGguf;
+use provdb_inference::llama::Llama;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 
 const HIDDEN: usize = 16;
@@ -98,7 +98,7 @@ fn a_tiny_gguf_loads_tokenizes_and_prefill_agrees_with_steps() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
     write_gguf(&path, HIDDEN);
-    let mut model = LlamaGguf::load(&path).unwrap();
+    let mut model = Llama::load(&path).unwrap();
     let ids = model.encode("<|im_start|>hehe 42").unwrap();
     let he = model.tokenizer().token_to_id("he").unwrap();
     assert_eq!(
@@ -129,7 +129,7 @@ fn a_wrong_shape_is_refused_with_the_tensor_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wrong.gguf");
     write_gguf(&path, HIDDEN + 2);
-    let error = LlamaGguf::load(&path).err().unwrap();
+    let error = Llama::load(&path).err().unwrap();
     let message = error.to_string();
     assert!(
         message.contains("blk.0.attn_q.weight") && message.contains("wrong.gguf"),

@@ -170,7 +170,7 @@ impl<'a> Activations<'a> {
     /// when these rows meet quantized weights.
     pub fn new(values: &'a [f32], cols: usize) -> Self {
         let rows = values.len().checked_div(cols).unwrap_or(0);
-        let quantized = if cols % BLOCK == 0 {
+        let quantized = if cols.is_multiple_of(BLOCK) {
             values.chunks_exact(BLOCK).map(BlockQ8::quantize).collect()
         } else {
             Vec::new()
@@ -196,6 +196,11 @@ impl<'a> Activations<'a> {
     /// Row `r` as f32.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.values[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// Every row quantized, row after row.
+    pub fn quantized(&self) -> &[BlockQ8] {
+        &self.quantized
     }
 
     /// Row `r` quantized.

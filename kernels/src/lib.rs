@@ -16,4 +16,4 @@ pub mod matmul;
 
 pub use blocks::{Activations, BLOCK, BlockQ4_1, BlockQ8, BlockQ8_0, WeightFormat};
 pub use error::KernelError;
-pub use matmul::{Matrix, matmul, matmul_with};
+pub use matmul::{Matrix, matmul, matmul_many, matmul_many_with, matmul_with};

@@ -37,7 +37,7 @@ impl Matrix {
         cols: usize,
         bytes: &[u8],
     ) -> Result<Self, KernelError> {
-        if format != WeightFormat::F32 && cols % BLOCK != 0 {
+        if format != WeightFormat::F32 && !cols.is_multiple_of(BLOCK) {
             return Err(KernelError::PartialBlock {
                 format,
                 block: BLOCK,
@@ -87,7 +87,7 @@ impl Matrix {
 
     /// f32 values quantized to Q8_0 (for weights in formats provdb does not compute with).
     pub fn quantize_q8_0(rows: usize, cols: usize, values: &[f32]) -> Result<Self, KernelError> {
-        if cols % BLOCK != 0 {
+        if !cols.is_multiple_of(BLOCK) {
             return Err(KernelError::PartialBlock {
                 format: WeightFormat::Q8_0,
                 block: BLOCK,
@@ -167,13 +167,23 @@ impl Matrix {
         }
     }
 
-    /// `W[r] · x[b]` with the given kernels.
-    fn dot(&self, kernels: &DotKernels, r: usize, x: &Activations<'_>, b: usize) -> f32 {
+    /// `out[i * batch + b] = W[first + i] · x[b]` for the rows `out` covers.
+    fn rows_times(&self, kernels: &DotKernels, first: usize, x: &Activations<'_>, out: &mut [f32]) {
+        let batch = x.rows();
+        let count = out.len() / batch;
         let per_row = self.cols / BLOCK;
+        let blocks = first * per_row..(first + count) * per_row;
         match &self.data {
-            Rows::F32(v) => (kernels.f32)(&v[r * self.cols..(r + 1) * self.cols], x.row(b)),
-            Rows::Q4_1(v) => (kernels.q4_1)(&v[r * per_row..(r + 1) * per_row], x.quantized_row(b)),
-            Rows::Q8_0(v) => (kernels.q8_0)(&v[r * per_row..(r + 1) * per_row], x.quantized_row(b)),
+            Rows::F32(v) => {
+                for (i, per_weight) in out.chunks_exact_mut(batch).enumerate() {
+                    let row = &v[(first + i) * self.cols..(first + i + 1) * self.cols];
+                    for (b, o) in per_weight.iter_mut().enumerate() {
+                        *o = (kernels.f32)(row, x.row(b));
+                    }
+                }
+            }
+            Rows::Q4_1(v) => (kernels.q4_1)(&v[blocks], per_row, x.quantized(), batch, out),
+            Rows::Q8_0(v) => (kernels.q8_0)(&v[blocks], per_row, x.quantized(), batch, out),
         }
     }
 }
@@ -191,52 +201,76 @@ fn rows_per_task(rows: usize, threads: usize) -> usize {
 /// Panics when the shapes disagree (`x.cols() != W.cols()` or `out.len() != x.rows() * W.rows()`):
 /// that is a bug in the caller, not bad input.
 pub fn matmul(weights: &Matrix, x: &Activations<'_>, out: &mut [f32]) {
-    matmul_with(kernels(), weights, x, out);
+    matmul_many_with(kernels(), &mut [(weights, out)], x);
 }
 
 /// [`matmul`] with chosen kernels (to compare the portable and SIMD paths).
 pub fn matmul_with(kernels: &DotKernels, weights: &Matrix, x: &Activations<'_>, out: &mut [f32]) {
-    let (n, batch) = (weights.rows, x.rows());
-    assert_eq!(x.cols(), weights.cols, "activation width != weight columns");
-    assert_eq!(out.len(), n * batch, "output size != batch x rows");
-    let chunk = rows_per_task(n, rayon::current_num_threads());
-    if batch == 1 {
-        let task = |(index, part): (usize, &mut [f32])| {
-            for (i, o) in part.iter_mut().enumerate() {
-                *o = weights.dot(kernels, index * chunk + i, x, 0);
-            }
-        };
-        if chunk >= n {
-            out.chunks_mut(chunk).enumerate().for_each(task);
-        } else {
-            out.par_chunks_mut(chunk).enumerate().for_each(task);
-        }
+    matmul_many_with(kernels, &mut [(weights, out)], x);
+}
+
+/// Several products of the same activation rows (e.g. the query, key and value projections)
+/// in one parallel region: one fork and join instead of one per matrix, which matters when
+/// each product takes only tens of microseconds, as in decoding.
+pub fn matmul_many(products: &mut [(&Matrix, &mut [f32])], x: &Activations<'_>) {
+    matmul_many_with(kernels(), products, x);
+}
+
+/// [`matmul_many`] with chosen kernels.
+pub fn matmul_many_with(
+    kernels: &DotKernels,
+    products: &mut [(&Matrix, &mut [f32])],
+    x: &Activations<'_>,
+) {
+    let batch = x.rows();
+    for (weights, out) in products.iter() {
+        assert_eq!(x.cols(), weights.cols, "activation width != weight columns");
+        assert_eq!(
+            out.len(),
+            weights.rows * batch,
+            "output size != batch x rows"
+        );
+    }
+    if batch == 0 {
         return;
     }
-    // Transposed (row-major by weight row) so each task owns a contiguous slice; then scattered.
-    let mut transposed = vec![0f32; n * batch];
-    let task = |(index, part): (usize, &mut [f32])| {
-        for (i, per_row) in part.chunks_exact_mut(batch).enumerate() {
-            let r = index * chunk + i;
-            for (b, o) in per_row.iter_mut().enumerate() {
-                *o = weights.dot(kernels, r, x, b);
+    let threads = rayon::current_num_threads();
+    let total: usize = products.iter().map(|(w, _)| w.rows).sum();
+    let chunk = rows_per_task(total, threads);
+    // Each task owns the outputs of a run of weight rows, `[row][batch]`; for one activation
+    // row that is already `out`'s layout, else it is transposed into place afterwards.
+    let mut transposed: Vec<Vec<f32>> = products
+        .iter()
+        .map(|(w, _)| {
+            if batch == 1 {
+                Vec::new()
+            } else {
+                vec![0f32; w.rows * batch]
             }
+        })
+        .collect();
+    let mut tasks: Vec<(&Matrix, usize, &mut [f32])> = Vec::new();
+    for ((weights, out), buffer) in products.iter_mut().zip(&mut transposed) {
+        let target: &mut [f32] = if batch == 1 { out } else { buffer };
+        for (index, part) in target.chunks_mut(chunk * batch).enumerate() {
+            tasks.push((*weights, index * chunk, part));
         }
-    };
-    if chunk >= n {
-        transposed
-            .chunks_mut(chunk * batch)
-            .enumerate()
-            .for_each(task);
-    } else {
-        transposed
-            .par_chunks_mut(chunk * batch)
-            .enumerate()
-            .for_each(task);
     }
-    for (r, per_row) in transposed.chunks_exact(batch).enumerate() {
-        for (b, &value) in per_row.iter().enumerate() {
-            out[b * n + r] = value;
+    let run = |(weights, first, part): (&Matrix, usize, &mut [f32])| {
+        weights.rows_times(kernels, first, x, part);
+    };
+    if threads <= 1 || tasks.len() <= 1 {
+        tasks.into_iter().for_each(run);
+    } else {
+        tasks.into_par_iter().for_each(run);
+    }
+    if batch > 1 {
+        for ((weights, out), buffer) in products.iter_mut().zip(&transposed) {
+            for (r, per_row) in buffer.chunks_exact(batch).enumerate() {
+                for (b, &value) in per_row.iter().enumerate() {
+                    out[b * weights.rows + r] = value;
+                }
+            }
         }
     }
 }

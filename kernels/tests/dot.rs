@@ -1,6 +1,6 @@
-//! Dot kernels: SIMD against portable, quantized against float.
+//! Row kernels: SIMD against portable, quantized against float, batch invariance.
 
-use provdb_kernels::dot::{kernels, portable_kernels};
+use provdb_kernels::dot::{available, kernels, portable, portable_kernels};
 use provdb_kernels::{Activations, BlockQ4_1, BlockQ8_0};
 
 use crate::{dequantize_q4_1, random_q4_1_bytes, random_values, rng};
@@ -17,9 +17,13 @@ fn q4_1_simd_matches_portable_and_float_math() {
         let weights = BlockQ4_1::parse(&bytes);
         let x = random_values(&mut rng, blocks * 32, 2.0);
         let activations = Activations::new(&x, x.len());
-        let fast = (kernels().q4_1)(&weights, activations.quantized_row(0));
-        let reference = (portable_kernels().q4_1)(&weights, activations.quantized_row(0));
-        assert!(relative(fast, reference) < 1e-5, "{fast} vs {reference}");
+        let mut fast = [0f32];
+        (kernels().q4_1)(&weights, blocks, activations.quantized(), 1, &mut fast);
+        let reference = portable::q4_1(&weights, activations.quantized());
+        assert!(
+            relative(fast[0], reference) < 1e-5,
+            "{fast:?} vs {reference}"
+        );
         // Against float math on the dequantized weights: only the activation rounding differs.
         let exact: f32 = dequantize_q4_1(&bytes)
             .iter()
@@ -42,14 +46,82 @@ fn q8_0_simd_matches_portable_and_float_math() {
         let weights: Vec<BlockQ8_0> = w.chunks_exact(32).map(BlockQ8_0::quantize).collect();
         let x = random_values(&mut rng, blocks * 32, 2.0);
         let activations = Activations::new(&x, x.len());
-        let fast = (kernels().q8_0)(&weights, activations.quantized_row(0));
-        let reference = (portable_kernels().q8_0)(&weights, activations.quantized_row(0));
-        assert!(relative(fast, reference) < 1e-5, "{fast} vs {reference}");
+        let mut fast = [0f32];
+        (kernels().q8_0)(&weights, blocks, activations.quantized(), 1, &mut fast);
+        let reference = portable::q8_0(&weights, activations.quantized());
+        assert!(
+            relative(fast[0], reference) < 1e-5,
+            "{fast:?} vs {reference}"
+        );
         let exact: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
         assert!(
             (reference - exact).abs() < 0.02 * blocks as f32,
             "{reference} vs {exact}"
         );
+    }
+}
+
+/// Every (rows, batch) shape: SIMD agrees with portable, and each output equals the batch-1
+/// result bit for bit (the paths for 1, 2 and 4 rows at once accumulate in the same order).
+#[test]
+fn row_kernels_agree_for_every_rows_and_batch_shape() {
+    for set in available() {
+        row_kernels_agree_for(set);
+    }
+}
+
+fn row_kernels_agree_for(set: &provdb_kernels::dot::DotKernels) {
+    let mut rng = rng(7);
+    let per_row = 3;
+    for rows in [1usize, 2, 3, 5] {
+        let q4 = BlockQ4_1::parse(&random_q4_1_bytes(&mut rng, rows * per_row));
+        let w8 = random_values(&mut rng, rows * per_row * 32, 0.3);
+        let q8: Vec<BlockQ8_0> = w8.chunks_exact(32).map(BlockQ8_0::quantize).collect();
+        for batch in [1usize, 2, 4, 5, 9] {
+            let x = random_values(&mut rng, batch * per_row * 32, 1.5);
+            let activations = Activations::new(&x, per_row * 32);
+            let mut simd = vec![0f32; rows * batch];
+            let mut reference = vec![0f32; rows * batch];
+            (set.q4_1)(&q4, per_row, activations.quantized(), batch, &mut simd);
+            (portable_kernels().q4_1)(&q4, per_row, activations.quantized(), batch, &mut reference);
+            let mut simd8 = vec![0f32; rows * batch];
+            let mut reference8 = vec![0f32; rows * batch];
+            (set.q8_0)(&q8, per_row, activations.quantized(), batch, &mut simd8);
+            (portable_kernels().q8_0)(
+                &q8,
+                per_row,
+                activations.quantized(),
+                batch,
+                &mut reference8,
+            );
+            for i in 0..rows * batch {
+                assert!(
+                    relative(simd[i], reference[i]) < 1e-5,
+                    "q4_1 {rows}x{batch}"
+                );
+                assert!(
+                    relative(simd8[i], reference8[i]) < 1e-5,
+                    "q8_0 {rows}x{batch}"
+                );
+            }
+            for b in 0..batch {
+                let one =
+                    Activations::new(&x[b * per_row * 32..(b + 1) * per_row * 32], per_row * 32);
+                for r in 0..rows {
+                    let mut single = [0f32];
+                    let row = &q4[r * per_row..(r + 1) * per_row];
+                    (set.q4_1)(row, per_row, one.quantized(), 1, &mut single);
+                    assert_eq!(
+                        single[0],
+                        simd[r * batch + b],
+                        "q4_1 row {r} of {rows}, b {b} of {batch}"
+                    );
+                    let row = &q8[r * per_row..(r + 1) * per_row];
+                    (set.q8_0)(row, per_row, one.quantized(), 1, &mut single);
+                    assert_eq!(single[0], simd8[r * batch + b], "q8_0 row {r}, b {b}");
+                }
+            }
+        }
     }
 }
 

@@ -1,54 +1,77 @@
-//! Dot products of one weight row with one activation row, for each weight format.
+//! Products of weight rows with activation rows, for each weight format.
 //!
-//! [`portable`] is the reference: plain Rust, any CPU. [`avx2`] computes the same sums with
-//! AVX2, FMA and F16C (the integer products are exact; only the float accumulation order
-//! differs) and is chosen once, at first use, when the CPU has those features. Set
-//! `PROVDB_KERNELS=portable` to force the portable path.
+//! A kernel computes `out[r * batch + b] = W[r] · x[b]` for a run of weight rows (a slice of
+//! whole rows, `per_row` blocks each) and `batch` activation rows (contiguous, `per_row` blocks
+//! each): one call per task, so dispatch and bounds checks are paid per run, not per row.
+//! [`portable`] is the reference: plain Rust, any CPU. The x86-64 sets compute the same sums
+//! with AVX2, FMA and F16C, or with AVX-512 VNNI (the integer products are exact; only the float
+//! accumulation order differs); the fastest the CPU runs is chosen once, at first use. Set
+//! `PROVDB_KERNELS` to a set's name (`avx2`, `portable`) to force a slower one. The result for
+//! a given (r, b) never depends on `batch` or on where the run starts.
 
-#[cfg(target_arch = "x86_64")]
-mod avx2;
 pub mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use std::sync::OnceLock;
 
 use crate::blocks::{BlockQ4_1, BlockQ8, BlockQ8_0};
 
-/// The dot products of one instruction set.
+/// `fn(weights, per_row, activations, batch, out)`: see the module docs.
+pub type RowsKernel<W> = fn(&[W], usize, &[BlockQ8], usize, &mut [f32]);
+
+/// The kernels of one instruction set.
 #[derive(Clone, Copy)]
 pub struct DotKernels {
     /// Name, for reports.
     pub name: &'static str,
-    /// Q4_1 weights · quantized activations.
-    pub q4_1: fn(&[BlockQ4_1], &[BlockQ8]) -> f32,
-    /// Q8_0 weights · quantized activations.
-    pub q8_0: fn(&[BlockQ8_0], &[BlockQ8]) -> f32,
+    /// Q4_1 weight rows × quantized activation rows.
+    pub q4_1: RowsKernel<BlockQ4_1>,
+    /// Q8_0 weight rows × quantized activation rows.
+    pub q8_0: RowsKernel<BlockQ8_0>,
     /// f32 · f32.
     pub f32: fn(&[f32], &[f32]) -> f32,
 }
 
 const PORTABLE: DotKernels = DotKernels {
     name: "portable",
-    q4_1: portable::q4_1,
-    q8_0: portable::q8_0,
+    q4_1: portable::q4_1_rows,
+    q8_0: portable::q8_0_rows,
     f32: portable::f32,
 };
 
-/// The fastest kernels this CPU runs.
-pub fn kernels() -> &'static DotKernels {
-    static CHOSEN: OnceLock<DotKernels> = OnceLock::new();
-    CHOSEN.get_or_init(|| {
-        if std::env::var("PROVDB_KERNELS").as_deref() == Ok("portable") {
-            return PORTABLE;
-        }
+/// Every kernel set this CPU runs, fastest first, the portable one last.
+pub fn available() -> &'static [DotKernels] {
+    static FOUND: OnceLock<Vec<DotKernels>> = OnceLock::new();
+    FOUND.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        if let Some(kernels) = avx2::kernels() {
-            return kernels;
-        }
-        PORTABLE
+        let mut found = x86::available();
+        #[cfg(not(target_arch = "x86_64"))]
+        let mut found = Vec::new();
+        found.push(PORTABLE);
+        found
+    })
+}
+
+/// The fastest kernels this CPU runs (`PROVDB_KERNELS=avx2` or `=portable` picks a slower set).
+pub fn kernels() -> &'static DotKernels {
+    static CHOSEN: OnceLock<&'static DotKernels> = OnceLock::new();
+    CHOSEN.get_or_init(|| {
+        let all = available();
+        let wanted = std::env::var("PROVDB_KERNELS").unwrap_or_default();
+        all.iter().find(|k| k.name == wanted).unwrap_or(&all[0])
     })
 }
 
 /// The portable kernels, for comparison in tests and benchmarks.
 pub fn portable_kernels() -> &'static DotKernels {
     &PORTABLE
+}
+
+/// Checks a kernel call's slice lengths (a caller bug if they disagree).
+fn check_shapes(weights: usize, per_row: usize, activations: usize, batch: usize, out: usize) {
+    assert!(per_row > 0, "rows of zero blocks");
+    assert_eq!(weights % per_row, 0, "weights are not whole rows");
+    assert_eq!(activations, per_row * batch, "activations != batch rows");
+    assert_eq!(out, weights / per_row * batch, "output != rows x batch");
 }

@@ -1,10 +1,10 @@
-//! Reference dot products in plain Rust.
+//! Reference kernels in plain Rust.
 
 use half::f16;
 
 use crate::blocks::{BlockQ4_1, BlockQ8, BlockQ8_0};
 
-/// Q4_1 row · quantized activation row: Σ d·a.d·Σ(q·a.q) + m·a.s over blocks.
+/// One Q4_1 row · one activation row: Σ d·a.d·Σ(q·a.q) + m·a.s over blocks.
 pub fn q4_1(weights: &[BlockQ4_1], activations: &[BlockQ8]) -> f32 {
     let mut sum = 0f32;
     for (w, a) in weights.iter().zip(activations) {
@@ -20,7 +20,7 @@ pub fn q4_1(weights: &[BlockQ4_1], activations: &[BlockQ8]) -> f32 {
     sum
 }
 
-/// Q8_0 row · quantized activation row.
+/// One Q8_0 row · one activation row.
 pub fn q8_0(weights: &[BlockQ8_0], activations: &[BlockQ8]) -> f32 {
     let mut sum = 0f32;
     for (w, a) in weights.iter().zip(activations) {
@@ -32,6 +32,35 @@ pub fn q8_0(weights: &[BlockQ8_0], activations: &[BlockQ8]) -> f32 {
         sum += f16::from_bits(w.d).to_f32() * a.d * dot as f32;
     }
     sum
+}
+
+fn rows<W>(
+    dot: fn(&[W], &[BlockQ8]) -> f32,
+    weights: &[W],
+    per_row: usize,
+    activations: &[BlockQ8],
+    batch: usize,
+    out: &mut [f32],
+) {
+    super::check_shapes(weights.len(), per_row, activations.len(), batch, out.len());
+    for (row, out) in weights
+        .chunks_exact(per_row)
+        .zip(out.chunks_exact_mut(batch))
+    {
+        for (x, o) in activations.chunks_exact(per_row).zip(out) {
+            *o = dot(row, x);
+        }
+    }
+}
+
+/// Q4_1 rows × activation rows.
+pub fn q4_1_rows(w: &[BlockQ4_1], per_row: usize, x: &[BlockQ8], batch: usize, out: &mut [f32]) {
+    rows(q4_1, w, per_row, x, batch, out);
+}
+
+/// Q8_0 rows × activation rows.
+pub fn q8_0_rows(w: &[BlockQ8_0], per_row: usize, x: &[BlockQ8], batch: usize, out: &mut [f32]) {
+    rows(q8_0, w, per_row, x, batch, out);
 }
 
 /// f32 · f32, eight partial sums (which lets the compiler vectorise it).

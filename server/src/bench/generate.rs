@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use provdb::inference::llama::{LlamaGguf, argmax};
+use provdb::inference::llama::{Llama, argmax};
 use provdb::inference::model_files;
 use serde::Serialize;
 use serde_json::Value;
@@ -77,7 +77,7 @@ pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
     let path = args
         .model
         .unwrap_or_else(model_files::default_generator_path);
-    let mut model = LlamaGguf::load(&path)?;
+    let mut model = Llama::load(&path)?;
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
     let text: String = docs
         .iter()

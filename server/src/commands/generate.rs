@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use provdb::inference::llama::{LlamaGguf, SamplingParams};
+use provdb::inference::llama::{Llama, SamplingParams};
 use provdb::inference::model_files;
 
 use crate::cli::GenerateArgs;
@@ -16,7 +16,7 @@ pub(crate) fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let path = args
         .model
         .unwrap_or_else(model_files::default_generator_path);
-    let mut model = LlamaGguf::load(&path)?;
+    let mut model = Llama::load(&path)?;
     let prompt = if args.raw {
         args.prompt.clone()
     } else {
