@@ -14,3 +14,4 @@ pub mod model_files;
 
 pub use embedder::{Embedder, EmbedderConfig, MAX_TEXTS_PER_CALL};
 pub use error::{InferenceError, Result};
+pub use provdb_kernels as kernels;

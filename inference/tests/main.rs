@@ -2,10 +2,12 @@
 //! random models that the tests write themselves for loading and bad-input checks.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
+mod batching;
 mod minilm;
 mod smollm2;
 mod tiny_bert;
 mod tiny_llama;
+mod tiny_safetensors;
 
 /// Largest absolute difference between two vectors of the same length.
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

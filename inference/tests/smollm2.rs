@@ -1,10 +1,12 @@
 //! SmolLM2-135M-Instruct (GGUF Q4_1) against `fixtures/smollm2_logits.json`, from the numpy
-//! reference in `scripts/reference/`. Tolerances are the reference README's: candle's quantized
+//! reference in `scripts/reference/`. Tolerances are the reference README's: provdb's quantized
 //! matmul rounds activations to 8 bits as ggml does, so logits differ from the float64
 //! reference by up to about 1.4 (llama.cpp itself differs by 1.3); top-1 must agree wherever the
 //! reference's margin is at least 1.0, and the greedy answer must be identical.
 
-use provdb_inference::llama::{Llama, SamplingParams, argmax};
+use provdb_inference::llama::{
+    GenerationRequest, Generator, GeneratorOptions, Llama, SamplingParams, argmax,
+};
 use provdb_inference::model_files;
 use serde_json::Value;
 
@@ -213,5 +215,38 @@ fn sessions_cloned_from_one_model_generate_concurrently() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    assert_eq!(together, alone);
+}
+
+#[test]
+fn the_batching_generator_answers_as_one_sequence_decoding_does() {
+    let loaded = model();
+    let questions = [
+        "What is the capital of France?",
+        "Name a colour.",
+        "What is lift?",
+    ];
+    let prompts: Vec<Vec<u32>> = questions
+        .iter()
+        .map(|q| loaded.encode(&loaded.chat_prompt(q)).unwrap())
+        .collect();
+    let alone: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| loaded.clone().greedy(p, 12).unwrap())
+        .collect();
+    let generator = Generator::new(loaded.model().clone(), GeneratorOptions::default()).unwrap();
+    let params = SamplingParams {
+        max_tokens: 12,
+        ..SamplingParams::default()
+    };
+    let streams = generator
+        .generate(
+            prompts
+                .into_iter()
+                .map(|prompt| GenerationRequest { prompt, params })
+                .collect(),
+        )
+        .unwrap();
+    let together: Vec<Vec<u32>> = streams.into_iter().map(|s| s.finish().unwrap().0).collect();
     assert_eq!(together, alone);
 }

@@ -5,6 +5,7 @@
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
+use candle_transformers::models::quantized_llama::ModelWeights;
 use provdb_inference::InferenceError;
 use provdb_inference::llama::Llama;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -15,7 +16,8 @@ const KV_HEADS: u32 = 1;
 const LAYERS: usize = 2;
 const FF: usize = 32;
 
-fn tokens() -> Vec<String> {
+/// The tiny vocabulary: the 256 byte-level symbols, one merge, two control tokens.
+pub(crate) fn tokens() -> Vec<String> {
     let mut alphabet: Vec<char> = ByteLevel::alphabet().into_iter().collect();
     alphabet.sort();
     let mut tokens: Vec<String> = alphabet.into_iter().map(String::from).collect();
@@ -27,7 +29,8 @@ fn tokens() -> Vec<String> {
     tokens
 }
 
-fn write_gguf(path: &std::path::Path, q_rows: usize) {
+/// Writes a tiny random f32 LLaMA GGUF (`q_rows` != HIDDEN makes a wrong shape).
+pub(crate) fn write_gguf(path: &std::path::Path, q_rows: usize) {
     let tokens = tokens();
     let vocab = tokens.len();
     let device = Device::Cpu;
@@ -135,4 +138,45 @@ fn a_wrong_shape_is_refused_with_the_tensor_named() {
         message.contains("blk.0.attn_q.weight") && message.contains("wrong.gguf"),
         "{message}"
     );
+}
+
+#[test]
+fn the_forward_pass_matches_candles_quantized_llama_on_f32_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    write_gguf(&path, HIDDEN);
+    let mut model = Llama::load(&path).unwrap();
+    let ids = model.encode("hehe 42 he").unwrap();
+    let ours = model.prefill(&ids).unwrap();
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let mut reference = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+    let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let theirs: Vec<f32> = reference
+        .forward(&input, 0)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let diff = crate::max_abs_diff(&ours, &theirs);
+    assert!(diff < 1e-4, "provdb and candle differ by {diff}");
+}
+
+#[test]
+fn token_ids_outside_the_vocabulary_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    write_gguf(&path, HIDDEN);
+    let mut model = Llama::load(&path).unwrap();
+    let vocab = model.config().vocab as u32;
+    let error = model.prefill(&[1, vocab]).unwrap_err();
+    assert!(
+        error.to_string().contains("outside the vocabulary"),
+        "{error}"
+    );
+    assert!(model.prefill(&[1, 2]).is_ok(), "the session still works");
 }

@@ -255,12 +255,15 @@ pub(crate) struct BenchEmbedArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchGenerateArgs {
-    /// Threads for provdb and for llama.cpp.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) threads: usize,
+    /// Thread counts to measure, for provdb and for llama.cpp (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub(crate) threads: Vec<usize>,
     /// Repetitions (the best is reported).
     #[arg(long, default_value_t = 3)]
     pub(crate) reps: usize,
+    /// Sequences decoded together in the batched measurement.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) batch: usize,
     /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
     #[arg(long)]
     pub(crate) model: Option<PathBuf>,

@@ -1,12 +1,15 @@
-//! `provdb bench generate`: prefill tokens/s (a 128-token prompt in one forward pass) and
-//! decode tokens/s (128 greedy tokens, one per step) of the SmolLM2 GGUF at batch 1 on a given
-//! number of threads, and in the same run llama.cpp on the same file and thread count
-//! (`scripts/bench-llamacpp.sh`, llama-cpp-python from PyPI), with the ratios; peak RSS.
+//! `provdb bench generate`: for each thread count (default 1 and 2), prefill tokens/s (a
+//! 128-token prompt in one forward pass), decode tokens/s at batch 1 (128 greedy tokens, one
+//! per step) and aggregate decode tokens/s at batch 8 (8 sequences, one forward step each per
+//! token) of the SmolLM2 GGUF; in the same run llama.cpp on the same file and thread counts
+//! (`scripts/bench-llamacpp.sh`, llama-cpp-python from PyPI), with the ratios; peak RSS. The
+//! top-level ratios are the worst over the thread counts.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Instant;
 
-use provdb::inference::llama::{Llama, argmax};
+use provdb::inference::llama::{LlamaModel, LogitsWanted, Sequence, StepInput, argmax};
 use provdb::inference::model_files;
 use serde::Serialize;
 use serde_json::Value;
@@ -19,31 +22,41 @@ const PROMPT_TOKENS: usize = 128;
 const DECODE_TOKENS: usize = 128;
 
 #[derive(Serialize)]
-struct Report {
+struct Run {
     threads: usize,
-    prompt_tokens: usize,
-    decode_tokens: usize,
     prefill_tokens_per_s: f64,
     decode_tokens_per_s: f64,
+    batch: usize,
+    batch_decode_tokens_per_s: f64,
+    batch_speedup: f64,
     llamacpp_prefill_tokens_per_s: Option<f64>,
     llamacpp_decode_tokens_per_s: Option<f64>,
     prefill_ratio_vs_llamacpp: Option<f64>,
     decode_ratio_vs_llamacpp: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    kernels: &'static str,
+    prompt_tokens: usize,
+    decode_tokens: usize,
+    runs: Vec<Run>,
+    prefill_ratio_vs_llamacpp: Option<f64>,
+    decode_ratio_vs_llamacpp: Option<f64>,
     target_decode_ratio: f64,
     target_prefill_ratio: f64,
+    weight_mb: f64,
     peak_rss_mb: f64,
 }
 
-/// llama.cpp's best-of-3 tokens/s at `threads`, or why it could not be measured.
-fn llamacpp(threads: usize) -> Result<(f64, f64), String> {
+/// llama.cpp's best-of-3 (prefill, decode) tokens/s per thread count, or why not measured.
+fn llamacpp(threads: &[usize]) -> Result<Vec<(f64, f64)>, String> {
+    let mut args = vec!["scripts/bench-llamacpp.sh".to_string(), "--threads".into()];
+    args.extend(threads.iter().map(usize::to_string));
+    args.extend(["--reps".into(), "3".into()]);
     let output = Command::new("bash")
-        .args([
-            "scripts/bench-llamacpp.sh",
-            "--threads",
-            &threads.to_string(),
-            "--reps",
-            "3",
-        ])
+        .args(&args)
         .output()
         .map_err(|e| format!("cannot run scripts/bench-llamacpp.sh: {e}"))?;
     if !output.status.success() {
@@ -54,30 +67,108 @@ fn llamacpp(threads: usize) -> Result<(f64, f64), String> {
     }
     let json: Value =
         serde_json::from_slice(&output.stdout).map_err(|e| format!("bad anchor output: {e}"))?;
-    let run = &json["runs"][format!("threads={threads}")];
-    match (
-        run["best_prompt_tps"].as_f64(),
-        run["best_decode_tps"].as_f64(),
-    ) {
-        (Some(prefill), Some(decode)) => Ok((prefill, decode)),
-        _ => Err(format!(
-            "anchor output without best_prompt_tps/best_decode_tps: {json}"
-        )),
+    threads
+        .iter()
+        .map(|t| {
+            let run = &json["runs"][format!("threads={t}")];
+            match (
+                run["best_prompt_tps"].as_f64(),
+                run["best_decode_tps"].as_f64(),
+            ) {
+                (Some(prefill), Some(decode)) => Ok((prefill, decode)),
+                _ => Err(format!("anchor output without threads={t}: {json}")),
+            }
+        })
+        .collect()
+}
+
+/// The smallest of `reps` timings, each returned by `f` (which times only what it measures).
+fn best_of(reps: usize, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
+    let mut best = f64::MAX;
+    for _ in 0..reps.max(1) {
+        best = best.min(f()?);
     }
+    Ok(best)
+}
+
+/// A fresh prefill of `tokens` into `sequence`; the next-token logits.
+fn prefill(
+    model: &LlamaModel,
+    sequence: &mut Sequence,
+    tokens: &[u32],
+) -> anyhow::Result<Vec<f32>> {
+    sequence.clear();
+    let mut inputs = [StepInput {
+        sequence,
+        tokens,
+        logits: LogitsWanted::Last,
+    }];
+    Ok(model.forward(&mut inputs)?.remove(0).remove(0))
+}
+
+/// Seconds for `DECODE_TOKENS` greedy steps of every sequence together, after their prompts.
+fn decode(
+    model: &LlamaModel,
+    sequences: &mut [Sequence],
+    prompts: &[&[u32]],
+) -> anyhow::Result<f64> {
+    let mut next = Vec::with_capacity(sequences.len());
+    for (sequence, prompt) in sequences.iter_mut().zip(prompts) {
+        next.push([argmax(&prefill(model, sequence, prompt)?)]);
+    }
+    let started = Instant::now();
+    for _ in 0..DECODE_TOKENS {
+        let mut inputs: Vec<StepInput<'_>> = sequences
+            .iter_mut()
+            .zip(&next)
+            .map(|(sequence, tokens)| StepInput {
+                sequence,
+                tokens,
+                logits: LogitsWanted::Last,
+            })
+            .collect();
+        let logits = model.forward(&mut inputs)?;
+        for (n, l) in next.iter_mut().zip(&logits) {
+            n[0] = argmax(&l[0]);
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// (prefill, batch-1 decode, batch decode) tokens/s on the current pool.
+fn measure(
+    model: &LlamaModel,
+    prompt: &[u32],
+    batch: usize,
+    reps: usize,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let mut one = [Sequence::new()];
+    prefill(model, &mut one[0], prompt)?; // warm-up: pages the weights in
+    let prefill_s = best_of(reps, || {
+        let started = Instant::now();
+        prefill(model, &mut one[0], prompt)?;
+        Ok(started.elapsed().as_secs_f64())
+    })?;
+    let decode_s = best_of(reps, || decode(model, &mut one, &[prompt]))?;
+    // Different prompts: each sequence starts at a different offset of the text.
+    let prompts: Vec<&[u32]> = (0..batch).map(|i| &prompt[i % 16..]).collect();
+    let mut sequences: Vec<Sequence> = (0..batch).map(|_| Sequence::new()).collect();
+    let batch_s = best_of(reps, || decode(model, &mut sequences, &prompts))?;
+    Ok((
+        PROMPT_TOKENS as f64 / prefill_s,
+        DECODE_TOKENS as f64 / decode_s,
+        (DECODE_TOKENS * batch) as f64 / batch_s,
+    ))
 }
 
 pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
-    if args.threads == 0 {
-        return Err(UserError("--threads must be positive".into()).into());
+    if args.threads.is_empty() || args.threads.contains(&0) || args.batch == 0 {
+        return Err(UserError("--threads and --batch must be positive".into()).into());
     }
-    // The pool must be sized before any parallel work starts in this process.
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build_global()?;
     let path = args
         .model
         .unwrap_or_else(model_files::default_generator_path);
-    let mut model = Llama::load(&path)?;
+    let model: Arc<LlamaModel> = LlamaModel::load(&path)?;
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
     let text: String = docs
         .iter()
@@ -92,61 +183,97 @@ pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
         );
     }
     prompt.truncate(PROMPT_TOKENS);
-    model.prefill(&prompt)?; // warm-up: pages the weights in
-    let mut best_prefill = f64::MAX;
-    let mut best_decode = f64::MAX;
-    for _ in 0..args.reps.max(1) {
-        let started = Instant::now();
-        let mut logits = model.prefill(&prompt)?;
-        best_prefill = best_prefill.min(started.elapsed().as_secs_f64());
-        let started = Instant::now();
-        for step in 0..DECODE_TOKENS {
-            logits = model.decode_step(argmax(&logits), PROMPT_TOKENS + step)?;
-        }
-        best_decode = best_decode.min(started.elapsed().as_secs_f64());
+    let mut measured = Vec::new();
+    for &threads in &args.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        let figures = pool.install(|| measure(&model, &prompt, args.batch, args.reps))?;
+        eprintln!(
+            "provdb, {threads} thread(s): prefill {:.1}, decode {:.1}, batch {} decode {:.1} tokens/s",
+            figures.0, figures.1, args.batch, figures.2
+        );
+        measured.push((threads, figures));
     }
-    let prefill = PROMPT_TOKENS as f64 / best_prefill;
-    let decode = DECODE_TOKENS as f64 / best_decode;
     let anchor = if args.no_anchor {
         Err("skipped (--no-anchor)".to_string())
     } else {
-        llamacpp(args.threads)
+        llamacpp(&args.threads)
     };
     if let Err(why) = &anchor {
         eprintln!("llama.cpp anchor not measured: {why}");
     }
     let anchor = anchor.ok();
+    let runs: Vec<Run> = measured
+        .iter()
+        .enumerate()
+        .map(|(i, &(threads, (prefill, decode, batched)))| {
+            let reference = anchor.as_ref().map(|a| a[i]);
+            Run {
+                threads,
+                prefill_tokens_per_s: prefill,
+                decode_tokens_per_s: decode,
+                batch: args.batch,
+                batch_decode_tokens_per_s: batched,
+                batch_speedup: batched / decode,
+                llamacpp_prefill_tokens_per_s: reference.map(|r| r.0),
+                llamacpp_decode_tokens_per_s: reference.map(|r| r.1),
+                prefill_ratio_vs_llamacpp: reference.map(|r| prefill / r.0),
+                decode_ratio_vs_llamacpp: reference.map(|r| decode / r.1),
+            }
+        })
+        .collect();
+    let worst = |f: fn(&Run) -> Option<f64>| {
+        runs.iter()
+            .map(f)
+            .collect::<Option<Vec<f64>>>()
+            .and_then(|v| v.into_iter().reduce(f64::min))
+    };
     let report = Report {
-        threads: args.threads,
+        model: path.display().to_string(),
+        kernels: provdb::inference::kernels::dot::kernels().name,
         prompt_tokens: PROMPT_TOKENS,
         decode_tokens: DECODE_TOKENS,
-        prefill_tokens_per_s: prefill,
-        decode_tokens_per_s: decode,
-        llamacpp_prefill_tokens_per_s: anchor.map(|a| a.0),
-        llamacpp_decode_tokens_per_s: anchor.map(|a| a.1),
-        prefill_ratio_vs_llamacpp: anchor.map(|a| prefill / a.0),
-        decode_ratio_vs_llamacpp: anchor.map(|a| decode / a.1),
+        prefill_ratio_vs_llamacpp: worst(|r| r.prefill_ratio_vs_llamacpp),
+        decode_ratio_vs_llamacpp: worst(|r| r.decode_ratio_vs_llamacpp),
+        runs,
         target_decode_ratio: 0.8,
         target_prefill_ratio: 0.5,
+        weight_mb: model.weight_bytes() as f64 / 1e6,
         peak_rss_mb: peak_rss_mb(),
     };
     if args.json {
         return print_json(&report);
     }
+    print_text(&report, args.reps);
+    Ok(())
+}
+
+fn print_text(report: &Report, reps: usize) {
     println!(
-        "SmolLM2-135M Q4_1, batch 1, {} thread(s), best of {}",
-        report.threads,
-        args.reps.max(1)
+        "SmolLM2-135M Q4_1 ({:.0} MB of weights, {} kernels), best of {reps}",
+        report.weight_mb, report.kernels
     );
-    println!("  provdb:    prefill {prefill:.1} tokens/s, decode {decode:.1} tokens/s");
-    if let Some((p, d)) = anchor {
-        println!("  llama.cpp: prefill {p:.1} tokens/s, decode {d:.1} tokens/s");
+    for run in &report.runs {
         println!(
-            "  ratios: prefill {:.2} (target >= 0.5), decode {:.2} (target >= 0.8)",
-            prefill / p,
-            decode / d
+            "  {} thread(s): provdb prefill {:.1} tokens/s, decode {:.1} tokens/s; batch {} decode {:.1} tokens/s ({:.1}x batch 1)",
+            run.threads,
+            run.prefill_tokens_per_s,
+            run.decode_tokens_per_s,
+            run.batch,
+            run.batch_decode_tokens_per_s,
+            run.batch_speedup
         );
+        if let (Some(p), Some(d)) = (
+            run.llamacpp_prefill_tokens_per_s,
+            run.llamacpp_decode_tokens_per_s,
+        ) {
+            println!(
+                "               llama.cpp prefill {p:.1} tokens/s, decode {d:.1} tokens/s; ratios prefill {:.2} (target >= 0.5), decode {:.2} (target >= 0.8)",
+                run.prefill_tokens_per_s / p,
+                run.decode_tokens_per_s / d
+            );
+        }
     }
     println!("  peak RSS {:.0} MB", report.peak_rss_mb);
-    Ok(())
 }
