@@ -29,6 +29,9 @@ struct Run {
     batch: usize,
     batch_decode_tokens_per_s: f64,
     batch_speedup: f64,
+    memory_read_gb_per_s: f64,
+    decode_bandwidth_bound_tokens_per_s: f64,
+    decode_fraction_of_bandwidth_bound: f64,
     llamacpp_prefill_tokens_per_s: Option<f64>,
     llamacpp_decode_tokens_per_s: Option<f64>,
     prefill_ratio_vs_llamacpp: Option<f64>,
@@ -80,6 +83,26 @@ fn llamacpp(threads: &[usize]) -> Result<Vec<(f64, f64)>, String> {
             }
         })
         .collect()
+}
+
+/// Bytes streamed by the bandwidth probe: far more than any cache.
+const PROBE_BYTES: usize = 1 << 30;
+
+/// Read bandwidth of the current pool's threads, GB/s: the best of 3 sums over 1 GiB.
+fn read_bandwidth(buffer: &[u64]) -> f64 {
+    use rayon::prelude::*;
+    let chunk = buffer.len().div_ceil(rayon::current_num_threads());
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let sum: u64 = buffer
+            .par_chunks(chunk)
+            .map(|c| c.iter().fold(0u64, |a, &b| a.wrapping_add(b)))
+            .reduce(|| 0, u64::wrapping_add);
+        std::hint::black_box(sum);
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    (buffer.len() * 8) as f64 / best / 1e9
 }
 
 /// The smallest of `reps` timings, each returned by `f` (which times only what it measures).
@@ -184,6 +207,7 @@ pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
     }
     prompt.truncate(PROMPT_TOKENS);
     let mut measured = Vec::new();
+    let mut pools = Vec::new();
     for &threads in &args.threads {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -194,7 +218,15 @@ pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
             figures.0, figures.1, args.batch, figures.2
         );
         measured.push((threads, figures));
+        pools.push(pool);
     }
+    // Peak memory of the model runs, before the bandwidth probe allocates its buffer.
+    let peak_rss = peak_rss_mb();
+    let probe: Vec<u64> = (0..PROBE_BYTES as u64 / 8).collect();
+    let bandwidths: Vec<f64> = pools
+        .iter()
+        .map(|pool| pool.install(|| read_bandwidth(&probe)))
+        .collect();
     let anchor = if args.no_anchor {
         Err("skipped (--no-anchor)".to_string())
     } else {
@@ -208,7 +240,9 @@ pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
         .iter()
         .enumerate()
         .map(|(i, &(threads, (prefill, decode, batched)))| {
+            let bandwidth = bandwidths[i];
             let reference = anchor.as_ref().map(|a| a[i]);
+            let bound = bandwidth * 1e9 / model.weight_bytes() as f64;
             Run {
                 threads,
                 prefill_tokens_per_s: prefill,
@@ -216,6 +250,9 @@ pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
                 batch: args.batch,
                 batch_decode_tokens_per_s: batched,
                 batch_speedup: batched / decode,
+                memory_read_gb_per_s: bandwidth,
+                decode_bandwidth_bound_tokens_per_s: bound,
+                decode_fraction_of_bandwidth_bound: decode / bound,
                 llamacpp_prefill_tokens_per_s: reference.map(|r| r.0),
                 llamacpp_decode_tokens_per_s: reference.map(|r| r.1),
                 prefill_ratio_vs_llamacpp: reference.map(|r| prefill / r.0),
@@ -240,7 +277,7 @@ pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
         target_decode_ratio: 0.8,
         target_prefill_ratio: 0.5,
         weight_mb: model.weight_bytes() as f64 / 1e6,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: peak_rss,
     };
     if args.json {
         return print_json(&report);
@@ -263,6 +300,12 @@ fn print_text(report: &Report, reps: usize) {
             run.batch,
             run.batch_decode_tokens_per_s,
             run.batch_speedup
+        );
+        println!(
+            "               memory read {:.1} GB/s: weights-per-token bound {:.0} tokens/s, decode reaches {:.2} of it",
+            run.memory_read_gb_per_s,
+            run.decode_bandwidth_bound_tokens_per_s,
+            run.decode_fraction_of_bandwidth_bound
         );
         if let (Some(p), Some(d)) = (
             run.llamacpp_prefill_tokens_per_s,
