@@ -62,6 +62,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A SQL query failed; `is_user_error` tells whether it was the query's fault.
+    #[error(transparent)]
+    Query(#[from] provdb_query::QueryError),
     /// An internal invariant did not hold: a bug in provdb.
     #[error("internal error: {0}")]
     Internal(String),
@@ -72,6 +75,7 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         match self {
             Self::Storage(e) => e.is_user_error(),
+            Self::Query(e) => e.is_user_error(),
             Self::Input { .. } | Self::Invalid(_) | Self::NotInitialized(_) => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),

@@ -5,4 +5,5 @@ mod common;
 mod corrupt_input;
 mod ingest;
 mod signatures;
+mod sql;
 mod versions;

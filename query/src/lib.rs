@@ -1,7 +1,23 @@
-//! provdb-query: SQL and answers.
+//! provdb-query: SQL over Datanets.
 //!
-//! Will own: the DataFusion session with a table provider per table (`datanets`, `records`,
-//! `chunks`, per-Datanet tables, and the ledger's audit tables) with projection and filter
-//! pushdown, the search table functions, access rules enforced below SQL, and the cited-answer
-//! pipeline (retrieve, prompt with numbered sources, generate, verify citations). Depends on
-//! storage, index and inference.
+//! Owns the DataFusion session a query runs in ([`QueryEngine`]): one table provider per table
+//! (`datanets`, `records`, `chunks`, `grants`, and one typed table per Datanet named after it),
+//! each backed by storage and streaming lazily, with projection, filter and limit pushdown
+//! (`EXPLAIN` shows what reached the scan); bounded memory and a timeout per query. Access
+//! rules hold below SQL: a session is built for one [`Caller`], and its tables only ever read
+//! the Datanets that caller may read (public ones, the caller's own, and those it holds a read
+//! grant on), so no join, subquery, count or error message can reach another. Later: the
+//! search table functions and the cited-answer pipeline. Depends on storage.
+
+mod access;
+mod engine;
+mod error;
+mod filters;
+mod scan;
+mod tables;
+
+pub use access::Caller;
+pub use datafusion::arrow;
+pub use datafusion::execution::SendableRecordBatchStream;
+pub use engine::{QueryEngine, QueryLimits, QueryOutput};
+pub use error::{QueryError, Result};

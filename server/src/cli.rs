@@ -40,11 +40,45 @@ pub(crate) enum Command {
     Embed(EmbedArgs),
     /// Generate text with the LLaMA-family model, streaming tokens to stdout.
     Generate(GenerateArgs),
+    /// Run a SQL query over the Datanets the caller may read.
+    Sql(SqlArgs),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Output formats of `provdb sql`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SqlFormat {
+    /// An aligned text table.
+    Table,
+    /// A JSON array of row objects.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SqlArgs {
+    /// The query.
+    pub(crate) query: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    pub(crate) format: SqlFormat,
+    /// Run as this address (private Datanets it owns or holds a grant on become readable).
+    #[arg(long = "as")]
+    pub(crate) caller: Option<String>,
+    /// Print at most this many rows (0: all).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) max_rows: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) timeout: u64,
+    /// DataFusion's memory pool for this query, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub(crate) memory_mb: usize,
 }
 
 #[derive(Debug, Subcommand)]

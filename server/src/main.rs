@@ -59,6 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ConvertSmart(args) => commands::demo::convert_smart(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Generate(args) => commands::generate::run(args),
+        Command::Sql(args) => commands::sql::run(&data, args),
         Command::Demo(args) => commands::demo::run(&data, args),
         Command::Bench(command) => bench::run(command),
     }

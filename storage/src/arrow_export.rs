@@ -1,14 +1,14 @@
-//! Records and chunks as Arrow `RecordBatch`es, the shape the SQL layer scans.
+//! Records and chunks as Arrow `RecordBatch`es, the shape the SQL layer scans. Only the
+//! projected columns are built (a scan that does not select `content` never copies it).
 //!
 //! Ids and addresses are exported as `0x`-prefixed lower-case hex strings so that they can be
 //! compared with literals in SQL; `created_at` is milliseconds since the Unix epoch.
 
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::builder::{
-    Float32Builder, Int64Builder, StringBuilder, UInt32Builder, UInt64Builder,
+use arrow_array::{
+    ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
-use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Result, StorageError};
@@ -55,101 +55,104 @@ pub fn chunks_schema() -> SchemaRef {
     CHUNKS_SCHEMA.clone()
 }
 
-fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
-    RecordBatch::try_new(schema, columns)
+/// Columns `projection` (indices into `schema`; all when `None`) as a batch of `rows` rows.
+fn project(
+    schema: &SchemaRef,
+    rows: usize,
+    projection: Option<&[usize]>,
+    column: impl Fn(usize) -> ArrayRef,
+) -> Result<RecordBatch> {
+    let all: Vec<usize> = (0..schema.fields().len()).collect();
+    let indices = projection.unwrap_or(&all);
+    if let Some(bad) = indices.iter().find(|&&i| i >= all.len()) {
+        return Err(StorageError::Internal(format!(
+            "arrow export: no column {bad}"
+        )));
+    }
+    let projected = Arc::new(
+        schema
+            .project(indices)
+            .map_err(|e| StorageError::Internal(format!("arrow export: {e}")))?,
+    );
+    let columns: Vec<ArrayRef> = indices.iter().map(|&i| column(i)).collect();
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(projected, columns, &options)
         .map_err(|e| StorageError::Internal(format!("arrow export: {e}")))
+}
+
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(values.collect::<StringArray>())
+}
+
+fn owned_strings(values: impl Iterator<Item = Option<String>>) -> ArrayRef {
+    Arc::new(values.collect::<StringArray>())
 }
 
 /// Records (all of one Datanet, `datanet`) as one batch with every provenance column.
 pub fn records_to_batch(datanet: &Datanet, records: &[Record]) -> Result<RecordBatch> {
-    let n = records.len();
-    let mut record_id = StringBuilder::with_capacity(n, n * 66);
-    let mut datanet_id = UInt32Builder::with_capacity(n);
-    let mut datanet_name = StringBuilder::with_capacity(n, n * datanet.name.len());
-    let mut contributor = StringBuilder::with_capacity(n, n * 42);
-    let mut signature = StringBuilder::with_capacity(n, n * 132);
-    let mut license = StringBuilder::new();
-    let mut created_at = Int64Builder::with_capacity(n);
-    let mut version = UInt32Builder::with_capacity(n);
-    let mut supersedes = StringBuilder::new();
-    let mut quality = Float32Builder::with_capacity(n);
-    let mut status = StringBuilder::new();
-    let mut sequence = UInt64Builder::with_capacity(n);
-    let mut chunk_count = UInt32Builder::with_capacity(n);
-    let mut content = StringBuilder::new();
-    for record in records {
-        if record.datanet_id != datanet.id {
-            return Err(StorageError::Internal(format!(
-                "record {} is not of datanet {}",
-                record.record_id, datanet.name
-            )));
-        }
-        record_id.append_value(record.record_id.to_string());
-        datanet_id.append_value(record.datanet_id);
-        datanet_name.append_value(&datanet.name);
-        contributor.append_value(record.contributor.to_string());
-        signature.append_option(
-            record
-                .signature
-                .as_ref()
-                .map(|s| format!("0x{}", hex::encode(s))),
-        );
-        license.append_value(&record.license);
-        created_at.append_value(record.created_at_ms);
-        version.append_value(record.version);
-        supersedes.append_option(record.supersedes.map(|s| s.to_string()));
-        quality.append_option(record.quality);
-        status.append_value(record.status.as_str());
-        sequence.append_value(record.sequence);
-        chunk_count.append_value(record.chunk_count());
-        content.append_value(&record.content);
+    records_to_batch_projected(datanet, records, None)
+}
+
+/// Records of one Datanet as a batch of the columns `projection` selects (indices into
+/// [`records_schema`]; all when `None`): only those columns are built.
+pub fn records_to_batch_projected(
+    datanet: &Datanet,
+    records: &[Record],
+    projection: Option<&[usize]>,
+) -> Result<RecordBatch> {
+    if let Some(stranger) = records.iter().find(|r| r.datanet_id != datanet.id) {
+        return Err(StorageError::Internal(format!(
+            "record {} is not of datanet {}",
+            stranger.record_id, datanet.name
+        )));
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(record_id.finish()),
-        Arc::new(datanet_id.finish()),
-        Arc::new(datanet_name.finish()),
-        Arc::new(contributor.finish()),
-        Arc::new(signature.finish()),
-        Arc::new(license.finish()),
-        Arc::new(created_at.finish()),
-        Arc::new(version.finish()),
-        Arc::new(supersedes.finish()),
-        Arc::new(quality.finish()),
-        Arc::new(status.finish()),
-        Arc::new(sequence.finish()),
-        Arc::new(chunk_count.finish()),
-        Arc::new(content.finish()),
-    ];
-    batch(records_schema(), columns)
+    let column = |index: usize| -> ArrayRef {
+        let rs = records.iter();
+        match index {
+            0 => owned_strings(rs.map(|r| Some(r.record_id.to_string()))),
+            1 => Arc::new(rs.map(|r| Some(r.datanet_id)).collect::<UInt32Array>()),
+            2 => strings(rs.map(|_| Some(datanet.name.as_str()))),
+            3 => owned_strings(rs.map(|r| Some(r.contributor.to_string()))),
+            4 => owned_strings(rs.map(|r| {
+                r.signature
+                    .as_ref()
+                    .map(|s| format!("0x{}", hex::encode(s)))
+            })),
+            5 => strings(rs.map(|r| Some(r.license.as_str()))),
+            6 => Arc::new(rs.map(|r| Some(r.created_at_ms)).collect::<Int64Array>()),
+            7 => Arc::new(rs.map(|r| Some(r.version)).collect::<UInt32Array>()),
+            8 => owned_strings(rs.map(|r| r.supersedes.map(|s| s.to_string()))),
+            9 => Arc::new(rs.map(|r| r.quality).collect::<Float32Array>()),
+            10 => strings(rs.map(|r| Some(r.status.as_str()))),
+            11 => Arc::new(rs.map(|r| Some(r.sequence)).collect::<UInt64Array>()),
+            12 => Arc::new(rs.map(|r| Some(r.chunk_count())).collect::<UInt32Array>()),
+            _ => strings(rs.map(|r| Some(r.content.as_str()))),
+        }
+    };
+    project(&RECORDS_SCHEMA, records.len(), projection, column)
 }
 
 /// Chunks as one batch.
 pub fn chunks_to_batch(chunks: &[Chunk]) -> Result<RecordBatch> {
-    let n = chunks.len();
-    let mut chunk_id = UInt64Builder::with_capacity(n);
-    let mut record_id = StringBuilder::with_capacity(n, n * 66);
-    let mut datanet_id = UInt32Builder::with_capacity(n);
-    let mut ordinal = UInt32Builder::with_capacity(n);
-    let mut start = UInt32Builder::with_capacity(n);
-    let mut end = UInt32Builder::with_capacity(n);
-    let mut text = StringBuilder::new();
-    for chunk in chunks {
-        chunk_id.append_value(chunk.chunk_id);
-        record_id.append_value(chunk.record_id.to_string());
-        datanet_id.append_value(chunk.datanet_id);
-        ordinal.append_value(chunk.ordinal);
-        start.append_value(chunk.start_byte);
-        end.append_value(chunk.end_byte);
-        text.append_value(&chunk.text);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(chunk_id.finish()),
-        Arc::new(record_id.finish()),
-        Arc::new(datanet_id.finish()),
-        Arc::new(ordinal.finish()),
-        Arc::new(start.finish()),
-        Arc::new(end.finish()),
-        Arc::new(text.finish()),
-    ];
-    batch(chunks_schema(), columns)
+    chunks_to_batch_projected(chunks, None)
+}
+
+/// Chunks as a batch of the columns `projection` selects (indices into [`chunks_schema`]).
+pub fn chunks_to_batch_projected(
+    chunks: &[Chunk],
+    projection: Option<&[usize]>,
+) -> Result<RecordBatch> {
+    let column = |index: usize| -> ArrayRef {
+        let cs = chunks.iter();
+        match index {
+            0 => Arc::new(cs.map(|c| Some(c.chunk_id)).collect::<UInt64Array>()),
+            1 => owned_strings(cs.map(|c| Some(c.record_id.to_string()))),
+            2 => Arc::new(cs.map(|c| Some(c.datanet_id)).collect::<UInt32Array>()),
+            3 => Arc::new(cs.map(|c| Some(c.ordinal)).collect::<UInt32Array>()),
+            4 => Arc::new(cs.map(|c| Some(c.start_byte)).collect::<UInt32Array>()),
+            5 => Arc::new(cs.map(|c| Some(c.end_byte)).collect::<UInt32Array>()),
+            _ => strings(cs.map(|c| Some(c.text.as_str()))),
+        }
+    };
+    project(&CHUNKS_SCHEMA, chunks.len(), projection, column)
 }

@@ -23,7 +23,10 @@ mod keys;
 mod model;
 mod store;
 
-pub use arrow_export::{chunks_schema, chunks_to_batch, records_schema, records_to_batch};
+pub use arrow_export::{
+    chunks_schema, chunks_to_batch, chunks_to_batch_projected, records_schema, records_to_batch,
+    records_to_batch_projected,
+};
 pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};
 pub use model::{

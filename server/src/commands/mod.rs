@@ -6,6 +6,7 @@ pub(crate) mod embed;
 pub(crate) mod generate;
 pub(crate) mod ingest;
 pub(crate) mod records;
+pub(crate) mod sql;
 
 use std::path::Path;
 

@@ -69,6 +69,14 @@ fn rocks_options() -> Options {
     options
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database in directory `path`.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {

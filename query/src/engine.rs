@@ -1,0 +1,139 @@
+//! [`QueryEngine`]: builds a DataFusion session for one caller (bounded memory pool, the
+//! caller's tables registered) and runs a query with a timeout and an optional row cap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use provdb_storage::Store;
+
+use crate::access::{Caller, readable_datanets};
+use crate::error::{QueryError, Result};
+
+/// Bounds on one query.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    /// Wall-clock time for planning and execution.
+    pub timeout: Duration,
+    /// DataFusion's memory pool (sorts, joins, aggregations); over it, the query fails.
+    pub memory_bytes: usize,
+    /// Rows returned at most (`None`: all); the output says when it was cut.
+    pub max_rows: Option<usize>,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            memory_bytes: 512 << 20,
+            max_rows: None,
+        }
+    }
+}
+
+/// A query's result.
+#[derive(Clone, Debug)]
+pub struct QueryOutput {
+    /// Its schema.
+    pub schema: SchemaRef,
+    /// Its rows.
+    pub batches: Vec<RecordBatch>,
+    /// True when `max_rows` cut it short.
+    pub truncated: bool,
+}
+
+impl QueryOutput {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Runs SQL over a store.
+#[derive(Clone)]
+pub struct QueryEngine {
+    store: Arc<Store>,
+    limits: QueryLimits,
+}
+
+impl QueryEngine {
+    /// An engine over `store` with `limits`.
+    pub fn new(store: Arc<Store>, limits: QueryLimits) -> Self {
+        Self { store, limits }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> QueryLimits {
+        self.limits
+    }
+
+    /// A session holding exactly the tables `caller` may read.
+    pub fn context(&self, caller: Caller) -> Result<SessionContext> {
+        let config = SessionConfig::new()
+            .with_target_partitions(2)
+            .with_information_schema(false);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .build_arc()
+            .map_err(QueryError::from_datafusion)?;
+        let context = SessionContext::new_with_config_rt(config, runtime);
+        let readable = Arc::new(readable_datanets(&self.store, &caller)?);
+        crate::tables::register_all(&context, &self.store, &readable, caller)
+            .map_err(QueryError::from_datafusion)?;
+        Ok(context)
+    }
+
+    /// Plans `sql` for `caller` and starts it: a stream of batches.
+    pub async fn stream(&self, sql: &str, caller: Caller) -> Result<SendableRecordBatchStream> {
+        let context = self.context(caller)?;
+        let frame = context
+            .sql(sql)
+            .await
+            .map_err(QueryError::from_datafusion)?;
+        frame
+            .execute_stream()
+            .await
+            .map_err(QueryError::from_datafusion)
+    }
+
+    /// Runs `sql` for `caller` to the end (or `max_rows`), within the timeout.
+    pub async fn run(&self, sql: &str, caller: Caller) -> Result<QueryOutput> {
+        let work = async {
+            let mut stream = self.stream(sql, caller).await?;
+            let schema = stream.schema();
+            let mut batches = Vec::new();
+            let mut rows = 0usize;
+            let mut truncated = false;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(QueryError::from_datafusion)?;
+                if let Some(max) = self.limits.max_rows
+                    && rows + batch.num_rows() > max
+                {
+                    batches.push(batch.slice(0, max - rows));
+                    truncated = true;
+                    break;
+                }
+                rows += batch.num_rows();
+                batches.push(batch);
+            }
+            Ok(QueryOutput {
+                schema,
+                batches,
+                truncated,
+            })
+        };
+        tokio::time::timeout(self.limits.timeout, work)
+            .await
+            .map_err(|_| {
+                QueryError::Limit(format!(
+                    "query timed out after {:.1} s",
+                    self.limits.timeout.as_secs_f64()
+                ))
+            })?
+    }
+}

@@ -1,0 +1,45 @@
+//! The query crate's one error type.
+
+/// Result alias for queries.
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;
+
+/// What can go wrong running a query.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The query is invalid: syntax, unknown table or column, wrong types (user error).
+    #[error("{0}")]
+    Invalid(String),
+    /// A limit was exceeded (time, memory): user error, the query can be narrowed.
+    #[error("{0}")]
+    Limit(String),
+    /// Reading storage failed.
+    #[error(transparent)]
+    Storage(#[from] provdb_storage::StorageError),
+    /// DataFusion failed while executing a valid plan: a bug or resource problem.
+    #[error("query execution failed: {0}")]
+    Execution(String),
+}
+
+impl QueryError {
+    /// True for the caller's mistakes.
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, Self::Invalid(_) | Self::Limit(_))
+    }
+
+    /// Sorts a DataFusion error: planning and SQL errors are the user's, resource limits are
+    /// limits, storage errors keep their kind, the rest is execution.
+    pub(crate) fn from_datafusion(error: datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError as E;
+        let root = error.find_root();
+        match root {
+            E::SQL(..) | E::Plan(_) | E::SchemaError(..) => Self::Invalid(root.to_string()),
+            E::NotImplemented(m) => Self::Invalid(format!("not supported: {m}")),
+            E::ResourcesExhausted(m) => Self::Limit(format!("query memory limit exceeded: {m}")),
+            E::External(e) => match e.downcast_ref::<provdb_storage::StorageError>() {
+                Some(storage) => Self::Execution(storage.to_string()),
+                None => Self::Execution(e.to_string()),
+            },
+            other => Self::Execution(other.to_string()),
+        }
+    }
+}

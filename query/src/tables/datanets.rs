@@ -1,0 +1,126 @@
+//! `datanets`: one row per readable Datanet, with its settings and counts.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use provdb_storage::{Datanet, StorageError, Store, Visibility};
+
+use super::small::SmallTableSource;
+use crate::filters::ScanFilter;
+use crate::scan::LazyScanExec;
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("datanet_id", DataType::UInt32, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("description", DataType::Utf8, false),
+        Field::new("license", DataType::Utf8, false),
+        Field::new("text_column", DataType::Utf8, false),
+        Field::new("visibility", DataType::Utf8, false),
+        Field::new("owner", DataType::Utf8, true),
+        Field::new("require_signatures", DataType::Boolean, false),
+        Field::new("created_at", DataType::Int64, false),
+        Field::new("records", DataType::UInt64, false),
+        Field::new("chunks", DataType::UInt64, false),
+        Field::new("contributors", DataType::UInt64, false),
+        Field::new("tombstones", DataType::UInt64, false),
+        Field::new("last_sequence", DataType::UInt64, false),
+    ]))
+});
+
+fn batch(store: &Store, datanets: &[Datanet]) -> Result<RecordBatch, StorageError> {
+    let stats = datanets
+        .iter()
+        .map(|d| store.stats(d.id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let strings = |f: &dyn Fn(&Datanet) -> Option<String>| -> ArrayRef {
+        Arc::new(datanets.iter().map(f).collect::<StringArray>())
+    };
+    let counts = |f: &dyn Fn(&provdb_storage::DatanetStats) -> u64| -> ArrayRef {
+        Arc::new(stats.iter().map(|s| Some(f(s))).collect::<UInt64Array>())
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(datanets.iter().map(|d| Some(d.id)).collect::<UInt32Array>()),
+        strings(&|d| Some(d.name.clone())),
+        strings(&|d| Some(d.description.clone())),
+        strings(&|d| Some(d.license.clone())),
+        strings(&|d| Some(d.text_column.clone())),
+        strings(&|d| {
+            Some(match d.visibility {
+                Visibility::Public => "public".into(),
+                Visibility::Private => "private".into(),
+            })
+        }),
+        strings(&|d| d.owner.map(|o| o.to_string())),
+        Arc::new(
+            datanets
+                .iter()
+                .map(|d| Some(d.require_signatures))
+                .collect::<BooleanArray>(),
+        ),
+        Arc::new(
+            datanets
+                .iter()
+                .map(|d| Some(d.created_at_ms))
+                .collect::<Int64Array>(),
+        ),
+        counts(&|s| s.records),
+        counts(&|s| s.chunks),
+        counts(&|s| s.contributors),
+        counts(&|s| s.tombstones),
+        counts(&|s| s.last_sequence),
+    ];
+    RecordBatch::try_new(Arc::clone(&SCHEMA), columns)
+        .map_err(|e| StorageError::Internal(format!("datanets table: {e}")))
+}
+
+/// The `datanets` table of one session.
+#[derive(Debug)]
+pub(crate) struct DatanetsTable {
+    store: Arc<Store>,
+    readable: Arc<Vec<Datanet>>,
+}
+
+impl DatanetsTable {
+    pub(crate) fn new(store: &Arc<Store>, readable: &Arc<Vec<Datanet>>) -> Self {
+        Self {
+            store: Arc::clone(store),
+            readable: Arc::clone(readable),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for DatanetsTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&SCHEMA)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = super::projected(&SCHEMA, projection)?;
+        let label = super::label("datanets", &schema, &ScanFilter::default(), limit);
+        let store = Arc::clone(&self.store);
+        let readable = Arc::clone(&self.readable);
+        let source = SmallTableSource::new(projection.cloned(), move || batch(&store, &readable));
+        Ok(Arc::new(LazyScanExec::new(Arc::new(source), schema, label)))
+    }
+}

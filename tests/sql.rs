@@ -1,0 +1,273 @@
+//! SQL behaviour as sqllogictest files (`tests/sql/*.slt`), run against a fixture database:
+//! `papers` (public, MIT, typed columns title/year/text, records by alice and bob, one
+//! updated and one rejected), `notes` (public, CC-BY-4.0, no schema, by carol) and `secret`
+//! (private, owned by alice, read grant to bob). Two harness statements: `SET provdb.caller =
+//! 'alice'|'bob'|'carol'|'anonymous'` switches the caller, and `{alice}`, `{bob}`, `{carol}`
+//! in a query stand for their addresses.
+
+use std::path::Path;
+
+use provdb::query::arrow::util::display::{ArrayFormatter, FormatOptions};
+use provdb::storage::{ColumnKind, ColumnSpec, Grant};
+use provdb::{Address, Caller, Datanet, Db, IngestOptions, QueryLimits, Status, Visibility};
+use serde_json::json;
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+use crate::common::{ALICE_KEY, BOB_KEY, address, fresh_db, write_rows};
+
+const CAROL_KEY: [u8; 32] = [0x33; 32];
+
+fn people() -> [(&'static str, Address); 3] {
+    [
+        ("alice", address(&ALICE_KEY)),
+        ("bob", address(&BOB_KEY)),
+        ("carol", address(&CAROL_KEY)),
+    ]
+}
+
+/// Builds the fixture database in `dir`.
+pub(crate) fn fixture(dir: &Path) -> Db {
+    let db = Db::init(dir.join("data")).unwrap();
+    let [(_, alice), (_, bob), (_, carol)] = people();
+    let mut papers = Datanet::new("papers");
+    papers.license = "MIT".into();
+    papers.schema = Some(vec![
+        ColumnSpec {
+            name: "title".into(),
+            kind: ColumnKind::String,
+            required: true,
+        },
+        ColumnSpec {
+            name: "year".into(),
+            kind: ColumnKind::Int,
+            required: false,
+        },
+        ColumnSpec {
+            name: "text".into(),
+            kind: ColumnKind::String,
+            required: true,
+        },
+    ]);
+    db.create_datanet(papers).unwrap();
+    let mut notes = Datanet::new("notes");
+    notes.license = "CC-BY-4.0".into();
+    db.create_datanet(notes).unwrap();
+    let mut secret = Datanet::new("secret");
+    secret.license = "MIT".into();
+    secret.visibility = Visibility::Private;
+    secret.owner = Some(alice);
+    let secret = db.create_datanet(secret).unwrap();
+    let ingest = |name: &str, file: &str, rows: Vec<serde_json::Value>| {
+        let path = write_rows(dir, file, &rows);
+        db.ingest_file(name, &path, &IngestOptions::default())
+            .unwrap();
+    };
+    ingest(
+        "papers",
+        "papers.jsonl",
+        vec![
+            json!({"title": "Boundary layer transition", "year": 1958, "text": "boundary layer transition on a flat plate", "contributor": alice.to_string()}),
+            json!({"title": "Shock waves", "year": 1960, "text": "oblique shock waves in supersonic flow", "contributor": bob.to_string()}),
+            json!({"title": "Heat transfer", "year": 1962, "text": "heat transfer at hypersonic speeds", "contributor": bob.to_string()}),
+            json!({"title": "Rejected draft", "year": 1990, "text": "a draft the curator rejected", "contributor": alice.to_string()}),
+        ],
+    );
+    ingest(
+        "notes",
+        "notes.jsonl",
+        vec![
+            json!({"text": "a note on lift", "contributor": carol.to_string()}),
+            json!({"text": "a note on drag", "contributor": carol.to_string()}),
+        ],
+    );
+    ingest(
+        "secret",
+        "secret.jsonl",
+        vec![
+            json!({"text": "secret wing design", "contributor": alice.to_string()}),
+            json!({"text": "secret engine design", "contributor": alice.to_string()}),
+        ],
+    );
+    let records = db.records("papers", 10).unwrap();
+    let rejected = records
+        .iter()
+        .find(|r| r.content.contains("Rejected"))
+        .unwrap();
+    db.set_status(&rejected.record_id, Status::Rejected)
+        .unwrap();
+    db.store()
+        .grant(&Grant {
+            datanet_id: secret.id,
+            grantee: bob,
+            granted_by: Some(alice),
+            granted_at_ms: 0,
+        })
+        .unwrap();
+    db
+}
+
+/// The database as sqllogictest sees it.
+struct Connection {
+    db: Db,
+    caller: Caller,
+}
+
+impl sqllogictest::DB for Connection {
+    type Error = provdb::Error;
+    type ColumnType = DefaultColumnType;
+
+    fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, provdb::Error> {
+        let trimmed = sql.trim().trim_end_matches(';');
+        if let Some(who) = trimmed.strip_prefix("SET provdb.caller = ") {
+            let who = who.trim_matches('\'');
+            self.caller = match people().iter().find(|(name, _)| *name == who) {
+                Some((_, address)) => Caller::address(*address),
+                None => Caller::anonymous(),
+            };
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        let mut sql = sql.to_string();
+        for (name, address) in people() {
+            sql = sql.replace(&format!("{{{name}}}"), &address.to_string());
+        }
+        let output = self.db.sql(&sql, self.caller, QueryLimits::default())?;
+        let options = FormatOptions::default().with_null("NULL");
+        let mut rows = Vec::new();
+        for batch in &output.batches {
+            let formatters: Vec<ArrayFormatter<'_>> = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+                .collect();
+            for row in 0..batch.num_rows() {
+                rows.push(
+                    formatters
+                        .iter()
+                        .map(|f| f.value(row).to_string())
+                        .collect(),
+                );
+            }
+        }
+        let types = vec![DefaultColumnType::Any; output.schema.fields().len()];
+        Ok(DBOutput::Rows { types, rows })
+    }
+}
+
+#[test]
+fn sqllogictest_files_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let files = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sql");
+    let mut paths: Vec<_> = std::fs::read_dir(files)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty());
+    for path in paths {
+        let db = db.clone();
+        let mut runner = sqllogictest::Runner::new(move || {
+            let db = db.clone();
+            async move {
+                Ok(Connection {
+                    db,
+                    caller: Caller::anonymous(),
+                })
+            }
+        });
+        runner
+            .run_file(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+fn text_of(output: &provdb::QueryOutput) -> String {
+    let options = FormatOptions::default();
+    let mut text = String::new();
+    for batch in &output.batches {
+        for column in batch.columns() {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options).unwrap();
+            for row in 0..batch.num_rows() {
+                text.push_str(&formatter.value(row).to_string());
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
+#[test]
+fn explain_shows_what_the_scan_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let carol = address(&CAROL_KEY);
+    let sql = format!(
+        "EXPLAIN SELECT record_id FROM records WHERE datanet = 'notes' AND contributor = '{carol}' AND length(content) > 3 LIMIT 1"
+    );
+    let plan = text_of(
+        &db.sql(&sql, Caller::anonymous(), QueryLimits::default())
+            .unwrap(),
+    );
+    assert!(plan.contains("ProvdbScan: table=records"), "{plan}");
+    assert!(
+        plan.contains(&format!("contributor IN ({carol})")),
+        "{plan}"
+    );
+    assert!(plan.contains("datanet IN (notes)"), "{plan}");
+    // `length(content) > 3` is not pushable: DataFusion filters above the scan, so no limit
+    // reaches it.
+    assert!(plan.contains("limit=none"), "{plan}");
+    let sql = "EXPLAIN SELECT record_id FROM records WHERE status = 'approved' LIMIT 2";
+    let plan = text_of(
+        &db.sql(sql, Caller::anonymous(), QueryLimits::default())
+            .unwrap(),
+    );
+    assert!(
+        plan.contains("status IN (approved)") && plan.contains("limit=2"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn bad_sql_is_a_user_error_that_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let run = |sql: &str| {
+        db.sql(sql, Caller::anonymous(), QueryLimits::default())
+            .unwrap_err()
+    };
+    let error = run("SELEC * FROM records");
+    assert!(error.is_user_error(), "{error}");
+    let error = run("SELECT * FROM recordz");
+    assert!(
+        error.is_user_error() && error.to_string().contains("recordz"),
+        "{error}"
+    );
+    let error = run("SELECT contributr FROM records");
+    assert!(
+        error.is_user_error() && error.to_string().contains("contributor"),
+        "{error}"
+    );
+    let limits = QueryLimits {
+        max_rows: Some(2),
+        ..QueryLimits::default()
+    };
+    let output = db
+        .sql("SELECT * FROM chunks", Caller::anonymous(), limits)
+        .unwrap();
+    assert!(output.truncated && output.rows() == 2);
+}
+
+#[test]
+fn unused_fresh_db_is_empty() {
+    let (_dir, db) = fresh_db();
+    let out = db
+        .sql(
+            "SELECT count(*) AS n FROM records",
+            Caller::anonymous(),
+            QueryLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(out.rows(), 1);
+}
