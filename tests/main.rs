@@ -4,5 +4,6 @@
 mod common;
 mod corrupt_input;
 mod ingest;
+mod search;
 mod signatures;
 mod versions;

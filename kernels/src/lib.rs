@@ -4,3 +4,4 @@
 //! matrix-vector products for CPU decoding, the batched multi-adapter LoRA apply
 //! (`y[seg] += s · (x[seg] · A) · B` per adapter segment), and, behind a `cuda` feature, their
 //! GPU versions. Depends on nothing else in provdb.
+pub mod distance;

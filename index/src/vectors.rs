@@ -1,0 +1,323 @@
+//! The vector index of one Datanet: unit vectors by chunk ordinal in an append-only file,
+//! an in-memory HNSW graph over them (hnsw_rs, dot-product distance), and exact scans.
+//!
+//! File `vectors.bin`: a header (magic, dimension, length and bytes of the embedder's model
+//! id), then one entry per ordinal in order: `dim` little-endian f32 and the crc32 of those
+//! bytes. Entry `i` is the vector of ordinal `i`, so the file's length says which ordinals
+//! are covered. On open, the first entry that is short or fails its checksum (a write torn
+//! by a crash) and everything after it are cut off and re-embedded by catch-up: the file is
+//! derived from storage and never the only copy of anything.
+//!
+//! The graph is rebuilt from the file on open (its build time is in docs/benchmarks.md).
+
+use std::collections::BinaryHeap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hnsw_rs::anndists::dist::Distance;
+use hnsw_rs::hnsw::Hnsw;
+use roaring::RoaringBitmap;
+
+use crate::config::HnswParams;
+use crate::error::{IndexError, Result};
+use crate::file::sync_dir;
+
+const MAGIC: &[u8; 8] = b"PDBVEC01";
+/// Largest dimension accepted (the header is outside input on reopen).
+const MAX_DIM: usize = 8192;
+
+/// Cosine distance of unit vectors, `1 - dot`, on provdb's SIMD-friendly kernel.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DotDistance;
+
+impl Distance<f32> for DotDistance {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        provdb_kernels::distance::unit_cosine_distance(va, vb)
+    }
+}
+
+/// A scored ordinal: higher scores are better.
+pub type Scored = (u32, f32);
+
+/// Vectors and graph of one Datanet.
+pub struct VectorIndex {
+    path: PathBuf,
+    dim: usize,
+    model: String,
+    data: Vec<f32>,
+    graph: Hnsw<'static, f32, DotDistance>,
+    params: HnswParams,
+}
+
+impl VectorIndex {
+    /// Opens (or creates) the vector file for vectors of `dim` from `model`. A file written by
+    /// another model or dimension is discarded: its vectors would not compare with new ones.
+    pub fn open(path: &Path, model: &str, dim: usize, params: HnswParams) -> Result<Self> {
+        if dim == 0 || dim > MAX_DIM {
+            return Err(IndexError::Invalid(format!("vector dimension {dim} is not in 1..={MAX_DIM}")));
+        }
+        let mut data = Vec::new();
+        match fs_err::read(path) {
+            Ok(bytes) => match parse_header(&bytes) {
+                Some((file_dim, file_model, body)) if file_dim == dim && file_model == model => {
+                    let entry = dim * 4 + 4;
+                    let whole = valid_entries(body, dim);
+                    data.reserve(whole * dim);
+                    for bytes in body.chunks_exact(entry).take(whole) {
+                        data.extend(
+                            bytes[..dim * 4]
+                                .chunks_exact(4)
+                                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                        );
+                    }
+                    let keep = (bytes.len() - body.len() + whole * entry) as u64;
+                    if keep < bytes.len() as u64 {
+                        truncate(path, keep)?;
+                    }
+                }
+                _ => write_header(path, model, dim)?,
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_header(path, model, dim)?,
+            Err(e) => return Err(IndexError::Io { path: path.into(), source: e }),
+        }
+        let mut index = Self {
+            path: path.to_path_buf(),
+            dim,
+            model: model.to_string(),
+            data: Vec::new(),
+            graph: new_graph(params, 0),
+            params,
+        };
+        index.graph = new_graph(params, data.len() / dim);
+        index.insert_into_graph(&data, 0);
+        index.data = data;
+        Ok(index)
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The embedder model these vectors came from.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Ordinals covered: `0..len`.
+    pub fn len(&self) -> u32 {
+        (self.data.len() / self.dim) as u32
+    }
+
+    /// True when no vector is stored.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The graph parameters.
+    pub fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    /// The vector of an ordinal.
+    pub fn vector(&self, ordinal: u32) -> Option<&[f32]> {
+        let start = ordinal as usize * self.dim;
+        self.data.get(start..start + self.dim)
+    }
+
+    /// Appends the vectors of the next ordinals: durably to the file first (synced), then to
+    /// memory and the graph.
+    pub fn append(&mut self, vectors: &[Vec<f32>]) -> Result<()> {
+        let mut bytes = Vec::with_capacity(vectors.len() * (self.dim * 4 + 4));
+        let mut flat = Vec::with_capacity(vectors.len() * self.dim);
+        for vector in vectors {
+            if vector.len() != self.dim {
+                return Err(IndexError::Embed(format!(
+                    "the embedder returned {} dimensions, the index holds {}",
+                    vector.len(),
+                    self.dim
+                )));
+            }
+            let start = bytes.len();
+            for x in vector {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+            let crc = crc32fast::hash(&bytes[start..]);
+            bytes.extend_from_slice(&crc.to_le_bytes());
+            flat.extend_from_slice(vector);
+        }
+        let mut file = fs_err::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(IndexError::io(&self.path))?;
+        file.write_all(&bytes).map_err(IndexError::io(&self.path))?;
+        file.sync_data().map_err(IndexError::io(&self.path))?;
+        let first = self.len() as usize;
+        self.insert_into_graph(&flat, first);
+        self.data.extend_from_slice(&flat);
+        Ok(())
+    }
+
+    fn insert_into_graph(&self, flat: &[f32], first_ordinal: usize) {
+        let items: Vec<(&[f32], usize)> = flat
+            .chunks_exact(self.dim)
+            .enumerate()
+            .map(|(i, v)| (v, first_ordinal + i))
+            .collect();
+        if items.len() > 64 {
+            self.graph.parallel_insert_slice(&items);
+        } else {
+            for item in items {
+                self.graph.insert_slice(item);
+            }
+        }
+    }
+
+    /// Top `k` ordinals by dot product, walking the graph; `allowed` (when given) is honoured
+    /// inside the graph search, so filtered-out nodes are traversed but never returned.
+    pub fn search_graph(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef_search: usize,
+        allowed: Option<&RoaringBitmap>,
+    ) -> Vec<Scored> {
+        let ef = ef_search.max(k);
+        let neighbours = match allowed {
+            None => self.graph.search(query, k, ef),
+            Some(bitmap) => {
+                let filter = |id: &usize| bitmap.contains(*id as u32);
+                self.graph.search_filter(query, k, ef, Some(&filter))
+            }
+        };
+        neighbours
+            .into_iter()
+            .map(|n| (n.d_id as u32, 1.0 - n.distance))
+            .collect()
+    }
+
+    /// Top `k` ordinals by dot product among `allowed` (all when `None`), computed exactly.
+    pub fn search_exact(&self, query: &[f32], k: usize, allowed: Option<&RoaringBitmap>) -> Vec<Scored> {
+        let mut top = TopK::new(k);
+        match allowed {
+            Some(bitmap) => {
+                for ordinal in bitmap.iter() {
+                    if let Some(v) = self.vector(ordinal) {
+                        top.push(ordinal, provdb_kernels::distance::dot(query, v));
+                    }
+                }
+            }
+            None => {
+                for (ordinal, v) in self.data.chunks_exact(self.dim).enumerate() {
+                    top.push(ordinal as u32, provdb_kernels::distance::dot(query, v));
+                }
+            }
+        }
+        top.into_sorted()
+    }
+}
+
+fn new_graph(params: HnswParams, capacity: usize) -> Hnsw<'static, f32, DotDistance> {
+    Hnsw::new(params.m, capacity.max(1024), 16, params.ef_construction, DotDistance)
+}
+
+fn parse_header(bytes: &[u8]) -> Option<(usize, String, &[u8])> {
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return None;
+    }
+    let dim = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let model_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+    let model = bytes.get(16..16 + model_len)?;
+    let model = String::from_utf8(model.to_vec()).ok()?;
+    Some((dim, model, &bytes[16 + model_len..]))
+}
+
+/// How many leading entries are whole and pass their checksum.
+fn valid_entries(body: &[u8], dim: usize) -> usize {
+    body.chunks_exact(dim * 4 + 4)
+        .take_while(|entry| {
+            let (vector, crc) = entry.split_at(dim * 4);
+            crc32fast::hash(vector).to_le_bytes() == crc
+        })
+        .count()
+}
+
+fn write_header(path: &Path, model: &str, dim: usize) -> Result<()> {
+    let mut header = Vec::with_capacity(16 + model.len());
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&(dim as u32).to_le_bytes());
+    header.extend_from_slice(&(model.len() as u32).to_le_bytes());
+    header.extend_from_slice(model.as_bytes());
+    let mut file = fs_err::File::create(path).map_err(IndexError::io(path))?;
+    file.write_all(&header).map_err(IndexError::io(path))?;
+    file.sync_all().map_err(IndexError::io(path))?;
+    sync_dir(path)
+}
+
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    let file = fs_err::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(IndexError::io(path))?;
+    file.set_len(len).map_err(IndexError::io(path))?;
+    file.sync_all().map_err(IndexError::io(path))
+}
+
+/// A bounded min-heap keeping the `k` best scores.
+pub(crate) struct TopK {
+    k: usize,
+    heap: BinaryHeap<std::cmp::Reverse<(OrderedScore, u32)>>,
+}
+
+#[derive(Clone, Copy)]
+struct OrderedScore(f32);
+
+impl PartialEq for OrderedScore {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+
+impl Eq for OrderedScore {}
+
+impl PartialOrd for OrderedScore {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrderedScore {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl TopK {
+    pub(crate) fn new(k: usize) -> Self {
+        Self {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    pub(crate) fn push(&mut self, ordinal: u32, score: f32) {
+        if self.heap.len() < self.k {
+            self.heap.push(std::cmp::Reverse((OrderedScore(score), ordinal)));
+        } else if let Some(std::cmp::Reverse((worst, _))) = self.heap.peek()
+            && score > worst.0
+        {
+            self.heap.pop();
+            self.heap.push(std::cmp::Reverse((OrderedScore(score), ordinal)));
+        }
+    }
+
+    pub(crate) fn into_sorted(self) -> Vec<Scored> {
+        let mut out: Vec<Scored> = self
+            .heap
+            .into_iter()
+            .map(|std::cmp::Reverse((s, o))| (o, s.0))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+}
