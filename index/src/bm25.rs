@@ -11,16 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
 use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::query::QueryParser;
-use tantivy::schema::{
-    FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
-    TextAnalyzer,
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, doc};
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, doc};
 
 use crate::error::{IndexError, Result};
 use crate::vectors::Scored;
@@ -89,7 +87,11 @@ impl Bm25Index {
             })
         };
         let (text, ordinal) = (field(TEXT)?, field(ORDINAL)?);
-        let payload = match index.load_metas().map_err(IndexError::tantivy(dir))?.payload {
+        let payload = match index
+            .load_metas()
+            .map_err(IndexError::tantivy(dir))?
+            .payload
+        {
             Some(json) => serde_json::from_str(&json).map_err(|e| IndexError::Corrupt {
                 path: dir.join("meta.json"),
                 reason: format!("commit payload does not parse: {e}"),
@@ -148,11 +150,15 @@ impl Bm25Index {
         };
         let json = serde_json::to_string(&payload)
             .map_err(|e| IndexError::Internal(format!("payload does not encode: {e}")))?;
-        let mut prepared = writer.prepare_commit().map_err(IndexError::tantivy(&self.path))?;
+        let mut prepared = writer
+            .prepare_commit()
+            .map_err(IndexError::tantivy(&self.path))?;
         prepared.set_payload(&json);
         prepared.commit().map_err(IndexError::tantivy(&self.path))?;
         *committed = payload;
-        self.reader.reload().map_err(IndexError::tantivy(&self.path))
+        self.reader
+            .reload()
+            .map_err(IndexError::tantivy(&self.path))
     }
 
     /// Top `k` ordinals among `allowed` by BM25 score for `text`, read as a bag of words
@@ -165,22 +171,23 @@ impl Bm25Index {
         let parser = QueryParser::for_index(&self.index, vec![self.text]);
         let (query, _errors) = parser.parse_query_lenient(&words);
         let searcher = self.reader.searcher();
+        // Ties in score go to the lower ordinal, so results do not depend on how the index
+        // happens to be split into segments (a caught-up index and a rebuild agree).
+        let by_score_then_ordinal = TopDocs::with_limit(k).order_by((
+            (SortBySimilarityScore, Order::Desc),
+            (SortByStaticFastValue::<u64>::for_field(ORDINAL), Order::Asc),
+        ));
         let collector = FilterCollector::new(
             ORDINAL.to_string(),
             move |ordinal: u64| u32::try_from(ordinal).is_ok_and(|o| allowed.contains(o)),
-            TopDocs::with_limit(k).order_by_score(),
+            by_score_then_ordinal,
         );
         let top = searcher
             .search(&query, &collector)
             .map_err(IndexError::tantivy(&self.path))?;
         let mut out = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let column = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64(ORDINAL)
-                .map_err(IndexError::tantivy(&self.path))?;
-            let ordinal = column.first(address.doc_id).ok_or_else(|| IndexError::Corrupt {
+        for ((score, ordinal), address) in top {
+            let ordinal = ordinal.ok_or_else(|| IndexError::Corrupt {
                 path: self.path.clone(),
                 reason: format!("document {address:?} has no ordinal"),
             })?;

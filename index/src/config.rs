@@ -61,7 +61,10 @@ impl IndexConfig {
     pub fn validate(&self) -> Result<()> {
         let h = &self.hnsw;
         if !(2..=128).contains(&h.m) {
-            return Err(IndexError::Invalid(format!("hnsw m {} is not in 2..=128", h.m)));
+            return Err(IndexError::Invalid(format!(
+                "hnsw m {} is not in 2..=128",
+                h.m
+            )));
         }
         if !(1..=4096).contains(&h.ef_construction) || !(1..=4096).contains(&h.ef_search) {
             return Err(IndexError::Invalid(
@@ -69,7 +72,9 @@ impl IndexConfig {
             ));
         }
         if !(1..=10_000).contains(&self.fusion_depth) {
-            return Err(IndexError::Invalid("fusion depth must be in 1..=10000".into()));
+            return Err(IndexError::Invalid(
+                "fusion depth must be in 1..=10000".into(),
+            ));
         }
         Ok(())
     }

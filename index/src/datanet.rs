@@ -223,7 +223,10 @@ impl DatanetIndex {
             }
             let chunks = store.chunks_in(ids[run_start], ids[run_end - 1] + 1)?;
             if chunks.len() != run_end - run_start
-                || chunks.iter().zip(&ids[run_start..run_end]).any(|(c, id)| c.chunk_id != *id)
+                || chunks
+                    .iter()
+                    .zip(&ids[run_start..run_end])
+                    .any(|(c, id)| c.chunk_id != *id)
             {
                 return Err(IndexError::Internal(format!(
                     "storage returned other chunks than ids {}..={}",
@@ -267,7 +270,12 @@ impl DatanetIndex {
     /// Top `k` ordinals by cosine similarity among `allowed`: an exact scan when the bitmap
     /// selects at most `exact_scan_max` embedded chunks, else the graph with the bitmap as
     /// its filter. Empty when nothing is embedded yet.
-    pub fn search_vectors(&self, query: &[f32], k: usize, allowed: &RoaringBitmap) -> Result<Vec<Scored>> {
+    pub fn search_vectors(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: &RoaringBitmap,
+    ) -> Result<Vec<Scored>> {
         let guard = self.vectors.read().map_err(|_| poisoned())?;
         let Some(vectors) = guard.as_ref() else {
             return Ok(Vec::new());
@@ -313,22 +321,29 @@ impl DatanetIndex {
         };
         let bm25 = match options.mode {
             Mode::Vector => None,
-            Mode::Bm25 | Mode::Hybrid => Some(self.bm25.search(text, depth, Arc::new(allowed.clone()))?),
+            Mode::Bm25 | Mode::Hybrid => {
+                Some(self.bm25.search(text, depth, Arc::new(allowed.clone()))?)
+            }
         };
         let vector = match options.mode {
             Mode::Bm25 => None,
             Mode::Vector | Mode::Hybrid => {
-                let query = query_vector.ok_or_else(|| {
-                    IndexError::NoEmbedder("no query vector was given".into())
-                })?;
+                let query = query_vector
+                    .ok_or_else(|| IndexError::NoEmbedder("no query vector was given".into()))?;
                 Some(self.search_vectors(query, depth, &allowed)?)
             }
         };
         let ranked = match (&bm25, &vector) {
             (Some(b), Some(v)) => {
                 let lists = [
-                    Ranked { scored: b, weight: options.weights.bm25 },
-                    Ranked { scored: v, weight: options.weights.vector },
+                    Ranked {
+                        scored: b,
+                        weight: options.weights.bm25,
+                    },
+                    Ranked {
+                        scored: v,
+                        weight: options.weights.vector,
+                    },
                 ];
                 match options.fusion {
                     Fusion::Rrf => rrf(&lists, options.rrf_k),
@@ -340,18 +355,23 @@ impl DatanetIndex {
         };
         let rank_of = |list: &Option<Vec<Scored>>, ordinal: u32| {
             list.as_ref().and_then(|l| {
-                l.iter().position(|(o, _)| *o == ordinal).map(|i| RetrieverScore {
-                    score: l[i].1,
-                    rank: i as u32 + 1,
-                })
+                l.iter()
+                    .position(|(o, _)| *o == ordinal)
+                    .map(|i| RetrieverScore {
+                        score: l[i].1,
+                        rank: i as u32 + 1,
+                    })
             })
         };
         let catalog = self.catalog.read().map_err(|_| poisoned())?;
         let mut hits = Vec::with_capacity(options.k);
         for (ordinal, score) in ranked.into_iter().take(options.k) {
-            let (Some(chunk_id), Some(record)) = (catalog.chunk_id(ordinal), catalog.record_of(ordinal))
+            let (Some(chunk_id), Some(record)) =
+                (catalog.chunk_id(ordinal), catalog.record_of(ordinal))
             else {
-                return Err(IndexError::Internal(format!("ordinal {ordinal} is not cataloged")));
+                return Err(IndexError::Internal(format!(
+                    "ordinal {ordinal} is not cataloged"
+                )));
             };
             hits.push(IndexHit {
                 ordinal,

@@ -33,9 +33,17 @@ pub(crate) fn read_snapshot(path: &Path, magic: &[u8; 8]) -> Result<Option<Vec<u
     let bytes = match fs_err::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(IndexError::Io { path: path.into(), source: e }),
+        Err(e) => {
+            return Err(IndexError::Io {
+                path: path.into(),
+                source: e,
+            });
+        }
     };
-    let corrupt = |reason: String| IndexError::Corrupt { path: path.into(), reason };
+    let corrupt = |reason: String| IndexError::Corrupt {
+        path: path.into(),
+        reason,
+    };
     if bytes.len() < HEADER_BYTES || &bytes[..8] != magic {
         return Err(corrupt("bad magic or short header at offset 0".into()));
     }
@@ -52,7 +60,9 @@ pub(crate) fn read_snapshot(path: &Path, magic: &[u8; 8]) -> Result<Option<Vec<u
         )));
     }
     if crc32fast::hash(payload) != u32::from_le_bytes(crc) {
-        return Err(corrupt(format!("checksum mismatch over bytes {HEADER_BYTES}..")));
+        return Err(corrupt(format!(
+            "checksum mismatch over bytes {HEADER_BYTES}.."
+        )));
     }
     Ok(Some(payload.to_vec()))
 }
@@ -76,7 +86,10 @@ mod tests {
         let path = dir.path().join("snap.bin");
         assert!(read_snapshot(&path, b"TESTSNAP")?.is_none());
         write_snapshot(&path, b"TESTSNAP", b"hello index")?;
-        assert_eq!(read_snapshot(&path, b"TESTSNAP")?.as_deref(), Some(&b"hello index"[..]));
+        assert_eq!(
+            read_snapshot(&path, b"TESTSNAP")?.as_deref(),
+            Some(&b"hello index"[..])
+        );
         let mut bytes = std::fs::read(&path).map_err(IndexError::io(&path))?;
         let last = bytes.len() - 1;
         bytes[last] ^= 1;

@@ -53,7 +53,11 @@ pub fn weighted_sum(lists: &[Ranked<'_>]) -> Vec<Scored> {
             });
         let span = max - min;
         for (ordinal, score) in list.scored {
-            let normalised = if span > 0.0 { (score - min) / span } else { 1.0 };
+            let normalised = if span > 0.0 {
+                (score - min) / span
+            } else {
+                1.0
+            };
             *fused.entry(*ordinal).or_insert(0.0) += list.weight * normalised;
         }
     }
@@ -133,11 +137,26 @@ mod tests {
         let bm25 = [(1, 12.0), (2, 6.0), (3, 0.0)];
         let vector = [(3, 0.9), (2, 0.5), (1, 0.1)];
         let fused = weighted_sum(&[
-            Ranked { scored: &bm25, weight: 1.0 },
-            Ranked { scored: &vector, weight: 1.0 },
+            Ranked {
+                scored: &bm25,
+                weight: 1.0,
+            },
+            Ranked {
+                scored: &vector,
+                weight: 1.0,
+            },
         ]);
         assert_eq!(fused.len(), 3);
         assert!((fused[0].1 - 1.0).abs() < 1e-6);
-        assert!((fused.iter().find(|(o, _)| *o == 2).map(|x| x.1).unwrap_or(0.0) - 1.0).abs() < 1e-6);
+        assert!(
+            (fused
+                .iter()
+                .find(|(o, _)| *o == 2)
+                .map(|x| x.1)
+                .unwrap_or(0.0)
+                - 1.0)
+                .abs()
+                < 1e-6
+        );
     }
 }

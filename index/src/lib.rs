@@ -24,9 +24,7 @@ pub mod vectors;
 pub use config::{HnswParams, IndexConfig};
 pub use datanet::{CatchUp, DatanetIndex, Progress, Stage};
 pub use error::{IndexError, Result};
-pub use search::{
-    Filters, Fusion, IndexHit, MAX_K, Mode, RetrieverScore, SearchOptions, Weights,
-};
+pub use search::{Filters, Fusion, IndexHit, MAX_K, Mode, RetrieverScore, SearchOptions, Weights};
 
 /// A text embedder producing unit vectors (the root crate adapts provdb-inference's).
 pub trait Embed: Send + Sync {

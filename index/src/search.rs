@@ -141,7 +141,9 @@ impl SearchOptions {
             )));
         }
         if !(self.rrf_k.is_finite() && self.rrf_k > 0.0) {
-            return Err(IndexError::Invalid("rrf_k must be a positive number".into()));
+            return Err(IndexError::Invalid(
+                "rrf_k must be a positive number".into(),
+            ));
         }
         let w = self.weights;
         if !(w.bm25.is_finite() && w.vector.is_finite() && w.bm25 >= 0.0 && w.vector >= 0.0)
@@ -152,7 +154,9 @@ impl SearchOptions {
             ));
         }
         if self.filters.statuses.contains(&Status::Tombstoned) {
-            return Err(IndexError::Invalid("tombstones are never retrievable".into()));
+            return Err(IndexError::Invalid(
+                "tombstones are never retrievable".into(),
+            ));
         }
         Ok(())
     }

@@ -54,7 +54,9 @@ impl VectorIndex {
     /// another model or dimension is discarded: its vectors would not compare with new ones.
     pub fn open(path: &Path, model: &str, dim: usize, params: HnswParams) -> Result<Self> {
         if dim == 0 || dim > MAX_DIM {
-            return Err(IndexError::Invalid(format!("vector dimension {dim} is not in 1..={MAX_DIM}")));
+            return Err(IndexError::Invalid(format!(
+                "vector dimension {dim} is not in 1..={MAX_DIM}"
+            )));
         }
         let mut data = Vec::new();
         match fs_err::read(path) {
@@ -78,7 +80,12 @@ impl VectorIndex {
                 _ => write_header(path, model, dim)?,
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_header(path, model, dim)?,
-            Err(e) => return Err(IndexError::Io { path: path.into(), source: e }),
+            Err(e) => {
+                return Err(IndexError::Io {
+                    path: path.into(),
+                    source: e,
+                });
+            }
         }
         let mut index = Self {
             path: path.to_path_buf(),
@@ -197,7 +204,12 @@ impl VectorIndex {
     }
 
     /// Top `k` ordinals by dot product among `allowed` (all when `None`), computed exactly.
-    pub fn search_exact(&self, query: &[f32], k: usize, allowed: Option<&RoaringBitmap>) -> Vec<Scored> {
+    pub fn search_exact(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Option<&RoaringBitmap>,
+    ) -> Vec<Scored> {
         let mut top = TopK::new(k);
         match allowed {
             Some(bitmap) => {
@@ -218,7 +230,13 @@ impl VectorIndex {
 }
 
 fn new_graph(params: HnswParams, capacity: usize) -> Hnsw<'static, f32, DotDistance> {
-    Hnsw::new(params.m, capacity.max(1024), 16, params.ef_construction, DotDistance)
+    Hnsw::new(
+        params.m,
+        capacity.max(1024),
+        16,
+        params.ef_construction,
+        DotDistance,
+    )
 }
 
 fn parse_header(bytes: &[u8]) -> Option<(usize, String, &[u8])> {
@@ -302,12 +320,14 @@ impl TopK {
 
     pub(crate) fn push(&mut self, ordinal: u32, score: f32) {
         if self.heap.len() < self.k {
-            self.heap.push(std::cmp::Reverse((OrderedScore(score), ordinal)));
+            self.heap
+                .push(std::cmp::Reverse((OrderedScore(score), ordinal)));
         } else if let Some(std::cmp::Reverse((worst, _))) = self.heap.peek()
             && score > worst.0
         {
             self.heap.pop();
-            self.heap.push(std::cmp::Reverse((OrderedScore(score), ordinal)));
+            self.heap
+                .push(std::cmp::Reverse((OrderedScore(score), ordinal)));
         }
     }
 
@@ -319,5 +339,123 @@ impl TopK {
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    const DIM: usize = 32;
+
+    fn unit(mut v: Vec<f32>) -> Vec<f32> {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+
+    /// Vectors around 200 random centres, as embeddings of related texts are.
+    fn clustered(n: usize, rng: &mut StdRng) -> Vec<Vec<f32>> {
+        let centres: Vec<Vec<f32>> = (0..200)
+            .map(|_| unit((0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect()))
+            .collect();
+        (0..n)
+            .map(|i| {
+                let c = &centres[i % centres.len()];
+                unit(
+                    c.iter()
+                        .map(|x| x + rng.random_range(-0.15f32..0.15))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn recall(truth: &[Scored], got: &[Scored]) -> f64 {
+        let found = got
+            .iter()
+            .filter(|(o, _)| truth.iter().any(|(t, _)| t == o))
+            .count();
+        found as f64 / truth.len().max(1) as f64
+    }
+
+    #[test]
+    fn filtered_graph_search_recalls_the_exact_top_10_at_1_and_10_percent() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(IndexError::io("tempdir"))?;
+        let mut rng = StdRng::seed_from_u64(5);
+        let n = 20_000;
+        let mut index = VectorIndex::open(
+            &dir.path().join("v.bin"),
+            "test",
+            DIM,
+            HnswParams::default(),
+        )?;
+        index.append(&clustered(n, &mut rng))?;
+        assert_eq!(index.len() as usize, n);
+        for selectivity in [0.01, 0.10] {
+            let bitmap: RoaringBitmap = (0..n as u32)
+                .filter(|_| rng.random::<f64>() < selectivity)
+                .collect();
+            let queries = clustered(50, &mut rng);
+            let mut total = 0.0;
+            for q in &queries {
+                let exact = index.search_exact(q, 10, Some(&bitmap));
+                assert!(exact.iter().all(|(o, _)| bitmap.contains(*o)));
+                let graph =
+                    index.search_graph(q, 10, HnswParams::default().ef_search, Some(&bitmap));
+                assert!(
+                    graph.iter().all(|(o, _)| bitmap.contains(*o)),
+                    "the filter holds"
+                );
+                total += recall(&exact, &graph);
+            }
+            let mean = total / queries.len() as f64;
+            assert!(
+                mean >= 0.95,
+                "recall@10 {mean:.3} at selectivity {selectivity}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_and_the_rest_reloads() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(IndexError::io("tempdir"))?;
+        let path = dir.path().join("v.bin");
+        let mut rng = StdRng::seed_from_u64(9);
+        let vectors = clustered(100, &mut rng);
+        {
+            let mut index = VectorIndex::open(&path, "m", DIM, HnswParams::default())?;
+            index.append(&vectors)?;
+        }
+        let len = std::fs::metadata(&path)
+            .map_err(IndexError::io(&path))?
+            .len();
+        // Half of a 101st entry, as a crash in the middle of a write leaves it.
+        let mut file = fs_err::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(IndexError::io(&path))?;
+        file.write_all(&[7u8; DIM * 2])
+            .map_err(IndexError::io(&path))?;
+        drop(file);
+        let index = VectorIndex::open(&path, "m", DIM, HnswParams::default())?;
+        assert_eq!(index.len(), 100);
+        assert_eq!(index.vector(99), Some(&vectors[99][..]));
+        assert_eq!(
+            std::fs::metadata(&path)
+                .map_err(IndexError::io(&path))?
+                .len(),
+            len
+        );
+        let top = index.search_exact(&vectors[42], 1, None);
+        assert_eq!(top[0].0, 42);
+        // Another model's file is discarded, not mixed.
+        let other = VectorIndex::open(&path, "other", DIM, HnswParams::default())?;
+        assert!(other.is_empty());
+        Ok(())
     }
 }

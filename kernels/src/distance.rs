@@ -61,7 +61,10 @@ mod tests {
     use super::*;
 
     fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum()
     }
 
     #[test]
@@ -71,8 +74,15 @@ mod tests {
             let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.11).cos()).collect();
             let got = f64::from(dot(&a, &b));
             assert!((got - naive_dot(&a, &b)).abs() < 1e-4, "len {len}");
-            let l2: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
-            assert!((f64::from(l2_squared(&a, &b)) - l2).abs() < 1e-4, "len {len}");
+            let l2: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(x - y).powi(2))
+                .sum();
+            assert!(
+                (f64::from(l2_squared(&a, &b)) - l2).abs() < 1e-4,
+                "len {len}"
+            );
         }
     }
 

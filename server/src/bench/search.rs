@@ -36,8 +36,9 @@ struct Synthetic {
 
 fn seed_of(text: &str) -> u64 {
     // FNV-1a: stable across runs and platforms.
-    text.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn unit(v: &mut [f32]) {
@@ -105,7 +106,12 @@ fn timing(mut latencies_ms: Vec<f64>) -> Timing {
     latencies_ms.sort_by(f64::total_cmp);
     let n = latencies_ms.len().max(1);
     let total: f64 = latencies_ms.iter().sum();
-    let at = |q: f64| latencies_ms.get(((n as f64 * q) as usize).min(n - 1)).copied().unwrap_or(0.0);
+    let at = |q: f64| {
+        latencies_ms
+            .get(((n as f64 * q) as usize).min(n - 1))
+            .copied()
+            .unwrap_or(0.0)
+    };
     Timing {
         queries: latencies_ms.len(),
         mean_ms: total / n as f64,
@@ -125,7 +131,10 @@ fn recall(truth: &[(u32, f32)], got: &[(u32, f32)]) -> f64 {
     if truth.is_empty() {
         return 1.0;
     }
-    let hits = got.iter().filter(|(o, _)| truth.iter().any(|(t, _)| t == o)).count();
+    let hits = got
+        .iter()
+        .filter(|(o, _)| truth.iter().any(|(t, _)| t == o))
+        .count();
     hits as f64 / truth.len() as f64
 }
 
@@ -182,7 +191,11 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-fn write_corpus(dir: &Path, collection: &Path, chunks: usize) -> anyhow::Result<Vec<std::path::PathBuf>> {
+fn write_corpus(
+    dir: &Path,
+    collection: &Path,
+    chunks: usize,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let path = collection.join("cran.all.1400");
     let text = fs_err::read_to_string(&path)?;
     let docs: Vec<_> = parse_documents(&text, &path.display().to_string())?
@@ -192,7 +205,11 @@ fn write_corpus(dir: &Path, collection: &Path, chunks: usize) -> anyhow::Result<
     if docs.is_empty() {
         return Err(UserError(format!("{}: no documents", path.display())).into());
     }
-    let words: Vec<&str> = docs.iter().flat_map(|d| d.text.split_whitespace()).take(5000).collect();
+    let words: Vec<&str> = docs
+        .iter()
+        .flat_map(|d| d.text.split_whitespace())
+        .take(5000)
+        .collect();
     let mut rng = StdRng::seed_from_u64(11);
     let mut paths = Vec::new();
     let per_file = 10_000;
@@ -202,9 +219,14 @@ fn write_corpus(dir: &Path, collection: &Path, chunks: usize) -> anyhow::Result<
         for i in file * per_file..((file + 1) * per_file).min(chunks) {
             let doc = &docs[i % docs.len()];
             // A variation: the document, then a copy number and a few words drawn from the corpus.
-            let extra: Vec<&str> = (0..6).map(|_| words[rng.random_range(0..words.len())]).collect();
+            let extra: Vec<&str> = (0..6)
+                .map(|_| words[rng.random_range(0..words.len())])
+                .collect();
             let text = format!("{} (copy {i}) {}", doc.text, extra.join(" "));
-            serde_json::to_writer(&mut out, &serde_json::json!({ "doc_id": doc.id, "text": text }))?;
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({ "doc_id": doc.id, "text": text }),
+            )?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
@@ -235,7 +257,8 @@ pub(crate) fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
     let index = db.index("bench")?;
     let (caught, build_text_ms) = timed(|| index.catch_up(store, None, &|_, _, _| {}));
     let caught = caught?;
-    let (vectors, build_vectors_ms) = timed(|| index.catch_up(store, Some(&embedder), &|_, _, _| {}));
+    let (vectors, build_vectors_ms) =
+        timed(|| index.catch_up(store, Some(&embedder), &|_, _, _| {}));
     vectors?;
     // Reopening rebuilds the graph from the vector file.
     let dir = db.dir().join("index").join("bench");
@@ -247,7 +270,12 @@ pub(crate) fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
 
     let mut rng = StdRng::seed_from_u64(99);
     let queries: Vec<Vec<f32>> = (0..args.queries)
-        .map(|i| embedder.near(rng.random_range(0..args.clusters.max(1)), 1_000_000 + i as u64))
+        .map(|i| {
+            embedder.near(
+                rng.random_range(0..args.clusters.max(1)),
+                1_000_000 + i as u64,
+            )
+        })
         .collect();
     let qry_path = args.collection.join("cran.qry");
     let qry_text = fs_err::read_to_string(&qry_path)?;
@@ -314,7 +342,12 @@ pub(crate) fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
                 graph_recall += recall(&t, &g);
                 truths.push(t);
             }
-            Ok((timing(exact_ms), timing(graph_ms), graph_recall / queries.len() as f64, truths))
+            Ok((
+                timing(exact_ms),
+                timing(graph_ms),
+                graph_recall / queries.len() as f64,
+                truths,
+            ))
         })??;
         let (exact_scan, graph_filtered, graph_recall_at_10, truths) = point;
         if exact_scan.mean_ms <= graph_filtered.mean_ms {
@@ -330,7 +363,11 @@ pub(crate) fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
             exact_scan,
             graph_filtered,
             graph_recall_at_10,
-            auto_path: if selected <= config.exact_scan_max { "exact" } else { "graph" },
+            auto_path: if selected <= config.exact_scan_max {
+                "exact"
+            } else {
+                "graph"
+            },
             auto_recall_at_10: auto_recall / queries.len() as f64,
         });
     }
@@ -393,10 +430,21 @@ pub(crate) fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
 fn print_text(r: &Report) {
     println!(
         "{} chunks; load average {} -> {}; build: text {:.1} s, vectors+graph {:.1} s; reopen (graph rebuild) {:.1} s",
-        r.chunks, r.load_average_before, r.load_average_after, r.build_text_seconds, r.build_vectors_seconds, r.reopen_graph_seconds
+        r.chunks,
+        r.load_average_before,
+        r.load_average_after,
+        r.build_text_seconds,
+        r.build_vectors_seconds,
+        r.reopen_graph_seconds
     );
-    println!("exact scan (baseline): {:.2} ms/query, {:.0} QPS", r.exact.mean_ms, r.exact.qps);
-    println!("HNSW M={} ef_construction={}:", r.hnsw.m, r.hnsw.ef_construction);
+    println!(
+        "exact scan (baseline): {:.2} ms/query, {:.0} QPS",
+        r.exact.mean_ms, r.exact.qps
+    );
+    println!(
+        "HNSW M={} ef_construction={}:",
+        r.hnsw.m, r.hnsw.ef_construction
+    );
     for p in &r.graph {
         println!(
             "  ef_search {:>4}: recall@10 {:.3}, {:.0} QPS = {:.1}x exact",

@@ -126,7 +126,11 @@ fn index(db: &Db, name: &str, json: bool) -> anyhow::Result<provdb::index::Catch
             caught.chunks,
             caught.text_chunks,
             caught.vector_chunks,
-            if db.embedder().is_none() { ", no embedder model: vectors later" } else { "" },
+            if db.embedder().is_none() {
+                ", no embedder model: vectors later"
+            } else {
+                ""
+            },
             caught.sequence
         );
     }

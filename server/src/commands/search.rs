@@ -34,7 +34,10 @@ struct Output<'a> {
 pub(crate) fn run(data: &Path, args: SearchArgs) -> anyhow::Result<()> {
     let mut options = options(args.k, &args.mode, &args.fusion)?;
     for status in &args.statuses {
-        options.filters.statuses.push(parse_arg::<Status>(status, "status")?);
+        options
+            .filters
+            .statuses
+            .push(parse_arg::<Status>(status, "status")?);
     }
     options.filters.licenses = args.licenses.clone();
     options.validate()?;
