@@ -18,7 +18,9 @@ use crate::db::Db;
 use crate::demo::document_content;
 use crate::error::{Error, Result};
 use crate::ingest::canonical_object;
-use crate::search::SearchOptions;
+use crate::search::{Fusion, SearchOptions, Weights};
+use provdb_index::Mode;
+use provdb_index::fusion::{Ranked, rrf, weighted_sum};
 use crate::smart::{SmartDoc, find_file, parse_documents, read_collection_documents};
 
 /// Gains of the relevant documents of one query, by document id.
@@ -214,6 +216,108 @@ pub fn evaluate(
         per_query.push((ranking, judgments));
     }
     Ok(average(&per_query))
+}
+
+/// One hybrid setting of a sweep and what it scored.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepPoint {
+    /// "rrf" or "weighted".
+    pub fusion: &'static str,
+    /// RRF constant (unused by the weighted sum).
+    pub rrf_k: f32,
+    /// BM25 weight.
+    pub bm25_weight: f32,
+    /// Vector weight.
+    pub vector_weight: f32,
+    /// The metrics.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+}
+
+/// The settings a sweep tries: RRF constants crossed with weights, and weighted sums.
+pub fn sweep_grid() -> Vec<(Fusion, f32, Weights)> {
+    let weights = [(1.0, 1.0), (1.0, 1.5), (1.0, 2.0), (1.0, 3.0), (1.5, 1.0), (2.0, 1.0), (3.0, 1.0)];
+    let mut grid = Vec::new();
+    for rrf_k in [5.0, 10.0, 20.0, 30.0, 60.0, 100.0] {
+        for (bm25, vector) in weights {
+            grid.push((Fusion::Rrf, rrf_k, Weights { bm25, vector }));
+        }
+    }
+    for (bm25, vector) in weights {
+        grid.push((Fusion::WeightedSum, 0.0, Weights { bm25, vector }));
+    }
+    grid
+}
+
+/// Evaluates many hybrid settings at the cost of one BM25 and one vector search per query:
+/// the two ranked lists (depth `EVAL_HITS`, as hybrid search uses at that k) are fused here
+/// with the index's own fusion functions.
+pub fn sweep(
+    db: &Db,
+    name: &str,
+    collection: &Collection,
+    grid: &[(Fusion, f32, Weights)],
+) -> Result<Vec<SweepPoint>> {
+    let doc_of = record_ids_of(&collection.documents);
+    let mut lists = Vec::new();
+    for (number, text) in &collection.queries {
+        let Some(judgments) = collection.judgments.get(number) else {
+            continue;
+        };
+        let mut per_mode = Vec::new();
+        for mode in [Mode::Bm25, Mode::Vector] {
+            let options = SearchOptions {
+                k: EVAL_HITS,
+                mode,
+                ..SearchOptions::default()
+            };
+            per_mode.push(db.search(name, text, &options)?);
+        }
+        let mut chunk_doc: HashMap<u32, u32> = HashMap::new();
+        let mut scored = |hits: &[crate::search::SearchHit]| -> Vec<(u32, f32)> {
+            hits.iter()
+                .filter_map(|h| {
+                    let doc = doc_of.get(&h.record_id)?;
+                    let key = h.chunk_id as u32;
+                    chunk_doc.insert(key, *doc);
+                    Some((key, h.score))
+                })
+                .collect()
+        };
+        let bm25 = scored(&per_mode[0]);
+        let vector = scored(&per_mode[1]);
+        lists.push((bm25, vector, chunk_doc, judgments));
+    }
+    Ok(grid
+        .iter()
+        .map(|(fusion, rrf_k, weights)| {
+            let per_query: Vec<(Vec<u32>, &Judgments)> = lists
+                .iter()
+                .map(|(bm25, vector, chunk_doc, judgments)| {
+                    let ranked = [
+                        Ranked { scored: bm25, weight: weights.bm25 },
+                        Ranked { scored: vector, weight: weights.vector },
+                    ];
+                    let fused = match fusion {
+                        Fusion::Rrf => rrf(&ranked, *rrf_k),
+                        Fusion::WeightedSum => weighted_sum(&ranked),
+                    };
+                    let docs = fused.iter().take(EVAL_HITS).filter_map(|(c, _)| chunk_doc.get(c).copied());
+                    (documents_in_order(docs), *judgments)
+                })
+                .collect();
+            SweepPoint {
+                fusion: match fusion {
+                    Fusion::Rrf => "rrf",
+                    Fusion::WeightedSum => "weighted",
+                },
+                rrf_k: *rrf_k,
+                bm25_weight: weights.bm25,
+                vector_weight: weights.vector,
+                metrics: average(&per_query),
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

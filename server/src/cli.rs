@@ -198,6 +198,10 @@ pub(crate) struct EvalIrArgs {
     pub(crate) collection: PathBuf,
     #[command(flatten)]
     pub(crate) fusion: FusionArgs,
+    /// Also score a grid of hybrid settings (RRF k x weights, weighted sums), fused from one
+    /// BM25 and one vector list per query.
+    #[arg(long)]
+    pub(crate) sweep: bool,
     /// Print JSON: {"modes":{"bm25":{"ndcg@10":..,"recall@100":..,"mrr@10":..},...}}.
     #[arg(long)]
     pub(crate) json: bool,

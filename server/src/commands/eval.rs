@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use provdb::eval::{Metrics, evaluate, load_collection};
+use provdb::eval::{Metrics, SweepPoint, evaluate, load_collection, sweep, sweep_grid};
 use provdb::{Datanet, Db, IngestOptions, SearchMode};
 use serde::Serialize;
 
@@ -24,6 +24,8 @@ struct Report {
     rrf_k: f32,
     weights: [f32; 2],
     modes: BTreeMap<&'static str, Metrics>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sweep: Vec<SweepPoint>,
 }
 
 pub(crate) fn run(command: EvalCommand) -> anyhow::Result<()> {
@@ -58,6 +60,11 @@ fn ir(args: EvalIrArgs) -> anyhow::Result<()> {
         };
         modes.insert(mode.as_str(), evaluate(&db, "eval", &collection, &options)?);
     }
+    let sweep = if args.sweep {
+        sweep(&db, "eval", &collection, &sweep_grid())?
+    } else {
+        Vec::new()
+    };
     let report = Report {
         collection: args.collection.display().to_string(),
         documents: collection.documents.len(),
@@ -72,6 +79,7 @@ fn ir(args: EvalIrArgs) -> anyhow::Result<()> {
         rrf_k: base.rrf_k,
         weights: [base.weights.bm25, base.weights.vector],
         modes,
+        sweep,
     };
     if args.json {
         return print_json(&report);
@@ -93,5 +101,23 @@ fn ir(args: EvalIrArgs) -> anyhow::Result<()> {
         })
         .collect();
     print_table(&["mode", "nDCG@10", "recall@100", "MRR@10"], &rows);
+    if !report.sweep.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = report
+            .sweep
+            .iter()
+            .map(|p| {
+                vec![
+                    p.fusion.to_string(),
+                    format!("{}", p.rrf_k),
+                    format!("{}:{}", p.bm25_weight, p.vector_weight),
+                    format!("{:.4}", p.metrics.ndcg_at_10),
+                    format!("{:.4}", p.metrics.recall_at_100),
+                    format!("{:.4}", p.metrics.mrr_at_10),
+                ]
+            })
+            .collect();
+        print_table(&["fusion", "rrf_k", "bm25:vector", "nDCG@10", "recall@100", "MRR@10"], &rows);
+    }
     Ok(())
 }
