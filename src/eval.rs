@@ -19,9 +19,9 @@ use crate::demo::document_content;
 use crate::error::{Error, Result};
 use crate::ingest::canonical_object;
 use crate::search::{Fusion, SearchOptions, Weights};
+use crate::smart::{SmartDoc, find_file, parse_documents, read_collection_documents};
 use provdb_index::Mode;
 use provdb_index::fusion::{Ranked, rrf, weighted_sum};
-use crate::smart::{SmartDoc, find_file, parse_documents, read_collection_documents};
 
 /// Gains of the relevant documents of one query, by document id.
 pub type Judgments = HashMap<u32, f64>;
@@ -236,7 +236,15 @@ pub struct SweepPoint {
 
 /// The settings a sweep tries: RRF constants crossed with weights, and weighted sums.
 pub fn sweep_grid() -> Vec<(Fusion, f32, Weights)> {
-    let weights = [(1.0, 1.0), (1.0, 1.5), (1.0, 2.0), (1.0, 3.0), (1.5, 1.0), (2.0, 1.0), (3.0, 1.0)];
+    let weights = [
+        (1.0, 1.0),
+        (1.0, 1.5),
+        (1.0, 2.0),
+        (1.0, 3.0),
+        (1.5, 1.0),
+        (2.0, 1.0),
+        (3.0, 1.0),
+    ];
     let mut grid = Vec::new();
     for rrf_k in [5.0, 10.0, 20.0, 30.0, 60.0, 100.0] {
         for (bm25, vector) in weights {
@@ -295,14 +303,23 @@ pub fn sweep(
                 .iter()
                 .map(|(bm25, vector, chunk_doc, judgments)| {
                     let ranked = [
-                        Ranked { scored: bm25, weight: weights.bm25 },
-                        Ranked { scored: vector, weight: weights.vector },
+                        Ranked {
+                            scored: bm25,
+                            weight: weights.bm25,
+                        },
+                        Ranked {
+                            scored: vector,
+                            weight: weights.vector,
+                        },
                     ];
                     let fused = match fusion {
                         Fusion::Rrf => rrf(&ranked, *rrf_k),
                         Fusion::WeightedSum => weighted_sum(&ranked),
                     };
-                    let docs = fused.iter().take(EVAL_HITS).filter_map(|(c, _)| chunk_doc.get(c).copied());
+                    let docs = fused
+                        .iter()
+                        .take(EVAL_HITS)
+                        .filter_map(|(c, _)| chunk_doc.get(c).copied());
                     (documents_in_order(docs), *judgments)
                 })
                 .collect();

@@ -135,6 +135,14 @@ impl DatanetIndex {
         embedder: Option<&dyn Embed>,
         progress: Progress<'_>,
     ) -> Result<CatchUp> {
+        if self.is_current(store, embedder)? {
+            let (chunks, _, _) = self.coverage()?;
+            return Ok(CatchUp {
+                sequence: self.sequence()?,
+                chunks,
+                ..CatchUp::default()
+            });
+        }
         let _writer = self.catch_up_lock.lock().map_err(|_| poisoned())?;
         let mut report = CatchUp::default();
         let from = self.sequence()?;
@@ -186,6 +194,25 @@ impl DatanetIndex {
             }
         }
         Ok(report)
+    }
+
+    /// True when nothing is left to catch up (the common case of a search): no lock taken.
+    fn is_current(&self, store: &Store, embedder: Option<&dyn Embed>) -> Result<bool> {
+        if store.sequence()? != self.sequence()? {
+            return Ok(false);
+        }
+        let (chunks, text, vectors) = self.coverage()?;
+        let vectors_current = match embedder {
+            None => true,
+            Some(e) => {
+                let guard = self.vectors.read().map_err(|_| poisoned())?;
+                guard
+                    .as_ref()
+                    .is_some_and(|v| v.model() == e.model_id() && v.dim() == e.dim())
+                    && vectors == chunks
+            }
+        };
+        Ok(text == chunks && vectors_current)
     }
 
     /// Opens the vector file for this embedder, unless it is open for it already.

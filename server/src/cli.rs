@@ -139,18 +139,18 @@ pub(crate) struct IngestArgs {
 /// Options shared by `search` and `eval`: how the retrievers are combined.
 #[derive(Debug, Args)]
 pub(crate) struct FusionArgs {
-    /// Fusion of hybrid mode: rrf or weighted (min-max-normalised weighted sum).
-    #[arg(long, default_value = "rrf")]
+    /// Fusion of hybrid mode: weighted (min-max-normalised weighted sum) or rrf.
+    #[arg(long, default_value = "weighted")]
     pub(crate) fusion: String,
     /// RRF constant k.
     #[arg(long, default_value_t = 60.0)]
     pub(crate) rrf_k: f32,
-    /// Weight of BM25 in hybrid mode.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) bm25_weight: f32,
-    /// Weight of the vector retriever in hybrid mode.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) vector_weight: f32,
+    /// Weight of BM25 in hybrid mode (default 1).
+    #[arg(long)]
+    pub(crate) bm25_weight: Option<f32>,
+    /// Weight of the vector retriever in hybrid mode (default 2 for weighted, 1 for rrf).
+    #[arg(long)]
+    pub(crate) vector_weight: Option<f32>,
     /// Embedder model directory (default: $PROVDB_MODELS/all-minilm-l6-v2).
     #[arg(long)]
     pub(crate) model: Option<PathBuf>,

@@ -470,7 +470,7 @@ fn print_text(r: &Report) {
     );
     println!("BM25: {:.0} QPS (p50 {:.2} ms)", r.bm25.qps, r.bm25.p50_ms);
     println!(
-        "hybrid (RRF, no query embedding): p50 {:.2} ms, p99 {:.2} ms",
+        "hybrid (default fusion, no query embedding): p50 {:.2} ms, p99 {:.2} ms",
         r.hybrid.p50_ms, r.hybrid.p99_ms
     );
     println!("targets met: {}", r.targets.met);

@@ -117,7 +117,17 @@ fn ir(args: EvalIrArgs) -> anyhow::Result<()> {
                 ]
             })
             .collect();
-        print_table(&["fusion", "rrf_k", "bm25:vector", "nDCG@10", "recall@100", "MRR@10"], &rows);
+        print_table(
+            &[
+                "fusion",
+                "rrf_k",
+                "bm25:vector",
+                "nDCG@10",
+                "recall@100",
+                "MRR@10",
+            ],
+            &rows,
+        );
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use provdb::{Address, Db, Filters, SearchOptions, Status, Weights};
+use provdb::{Address, Db, Filters, Fusion, SearchOptions, Status, Weights};
 use serde::Serialize;
 
 use crate::cli::{FusionArgs, SearchArgs};
@@ -11,14 +11,16 @@ use crate::output::{parse_arg, print_json, print_table};
 
 /// Search options from the command line (k, mode and fusion; filters are added by callers).
 pub(crate) fn options(k: usize, mode: &str, fusion: &FusionArgs) -> anyhow::Result<SearchOptions> {
+    let method: Fusion = parse_arg(&fusion.fusion, "fusion")?;
+    let defaults = Weights::default_for(method);
     let options = SearchOptions {
         k,
         mode: parse_arg(mode, "search mode")?,
-        fusion: parse_arg(&fusion.fusion, "fusion")?,
+        fusion: method,
         rrf_k: fusion.rrf_k,
         weights: Weights {
-            bm25: fusion.bm25_weight,
-            vector: fusion.vector_weight,
+            bm25: fusion.bm25_weight.unwrap_or(defaults.bm25),
+            vector: fusion.vector_weight.unwrap_or(defaults.vector),
         },
         filters: Filters::default(),
     };
