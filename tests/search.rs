@@ -316,3 +316,62 @@ fn a_reopened_index_catches_up_and_equals_a_rebuild() {
         "tombstone applied"
     );
 }
+
+#[test]
+fn index_parameters_are_per_datanet_and_checked() {
+    let (dir, db) = fresh_db();
+    let db = with_embedder(db);
+    datanet(&db, "d", false);
+    let alice = address(&ALICE_KEY).to_string();
+    let rows: Vec<_> = (0..200)
+        .map(|i| json!({"text": format!("note {i} on cone {} and jet {}", i % 13, i % 17), "contributor": alice}))
+        .collect();
+    ingest(&db, dir.path(), "a.jsonl", &rows);
+    let exact = db
+        .search("d", "cone 4 jet 9", &options(SearchMode::Vector, 5))
+        .unwrap();
+    let config = provdb::index::IndexConfig {
+        hnsw: provdb::index::HnswParams {
+            m: 8,
+            ef_construction: 64,
+            ef_search: 200,
+        },
+        // Always walk the graph, even for a handful of chunks.
+        exact_scan_max: 0,
+        fusion_depth: 50,
+    };
+    db.configure_index("d", &config).unwrap();
+    assert_eq!(db.index("d").unwrap().config(), config);
+    let graph = db
+        .search("d", "cone 4 jet 9", &options(SearchMode::Vector, 5))
+        .unwrap();
+    let ids = |hits: &[provdb::SearchHit]| hits.iter().map(|h| h.chunk_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&graph),
+        ids(&exact),
+        "ef_search 200 over 200 vectors is exhaustive"
+    );
+
+    let bad = provdb::index::IndexConfig {
+        hnsw: provdb::index::HnswParams {
+            m: 1,
+            ..config.hnsw
+        },
+        ..config
+    };
+    let error = db.configure_index("d", &bad).unwrap_err();
+    assert!(
+        error.is_user_error() && error.to_string().contains("m 1"),
+        "{error}"
+    );
+    assert_eq!(
+        db.index("d").unwrap().config(),
+        config,
+        "the bad config was not stored"
+    );
+    assert!(
+        db.configure_index("nope", &config)
+            .unwrap_err()
+            .is_user_error()
+    );
+}

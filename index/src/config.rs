@@ -50,7 +50,7 @@ impl Default for IndexConfig {
     fn default() -> Self {
         Self {
             hnsw: HnswParams::default(),
-            exact_scan_max: 8192,
+            exact_scan_max: 20_000,
             fusion_depth: 100,
         }
     }

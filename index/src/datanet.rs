@@ -192,6 +192,10 @@ impl DatanetIndex {
                 progress(Stage::Vectors, u64::from(end), u64::from(total));
                 next = end;
             }
+            let mut guard = self.vectors.write().map_err(|_| poisoned())?;
+            if let Some(index) = guard.as_mut() {
+                index.maybe_snapshot()?;
+            }
         }
         Ok(report)
     }

@@ -2,7 +2,7 @@
 //!
 //! Owns, per Datanet (`DatanetIndex`, in its own directory): the catalog of chunk ordinals with
 //! roaring bitmaps for status, license and liveness (`catalog`), the tantivy BM25 index
-//! (`bm25`), the vector file and hnsw_rs graph (`vectors`), and the fusion of their ranked
+//! (`bm25`), the vector file and hnsw_rs graph (`vectors`, snapshots in `graph_file`), and the fusion of their ranked
 //! lists (`fusion`: RRF and weighted min-max sum).
 //!
 //! Invariants: every index is derived from storage and never holds the only copy of
@@ -18,6 +18,7 @@ mod datanet;
 mod error;
 mod file;
 pub mod fusion;
+mod graph_file;
 mod search;
 pub mod vectors;
 

@@ -8,7 +8,10 @@
 //! by a crash) and everything after it are cut off and re-embedded by catch-up: the file is
 //! derived from storage and never the only copy of anything.
 //!
-//! The graph is rebuilt from the file on open (its build time is in docs/benchmarks.md).
+//! The graph is loaded from its last snapshot (`graph_file`) when one matches, the vectors
+//! appended since inserted; otherwise it is rebuilt from the file. A new snapshot is written
+//! when the graph has grown by a tenth since the last one (and holds at least
+//! `SNAPSHOT_MIN_POINTS`).
 
 use std::collections::BinaryHeap;
 use std::io::Write;
@@ -25,6 +28,8 @@ use crate::file::sync_dir;
 const MAGIC: &[u8; 8] = b"PDBVEC01";
 /// Largest dimension accepted (the header is outside input on reopen).
 const MAX_DIM: usize = 8192;
+/// Smaller graphs are rebuilt on open (in well under a second) rather than snapshotted.
+const SNAPSHOT_MIN_POINTS: u32 = 5000;
 
 /// Cosine distance of unit vectors, `1 - dot`, on provdb's SIMD-friendly kernel.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,6 +52,7 @@ pub struct VectorIndex {
     data: Vec<f32>,
     graph: Hnsw<'static, f32, DotDistance>,
     params: HnswParams,
+    snapshot_points: u32,
 }
 
 impl VectorIndex {
@@ -87,17 +93,24 @@ impl VectorIndex {
                 });
             }
         }
-        let mut index = Self {
+        let len = (data.len() / dim) as u32;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let (graph, snapshot_points) = match crate::graph_file::load(dir, model, dim, params, len)?
+        {
+            Some((graph, points)) => (graph, points),
+            None => (new_graph(params, len as usize), 0),
+        };
+        let index = Self {
             path: path.to_path_buf(),
             dim,
             model: model.to_string(),
-            data: Vec::new(),
-            graph: new_graph(params, 0),
+            data,
+            graph,
             params,
+            snapshot_points,
         };
-        index.graph = new_graph(params, data.len() / dim);
-        index.insert_into_graph(&data, 0);
-        index.data = data;
+        let start = snapshot_points as usize * dim;
+        index.insert_into_graph(&index.data[start..], snapshot_points as usize);
         Ok(index)
     }
 
@@ -163,6 +176,26 @@ impl VectorIndex {
         self.insert_into_graph(&flat, first);
         self.data.extend_from_slice(&flat);
         Ok(())
+    }
+
+    /// Writes a graph snapshot when the graph is large enough and has grown by a tenth since
+    /// the last one; returns whether it wrote one.
+    pub fn maybe_snapshot(&mut self) -> Result<bool> {
+        let len = self.len();
+        let grown = len - self.snapshot_points.min(len);
+        if len < SNAPSHOT_MIN_POINTS || grown == 0 || (self.snapshot_points > 0 && grown * 10 < len)
+        {
+            return Ok(false);
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        crate::graph_file::save(dir, &self.graph, len, &self.model, self.dim, self.params)?;
+        self.snapshot_points = len;
+        Ok(true)
+    }
+
+    /// Ordinals covered by the graph snapshot on disk.
+    pub fn snapshot_points(&self) -> u32 {
+        self.snapshot_points
     }
 
     fn insert_into_graph(&self, flat: &[f32], first_ordinal: usize) {
@@ -456,6 +489,62 @@ mod tests {
         // Another model's file is discarded, not mixed.
         let other = VectorIndex::open(&path, "other", DIM, HnswParams::default())?;
         assert!(other.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_graph_snapshot_reloads_and_a_damaged_one_is_rebuilt() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(IndexError::io("tempdir"))?;
+        let path = dir.path().join("vectors.bin");
+        let mut rng = StdRng::seed_from_u64(3);
+        let vectors = clustered(6100, &mut rng);
+        let queries = clustered(20, &mut rng);
+        let params = HnswParams::default();
+        let before: Vec<Vec<Scored>> = {
+            let mut index = VectorIndex::open(&path, "m", DIM, params)?;
+            index.append(&vectors[..6000])?;
+            assert!(index.maybe_snapshot()?, "6,000 points are snapshotted");
+            assert!(!index.maybe_snapshot()?, "nothing new, no second snapshot");
+            queries
+                .iter()
+                .map(|q| index.search_graph(q, 10, 64, None))
+                .collect()
+        };
+        {
+            let mut index = VectorIndex::open(&path, "m", DIM, params)?;
+            assert_eq!((index.len(), index.snapshot_points()), (6000, 6000));
+            for (q, expected) in queries.iter().zip(&before) {
+                assert_eq!(
+                    &index.search_graph(q, 10, 64, None),
+                    expected,
+                    "same graph reloaded"
+                );
+            }
+            index.append(&vectors[6000..])?;
+            assert!(!index.maybe_snapshot()?, "100 new points are under a tenth");
+        }
+        let index = VectorIndex::open(&path, "m", DIM, params)?;
+        assert_eq!((index.len(), index.snapshot_points()), (6100, 6000));
+        let found = index.search_graph(&vectors[6050], 1, 64, None);
+        assert_eq!(
+            found[0].0, 6050,
+            "points appended after the snapshot are in the graph"
+        );
+        drop(index);
+        // Damage the graph file: the snapshot is refused and the graph rebuilt, no panic.
+        let graph_file = dir.path().join("graph-6000").join("graph.hnsw.graph");
+        let mut bytes = std::fs::read(&graph_file).map_err(IndexError::io(&graph_file))?;
+        bytes[100] ^= 0xff;
+        std::fs::write(&graph_file, bytes).map_err(IndexError::io(&graph_file))?;
+        let index = VectorIndex::open(&path, "m", DIM, params)?;
+        assert_eq!((index.len(), index.snapshot_points()), (6100, 0));
+        assert_eq!(index.search_graph(&vectors[17], 1, 64, None)[0].0, 17);
+        // Other graph parameters do not reuse the snapshot either.
+        let other = HnswParams { m: 8, ..params };
+        assert_eq!(
+            VectorIndex::open(&path, "m", DIM, other)?.snapshot_points(),
+            0
+        );
         Ok(())
     }
 }

@@ -36,6 +36,9 @@ pub(crate) enum Command {
     Record(RecordCommand),
     /// Search a Datanet: BM25, vectors or both fused.
     Search(SearchArgs),
+    /// Show or change a Datanet's index parameters, or rebuild its index from storage.
+    #[command(subcommand)]
+    Index(IndexCommand),
     /// Evaluate retrieval quality on a test collection with relevance judgments.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -185,6 +188,45 @@ pub(crate) struct SearchArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum IndexCommand {
+    /// Show the parameters; with options, change them (the graph is rebuilt from the stored
+    /// vectors, nothing is re-embedded).
+    Config(IndexConfigArgs),
+    /// Delete the index files and rebuild them from storage.
+    Rebuild {
+        /// Datanet name.
+        name: String,
+        /// Embedder model directory (default: $PROVDB_MODELS/all-minilm-l6-v2).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IndexConfigArgs {
+    /// Datanet name.
+    pub(crate) name: String,
+    /// HNSW neighbours per node (M).
+    #[arg(long)]
+    pub(crate) m: Option<usize>,
+    /// HNSW candidate list while building.
+    #[arg(long)]
+    pub(crate) ef_construction: Option<usize>,
+    /// HNSW candidate list while searching.
+    #[arg(long)]
+    pub(crate) ef_search: Option<usize>,
+    /// Filtered vector searches selecting at most this many chunks scan them exactly.
+    #[arg(long)]
+    pub(crate) exact_scan_max: Option<u64>,
+    /// Candidates per retriever in hybrid mode.
+    #[arg(long)]
+    pub(crate) fusion_depth: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum EvalCommand {
     /// nDCG@10, recall@100 and MRR@10 of each mode on a SMART collection, loaded into a
     /// fresh Datanet in a temporary database.
@@ -312,9 +354,12 @@ pub(crate) struct BenchSearchArgs {
     /// Queries timed per measurement.
     #[arg(long, default_value_t = 200)]
     pub(crate) queries: usize,
-    /// Clusters the synthetic 384-d unit vectors are drawn around (one per source document).
+    /// Source documents the synthetic vectors are drawn around.
     #[arg(long, default_value_t = 1482)]
     pub(crate) clusters: usize,
+    /// Synthetic vector model: lowrank (embedding-like, 24-d latent) or clusters (hard case).
+    #[arg(long, default_value = "lowrank")]
+    pub(crate) vectors: String,
     /// Directory with cran.all.1400 and cran.qry.
     #[arg(long, default_value = "data/cranfield")]
     pub(crate) collection: PathBuf,

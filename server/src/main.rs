@@ -60,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Records(args) => commands::records::list(&data, args),
         Command::Record(command) => commands::records::change(&data, command),
         Command::Search(args) => commands::search::run(&data, args),
+        Command::Index(command) => commands::index::run(&data, command),
         Command::Eval(command) => commands::eval::run(command),
         Command::ConvertSmart(args) => commands::demo::convert_smart(args),
         Command::Embed(args) => commands::embed::run(args),

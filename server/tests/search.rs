@@ -120,3 +120,59 @@ fn bad_search_requests_exit_1_and_change_nothing() {
     ok(provdb(&data, &["search", "aero", "wing", "--mode", "bm25"]));
     ok(provdb(&data, &["search", "aero", "wing", "--model", model]));
 }
+
+#[test]
+fn index_config_shows_changes_and_refuses_bad_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = setup(dir.path());
+    let shown = json(&ok(provdb(&data, &["index", "config", "aero", "--json"])));
+    assert_eq!(shown["hnsw"]["m"], 16);
+    let changed = json(&ok(provdb(
+        &data,
+        &[
+            "index",
+            "config",
+            "aero",
+            "--ef-search",
+            "128",
+            "--exact-scan-max",
+            "0",
+            "--json",
+        ],
+    )));
+    assert_eq!(changed["hnsw"]["ef_search"], 128);
+    assert_eq!(changed["exact_scan_max"], 0);
+    let bad = provdb(&data, &["index", "config", "aero", "--m", "1"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    let again = json(&ok(provdb(&data, &["index", "config", "aero", "--json"])));
+    assert_eq!(again, changed, "a refused change stores nothing");
+    let rebuilt = ok(provdb(
+        &data,
+        &[
+            "index",
+            "rebuild",
+            "aero",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        stdout(&rebuilt).contains("4 chunks (4 embedded)"),
+        "{}",
+        stdout(&rebuilt)
+    );
+    let out = json(&ok(provdb(
+        &data,
+        &[
+            "search",
+            "aero",
+            "shock wave",
+            "--mode",
+            "vector",
+            "--json",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    )));
+    assert_eq!(out["hits"].as_array().unwrap().len(), 4);
+}

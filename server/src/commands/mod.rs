@@ -5,6 +5,7 @@ pub(crate) mod demo;
 pub(crate) mod embed;
 pub(crate) mod eval;
 pub(crate) mod generate;
+pub(crate) mod index;
 pub(crate) mod ingest;
 pub(crate) mod records;
 pub(crate) mod search;
