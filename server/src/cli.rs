@@ -357,6 +357,12 @@ pub(crate) struct BenchSearchArgs {
     /// Source documents the synthetic vectors are drawn around.
     #[arg(long, default_value_t = 1482)]
     pub(crate) clusters: usize,
+    /// HNSW M (default: the index default).
+    #[arg(long)]
+    pub(crate) m: Option<usize>,
+    /// HNSW ef_construction (default: the index default).
+    #[arg(long)]
+    pub(crate) ef_construction: Option<usize>,
     /// Synthetic vector model: lowrank (embedding-like, 24-d latent) or clusters (hard case).
     #[arg(long, default_value = "lowrank")]
     pub(crate) vectors: String,

@@ -293,6 +293,10 @@ pub(crate) fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
         ..IngestOptions::default()
     };
     db.ingest_files("bench", &files, &options, &|_, _| {}, &mut |_| {})?;
+    let mut config = provdb::index::IndexConfig::default();
+    config.hnsw.m = args.m.unwrap_or(config.hnsw.m);
+    config.hnsw.ef_construction = args.ef_construction.unwrap_or(config.hnsw.ef_construction);
+    db.configure_index("bench", &config)?;
     let lowrank = match args.vectors.as_str() {
         "lowrank" => true,
         "clusters" => false,
@@ -359,7 +363,7 @@ pub(crate) fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
     })??;
 
     let mut graph = Vec::new();
-    for ef in [16, 32, 64, 128, 256] {
+    for ef in [16, 32, 48, 64, 96, 128, 256] {
         let point = index.with_vectors(|v| -> Result<_, IndexError> {
             let v = v.ok_or_else(|| IndexError::Internal("no vectors".into()))?;
             let mut latencies = Vec::new();
