@@ -419,7 +419,7 @@ mod tests {
     fn filtered_graph_search_recalls_the_exact_top_10_at_1_and_10_percent() -> Result<()> {
         let dir = tempfile::tempdir().map_err(IndexError::io("tempdir"))?;
         let mut rng = StdRng::seed_from_u64(5);
-        let n = 20_000;
+        let n = 10_000;
         let mut index = VectorIndex::open(
             &dir.path().join("v.bin"),
             "test",
