@@ -499,7 +499,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let vectors = clustered(6100, &mut rng);
         let queries = clustered(20, &mut rng);
-        let params = HnswParams::default();
+        // A cheaper graph than the default: this test is about files, not recall.
+        let params = HnswParams {
+            m: 12,
+            ef_construction: 48,
+            ef_search: 64,
+        };
         let before: Vec<Vec<Scored>> = {
             let mut index = VectorIndex::open(&path, "m", DIM, params)?;
             index.append(&vectors[..6000])?;
