@@ -375,3 +375,55 @@ fn index_parameters_are_per_datanet_and_checked() {
             .is_user_error()
     );
 }
+
+#[test]
+fn a_private_datanet_is_searched_only_by_its_owner_and_grantees() {
+    let (dir, db) = fresh_db();
+    let owner = address(&ALICE_KEY);
+    let reader = address(&BOB_KEY);
+    let mut spec = provdb::Datanet::new("d");
+    spec.visibility = provdb::Visibility::Private;
+    spec.owner = Some(owner);
+    db.create_datanet(spec).unwrap();
+    ingest(
+        &db,
+        dir.path(),
+        "a.jsonl",
+        &[json!({"text": "secret wind tunnel data", "contributor": owner.to_string()})],
+    );
+    let bm25 = options(SearchMode::Bm25, 5);
+    for who in [None, Some(reader)] {
+        let error = db.search_as("d", "wind tunnel", &bm25, who).unwrap_err();
+        assert!(
+            error.is_user_error() && error.to_string().contains("private"),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        db.search_as("d", "wind tunnel", &bm25, Some(owner))
+            .unwrap()
+            .len(),
+        1
+    );
+    let id = db.datanet_info("d").unwrap().id;
+    db.store()
+        .grant(&provdb::storage::Grant {
+            datanet_id: id,
+            grantee: reader,
+            granted_by: Some(owner),
+            granted_at_ms: 0,
+        })
+        .unwrap();
+    assert_eq!(
+        db.search_as("d", "wind tunnel", &bm25, Some(reader))
+            .unwrap()
+            .len(),
+        1
+    );
+    db.store().revoke(id, &reader).unwrap();
+    assert!(
+        db.search_as("d", "wind tunnel", &bm25, Some(reader))
+            .is_err(),
+        "revoked"
+    );
+}
