@@ -427,3 +427,58 @@ fn a_private_datanet_is_searched_only_by_its_owner_and_grantees() {
         "revoked"
     );
 }
+
+#[test]
+fn datanets_have_separate_indexes() {
+    let (dir, db) = fresh_db();
+    let db = with_embedder(db);
+    datanet(&db, "d", false);
+    datanet(&db, "e", false);
+    let alice = address(&ALICE_KEY).to_string();
+    ingest(
+        &db,
+        dir.path(),
+        "a.jsonl",
+        &[json!({"text": "delta wing vortex", "contributor": alice})],
+    );
+    db.ingest_file(
+        "e",
+        &write_rows(
+            dir.path(),
+            "b.jsonl",
+            &[json!({"text": "delta wing vortex lift", "contributor": alice})],
+        ),
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    for mode in MODES {
+        let d = db
+            .search("d", "delta wing vortex", &options(mode, 10))
+            .unwrap();
+        let e = db
+            .search("e", "delta wing vortex", &options(mode, 10))
+            .unwrap();
+        assert_eq!(
+            d.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(),
+            vec!["delta wing vortex"]
+        );
+        assert_eq!(
+            e.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(),
+            vec!["delta wing vortex lift"]
+        );
+    }
+    assert!(
+        db.dir()
+            .join("index")
+            .join("d")
+            .join("catalog.bin")
+            .is_file()
+    );
+    assert!(
+        db.dir()
+            .join("index")
+            .join("e")
+            .join("vectors.bin")
+            .is_file()
+    );
+}
