@@ -230,10 +230,13 @@ impl VectorIndex {
                 self.graph.search_filter(query, k, ef, Some(&filter))
             }
         };
-        neighbours
+        let mut out: Vec<Scored> = neighbours
             .into_iter()
             .map(|n| (n.d_id as u32, 1.0 - n.distance))
-            .collect()
+            .collect();
+        // Equal scores in ordinal order, as the exact scan gives them.
+        crate::fusion::sort_best_first(&mut out);
+        out
     }
 
     /// Top `k` ordinals by dot product among `allowed` (all when `None`), computed exactly.
