@@ -1,5 +1,5 @@
 //! `Db`: the embedded database handle. Owns the data directory layout (`DIR/storage` holds
-//! RocksDB; later layers add their side indexes beside it) and the Datanet-level API.
+//! RocksDB, `DIR/index/NAME/` each Datanet's derived search index) and the Datanet-level API.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +60,8 @@ impl DatanetInfo {
 pub struct Db {
     pub(crate) store: Arc<Store>,
     dir: PathBuf,
+    pub(crate) indexes: Arc<crate::search::Indexes>,
+    pub(crate) embedder: Option<Arc<dyn provdb_index::Embed>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -102,6 +104,8 @@ impl Db {
         Ok(Self {
             store: Arc::new(store),
             dir,
+            indexes: Arc::default(),
+            embedder: None,
         })
     }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use provdb_index::IndexError;
 use provdb_storage::StorageError;
 
 /// Result alias for the embedded API.
@@ -36,6 +37,12 @@ pub enum Error {
     /// Storage failed or refused; `is_user_error` tells which.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Indexing or search failed or refused; `is_user_error` tells which.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The embedder failed or could not be loaded; `is_user_error` tells which.
+    #[error(transparent)]
+    Inference(#[from] provdb_inference::InferenceError),
     /// An input record is invalid (user error): names the source, where, the column and why.
     #[error("{source_name}: {location}{}: {reason}", column.as_ref().map(|c| format!(", column '{c}'")).unwrap_or_default())]
     Input {
@@ -76,6 +83,8 @@ impl Error {
         match self {
             Self::Storage(e) => e.is_user_error(),
             Self::Query(e) => e.is_user_error(),
+            Self::Index(e) => e.is_user_error(),
+            Self::Inference(e) => e.is_user_error(),
             Self::Input { .. } | Self::Invalid(_) | Self::NotInitialized(_) => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),

@@ -17,16 +17,21 @@
 mod db;
 pub mod demo;
 mod error;
+pub mod eval;
 pub mod ingest;
 pub mod schema;
+pub mod search;
 pub mod smart;
 mod sql;
 
 pub use db::{DatanetInfo, Db};
 pub use error::{Error, Location, Result};
 pub use ingest::{IngestOptions, IngestReport};
+pub use provdb_index as index;
+pub use provdb_index::Mode as SearchMode;
 pub use provdb_inference as inference;
 pub use provdb_query as query;
 pub use provdb_query::{Caller, QueryLimits, QueryOutput};
 pub use provdb_storage as storage;
 pub use provdb_storage::{Address, Chunk, Datanet, Record, RecordId, Status, Visibility};
+pub use search::{Filters, Fusion, SearchHit, SearchOptions, SentenceEmbedder, Weights};

@@ -4,6 +4,7 @@
 mod common;
 mod corrupt_input;
 mod ingest;
+mod search;
 mod signatures;
 mod sql;
 mod versions;

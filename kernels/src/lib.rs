@@ -4,12 +4,13 @@
 //! Q8_0) and the 8-bit activation blocks they are multiplied with ([`blocks`]), their dot
 //! products with a portable path and an AVX2/FMA/F16C path chosen at run time ([`dot`]), and the
 //! threaded matrix product over a batch of activation rows used for prefill and batched decoding
-//! ([`matmul`]). Every output element is one sequential dot product, whatever the batch size or
-//! thread count, so results are bit-identical across both. Later: SIMD distances for exact
-//! vector search, the batched multi-adapter LoRA apply, and a `cuda` feature. Depends on nothing
-//! else in provdb.
+//! ([`matmul`]); and SIMD distances for exact vector search ([`distance`]). Every matmul output
+//! is one sequential dot product, whatever the batch size or thread count, so results are
+//! bit-identical across both. Later: the batched multi-adapter LoRA apply, and a `cuda` feature.
+//! Depends on nothing else in provdb.
 
 pub mod blocks;
+pub mod distance;
 pub mod dot;
 mod error;
 pub mod matmul;

@@ -34,6 +34,14 @@ pub(crate) enum Command {
     /// Change a record's status or remove it.
     #[command(subcommand)]
     Record(RecordCommand),
+    /// Search a Datanet: BM25, vectors or both fused.
+    Search(SearchArgs),
+    /// Show or change a Datanet's index parameters, or rebuild its index from storage.
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// Evaluate retrieval quality on a test collection with relevance judgments.
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Convert a SMART collection (Cranfield, ADI) into signed JSONL records (demo keys).
     ConvertSmart(ConvertSmartArgs),
     /// Embed texts with the sentence embedder (384-d unit vectors for all-MiniLM-L6-v2).
@@ -153,7 +161,124 @@ pub(crate) struct IngestArgs {
     /// Store the valid rows and write the others to a rejects file.
     #[arg(long)]
     pub(crate) skip_invalid: bool,
+    /// Only store; the index catches up on the next search.
+    #[arg(long)]
+    pub(crate) no_index: bool,
+    /// Embedder model directory (default: $PROVDB_MODELS/all-minilm-l6-v2; without a model
+    /// only BM25 is indexed now, vectors on the first search with one).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
     /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Options shared by `search` and `eval`: how the retrievers are combined.
+#[derive(Debug, Args)]
+pub(crate) struct FusionArgs {
+    /// Fusion of hybrid mode: weighted (min-max-normalised weighted sum) or rrf.
+    #[arg(long, default_value = "weighted")]
+    pub(crate) fusion: String,
+    /// RRF constant k.
+    #[arg(long, default_value_t = 60.0)]
+    pub(crate) rrf_k: f32,
+    /// Weight of BM25 in hybrid mode (default 1).
+    #[arg(long)]
+    pub(crate) bm25_weight: Option<f32>,
+    /// Weight of the vector retriever in hybrid mode (default 2 for weighted, 1 for rrf).
+    #[arg(long)]
+    pub(crate) vector_weight: Option<f32>,
+    /// Embedder model directory (default: $PROVDB_MODELS/all-minilm-l6-v2).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// Datanet name.
+    pub(crate) name: String,
+    /// The query.
+    pub(crate) text: String,
+    /// Hits wanted.
+    #[arg(short, long, default_value_t = 10)]
+    pub(crate) k: usize,
+    /// bm25, vector or hybrid.
+    #[arg(long, default_value = "hybrid")]
+    pub(crate) mode: String,
+    /// Also return records of these statuses (default: approved only).
+    #[arg(long = "status")]
+    pub(crate) statuses: Vec<String>,
+    /// Only return records under these licenses.
+    #[arg(long = "license")]
+    pub(crate) licenses: Vec<String>,
+    /// Search on behalf of this address (needed for private Datanets).
+    #[arg(long = "as")]
+    pub(crate) reader: Option<String>,
+    #[command(flatten)]
+    pub(crate) fusion: FusionArgs,
+    /// Print JSON: {"hits":[{"chunk_id","record_id","contributor","score","text",...}]}.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IndexCommand {
+    /// Show the parameters; with options, change them (the graph is rebuilt from the stored
+    /// vectors, nothing is re-embedded).
+    Config(IndexConfigArgs),
+    /// Delete the index files and rebuild them from storage.
+    Rebuild {
+        /// Datanet name.
+        name: String,
+        /// Embedder model directory (default: $PROVDB_MODELS/all-minilm-l6-v2).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IndexConfigArgs {
+    /// Datanet name.
+    pub(crate) name: String,
+    /// HNSW neighbours per node (M).
+    #[arg(long)]
+    pub(crate) m: Option<usize>,
+    /// HNSW candidate list while building.
+    #[arg(long)]
+    pub(crate) ef_construction: Option<usize>,
+    /// HNSW candidate list while searching.
+    #[arg(long)]
+    pub(crate) ef_search: Option<usize>,
+    /// Filtered vector searches selecting at most this many chunks scan them exactly.
+    #[arg(long)]
+    pub(crate) exact_scan_max: Option<u64>,
+    /// Candidates per retriever in hybrid mode.
+    #[arg(long)]
+    pub(crate) fusion_depth: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EvalCommand {
+    /// nDCG@10, recall@100 and MRR@10 of each mode on a SMART collection, loaded into a
+    /// fresh Datanet in a temporary database.
+    Ir(EvalIrArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalIrArgs {
+    /// Collection directory (cran.all.1400/cran.qry/cranqrel or *.ALL/*.QRY/*.REL).
+    #[arg(long)]
+    pub(crate) collection: PathBuf,
+    #[command(flatten)]
+    pub(crate) fusion: FusionArgs,
+    /// Also score a grid of hybrid settings (RRF k x weights, weighted sums), fused from one
+    /// BM25 and one vector list per query.
+    #[arg(long)]
+    pub(crate) sweep: bool,
+    /// Print JSON: {"modes":{"bm25":{"ndcg@10":..,"recall@100":..,"mrr@10":..},...}}.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -250,6 +375,37 @@ pub(crate) enum BenchCommand {
     Embed(BenchEmbedArgs),
     /// Generator prefill and decode tokens/s against llama.cpp on the same GGUF.
     Generate(BenchGenerateArgs),
+    /// Search over 100,000 chunks: HNSW and filtered search against exact scans, BM25 QPS,
+    /// hybrid latency, index build time.
+    Search(BenchSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchSearchArgs {
+    /// Chunks to index (Cranfield and ADI text replicated with variations).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) chunks: usize,
+    /// Queries timed per measurement.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) queries: usize,
+    /// Source documents the synthetic vectors are drawn around.
+    #[arg(long, default_value_t = 1482)]
+    pub(crate) clusters: usize,
+    /// HNSW M (default: the index default).
+    #[arg(long)]
+    pub(crate) m: Option<usize>,
+    /// HNSW ef_construction (default: the index default).
+    #[arg(long)]
+    pub(crate) ef_construction: Option<usize>,
+    /// Synthetic vector model: lowrank (embedding-like, 24-d latent) or clusters (hard case).
+    #[arg(long, default_value = "lowrank")]
+    pub(crate) vectors: String,
+    /// Directory with cran.all.1400 and cran.qry.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<provdb::inference::InferenceError>() {
             return if e.is_user_error() { 1 } else { 2 };
         }
+        if let Some(e) = cause.downcast_ref::<provdb::index::IndexError>() {
+            return if e.is_user_error() { 1 } else { 2 };
+        }
         if cause.downcast_ref::<UserError>().is_some() {
             return 1;
         }
@@ -56,6 +59,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => commands::ingest::run(&data, args),
         Command::Records(args) => commands::records::list(&data, args),
         Command::Record(command) => commands::records::change(&data, command),
+        Command::Search(args) => commands::search::run(&data, args),
+        Command::Index(command) => commands::index::run(&data, command),
+        Command::Eval(command) => commands::eval::run(command),
         Command::ConvertSmart(args) => commands::demo::convert_smart(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Generate(args) => commands::generate::run(args),

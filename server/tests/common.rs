@@ -13,6 +13,18 @@ pub(crate) fn provdb(data: &Path, args: &[&str]) -> Output {
         .expect("run provdb")
 }
 
+/// `provdb` on a machine without downloaded models.
+pub(crate) fn provdb_without_models(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provdb"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("PROVDB_DATA")
+        .env("PROVDB_MODELS", "/nonexistent/provdb-models")
+        .output()
+        .expect("run provdb")
+}
+
 pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

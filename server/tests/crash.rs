@@ -54,6 +54,7 @@ fn spawn_ingest(data: &Path, inputs: &[Input]) -> std::process::Child {
         .arg(data)
         .arg("ingest")
         .arg("crash")
+        .arg("--no-index")
         .args(inputs.iter().map(|i| &i.path))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

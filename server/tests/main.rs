@@ -4,3 +4,6 @@
 mod cli;
 mod common;
 mod crash;
+mod index_crash;
+mod search;
+mod tiny_model;

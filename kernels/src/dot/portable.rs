@@ -63,21 +63,7 @@ pub fn q8_0_rows(w: &[BlockQ8_0], per_row: usize, x: &[BlockQ8], batch: usize, o
     rows(q8_0, w, per_row, x, batch, out);
 }
 
-/// f32 · f32, eight partial sums (which lets the compiler vectorise it).
+/// f32 · f32 (the vectorisable portable dot product of [`crate::distance`]).
 pub fn f32(x: &[f32], y: &[f32]) -> f32 {
-    let mut partial = [0f32; 8];
-    let mut xs = x.chunks_exact(8);
-    let mut ys = y.chunks_exact(8);
-    for (a, b) in (&mut xs).zip(&mut ys) {
-        for i in 0..8 {
-            partial[i] += a[i] * b[i];
-        }
-    }
-    let tail: f32 = xs
-        .remainder()
-        .iter()
-        .zip(ys.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    partial.iter().sum::<f32>() + tail
+    crate::distance::dot(x, y)
 }

@@ -4,6 +4,7 @@
 mod embed;
 mod generate;
 mod ingest;
+mod search;
 
 use crate::cli::BenchCommand;
 
@@ -12,6 +13,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => ingest::run(args),
         BenchCommand::Embed(args) => embed::run(args),
         BenchCommand::Generate(args) => generate::run(args),
+        BenchCommand::Search(args) => search::run(args),
     }
 }
 

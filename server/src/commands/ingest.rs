@@ -1,6 +1,8 @@
 //! `provdb ingest NAME FILE...`: each file is its own all-or-nothing batch. A line
 //! `ingested FILE: ... sequence N` is printed (and flushed) as soon as a file is committed, so
-//! whoever reads stdout knows exactly which files are durable.
+//! whoever reads stdout knows exactly which files are durable. Then the Datanet's index
+//! catches up (BM25 and filters; vectors when an embedder model is present), and a line
+//! `indexed N chunks ...` follows; `--no-index` leaves that to the next search.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,6 +12,7 @@ use provdb::{Db, IngestOptions, IngestReport};
 use serde::Serialize;
 
 use crate::cli::IngestArgs;
+use crate::commands::load_embedder;
 use crate::output::{parse_arg, print_json, progress};
 
 #[derive(Serialize)]
@@ -21,10 +24,17 @@ struct Summary {
     seconds: f64,
     records_per_second: f64,
     files: Vec<IngestReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<provdb::index::CatchUp>,
 }
 
 pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
-    let db = Db::open(data)?;
+    let mut db = Db::open(data)?;
+    if !args.no_index
+        && let Some(embedder) = load_embedder(args.model.as_deref())?
+    {
+        db = db.with_embedder(embedder);
+    }
     let options = IngestOptions {
         contributor: args
             .contributor
@@ -70,6 +80,11 @@ pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
     );
     bar.finish_and_clear();
     let reports = reports?;
+    let index = if args.no_index {
+        None
+    } else {
+        Some(index(&db, &args.name, json)?)
+    };
     let seconds = started.elapsed().as_secs_f64();
     let accepted: usize = reports.iter().map(|r| r.accepted).sum();
     let summary = Summary {
@@ -80,6 +95,7 @@ pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
         seconds,
         records_per_second: accepted as f64 / seconds.max(1e-9),
         files: reports,
+        index,
     };
     if args.json {
         print_json(&summary)
@@ -90,4 +106,33 @@ pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
         );
         Ok(())
     }
+}
+
+/// Catches the Datanet's index up with a progress bar, then reports it on stdout.
+fn index(db: &Db, name: &str, json: bool) -> anyhow::Result<provdb::index::CatchUp> {
+    let bar = progress("index");
+    let caught = db.catch_up_index(name, &|stage, done, _total| {
+        bar.set_message(match stage {
+            provdb::index::Stage::Text => "index text",
+            provdb::index::Stage::Vectors => "embed",
+        });
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let caught = caught?;
+    if !json {
+        println!(
+            "indexed {} chunks ({} full-text, {} embedded{}), sequence {}",
+            caught.chunks,
+            caught.text_chunks,
+            caught.vector_chunks,
+            if db.embedder().is_none() {
+                ", no embedder model: vectors later"
+            } else {
+                ""
+            },
+            caught.sequence
+        );
+    }
+    Ok(caught)
 }

@@ -3,16 +3,37 @@
 pub(crate) mod datanet;
 pub(crate) mod demo;
 pub(crate) mod embed;
+pub(crate) mod eval;
 pub(crate) mod generate;
+pub(crate) mod index;
 pub(crate) mod ingest;
 pub(crate) mod records;
+pub(crate) mod search;
 pub(crate) mod sql;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use provdb::SentenceEmbedder;
+use provdb::index::Embed;
+use provdb::inference::model_files;
 
 /// `provdb init`.
 pub(crate) fn init(data: &Path) -> anyhow::Result<()> {
     provdb::Db::init(data)?;
     println!("initialised provdb database in {}", data.display());
     Ok(())
+}
+
+/// The sentence embedder: from `--model DIR` (which must load), else from the default model
+/// directory when a model is there (`None` when it is not).
+pub(crate) fn load_embedder(model: Option<&Path>) -> anyhow::Result<Option<Arc<dyn Embed>>> {
+    let (dir, explicit): (PathBuf, bool) = match model {
+        Some(dir) => (dir.to_path_buf(), true),
+        None => (model_files::default_embedder_dir(), false),
+    };
+    if !explicit && !dir.join("config.json").is_file() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(SentenceEmbedder::load(&dir)?)))
 }
