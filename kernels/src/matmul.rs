@@ -69,15 +69,7 @@ impl Matrix {
 
     /// An f32 matrix.
     pub fn from_f32(rows: usize, cols: usize, values: Vec<f32>) -> Result<Self, KernelError> {
-        if values.len() != rows * cols {
-            return Err(KernelError::WrongLength {
-                format: WeightFormat::F32,
-                rows,
-                cols,
-                expected: rows * cols * 4,
-                got: values.len() * 4,
-            });
-        }
+        check_f32_len(rows, cols, values.len())?;
         Ok(Self {
             rows,
             cols,
@@ -94,15 +86,7 @@ impl Matrix {
                 cols,
             });
         }
-        if values.len() != rows * cols {
-            return Err(KernelError::WrongLength {
-                format: WeightFormat::F32,
-                rows,
-                cols,
-                expected: rows * cols * 4,
-                got: values.len() * 4,
-            });
-        }
+        check_f32_len(rows, cols, values.len())?;
         Ok(Self {
             rows,
             cols,
@@ -186,6 +170,20 @@ impl Matrix {
             Rows::Q8_0(v) => (kernels.q8_0)(&v[blocks], per_row, x.quantized(), batch, out),
         }
     }
+}
+
+/// `rows × cols` f32 values must be given exactly.
+fn check_f32_len(rows: usize, cols: usize, len: usize) -> Result<(), KernelError> {
+    if len == rows * cols {
+        return Ok(());
+    }
+    Err(KernelError::WrongLength {
+        format: WeightFormat::F32,
+        rows,
+        cols,
+        expected: rows * cols * 4,
+        got: len * 4,
+    })
 }
 
 /// Rows per parallel task: enough tasks to balance the threads, few enough to keep each long.

@@ -6,17 +6,9 @@ use arrow_array::{
     ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use async_trait::async_trait;
-use datafusion::catalog::Session;
-use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 use provdb_storage::{Datanet, StorageError, Store, Visibility};
 
-use super::small::SmallTableSource;
-use crate::filters::ScanFilter;
-use crate::scan::LazyScanExec;
+use super::small::SmallTable;
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -83,44 +75,13 @@ fn batch(store: &Store, datanets: &[Datanet]) -> Result<RecordBatch, StorageErro
         .map_err(|e| StorageError::Internal(format!("datanets table: {e}")))
 }
 
-/// The `datanets` table of one session.
-#[derive(Debug)]
-pub(crate) struct DatanetsTable {
-    store: Arc<Store>,
-    readable: Arc<Vec<Datanet>>,
-}
-
-impl DatanetsTable {
-    pub(crate) fn new(store: &Arc<Store>, readable: &Arc<Vec<Datanet>>) -> Self {
-        Self {
-            store: Arc::clone(store),
-            readable: Arc::clone(readable),
-        }
-    }
-}
-
-#[async_trait]
-impl TableProvider for DatanetsTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&SCHEMA)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let schema = super::projected(&SCHEMA, projection)?;
-        let label = super::label("datanets", &schema, &ScanFilter::default(), limit);
-        let store = Arc::clone(&self.store);
-        let readable = Arc::clone(&self.readable);
-        let source = SmallTableSource::new(projection.cloned(), move || batch(&store, &readable));
-        Ok(Arc::new(LazyScanExec::new(Arc::new(source), schema, label)))
-    }
+/// The `datanets` table of one session: the readable Datanets.
+pub(crate) fn table(store: &Arc<Store>, readable: &Arc<Vec<Datanet>>) -> SmallTable {
+    SmallTable::new(
+        "datanets",
+        Arc::clone(&SCHEMA),
+        store,
+        Arc::clone(readable),
+        batch,
+    )
 }

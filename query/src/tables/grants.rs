@@ -5,18 +5,10 @@ use std::sync::{Arc, LazyLock};
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use async_trait::async_trait;
-use datafusion::catalog::Session;
-use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 use provdb_storage::{Datanet, Grant, StorageError, Store};
 
-use super::small::SmallTableSource;
+use super::small::SmallTable;
 use crate::access::Caller;
-use crate::filters::ScanFilter;
-use crate::scan::LazyScanExec;
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -64,49 +56,16 @@ fn batch(store: &Store, owned: &[Datanet]) -> Result<RecordBatch, StorageError> 
         .map_err(|e| StorageError::Internal(format!("grants table: {e}")))
 }
 
-/// The `grants` table of one session.
-#[derive(Debug)]
-pub(crate) struct GrantsTable {
-    store: Arc<Store>,
-    owned: Arc<Vec<Datanet>>,
-}
-
-impl GrantsTable {
-    pub(crate) fn new(store: &Arc<Store>, readable: &Arc<Vec<Datanet>>, caller: Caller) -> Self {
-        let owned = readable
-            .iter()
-            .filter(|d| caller.owns(d))
-            .cloned()
-            .collect();
-        Self {
-            store: Arc::clone(store),
-            owned: Arc::new(owned),
-        }
-    }
-}
-
-#[async_trait]
-impl TableProvider for GrantsTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&SCHEMA)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let schema = super::projected(&SCHEMA, projection)?;
-        let label = super::label("grants", &schema, &ScanFilter::default(), limit);
-        let store = Arc::clone(&self.store);
-        let owned = Arc::clone(&self.owned);
-        let source = SmallTableSource::new(projection.cloned(), move || batch(&store, &owned));
-        Ok(Arc::new(LazyScanExec::new(Arc::new(source), schema, label)))
-    }
+/// The `grants` table of one session: grants of the Datanets the caller owns.
+pub(crate) fn table(
+    store: &Arc<Store>,
+    readable: &Arc<Vec<Datanet>>,
+    caller: Caller,
+) -> SmallTable {
+    let owned: Vec<Datanet> = readable
+        .iter()
+        .filter(|d| caller.owns(d))
+        .cloned()
+        .collect();
+    SmallTable::new("grants", Arc::clone(&SCHEMA), store, Arc::new(owned), batch)
 }

@@ -28,10 +28,7 @@ pub(crate) fn register_all(
     readable: &Arc<Vec<Datanet>>,
     caller: Caller,
 ) -> DfResult<()> {
-    context.register_table(
-        "datanets",
-        Arc::new(datanets::DatanetsTable::new(store, readable)),
-    )?;
+    context.register_table("datanets", Arc::new(datanets::table(store, readable)))?;
     context.register_table(
         "records",
         Arc::new(records::RecordsTable::new(store, readable)),
@@ -40,10 +37,7 @@ pub(crate) fn register_all(
         "chunks",
         Arc::new(chunks::ChunksTable::new(store, readable)),
     )?;
-    context.register_table(
-        "grants",
-        Arc::new(grants::GrantsTable::new(store, readable, caller)),
-    )?;
+    context.register_table("grants", Arc::new(grants::table(store, readable, caller)))?;
     for datanet in readable.iter() {
         if FIXED_TABLES.contains(&datanet.name.as_str()) {
             continue;

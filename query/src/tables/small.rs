@@ -1,43 +1,79 @@
-//! A source for small tables computed whole at scan time (`datanets`, `grants`).
+//! [`SmallTable`]: a table computed whole at scan time from a list of Datanets (`datanets`,
+//! `grants`), then projected.
 
 use std::fmt;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use provdb_storage::StorageError;
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use provdb_storage::{Datanet, StorageError, Store};
 
-use crate::scan::BatchSource;
+use crate::filters::ScanFilter;
+use crate::scan::{BatchSource, LazyScanExec};
 
-type Compute = Box<dyn Fn() -> Result<RecordBatch, StorageError> + Send + Sync>;
+/// Builds the whole table from the store and the session's Datanets.
+pub(crate) type Compute = fn(&Store, &[Datanet]) -> Result<RecordBatch, StorageError>;
 
-/// Computes the whole table, then projects it.
-pub(crate) struct SmallTableSource {
-    projection: Option<Vec<usize>>,
+/// A small table of one session.
+pub(crate) struct SmallTable {
+    name: &'static str,
+    schema: SchemaRef,
+    store: Arc<Store>,
+    datanets: Arc<Vec<Datanet>>,
     compute: Compute,
 }
 
-impl SmallTableSource {
+impl SmallTable {
     pub(crate) fn new(
-        projection: Option<Vec<usize>>,
-        compute: impl Fn() -> Result<RecordBatch, StorageError> + Send + Sync + 'static,
+        name: &'static str,
+        schema: SchemaRef,
+        store: &Arc<Store>,
+        datanets: Arc<Vec<Datanet>>,
+        compute: Compute,
     ) -> Self {
         Self {
-            projection,
-            compute: Box::new(compute),
+            name,
+            schema,
+            store: Arc::clone(store),
+            datanets,
+            compute,
         }
     }
 }
 
-impl fmt::Debug for SmallTableSource {
+impl fmt::Debug for SmallTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmallTableSource")
+        f.debug_struct("SmallTable")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// One scan of a [`SmallTable`].
+struct SmallSource {
+    store: Arc<Store>,
+    datanets: Arc<Vec<Datanet>>,
+    compute: Compute,
+    projection: Option<Vec<usize>>,
+}
+
+impl fmt::Debug for SmallSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmallSource")
             .field("projection", &self.projection)
             .finish()
     }
 }
 
-impl BatchSource for SmallTableSource {
+impl BatchSource for SmallSource {
     fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(), StorageError> {
-        let batch = (self.compute)()?;
+        let batch = (self.compute)(&self.store, &self.datanets)?;
         let batch = match &self.projection {
             Some(indices) => batch
                 .project(indices)
@@ -46,5 +82,34 @@ impl BatchSource for SmallTableSource {
         };
         emit(batch);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl TableProvider for SmallTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = super::projected(&self.schema, projection)?;
+        let label = super::label(self.name, &schema, &ScanFilter::default(), limit);
+        let source = SmallSource {
+            store: Arc::clone(&self.store),
+            datanets: Arc::clone(&self.datanets),
+            compute: self.compute,
+            projection: projection.cloned(),
+        };
+        Ok(Arc::new(LazyScanExec::new(Arc::new(source), schema, label)))
     }
 }
