@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use provdb_index::{CatchUp, DatanetIndex, Embed, IndexConfig, IndexError, Mode, Progress};
+use provdb_index::{
+    CatchUp, DatanetIndex, Embed, IndexConfig, IndexError, IndexHit, Mode, Progress,
+};
 use provdb_inference::{Embedder, EmbedderConfig};
 use provdb_storage::{Address, Datanet, RecordId, Visibility};
 use serde::{Serialize, Serializer};
@@ -178,6 +180,33 @@ impl Db {
         options: &SearchOptions,
         reader: Option<Address>,
     ) -> Result<Vec<SearchHit>> {
+        let hits = self.search_hits(name, text, options, reader)?;
+        let mut out = Vec::with_capacity(hits.len());
+        for hit in hits {
+            let chunk = self.store.chunk(hit.chunk_id)?.ok_or_else(|| {
+                Error::Internal(format!("indexed chunk {} is not stored", hit.chunk_id))
+            })?;
+            out.push(SearchHit {
+                chunk_id: hit.chunk_id,
+                record_id: hit.record_id,
+                contributor: hit.contributor,
+                score: hit.score,
+                bm25: hit.bm25,
+                vector: hit.vector,
+                text: chunk.text,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The index's hits (without chunk text) of `text` in Datanet `name` for `reader`.
+    pub fn search_hits(
+        &self,
+        name: &str,
+        text: &str,
+        options: &SearchOptions,
+        reader: Option<Address>,
+    ) -> Result<Vec<IndexHit>> {
         options.validate()?;
         let datanet = self.store.datanet(name)?;
         if datanet.visibility == Visibility::Private {
@@ -211,22 +240,6 @@ impl Db {
             Some(e) => e.embed(&[text])?.pop(),
             None => None,
         };
-        let hits = index.search(text, query.as_deref(), options)?;
-        let mut out = Vec::with_capacity(hits.len());
-        for hit in hits {
-            let chunk = self.store.chunk(hit.chunk_id)?.ok_or_else(|| {
-                Error::Internal(format!("indexed chunk {} is not stored", hit.chunk_id))
-            })?;
-            out.push(SearchHit {
-                chunk_id: hit.chunk_id,
-                record_id: hit.record_id,
-                contributor: hit.contributor,
-                score: hit.score,
-                bm25: hit.bm25,
-                vector: hit.vector,
-                text: chunk.text,
-            });
-        }
-        Ok(out)
+        Ok(index.search(text, query.as_deref(), options)?)
     }
 }

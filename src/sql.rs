@@ -1,10 +1,14 @@
 //! SQL over the database: [`Db::sql`] runs a query to the end for a caller (blocking, on a
 //! small tokio runtime shared by every `Db` of the process), [`Db::sql_stream`] hands out the
-//! stream of batches for async callers. Access rules and limits are the query crate's.
+//! stream of batches for async callers. Access rules and limits are the query crate's; the
+//! search table functions reach this database's indexes through [`DbSearcher`].
 
 use std::sync::OnceLock;
 
-use provdb_query::{Caller, QueryEngine, QueryLimits, QueryOutput};
+use std::sync::Arc;
+
+use provdb_index::{IndexHit, SearchOptions};
+use provdb_query::{Caller, QueryEngine, QueryError, QueryLimits, QueryOutput, Searcher};
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -28,6 +32,7 @@ impl Db {
     /// A query engine over this database.
     pub fn query_engine(&self, limits: QueryLimits) -> QueryEngine {
         QueryEngine::new(self.store.clone(), limits)
+            .with_searcher(Arc::new(DbSearcher(self.clone())))
     }
 
     /// Runs `sql` as `caller` within `limits`; the whole result.
@@ -44,5 +49,26 @@ impl Db {
     ) -> Result<provdb_query::SendableRecordBatchStream> {
         let engine = self.query_engine(QueryLimits::default());
         Ok(engine.stream(sql, caller).await?)
+    }
+}
+
+/// The database's indexes as the query crate's search table functions see them.
+struct DbSearcher(Db);
+
+impl Searcher for DbSearcher {
+    fn search(
+        &self,
+        datanet: &str,
+        text: &str,
+        options: &SearchOptions,
+        caller: Caller,
+    ) -> provdb_query::Result<Vec<IndexHit>> {
+        self.0
+            .search_hits(datanet, text, options, caller.0)
+            .map_err(|e| match e {
+                Error::Query(q) => q,
+                e if e.is_user_error() => QueryError::Invalid(e.to_string()),
+                e => QueryError::Execution(e.to_string()),
+            })
     }
 }

@@ -27,7 +27,7 @@ fn people() -> [(&'static str, Address); 3] {
 
 /// Builds the fixture database in `dir`.
 pub(crate) fn fixture(dir: &Path) -> Db {
-    let db = Db::init(dir.join("data")).unwrap();
+    let db = crate::search::with_embedder(Db::init(dir.join("data")).unwrap());
     let [(_, alice), (_, bob), (_, carol)] = people();
     let mut papers = Datanet::new("papers");
     papers.license = "MIT".into();
@@ -257,6 +257,41 @@ fn bad_sql_is_a_user_error_that_says_where() {
         .sql("SELECT * FROM chunks", Caller::anonymous(), limits)
         .unwrap();
     assert!(output.truncated && output.rows() == 2);
+}
+
+#[test]
+fn search_results_join_with_chunks_and_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let sql = "SELECT r.record_id, r.contributor, c.text, s.score \
+               FROM hybrid_search('papers', 'boundary layer transition', 10) s \
+               JOIN chunks c USING (chunk_id) JOIN records r USING (record_id) \
+               WHERE r.license = 'MIT' ORDER BY s.score DESC";
+    let output = db
+        .sql(sql, Caller::anonymous(), QueryLimits::default())
+        .unwrap();
+    let names: Vec<&str> = output
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["record_id", "contributor", "text", "score"]);
+    // Three approved papers; the one about boundary layers first, by alice.
+    assert_eq!(output.rows(), 3);
+    let text = text_of(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[3], address(&ALICE_KEY).to_string());
+    assert_eq!(lines[6], "boundary layer transition on a flat plate");
+    let plan = text_of(
+        &db.sql(
+            &format!("EXPLAIN {sql}"),
+            Caller::anonymous(),
+            QueryLimits::default(),
+        )
+        .unwrap(),
+    );
+    assert!(plan.contains("hybrid_search('papers', k=10)"), "{plan}");
 }
 
 #[test]

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result as DfResult;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -14,6 +17,7 @@ use provdb_storage::Store;
 
 use crate::access::{Caller, readable_datanets};
 use crate::error::{QueryError, Result};
+use crate::search::{SearchFunction, Searcher};
 
 /// Bounds on one query.
 #[derive(Clone, Copy, Debug)]
@@ -54,17 +58,45 @@ impl QueryOutput {
     }
 }
 
+/// Parses `sql`, applies provdb's rewrite, plans it, and refuses anything but a query: a
+/// session is read-only (no DDL, no DML, no `SET`), so no statement reaches a file or a table
+/// beyond the caller's.
+async fn plan(context: &SessionContext, sql: &str) -> DfResult<DataFrame> {
+    let state = context.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state.sql_to_statement(sql, &dialect)?;
+    crate::rewrite::merge_search_record_ids(&mut statement);
+    let plan = state.statement_to_plan(statement).await?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)?;
+    context.execute_logical_plan(plan).await
+}
+
 /// Runs SQL over a store.
 #[derive(Clone)]
 pub struct QueryEngine {
     store: Arc<Store>,
     limits: QueryLimits,
+    searcher: Option<Arc<dyn Searcher>>,
 }
 
 impl QueryEngine {
     /// An engine over `store` with `limits`.
     pub fn new(store: Arc<Store>, limits: QueryLimits) -> Self {
-        Self { store, limits }
+        Self {
+            store,
+            limits,
+            searcher: None,
+        }
+    }
+
+    /// Lets the search table functions run through `searcher`.
+    pub fn with_searcher(mut self, searcher: Arc<dyn Searcher>) -> Self {
+        self.searcher = Some(searcher);
+        self
     }
 
     /// The limits.
@@ -85,14 +117,18 @@ impl QueryEngine {
         let readable = Arc::new(readable_datanets(&self.store, &caller)?);
         crate::tables::register_all(&context, &self.store, &readable, caller)
             .map_err(QueryError::from_datafusion)?;
+        for (name, mode) in crate::search::FUNCTIONS {
+            let function =
+                SearchFunction::new(name, mode, &readable, caller, self.searcher.clone());
+            context.register_udtf(name, Arc::new(function));
+        }
         Ok(context)
     }
 
     /// Plans `sql` for `caller` and starts it: a stream of batches.
     pub async fn stream(&self, sql: &str, caller: Caller) -> Result<SendableRecordBatchStream> {
         let context = self.context(caller)?;
-        let frame = context
-            .sql(sql)
+        let frame = plan(&context, sql)
             .await
             .map_err(QueryError::from_datafusion)?;
         frame

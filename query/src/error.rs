@@ -35,10 +35,17 @@ impl QueryError {
             E::SQL(..) | E::Plan(_) | E::SchemaError(..) => Self::Invalid(root.to_string()),
             E::NotImplemented(m) => Self::Invalid(format!("not supported: {m}")),
             E::ResourcesExhausted(m) => Self::Limit(format!("query memory limit exceeded: {m}")),
-            E::External(e) => match e.downcast_ref::<provdb_storage::StorageError>() {
-                Some(storage) => Self::Execution(storage.to_string()),
-                None => Self::Execution(e.to_string()),
-            },
+            E::External(e) => {
+                if let Some(query) = e.downcast_ref::<QueryError>() {
+                    match query {
+                        Self::Invalid(m) => Self::Invalid(m.clone()),
+                        Self::Limit(m) => Self::Limit(m.clone()),
+                        other => Self::Execution(other.to_string()),
+                    }
+                } else {
+                    Self::Execution(e.to_string())
+                }
+            }
             other => Self::Execution(other.to_string()),
         }
     }

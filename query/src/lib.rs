@@ -6,14 +6,18 @@
 //! (`EXPLAIN` shows what reached the scan); bounded memory and a timeout per query. Access
 //! rules hold below SQL: a session is built for one [`Caller`], and its tables only ever read
 //! the Datanets that caller may read (public ones, the caller's own, and those it holds a read
-//! grant on), so no join, subquery, count or error message can reach another. Later: the
-//! search table functions and the cited-answer pipeline. Depends on storage.
+//! grant on), so no join, subquery, count or error message can reach another. The search table
+//! functions (`bm25_search`, `vector_search`, `hybrid_search`) call the indexes through a
+//! [`Searcher`] the embedded database provides. Later: the cited-answer pipeline. Depends on
+//! storage and index.
 
 mod access;
 mod engine;
 mod error;
 mod filters;
+mod rewrite;
 mod scan;
+mod search;
 mod tables;
 
 pub use access::Caller;
@@ -21,3 +25,4 @@ pub use datafusion::arrow;
 pub use datafusion::execution::SendableRecordBatchStream;
 pub use engine::{QueryEngine, QueryLimits, QueryOutput};
 pub use error::{QueryError, Result};
+pub use search::Searcher;

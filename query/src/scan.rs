@@ -25,10 +25,7 @@ pub(crate) const BATCH_ROWS: usize = 4096;
 /// Produces a table's rows as batches, in order, until done or `emit` returns false.
 pub(crate) trait BatchSource: Send + Sync + fmt::Debug {
     /// Runs the scan on the calling (blocking) thread.
-    fn produce(
-        &self,
-        emit: &mut dyn FnMut(RecordBatch) -> bool,
-    ) -> Result<(), provdb_storage::StorageError>;
+    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()>;
 }
 
 /// A scan of one provdb table.
@@ -150,7 +147,7 @@ impl<'a, T> Batcher<'a, T> {
     }
 
     /// Adds a row; flushes a full batch.
-    pub(crate) fn push(&mut self, row: T) -> Result<(), provdb_storage::StorageError> {
+    pub(crate) fn push(&mut self, row: T) -> crate::Result<()> {
         if self.stopped {
             return Ok(());
         }
@@ -170,7 +167,7 @@ impl<'a, T> Batcher<'a, T> {
     }
 
     /// Emits what is buffered.
-    pub(crate) fn flush(&mut self) -> Result<(), provdb_storage::StorageError> {
+    pub(crate) fn flush(&mut self) -> crate::Result<()> {
         if self.rows.is_empty() {
             return Ok(());
         }

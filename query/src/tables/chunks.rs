@@ -13,9 +13,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use provdb_storage::{
-    Chunk, Datanet, StorageError, Store, chunks_schema, chunks_to_batch_projected,
-};
+use provdb_storage::{Chunk, Datanet, Store, chunks_schema, chunks_to_batch_projected};
 
 use super::records::{candidate_datanets, visit_records};
 use crate::filters::{Pushable, ScanFilter};
@@ -61,7 +59,7 @@ struct ChunksSource {
 }
 
 impl BatchSource for ChunksSource {
-    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(), StorageError> {
+    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()> {
         let to_batch = |rows: &[Chunk]| chunks_to_batch_projected(rows, self.projection.as_deref());
         let mut batcher = Batcher::new(self.limit, &to_batch, emit);
         if let Some(ids) = self.filter.values("chunk_id") {

@@ -67,8 +67,8 @@ pub(crate) fn visit_records(
     store: &Store,
     datanets: &[Datanet],
     filter: &ScanFilter,
-    visit: &mut dyn FnMut(&Datanet, Record) -> Result<bool, StorageError>,
-) -> Result<(), StorageError> {
+    visit: &mut dyn FnMut(&Datanet, Record) -> crate::Result<bool>,
+) -> crate::Result<()> {
     if let Some(ids) = filter.values("record_id") {
         for id in &ids {
             let Ok(id) = RecordId::from_str(id) else {
@@ -123,7 +123,7 @@ struct RecordsSource {
 }
 
 impl BatchSource for RecordsSource {
-    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(), StorageError> {
+    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()> {
         let datanets = &self.datanets;
         let to_batch = |rows: &[Record]| {
             let datanet = rows

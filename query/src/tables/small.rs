@@ -72,7 +72,7 @@ impl fmt::Debug for SmallSource {
 }
 
 impl BatchSource for SmallSource {
-    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(), StorageError> {
+    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()> {
         let batch = (self.compute)(&self.store, &self.datanets)?;
         let batch = match &self.projection {
             Some(indices) => batch

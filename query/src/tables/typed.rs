@@ -189,7 +189,7 @@ impl TypedSource {
 }
 
 impl BatchSource for TypedSource {
-    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(), StorageError> {
+    fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()> {
         let to_batch = |rows: &[Record]| self.to_batch(rows);
         let mut batcher = Batcher::new(self.limit, &to_batch, emit);
         let datanets = [self.datanet.clone()];
