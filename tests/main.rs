@@ -7,4 +7,5 @@ mod ingest;
 mod search;
 mod signatures;
 mod sql;
+mod sql_access;
 mod versions;

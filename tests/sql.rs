@@ -27,6 +27,11 @@ fn people() -> [(&'static str, Address); 3] {
 
 /// Builds the fixture database in `dir`.
 pub(crate) fn fixture(dir: &Path) -> Db {
+    fixture_with(dir, true)
+}
+
+/// The fixture, with or without the private Datanet `secret` (and its grant).
+pub(crate) fn fixture_with(dir: &Path, with_secret: bool) -> Db {
     let db = crate::search::with_embedder(Db::init(dir.join("data")).unwrap());
     let [(_, alice), (_, bob), (_, carol)] = people();
     let mut papers = Datanet::new("papers");
@@ -52,11 +57,6 @@ pub(crate) fn fixture(dir: &Path) -> Db {
     let mut notes = Datanet::new("notes");
     notes.license = "CC-BY-4.0".into();
     db.create_datanet(notes).unwrap();
-    let mut secret = Datanet::new("secret");
-    secret.license = "MIT".into();
-    secret.visibility = Visibility::Private;
-    secret.owner = Some(alice);
-    let secret = db.create_datanet(secret).unwrap();
     let ingest = |name: &str, file: &str, rows: Vec<serde_json::Value>| {
         let path = write_rows(dir, file, &rows);
         db.ingest_file(name, &path, &IngestOptions::default())
@@ -80,6 +80,21 @@ pub(crate) fn fixture(dir: &Path) -> Db {
             json!({"text": "a note on drag", "contributor": carol.to_string()}),
         ],
     );
+    let records = db.records("papers", 10).unwrap();
+    let rejected = records
+        .iter()
+        .find(|r| r.content.contains("Rejected"))
+        .unwrap();
+    db.set_status(&rejected.record_id, Status::Rejected)
+        .unwrap();
+    if !with_secret {
+        return db;
+    }
+    let mut secret = Datanet::new("secret");
+    secret.license = "MIT".into();
+    secret.visibility = Visibility::Private;
+    secret.owner = Some(alice);
+    let secret = db.create_datanet(secret).unwrap();
     ingest(
         "secret",
         "secret.jsonl",
@@ -88,13 +103,6 @@ pub(crate) fn fixture(dir: &Path) -> Db {
             json!({"text": "secret engine design", "contributor": alice.to_string()}),
         ],
     );
-    let records = db.records("papers", 10).unwrap();
-    let rejected = records
-        .iter()
-        .find(|r| r.content.contains("Rejected"))
-        .unwrap();
-    db.set_status(&rejected.record_id, Status::Rejected)
-        .unwrap();
     db.store()
         .grant(&Grant {
             datanet_id: secret.id,
@@ -182,7 +190,7 @@ fn sqllogictest_files_pass() {
     }
 }
 
-fn text_of(output: &provdb::QueryOutput) -> String {
+pub(crate) fn text_of(output: &provdb::QueryOutput) -> String {
     let options = FormatOptions::default();
     let mut text = String::new();
     for batch in &output.batches {
@@ -241,9 +249,14 @@ fn bad_sql_is_a_user_error_that_says_where() {
     assert!(error.is_user_error(), "{error}");
     let error = run("SELECT * FROM recordz");
     assert!(
-        error.is_user_error() && error.to_string().contains("recordz"),
+        error.is_user_error() && error.to_string().contains("did you mean 'records'?"),
         "{error}"
     );
+    // The nearest name is one the caller may read: no private Datanet is ever suggested.
+    let error = run("SELECT * FROM secrets");
+    assert!(!error.to_string().contains("did you mean"), "{error}");
+    let error = run("SELECT * FROM hybrid_serch('papers', 'x', 3)");
+    assert!(error.to_string().contains("hybrid_search"), "{error}");
     let error = run("SELECT contributr FROM records");
     assert!(
         error.is_user_error() && error.to_string().contains("contributor"),
@@ -292,6 +305,57 @@ fn search_results_join_with_chunks_and_records() {
         .unwrap(),
     );
     assert!(plan.contains("hybrid_search('papers', k=10)"), "{plan}");
+}
+
+#[test]
+fn over_a_limit_a_query_fails_clearly_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let before = text_of(
+        &db.sql(
+            "SELECT count(*) FROM records",
+            Caller::anonymous(),
+            QueryLimits::default(),
+        )
+        .unwrap(),
+    );
+    // Eight chunks to the eighth power: far more than 50 ms of work.
+    let endless = "SELECT count(*) FROM chunks a, chunks b, chunks c, chunks d, chunks e, \
+                   chunks f, chunks g, chunks h WHERE a.text || b.text || c.text || d.text || \
+                   e.text || f.text || g.text || h.text LIKE '%zzz%'";
+    let limits = QueryLimits {
+        timeout: std::time::Duration::from_millis(50),
+        ..QueryLimits::default()
+    };
+    let error = db.sql(endless, Caller::anonymous(), limits).unwrap_err();
+    assert!(
+        error.is_user_error() && error.to_string().contains("timed out after"),
+        "{error}"
+    );
+    let limits = QueryLimits {
+        memory_bytes: 4096,
+        ..QueryLimits::default()
+    };
+    let error = db
+        .sql(
+            "SELECT a.content, b.content FROM records a, records b ORDER BY 1, 2",
+            Caller::anonymous(),
+            limits,
+        )
+        .unwrap_err();
+    assert!(
+        error.is_user_error() && error.to_string().contains("memory limit"),
+        "{error}"
+    );
+    let after = text_of(
+        &db.sql(
+            "SELECT count(*) FROM records",
+            Caller::anonymous(),
+            QueryLimits::default(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(before, after);
 }
 
 #[test]

@@ -75,6 +75,53 @@ async fn plan(context: &SessionContext, sql: &str) -> DfResult<DataFrame> {
     context.execute_logical_plan(plan).await
 }
 
+/// To an unknown-table error, adds the nearest name among the session's tables and search
+/// functions (only what the caller may read is a candidate).
+fn suggest_table(context: &SessionContext, error: QueryError) -> QueryError {
+    let QueryError::Invalid(message) = &error else {
+        return error;
+    };
+    let Some(rest) = message
+        .split("table '")
+        .nth(1)
+        .or_else(|| message.split("table function '").nth(1))
+    else {
+        return error;
+    };
+    let Some(qualified) = rest
+        .split("' not found")
+        .next()
+        .filter(|_| rest.contains("' not found"))
+    else {
+        return error;
+    };
+    let wanted = qualified
+        .rsplit('.')
+        .next()
+        .unwrap_or(qualified)
+        .to_ascii_lowercase();
+    let mut names: Vec<String> = crate::search::FUNCTIONS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    if let Some(schema) = context
+        .catalog("datafusion")
+        .and_then(|c| c.schema("public"))
+    {
+        names.extend(schema.table_names());
+    }
+    let nearest = names
+        .iter()
+        .map(|name| (strsim::levenshtein(&wanted, name), name))
+        .min();
+    match nearest {
+        Some((distance, name)) if distance <= (wanted.len() / 3).max(2) => {
+            QueryError::Invalid(format!("{message} (did you mean '{name}'?)"))
+        }
+        _ => error,
+    }
+}
+
 /// Runs SQL over a store.
 #[derive(Clone)]
 pub struct QueryEngine {
@@ -130,7 +177,7 @@ impl QueryEngine {
         let context = self.context(caller)?;
         let frame = plan(&context, sql)
             .await
-            .map_err(QueryError::from_datafusion)?;
+            .map_err(|e| suggest_table(&context, QueryError::from_datafusion(e)))?;
         frame
             .execute_stream()
             .await

@@ -87,6 +87,10 @@ pub(crate) struct SqlArgs {
     /// DataFusion's memory pool for this query, in MiB.
     #[arg(long, default_value_t = 512)]
     pub(crate) memory_mb: usize,
+    /// Embedder model directory for `vector_search`/`hybrid_search` (default:
+    /// $PROVDB_MODELS/all-minilm-l6-v2).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -76,6 +76,40 @@ fn search_prints_hits_with_provenance_in_every_mode() {
 }
 
 #[test]
+fn sql_search_functions_join_with_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = setup(dir.path());
+    let query = "SELECT c.text, r.contributor, s.rank FROM hybrid_search('aero', 'boundary layer heat', 2) s \
+                 JOIN chunks c USING (chunk_id) JOIN records r USING (record_id) ORDER BY s.rank";
+    let out = json(&ok(provdb(
+        &data,
+        &[
+            "sql",
+            query,
+            "--format",
+            "json",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    )));
+    let rows = out.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0]["text"], "boundary layer heat transfer");
+    assert_eq!(rows[0]["contributor"], ALICE);
+    assert_eq!(rows[1]["rank"], 2);
+    let bad = provdb(
+        &data,
+        &["sql", "SELECT * FROM bm25_search('aero', 'heat', 'three')"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("argument 3 (k) must be a number"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn bad_search_requests_exit_1_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (data, model) = setup(dir.path());

@@ -7,10 +7,18 @@ use provdb::query::arrow::array::RecordBatch;
 use provdb::{Address, Caller, Db, QueryLimits, QueryOutput};
 
 use crate::cli::{SqlArgs, SqlFormat};
+use crate::commands::load_embedder;
 use crate::output::{UserError, parse_arg};
 
 pub(crate) fn run(data: &Path, args: SqlArgs) -> anyhow::Result<()> {
-    let db = Db::open(data)?;
+    let mut db = Db::open(data)?;
+    // The vector retriever needs the embedder; load it only for queries that can use it.
+    let lowered = args.query.to_ascii_lowercase();
+    if (lowered.contains("vector_search") || lowered.contains("hybrid_search"))
+        && let Some(embedder) = load_embedder(args.model.as_deref())?
+    {
+        db = db.with_embedder(embedder);
+    }
     let caller = match &args.caller {
         Some(address) => Caller::address(parse_arg::<Address>(address, "--as")?),
         None => Caller::anonymous(),
