@@ -6,11 +6,9 @@ use provdb_inference::{Embedder, EmbedderConfig, model_files};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/minilm_embeddings.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    // Embedded at compile time: the test binary is shared by every clone using the same
+    // target directory, so a path baked into it could point at another clone.
+    serde_json::from_str(include_str!("fixtures/minilm_embeddings.json")).unwrap()
 }
 
 fn embedder() -> Embedder {

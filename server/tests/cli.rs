@@ -3,7 +3,9 @@
 use crate::common::*;
 
 fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    // At run time: a path baked in at compile time could be another clone's (the target
+    // directory is shared).
+    std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
         .parent()
         .unwrap()
         .to_path_buf()

@@ -30,6 +30,7 @@ static RECORDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("sequence", DataType::UInt64, false),
         Field::new("chunk_count", DataType::UInt32, false),
         Field::new("content", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, true),
     ]))
 });
 
@@ -126,7 +127,10 @@ pub fn records_to_batch_projected(
             10 => strings(rs.map(|r| Some(r.status.as_str()))),
             11 => Arc::new(rs.map(|r| Some(r.sequence)).collect::<UInt64Array>()),
             12 => Arc::new(rs.map(|r| Some(r.chunk_count())).collect::<UInt32Array>()),
-            _ => strings(rs.map(|r| Some(r.content.as_str()))),
+            13 => strings(rs.map(|r| Some(r.content.as_str()))),
+            // The text column's value; a span that does not unescape cannot be written by
+            // ingest, and would show as NULL.
+            _ => owned_strings(rs.map(|r| r.text().ok().flatten())),
         }
     };
     project(&RECORDS_SCHEMA, records.len(), projection, column)
