@@ -23,9 +23,17 @@ pub(crate) const CF_CONTRIBUTORS: &str = "contributors";
 pub(crate) const CF_GRANTS: &str = "grants";
 /// sequence → LogEntry.
 pub(crate) const CF_LOG: &str = "log";
+/// ledger sequence → LedgerEntry (the hash-chained attribution ledger).
+pub(crate) const CF_LEDGER: &str = "ledger";
+/// answer id → AnswerRecord.
+pub(crate) const CF_ANSWERS: &str = "answers";
+/// epoch number → Epoch.
+pub(crate) const CF_EPOCHS: &str = "epochs";
+/// epoch number ‖ address → cumulative balance (u128, big-endian) at that epoch's end.
+pub(crate) const CF_BALANCES: &str = "balances";
 
 /// Every column family, in creation order.
-pub(crate) const ALL_CFS: [&str; 10] = [
+pub(crate) const ALL_CFS: [&str; 14] = [
     CF_META,
     CF_DATANETS,
     CF_STATS,
@@ -36,6 +44,10 @@ pub(crate) const ALL_CFS: [&str; 10] = [
     CF_CONTRIBUTORS,
     CF_GRANTS,
     CF_LOG,
+    CF_LEDGER,
+    CF_ANSWERS,
+    CF_EPOCHS,
+    CF_BALANCES,
 ];
 
 /// Meta key of the last committed sequence number.
@@ -44,6 +56,8 @@ pub(crate) const META_SEQUENCE: &[u8] = b"sequence";
 pub(crate) const META_NEXT_CHUNK: &[u8] = b"next_chunk_id";
 /// Meta key of the next Datanet id.
 pub(crate) const META_NEXT_DATANET: &[u8] = b"next_datanet_id";
+/// Meta key of the ledger head: last entry's sequence (u64) ‖ its hash.
+pub(crate) const META_LEDGER_HEAD: &[u8] = b"ledger_head";
 /// Meta key of the on-disk format version.
 pub(crate) const META_FORMAT: &[u8] = b"format";
 /// The on-disk format this code writes.

@@ -1,8 +1,9 @@
 //! provdb-storage: the durable state of a provdb database, on RocksDB.
 //!
 //! Owns the on-disk layout (column families and key encodings), the provenance data model
-//! (datanets, records, chunks, grants), the change log that side indexes catch up from, and
-//! the export of records and chunks as Arrow `RecordBatch`es.
+//! (datanets, records, chunks, grants), the change log that side indexes catch up from, the
+//! attribution ledger (answers, hash-chained entries, epochs and their Merkle roots), and the
+//! export of records and chunks as Arrow `RecordBatch`es.
 //!
 //! Invariants:
 //! - Every mutation takes the next sequence number, and the data it writes, its change-log
@@ -20,6 +21,7 @@ mod codec;
 mod error;
 mod hash;
 mod keys;
+mod ledger;
 mod model;
 mod store;
 
@@ -29,8 +31,11 @@ pub use arrow_export::{
 };
 pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};
+pub use ledger::{
+    AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, NewEntry, Role,
+};
 pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
     DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, Visibility,
 };
-pub use store::{RecordScan, Store, StoreOptions};
+pub use store::{NewAnswer, RecordScan, Store, StoreOptions};

@@ -6,6 +6,7 @@
 //! fails, memory and disk still agree.
 
 mod commit;
+mod ledger;
 mod pages;
 mod read;
 
@@ -22,6 +23,7 @@ use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::model::{Address, Datanet, DatanetStats, Grant, LogEntry};
 
+pub use ledger::NewAnswer;
 pub use read::RecordScan;
 
 /// How a `Store` is opened.
@@ -55,6 +57,7 @@ pub struct Store {
     path: PathBuf,
     options: StoreOptions,
     writer: Mutex<Counters>,
+    ledger: Mutex<ledger::LedgerHead>,
 }
 
 fn rocks_options() -> Options {
@@ -102,12 +105,18 @@ impl Store {
                 next_chunk_id: 0,
                 next_datanet_id: 0,
             }),
+            ledger: Mutex::new(ledger::LedgerHead::default()),
         };
         let counters = store.load_counters()?;
         *store
             .writer
             .get_mut()
             .map_err(|_| StorageError::Internal("poisoned".into()))? = counters;
+        let head = store.load_ledger_head()?;
+        *store
+            .ledger
+            .get_mut()
+            .map_err(|_| StorageError::Internal("poisoned".into()))? = head;
         Ok(store)
     }
 
