@@ -50,6 +50,13 @@ pub(crate) enum Command {
     Generate(GenerateArgs),
     /// Run a SQL query over the Datanets the caller may read.
     Sql(SqlArgs),
+    /// Answer a question from Datanets with verified citations, and record who is paid.
+    Ask(AskArgs),
+    /// Verify the attribution ledger or set its fee policy.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Who was paid what: totals per account, or one account's entries.
+    Audit(AuditArgs),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
@@ -66,6 +73,88 @@ pub(crate) enum SqlFormat {
     Json,
     /// CSV with a header row.
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AskArgs {
+    /// Datanet to answer from.
+    pub(crate) name: String,
+    /// The question.
+    pub(crate) question: String,
+    /// More Datanets to retrieve from.
+    #[arg(long = "datanet")]
+    pub(crate) more: Vec<String>,
+    /// Sources to retrieve.
+    #[arg(short, long, default_value_t = 4)]
+    pub(crate) k: usize,
+    /// bm25, vector or hybrid retrieval.
+    #[arg(long, default_value = "hybrid")]
+    pub(crate) mode: String,
+    /// The fee to split, in wei.
+    #[arg(long, default_value = "0")]
+    pub(crate) fee: String,
+    /// cited (verified markers weighted by retrieval score) or loo (leave-one-out).
+    #[arg(long, default_value = "cited")]
+    pub(crate) attribution: String,
+    /// LoRA adapter ID[:WEIGHT] (served by the multi-adapter issue; refused until then).
+    #[arg(long = "adapter")]
+    pub(crate) adapters: Vec<String>,
+    /// Ask as this address (needed for private Datanets).
+    #[arg(long = "as")]
+    pub(crate) caller: Option<String>,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 160)]
+    pub(crate) max_tokens: usize,
+    /// Generator model (GGUF file or safetensors folder; default: SmolLM2 from fetch-models).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// Embedder model directory (default: $PROVDB_MODELS/all-minilm-l6-v2).
+    #[arg(long)]
+    pub(crate) embedder: Option<PathBuf>,
+    /// Print JSON: answer_id, answer, citations, split (amounts as decimal strings), usage.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// Recompute the hash chain and name the first broken entry (exit 1 when broken).
+    Verify {
+        /// Print JSON: entries, ok, head, broken.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the fee policy; with options, change it.
+    Policy(PolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PolicyArgs {
+    /// The model owner's account.
+    #[arg(long)]
+    pub(crate) model_owner: Option<String>,
+    /// The model owner's share, basis points.
+    #[arg(long)]
+    pub(crate) model_bps: Option<u16>,
+    /// The protocol's account (also the treasury of Datanets without owner).
+    #[arg(long)]
+    pub(crate) protocol: Option<String>,
+    /// The protocol's share, basis points.
+    #[arg(long)]
+    pub(crate) protocol_bps: Option<u16>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this account's entries.
+    #[arg(long)]
+    pub(crate) contributor: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

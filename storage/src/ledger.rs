@@ -266,3 +266,37 @@ pub struct LedgerCheck {
     /// Hash of the last good entry.
     pub head: [u8; 32],
 }
+
+/// How an answer's fee is split before the data share: stored in the database, set by the
+/// operator. A share above 0 basis points needs an account to pay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerPolicy {
+    /// Owner of the model that answers.
+    pub model_owner: Option<Address>,
+    /// Its share in basis points.
+    pub model_owner_bps: u16,
+    /// The protocol's account (also the treasury of a Datanet without owner).
+    pub protocol: Option<Address>,
+    /// Its share in basis points.
+    pub protocol_bps: u16,
+}
+
+impl LedgerPolicy {
+    /// Refuses shares above the whole fee and shares without an account.
+    pub fn validate(&self) -> Result<(), StorageError> {
+        if u32::from(self.model_owner_bps) + u32::from(self.protocol_bps) > 10_000 {
+            return Err(StorageError::Invalid(format!(
+                "model owner ({}) and protocol ({}) shares exceed 10000 basis points",
+                self.model_owner_bps, self.protocol_bps
+            )));
+        }
+        if (self.model_owner_bps > 0 && self.model_owner.is_none())
+            || (self.protocol_bps > 0 && self.protocol.is_none())
+        {
+            return Err(StorageError::Invalid(
+                "a share above 0 basis points needs an account to pay it to".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -32,7 +32,8 @@ pub use arrow_export::{
 pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};
 pub use ledger::{
-    AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, NewEntry, Role,
+    AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
+    NewEntry, Role,
 };
 pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use provdb_index::{IndexHit, SearchOptions};
 use provdb_inference::llama::{Llama, LlamaModel, SamplingParams};
 use provdb_storage::{
-    AnswerRecord, CitationRecord, Datanet, NewAnswer, NewEntry, Store, keccak256,
+    AnswerRecord, CitationRecord, Datanet, LedgerPolicy, NewAnswer, NewEntry, Store, keccak256,
 };
 
 use super::citations::parse_citations;
@@ -36,7 +36,7 @@ pub struct Answerer {
     searcher: Arc<dyn Searcher>,
     model: Arc<LlamaModel>,
     model_name: String,
-    policy: SplitPolicy,
+    policy: LedgerPolicy,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -58,7 +58,7 @@ impl Answerer {
         searcher: Arc<dyn Searcher>,
         model: Arc<LlamaModel>,
         model_name: String,
-        policy: SplitPolicy,
+        policy: LedgerPolicy,
     ) -> Self {
         Self {
             store,
@@ -97,7 +97,8 @@ impl Answerer {
                 "LoRA adapters are not served yet: ask the base model (no --adapter)".into(),
             );
         }
-        self.policy.validate()
+        self.policy.validate()?;
+        Ok(())
     }
 
     /// The top `k` chunks for the question over the requested Datanets.
@@ -195,19 +196,30 @@ impl Answerer {
                 weight,
             })
             .collect();
-        let mut treasuries: Vec<_> = Vec::new();
+        // A Datanet's treasury is its owner, else the protocol's account.
+        let mut datanet_ids = Vec::new();
+        let mut treasuries = Vec::new();
         for name in &request.datanets {
             let datanet = self.store.datanet(name)?;
-            treasuries.push((datanet.id, datanet.owner.unwrap_or(self.policy.protocol)));
+            datanet_ids.push(datanet.id);
+            if let Some(treasury) = datanet.owner.or(self.policy.protocol) {
+                treasuries.push((datanet.id, treasury));
+            }
         }
-        let shares = split_fee(request.fee_wei, &self.policy, &weighted, &treasuries)?;
+        let policy = SplitPolicy::from_ledger(&self.policy);
+        let shares = split_fee(request.fee_wei, &policy, &weighted, &treasuries).map_err(|e| {
+            QueryError::Invalid(format!(
+                "{e}: the answer cites no source, and its Datanets have no owner to hold the \
+                 data share (set a protocol account: provdb ledger policy --protocol ADDR)"
+            ))
+        })?;
         let citations = citations_of(&sources, &parsed.markers, &weights, &shares);
         let answer_id = answer_id(request, &text, &sources);
         let record = AnswerRecord {
             answer_id,
             ts_ms: now_ms(),
             caller: request.caller.0,
-            datanet_ids: treasuries.iter().map(|(id, _)| *id).collect(),
+            datanet_ids,
             question: request.question.clone(),
             text: text.clone(),
             model: self.model_name.clone(),

@@ -37,6 +37,16 @@ pub struct SplitPolicy {
 }
 
 impl SplitPolicy {
+    /// The policy a database stores (an account missing where its share is 0 is never paid).
+    pub fn from_ledger(policy: &provdb_storage::LedgerPolicy) -> Self {
+        Self {
+            model_owner: policy.model_owner.unwrap_or(Address([0; 20])),
+            model_owner_bps: policy.model_owner_bps,
+            protocol: policy.protocol.unwrap_or(Address([0; 20])),
+            protocol_bps: policy.protocol_bps,
+        }
+    }
+
     /// Refuses shares that add up to more than the whole fee.
     pub fn validate(&self) -> Result<()> {
         if u128::from(self.model_owner_bps) + u128::from(self.protocol_bps) > BPS {
@@ -132,10 +142,14 @@ pub fn split_fee(
         weight_ppm: 0,
         amount_wei,
     };
-    let mut shares = vec![
-        fixed(policy.model_owner, Role::ModelOwner, model_share),
-        fixed(policy.protocol, Role::Protocol, protocol_share),
-    ];
+    // A share of 0 basis points is no payment (and may have no account).
+    let mut shares = Vec::new();
+    if policy.model_owner_bps > 0 {
+        shares.push(fixed(policy.model_owner, Role::ModelOwner, model_share));
+    }
+    if policy.protocol_bps > 0 {
+        shares.push(fixed(policy.protocol, Role::Protocol, protocol_share));
+    }
     let paid: Vec<&WeightedSource> = sources.iter().filter(|s| s.weight > 0).collect();
     let total_weight = paid
         .iter()
@@ -269,6 +283,10 @@ mod tests {
             &[(2, Address([2; 20])), (1, Address([1; 20]))],
         )
         .unwrap();
+        assert!(
+            shares.iter().all(|s| s.role == Role::Treasury),
+            "0 bps is no payment"
+        );
         let treasury: Vec<(Option<u32>, u128)> = shares
             .iter()
             .filter(|s| s.role == Role::Treasury)

@@ -8,7 +8,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 use crate::codec::{decode, encode};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
-use crate::ledger::{AnswerId, AnswerRecord, LedgerCheck, LedgerEntry, NewEntry};
+use crate::ledger::{AnswerId, AnswerRecord, LedgerCheck, LedgerEntry, LedgerPolicy, NewEntry};
 use crate::store::Store;
 
 /// The ledger's head as the writer holds it.
@@ -137,6 +137,34 @@ impl Store {
             .map_err(|e| self.rocks(e))?;
         *head = next;
         Ok(stored)
+    }
+
+    /// The fee policy (all to the data share until the operator sets one).
+    pub fn ledger_policy(&self) -> Result<LedgerPolicy> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META)?, META_LEDGER_POLICY)
+            .map_err(|e| self.rocks(e))?
+        {
+            Some(bytes) => decode(CF_META, META_LEDGER_POLICY, &bytes),
+            None => Ok(LedgerPolicy::default()),
+        }
+    }
+
+    /// Stores the fee policy (checked first).
+    pub fn set_ledger_policy(&self, policy: &LedgerPolicy) -> Result<()> {
+        policy.validate()?;
+        let _head = self.ledger_lock()?;
+        let mut options = WriteOptions::default();
+        options.set_sync(self.options.sync_writes);
+        self.db
+            .put_cf_opt(
+                self.cf(CF_META)?,
+                META_LEDGER_POLICY,
+                encode(policy)?,
+                &options,
+            )
+            .map_err(|e| self.rocks(e))
     }
 
     /// The last entry's sequence number and hash.

@@ -1,0 +1,68 @@
+//! Cited answers and the ledger from the database's side: the generator a `Db` answers with,
+//! [`Db::ask`] (the query crate's answer pipeline over this database's indexes), the fee
+//! policy, and ledger verification.
+
+use std::sync::Arc;
+
+use provdb_inference::llama::LlamaModel;
+use provdb_query::answer::{Answer, Answerer, AskRequest};
+use provdb_storage::{LedgerCheck, LedgerPolicy};
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::sql::DbSearcher;
+
+/// The model a database answers with, and its name in answers and the ledger.
+#[derive(Clone)]
+pub(crate) struct AnswerModel {
+    pub(crate) model: Arc<LlamaModel>,
+    pub(crate) name: String,
+}
+
+impl Db {
+    /// Answers with `model`, named `name` in answers and the ledger.
+    pub fn with_generator(mut self, model: Arc<LlamaModel>, name: impl Into<String>) -> Self {
+        self.generator = Some(AnswerModel {
+            model,
+            name: name.into(),
+        });
+        self
+    }
+
+    /// Answers `request` with citations, streaming the text to `on_text` (return false to
+    /// stop early), and records the answer and who is paid in the ledger.
+    pub fn ask(
+        &self,
+        request: &AskRequest,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Answer> {
+        let generator = self.generator.as_ref().ok_or_else(|| {
+            Error::Invalid(
+                "no generator model is loaded (run scripts/fetch-models.sh or pass --model)".into(),
+            )
+        })?;
+        let answerer = Answerer::new(
+            Arc::clone(&self.store),
+            Arc::new(DbSearcher(self.clone())),
+            Arc::clone(&generator.model),
+            generator.name.clone(),
+            self.store.ledger_policy()?,
+        );
+        Ok(answerer.ask(request, on_text)?)
+    }
+
+    /// The fee policy.
+    pub fn ledger_policy(&self) -> Result<LedgerPolicy> {
+        Ok(self.store.ledger_policy()?)
+    }
+
+    /// Sets the fee policy.
+    pub fn set_ledger_policy(&self, policy: &LedgerPolicy) -> Result<()> {
+        Ok(self.store.set_ledger_policy(policy)?)
+    }
+
+    /// Recomputes the ledger's hash chain; names the first broken entry.
+    pub fn verify_ledger(&self) -> Result<LedgerCheck> {
+        Ok(self.store.verify_ledger()?)
+    }
+}
