@@ -36,6 +36,7 @@ install() {
   if [ -f "$DEST/node_modules/@openzeppelin/merkle-tree/package.json" ]; then
     return 0
   fi
+  log "installing @openzeppelin/merkle-tree (pinned in $PIN_DIR) into $DEST"
   mkdir -p "$NPM_ROOT"
   local tmp
   tmp="$(mktemp -d "$NPM_ROOT/.oz-merkle.XXXXXX")"
@@ -47,8 +48,11 @@ install() {
     rm -rf "$tmp"
     exit 1
   fi
+  rm -f "$tmp/npm.log"
   # Another run may have finished first: then keep its copy.
   mv -T "$tmp" "$DEST" 2>/dev/null || rm -rf "$tmp"
+  [ -f "$DEST/node_modules/@openzeppelin/merkle-tree/package.json" ] ||
+    { log "$DEST is incomplete; remove it and run again"; exit 1; }
 }
 
 install
