@@ -2,8 +2,9 @@
 //!
 //! Owns the on-disk layout (column families and key encodings), the provenance data model
 //! (datanets, records, chunks, grants), the change log that side indexes catch up from, the
-//! attribution ledger (answers, hash-chained entries, epochs and their Merkle roots), and the
-//! export of records and chunks as Arrow `RecordBatch`es.
+//! attribution ledger (answers, hash-chained entries, epochs and their Merkle roots), the
+//! OpenZeppelin-compatible Merkle tree those epochs close into (`merkle`), and the export of
+//! records and chunks as Arrow `RecordBatch`es.
 //!
 //! Invariants:
 //! - Every mutation takes the next sequence number, and the data it writes, its change-log
@@ -22,6 +23,7 @@ mod error;
 mod hash;
 mod keys;
 mod ledger;
+mod merkle;
 mod model;
 mod store;
 
@@ -34,6 +36,9 @@ pub use hash::{keccak256, record_id_of};
 pub use ledger::{
     AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
     NewEntry, Role,
+};
+pub use merkle::{
+    MAX_MERKLE_LEAVES, MerkleTree, merkle_leaf_hash, merkle_process_proof, merkle_verify,
 };
 pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
