@@ -57,6 +57,10 @@ pub(crate) enum Command {
     Ledger(LedgerCommand),
     /// Who was paid what: totals per account, or one account's entries.
     Audit(AuditArgs),
+    /// Close the open ledger entries into an epoch (Merkle root of cumulative balances), list
+    /// epochs, print an account's proof.
+    #[command(subcommand)]
+    Epoch(EpochCommand),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
@@ -145,6 +149,34 @@ pub(crate) struct PolicyArgs {
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EpochCommand {
+    /// Close the entries since the last epoch.
+    Close {
+        /// Print JSON: epoch, root, accounts, total_wei, first_seq, end_seq.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the closed epochs.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An account's cumulative balance and Merkle proof (OpenZeppelin StandardMerkleTree
+    /// leaf `(address, uint256)`).
+    Proof {
+        /// The account.
+        address: String,
+        /// The epoch (default: the last).
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// Print JSON: epoch, account, cumulative_wei, leaf, proof, root.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

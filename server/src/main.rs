@@ -69,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ask(args) => commands::ask::run(&data, args),
         Command::Ledger(command) => commands::ledger::run(&data, command),
         Command::Audit(args) => commands::ledger::audit(&data, args),
+        Command::Epoch(command) => commands::epoch::run(&data, command),
         Command::Demo(args) => commands::demo::run(&data, args),
         Command::Bench(command) => bench::run(command),
     }

@@ -4,6 +4,7 @@ pub(crate) mod ask;
 pub(crate) mod datanet;
 pub(crate) mod demo;
 pub(crate) mod embed;
+pub(crate) mod epoch;
 pub(crate) mod eval;
 pub(crate) mod generate;
 pub(crate) mod index;

@@ -6,6 +6,7 @@
 //! fails, memory and disk still agree.
 
 mod commit;
+mod epochs;
 mod ledger;
 mod pages;
 mod read;
@@ -58,6 +59,7 @@ pub struct Store {
     options: StoreOptions,
     writer: Mutex<Counters>,
     ledger: Mutex<ledger::LedgerHead>,
+    epoch_closing: Mutex<()>,
 }
 
 fn rocks_options() -> Options {
@@ -106,6 +108,7 @@ impl Store {
                 next_datanet_id: 0,
             }),
             ledger: Mutex::new(ledger::LedgerHead::default()),
+            epoch_closing: Mutex::new(()),
         };
         let counters = store.load_counters()?;
         *store
@@ -303,5 +306,7 @@ fn validate_datanet_name(name: &str) -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod ledger_tests;
 #[cfg(test)]
 mod tests;
