@@ -490,6 +490,12 @@ pub(crate) struct DemoArgs {
     /// The collection to load.
     #[arg(long, default_value = "data/cranfield")]
     pub(crate) collection: PathBuf,
+    /// The question the demo asks.
+    #[arg(
+        long,
+        default_value = "What is the effect of a propeller slipstream on the lift of a wing?"
+    )]
+    pub(crate) question: String,
 }
 
 #[derive(Debug, Subcommand)]
