@@ -1,12 +1,12 @@
 //! Cited answers and the ledger from the database's side: the generator a `Db` answers with,
 //! [`Db::ask`] (the query crate's answer pipeline over this database's indexes), the fee
-//! policy, and ledger verification.
+//! policy, ledger verification and epochs.
 
 use std::sync::Arc;
 
 use provdb_inference::llama::LlamaModel;
 use provdb_query::answer::{Answer, Answerer, AskRequest};
-use provdb_storage::{LedgerCheck, LedgerPolicy};
+use provdb_storage::{Epoch, LedgerCheck, LedgerPolicy, MerkleTree};
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -59,6 +59,21 @@ impl Db {
     /// Sets the fee policy.
     pub fn set_ledger_policy(&self, policy: &LedgerPolicy) -> Result<()> {
         Ok(self.store.set_ledger_policy(policy)?)
+    }
+
+    /// Closes the ledger entries since the last epoch into a new epoch.
+    pub fn close_epoch(&self) -> Result<Epoch> {
+        Ok(self.store.close_epoch(crate::db::now_ms())?)
+    }
+
+    /// The closed epochs, in order.
+    pub fn epochs(&self) -> Result<Vec<Epoch>> {
+        Ok(self.store.epochs()?)
+    }
+
+    /// The Merkle tree of a closed epoch's cumulative balances (checked against its root).
+    pub fn epoch_tree(&self, epoch: u64) -> Result<MerkleTree> {
+        Ok(self.store.epoch_tree(epoch)?)
     }
 
     /// Recomputes the ledger's hash chain; names the first broken entry.

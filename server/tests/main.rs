@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod crash;
 mod index_crash;
+mod ledger;
 mod search;
 mod tiny_model;

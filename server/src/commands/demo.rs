@@ -181,10 +181,7 @@ fn answer_and_pay(db: Db, name: &str, question: &str) -> anyhow::Result<()> {
         ),
         Some((seq, reason)) => println!("   ledger BROKEN at entry {seq}: {reason}"),
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let epoch = db.store().close_epoch(now)?;
+    let epoch = db.close_epoch()?;
     println!(
         "   epoch {}: {} accounts, {} wei, Merkle root 0x{}",
         epoch.epoch,

@@ -1,7 +1,6 @@
 //! `provdb epoch close|list|proof`.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use provdb::storage::{Epoch, merkle_leaf_hash};
 use provdb::{Address, Db};
@@ -53,13 +52,9 @@ struct ProofOutput {
 
 pub(crate) fn run(data: &Path, command: EpochCommand) -> anyhow::Result<()> {
     let db = Db::open(data)?;
-    let store = db.store();
     match command {
         EpochCommand::Close { json } => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            let epoch = EpochOutput::from(&store.close_epoch(now)?);
+            let epoch = EpochOutput::from(&db.close_epoch()?);
             if json {
                 return print_json(&epoch);
             }
@@ -75,7 +70,7 @@ pub(crate) fn run(data: &Path, command: EpochCommand) -> anyhow::Result<()> {
             Ok(())
         }
         EpochCommand::List { json } => {
-            let epochs: Vec<EpochOutput> = store.epochs()?.iter().map(EpochOutput::from).collect();
+            let epochs: Vec<EpochOutput> = db.epochs()?.iter().map(EpochOutput::from).collect();
             if json {
                 return print_json(&epochs);
             }
@@ -105,13 +100,13 @@ pub(crate) fn run(data: &Path, command: EpochCommand) -> anyhow::Result<()> {
             let account: Address = parse_arg(&address, "address")?;
             let number = match epoch {
                 Some(n) => n,
-                None => store
+                None => db
                     .epochs()?
                     .last()
                     .map(|e| e.epoch)
                     .ok_or_else(|| UserError("no epoch is closed yet".into()))?,
             };
-            let tree = store.epoch_tree(number)?;
+            let tree = db.epoch_tree(number)?;
             let (Some(amount), Some(proof)) = (tree.amount(&account), tree.proof(&account)) else {
                 return Err(
                     UserError(format!("{account} has no balance in epoch {number}")).into(),
