@@ -509,6 +509,43 @@ pub(crate) enum BenchCommand {
     /// Search over 100,000 chunks: HNSW and filtered search against exact scans, BM25 QPS,
     /// hybrid latency, index build time.
     Search(BenchSearchArgs),
+    /// Ledger append rate against raw RocksDB, epoch close time, and answer latency split
+    /// into retrieval, prefill, decode and attribution (cited and leave-one-out).
+    Answer(BenchAnswerArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchAnswerArgs {
+    /// Ledger entries to append (answers of five payments).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) entries: usize,
+    /// Answers per commit (one WriteBatch, one fsync).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) group: usize,
+    /// Distinct accounts paid.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) accounts: u64,
+    /// Only the ledger parts (no models).
+    #[arg(long)]
+    pub(crate) ledger_only: bool,
+    /// Cranfield abstracts to index for the answer part.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) records: usize,
+    /// Sources per answer.
+    #[arg(short, long, default_value_t = 4)]
+    pub(crate) k: usize,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) max_tokens: usize,
+    /// The collection.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Keep the databases in this directory (default: a temporary one).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

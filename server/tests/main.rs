@@ -6,5 +6,6 @@ mod common;
 mod crash;
 mod index_crash;
 mod ledger;
+mod ledger_crash;
 mod search;
 mod tiny_model;

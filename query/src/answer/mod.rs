@@ -159,6 +159,8 @@ pub struct Usage {
     pub retrieval_ms: f64,
     /// Prompt prefill and decoding, ms.
     pub generation_ms: f64,
+    /// Time to the first token's text (the prefill, mostly), ms.
+    pub first_token_ms: f64,
     /// Attribution (leave-one-out scoring), ms.
     pub attribution_ms: f64,
 }

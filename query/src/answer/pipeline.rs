@@ -168,8 +168,15 @@ impl Answerer {
             temperature: 0.0,
             ..SamplingParams::default()
         };
-        let tokens = session.generate(&prompt, params, on_text).map_err(failed)?;
+        let mut first_token = None;
+        let tokens = session
+            .generate(&prompt, params, &mut |piece| {
+                first_token.get_or_insert_with(|| ms(generating));
+                on_text(piece)
+            })
+            .map_err(failed)?;
         usage.generation_ms = ms(generating);
+        usage.first_token_ms = first_token.unwrap_or(usage.generation_ms);
         usage.completion_tokens = tokens.len();
         let text = self
             .model
