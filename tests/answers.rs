@@ -211,7 +211,7 @@ fn leave_one_out_pays_the_canary_for_its_planted_facts() {
                 None => shares.push((p.to, p.amount_wei)),
             }
         }
-        shares.sort_by(|a, b| b.1.cmp(&a.1));
+        shares.sort_by_key(|share| std::cmp::Reverse(share.1));
         eprintln!("{question} -> {:?} | {}", shares.first(), answer.answer);
         if shares.first().is_some_and(|(a, _)| *a == CANARY) {
             canary_first += 1;

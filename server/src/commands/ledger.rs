@@ -112,6 +112,15 @@ fn policy(db: &Db, args: PolicyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One account's payments while the ledger is read.
+#[derive(Default)]
+struct Tally {
+    roles: Vec<&'static str>,
+    entries: u64,
+    amount: u128,
+    answers: Vec<String>,
+}
+
 #[derive(Default, Serialize)]
 struct AccountTotal {
     account: String,
@@ -141,8 +150,7 @@ pub(crate) fn audit(data: &Path, args: AuditArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|a| parse_arg::<Address>(a, "--contributor"))
         .transpose()?;
-    let mut totals: BTreeMap<Address, (Vec<&'static str>, u64, u128, Vec<String>)> =
-        BTreeMap::new();
+    let mut totals: BTreeMap<Address, Tally> = BTreeMap::new();
     let mut rows = Vec::new();
     db.store().visit_ledger(1, &mut |entry| {
         let payment = &entry.payment;
@@ -150,14 +158,14 @@ pub(crate) fn audit(data: &Path, args: AuditArgs) -> anyhow::Result<()> {
             return Ok(true);
         }
         let total = totals.entry(payment.to).or_default();
-        if !total.0.contains(&payment.role.as_str()) {
-            total.0.push(payment.role.as_str());
+        if !total.roles.contains(&payment.role.as_str()) {
+            total.roles.push(payment.role.as_str());
         }
-        total.1 += 1;
-        total.2 += payment.amount_wei;
+        total.entries += 1;
+        total.amount += payment.amount_wei;
         let answer = entry.answer_id.to_string();
-        if total.3.last() != Some(&answer) {
-            total.3.push(answer.clone());
+        if total.answers.last() != Some(&answer) {
+            total.answers.push(answer.clone());
         }
         if only.is_some() {
             rows.push(EntryRow {
@@ -175,15 +183,13 @@ pub(crate) fn audit(data: &Path, args: AuditArgs) -> anyhow::Result<()> {
     })?;
     let mut accounts: Vec<AccountTotal> = totals
         .into_iter()
-        .map(
-            |(account, (roles, entries, amount, answers))| AccountTotal {
-                account: account.to_string(),
-                roles,
-                entries,
-                answers: answers.len() as u64,
-                amount_wei: amount.to_string(),
-            },
-        )
+        .map(|(account, tally)| AccountTotal {
+            account: account.to_string(),
+            roles: tally.roles,
+            entries: tally.entries,
+            answers: tally.answers.len() as u64,
+            amount_wei: tally.amount.to_string(),
+        })
         .collect();
     accounts.sort_by(|a, b| {
         let amount = |t: &AccountTotal| t.amount_wei.parse::<u128>().unwrap_or(0);
