@@ -496,6 +496,9 @@ pub(crate) struct DemoArgs {
         default_value = "What is the effect of a propeller slipstream on the lift of a wing?"
     )]
     pub(crate) question: String,
+    /// Only the first N documents (a quicker demo).
+    #[arg(long)]
+    pub(crate) limit: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

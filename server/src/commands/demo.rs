@@ -40,7 +40,10 @@ pub(crate) fn run(data: &Path, args: DemoArgs) -> anyhow::Result<()> {
         args.collection.display()
     );
     let started = Instant::now();
-    let docs = provdb::smart::read_collection_documents(&args.collection)?;
+    let mut docs = provdb::smart::read_collection_documents(&args.collection)?;
+    if let Some(limit) = args.limit {
+        docs.truncate(limit);
+    }
     let jsonl = data.join(format!("{name}.jsonl"));
     let written = provdb::demo::write_signed_jsonl(&docs, &jsonl)?;
     let authors = provdb::smart::authors_of(&docs).len();
