@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use provdb_inference::llama::LlamaModel;
 use provdb_query::answer::{Answer, Answerer, AskRequest};
-use provdb_storage::{Epoch, LedgerCheck, LedgerPolicy, MerkleTree};
+use provdb_storage::{Epoch, LedgerCheck, LedgerPolicy, MerkleTree, PolicyScope};
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -46,19 +46,27 @@ impl Db {
             Arc::new(DbSearcher(self.clone())),
             Arc::clone(&generator.model),
             generator.name.clone(),
-            self.store.ledger_policy()?,
         );
         Ok(answerer.ask(request, on_text)?)
     }
 
-    /// The fee policy.
-    pub fn ledger_policy(&self) -> Result<LedgerPolicy> {
-        Ok(self.store.ledger_policy()?)
+    /// The fee policy set for `scope` (`None`: it falls back to a wider one).
+    pub fn ledger_policy(&self, scope: &PolicyScope) -> Result<Option<LedgerPolicy>> {
+        Ok(self.store.ledger_policy(scope)?)
     }
 
-    /// Sets the fee policy.
+    /// Sets the default fee policy.
     pub fn set_ledger_policy(&self, policy: &LedgerPolicy) -> Result<()> {
-        Ok(self.store.set_ledger_policy(policy)?)
+        self.set_scoped_ledger_policy(&PolicyScope::Default, policy)
+    }
+
+    /// Sets the fee policy of a model or a Datanet (which overrides the default).
+    pub fn set_scoped_ledger_policy(
+        &self,
+        scope: &PolicyScope,
+        policy: &LedgerPolicy,
+    ) -> Result<()> {
+        Ok(self.store.set_ledger_policy(scope, policy)?)
     }
 
     /// Closes the ledger entries since the last epoch into a new epoch.

@@ -134,6 +134,12 @@ pub(crate) enum LedgerCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct PolicyArgs {
+    /// The policy of answers by this model (name as in answers, e.g. the GGUF file name).
+    #[arg(long, conflicts_with = "for_datanet")]
+    pub(crate) for_model: Option<String>,
+    /// The policy of answers that read only this Datanet.
+    #[arg(long)]
+    pub(crate) for_datanet: Option<String>,
     /// The model owner's account.
     #[arg(long)]
     pub(crate) model_owner: Option<String>,

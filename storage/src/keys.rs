@@ -58,8 +58,6 @@ pub(crate) const META_NEXT_CHUNK: &[u8] = b"next_chunk_id";
 pub(crate) const META_NEXT_DATANET: &[u8] = b"next_datanet_id";
 /// Meta key of the ledger head: last entry's sequence (u64) ‖ its hash.
 pub(crate) const META_LEDGER_HEAD: &[u8] = b"ledger_head";
-/// Meta key of the fee policy (`LedgerPolicy`).
-pub(crate) const META_LEDGER_POLICY: &[u8] = b"ledger_policy";
 /// Meta key of the on-disk format version.
 pub(crate) const META_FORMAT: &[u8] = b"format";
 /// The on-disk format this code writes.

@@ -300,3 +300,33 @@ impl LedgerPolicy {
         Ok(())
     }
 }
+
+/// What a fee policy applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyScope {
+    /// Every answer without a more specific policy.
+    Default,
+    /// Answers by this model.
+    Model(String),
+    /// Answers that read only this Datanet.
+    Datanet(DatanetId),
+}
+
+impl PolicyScope {
+    /// Its key in the meta column family.
+    pub(crate) fn key(&self) -> Vec<u8> {
+        let mut key = b"ledger_policy".to_vec();
+        match self {
+            Self::Default => {}
+            Self::Model(name) => {
+                key.extend_from_slice(b":model:");
+                key.extend_from_slice(name.as_bytes());
+            }
+            Self::Datanet(id) => {
+                key.extend_from_slice(b":datanet:");
+                key.extend_from_slice(&id.to_be_bytes());
+            }
+        }
+        key
+    }
+}

@@ -35,7 +35,7 @@ pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};
 pub use ledger::{
     AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
-    NewEntry, Role,
+    NewEntry, PolicyScope, Role,
 };
 pub use merkle::{
     MAX_MERKLE_LEAVES, MerkleTree, merkle_leaf_hash, merkle_process_proof, merkle_verify,

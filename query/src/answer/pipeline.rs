@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use provdb_index::{IndexHit, SearchOptions};
 use provdb_inference::llama::{Llama, LlamaModel, SamplingParams};
 use provdb_storage::{
-    AnswerRecord, CitationRecord, Datanet, LedgerPolicy, NewAnswer, NewEntry, Store, keccak256,
+    AnswerRecord, CitationRecord, Datanet, NewAnswer, NewEntry, Store, keccak256,
 };
 
 use super::citations::parse_citations;
@@ -36,7 +36,6 @@ pub struct Answerer {
     searcher: Arc<dyn Searcher>,
     model: Arc<LlamaModel>,
     model_name: String,
-    policy: LedgerPolicy,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -51,21 +50,19 @@ fn now_ms() -> i64 {
 }
 
 impl Answerer {
-    /// An answerer over `store` (the ledger), `searcher` (retrieval) and `model`, paying by
-    /// `policy`.
+    /// An answerer over `store` (the ledger and its fee policies), `searcher` (retrieval) and
+    /// `model` (named `model_name` in the ledger and in model-specific fee policies).
     pub fn new(
         store: Arc<Store>,
         searcher: Arc<dyn Searcher>,
         model: Arc<LlamaModel>,
         model_name: String,
-        policy: LedgerPolicy,
     ) -> Self {
         Self {
             store,
             searcher,
             model,
             model_name,
-            policy,
         }
     }
 
@@ -97,7 +94,6 @@ impl Answerer {
                 "LoRA adapters are not served yet: ask the base model (no --adapter)".into(),
             );
         }
-        self.policy.validate()?;
         Ok(())
     }
 
@@ -203,17 +199,21 @@ impl Answerer {
                 weight,
             })
             .collect();
-        // A Datanet's treasury is its owner, else the protocol's account.
-        let mut datanet_ids = Vec::new();
-        let mut treasuries = Vec::new();
+        let mut datanets = Vec::new();
         for name in &request.datanets {
-            let datanet = self.store.datanet(name)?;
-            datanet_ids.push(datanet.id);
-            if let Some(treasury) = datanet.owner.or(self.policy.protocol) {
-                treasuries.push((datanet.id, treasury));
-            }
+            datanets.push(self.store.datanet(name)?);
         }
-        let policy = SplitPolicy::from_ledger(&self.policy);
+        let datanet_ids: Vec<_> = datanets.iter().map(|d| d.id).collect();
+        let ledger_policy = self
+            .store
+            .effective_ledger_policy(&self.model_name, &datanet_ids)?;
+        ledger_policy.validate()?;
+        // A Datanet's treasury is its owner, else the protocol's account.
+        let treasuries: Vec<_> = datanets
+            .iter()
+            .filter_map(|d| d.owner.or(ledger_policy.protocol).map(|t| (d.id, t)))
+            .collect();
+        let policy = SplitPolicy::from_ledger(&ledger_policy);
         let shares = split_fee(request.fee_wei, &policy, &weighted, &treasuries).map_err(|e| {
             QueryError::Invalid(format!(
                 "{e}: the answer cites no source, and its Datanets have no owner to hold the \

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use provdb::storage::LedgerPolicy;
+use provdb::storage::{LedgerPolicy, PolicyScope};
 use provdb::{Address, Db};
 use serde::Serialize;
 
@@ -61,6 +61,9 @@ fn verify(db: &Db, json: bool) -> anyhow::Result<()> {
 
 #[derive(Serialize)]
 struct PolicyOutput {
+    scope: String,
+    /// False when nothing is set for this scope (a wider policy applies).
+    set: bool,
     model_owner: Option<String>,
     model_owner_bps: u16,
     protocol: Option<String>,
@@ -68,7 +71,13 @@ struct PolicyOutput {
 }
 
 fn policy(db: &Db, args: PolicyArgs) -> anyhow::Result<()> {
-    let mut policy: LedgerPolicy = db.ledger_policy()?;
+    let scope = match (&args.for_model, &args.for_datanet) {
+        (Some(model), _) => PolicyScope::Model(model.clone()),
+        (None, Some(name)) => PolicyScope::Datanet(db.datanet_info(name)?.id),
+        (None, None) => PolicyScope::Default,
+    };
+    let stored = db.ledger_policy(&scope)?;
+    let mut policy: LedgerPolicy = stored.unwrap_or_default();
     let changes = args.model_owner.is_some()
         || args.model_bps.is_some()
         || args.protocol.is_some()
@@ -82,9 +91,15 @@ fn policy(db: &Db, args: PolicyArgs) -> anyhow::Result<()> {
     policy.model_owner_bps = args.model_bps.unwrap_or(policy.model_owner_bps);
     policy.protocol_bps = args.protocol_bps.unwrap_or(policy.protocol_bps);
     if changes {
-        db.set_ledger_policy(&policy)?;
+        db.set_scoped_ledger_policy(&scope, &policy)?;
     }
     let output = PolicyOutput {
+        scope: match &scope {
+            PolicyScope::Default => "default".into(),
+            PolicyScope::Model(name) => format!("model {name}"),
+            PolicyScope::Datanet(_) => format!("datanet {}", args.for_datanet.unwrap_or_default()),
+        },
+        set: changes || stored.is_some(),
         model_owner: policy.model_owner.map(|a| a.to_string()),
         model_owner_bps: policy.model_owner_bps,
         protocol: policy.protocol.map(|a| a.to_string()),
@@ -92,6 +107,12 @@ fn policy(db: &Db, args: PolicyArgs) -> anyhow::Result<()> {
     };
     if args.json {
         return print_json(&output);
+    }
+    if !output.set {
+        println!(
+            "no policy set for the {}: a wider one applies",
+            output.scope
+        );
     }
     let show = |a: &Option<String>| a.clone().unwrap_or_else(|| "-".into());
     print_table(

@@ -8,7 +8,10 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 use crate::codec::{decode, encode};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
-use crate::ledger::{AnswerId, AnswerRecord, LedgerCheck, LedgerEntry, LedgerPolicy, NewEntry};
+use crate::ledger::{
+    AnswerId, AnswerRecord, LedgerCheck, LedgerEntry, LedgerPolicy, NewEntry, PolicyScope,
+};
+use crate::model::DatanetId;
 use crate::store::Store;
 
 /// The ledger's head as the writer holds it.
@@ -139,31 +142,51 @@ impl Store {
         Ok(stored)
     }
 
-    /// The fee policy (all to the data share until the operator sets one).
-    pub fn ledger_policy(&self) -> Result<LedgerPolicy> {
+    /// The fee policy stored for `scope`, if any.
+    pub fn ledger_policy(&self, scope: &PolicyScope) -> Result<Option<LedgerPolicy>> {
+        let key = scope.key();
         match self
             .db
-            .get_cf(self.cf(CF_META)?, META_LEDGER_POLICY)
+            .get_cf(self.cf(CF_META)?, &key)
             .map_err(|e| self.rocks(e))?
         {
-            Some(bytes) => decode(CF_META, META_LEDGER_POLICY, &bytes),
-            None => Ok(LedgerPolicy::default()),
+            Some(bytes) => Ok(Some(decode(CF_META, &key, &bytes)?)),
+            None => Ok(None),
         }
     }
 
-    /// Stores the fee policy (checked first).
-    pub fn set_ledger_policy(&self, policy: &LedgerPolicy) -> Result<()> {
+    /// The policy an answer by `model` over `datanets` is split by: the model's own, else the
+    /// Datanet's when the answer reads one Datanet that has its own, else the default (all to
+    /// the data share until the operator sets one).
+    pub fn effective_ledger_policy(
+        &self,
+        model: &str,
+        datanets: &[DatanetId],
+    ) -> Result<LedgerPolicy> {
+        if let Some(policy) = self.ledger_policy(&PolicyScope::Model(model.to_string()))? {
+            return Ok(policy);
+        }
+        if let [datanet] = datanets
+            && let Some(policy) = self.ledger_policy(&PolicyScope::Datanet(*datanet))?
+        {
+            return Ok(policy);
+        }
+        Ok(self
+            .ledger_policy(&PolicyScope::Default)?
+            .unwrap_or_default())
+    }
+
+    /// Stores the fee policy of `scope` (checked first).
+    pub fn set_ledger_policy(&self, scope: &PolicyScope, policy: &LedgerPolicy) -> Result<()> {
         policy.validate()?;
+        if let PolicyScope::Datanet(id) = scope {
+            self.datanet_by_id(*id)?;
+        }
         let _head = self.ledger_lock()?;
         let mut options = WriteOptions::default();
         options.set_sync(self.options.sync_writes);
         self.db
-            .put_cf_opt(
-                self.cf(CF_META)?,
-                META_LEDGER_POLICY,
-                encode(policy)?,
-                &options,
-            )
+            .put_cf_opt(self.cf(CF_META)?, scope.key(), encode(policy)?, &options)
             .map_err(|e| self.rocks(e))
     }
 

@@ -148,3 +148,61 @@ fn epochs_hold_cumulative_balances_and_their_proofs_verify() {
     }
     assert_eq!(store.epochs().unwrap(), [first, second]);
 }
+
+#[test]
+fn the_most_specific_fee_policy_applies() {
+    use crate::ledger::{LedgerPolicy, PolicyScope};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let datanet = store
+        .create_datanet(crate::model::Datanet::new("aero"))
+        .unwrap();
+    assert_eq!(
+        store.effective_ledger_policy("m", &[datanet.id]).unwrap(),
+        LedgerPolicy::default()
+    );
+    let policy = |bps| LedgerPolicy {
+        model_owner: Some(Address([1; 20])),
+        model_owner_bps: bps,
+        protocol: None,
+        protocol_bps: 0,
+    };
+    store
+        .set_ledger_policy(&PolicyScope::Default, &policy(100))
+        .unwrap();
+    store
+        .set_ledger_policy(&PolicyScope::Datanet(datanet.id), &policy(200))
+        .unwrap();
+    store
+        .set_ledger_policy(&PolicyScope::Model("big".into()), &policy(300))
+        .unwrap();
+    let bps = |model: &str, datanets: &[u32]| {
+        store
+            .effective_ledger_policy(model, datanets)
+            .unwrap()
+            .model_owner_bps
+    };
+    assert_eq!(bps("big", &[datanet.id]), 300);
+    assert_eq!(bps("small", &[datanet.id]), 200);
+    assert_eq!(bps("small", &[datanet.id, 77]), 100);
+    // Refused: shares over the whole, a share without an account, an unknown Datanet.
+    let mut bad = policy(9_000);
+    bad.protocol_bps = 1_001;
+    assert!(
+        store
+            .set_ledger_policy(&PolicyScope::Default, &bad)
+            .is_err()
+    );
+    let mut bad = policy(10);
+    bad.model_owner = None;
+    assert!(
+        store
+            .set_ledger_policy(&PolicyScope::Default, &bad)
+            .is_err()
+    );
+    assert!(
+        store
+            .set_ledger_policy(&PolicyScope::Datanet(42), &policy(1))
+            .is_err()
+    );
+}
