@@ -44,6 +44,10 @@ fn the_gguf_tokenizer_matches_llama_cpp_ids() {
         assert_eq!(model.encode(text).unwrap(), ids(&case["ids"]), "{text:?}");
     }
     let chat = &fixture["prompts"]["chat"];
+    assert_eq!(
+        model.chat_template(),
+        provdb_inference::llama::ChatTemplate::ChatMl
+    );
     let prompt = model.chat_prompt("What is the capital of France?");
     assert_eq!(prompt, chat["text"].as_str().unwrap());
     let chat_ids = model.encode(&prompt).unwrap();

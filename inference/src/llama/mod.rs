@@ -17,6 +17,7 @@ mod gguf;
 mod safetensors;
 mod sampling;
 mod session;
+mod template;
 mod tokenizer;
 mod weights;
 
@@ -33,6 +34,7 @@ pub use engine::{
 pub use forward::{LogitsWanted, Sequence, StepInput};
 pub use sampling::{Sampler, SamplingParams, argmax};
 pub use session::Llama;
+pub use template::ChatTemplate;
 pub use tokenizer::tokenizer_from_gguf;
 
 use crate::error::{InferenceError, Result};
@@ -45,6 +47,7 @@ pub struct LlamaModel {
     weights: LlamaWeights,
     tokenizer: Tokenizer,
     end_of_turn: Vec<u32>,
+    template: ChatTemplate,
     path: PathBuf,
 }
 
@@ -114,11 +117,13 @@ impl LlamaModel {
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
+        let template = ChatTemplate::detect(&tokenizer);
         Self {
             config,
             weights,
             tokenizer,
             end_of_turn,
+            template,
             path: path.to_path_buf(),
         }
     }
@@ -159,9 +164,15 @@ impl LlamaModel {
             .map_err(|e| InferenceError::Invalid(format!("cannot decode: {e}")))
     }
 
-    /// A one-turn chat prompt in the ChatML template (SmolLM2's `<|im_start|>` / `<|im_end|>`).
+    /// A one-turn chat prompt in the model's own template (recognised from its special
+    /// tokens: ChatML for SmolLM2).
     pub fn chat_prompt(&self, user: &str) -> String {
-        format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+        self.template.prompt(user)
+    }
+
+    /// The chat template in use.
+    pub fn chat_template(&self) -> ChatTemplate {
+        self.template
     }
 
     /// Token ids that end an assistant turn.
