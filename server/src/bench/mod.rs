@@ -5,6 +5,8 @@ mod embed;
 mod generate;
 mod ingest;
 mod search;
+mod sql;
+mod sql_data;
 
 use crate::cli::BenchCommand;
 
@@ -14,6 +16,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Embed(args) => embed::run(args),
         BenchCommand::Generate(args) => generate::run(args),
         BenchCommand::Search(args) => search::run(args),
+        BenchCommand::Sql(args) => sql::run(args),
     }
 }
 
