@@ -22,10 +22,11 @@ mod hash;
 mod keys;
 mod model;
 mod store;
+mod view;
 
 pub use arrow_export::{
-    chunks_schema, chunks_to_batch, chunks_to_batch_projected, records_schema, records_to_batch,
-    records_to_batch_projected,
+    RecordsBatchBuilder, chunks_schema, chunks_to_batch, chunks_to_batch_projected,
+    records_schema, records_to_batch, records_to_batch_projected,
 };
 pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};
@@ -34,3 +35,4 @@ pub use model::{
     DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, Visibility,
 };
 pub use store::{RecordScan, Store, StoreOptions};
+pub use view::{ChunkCount, RecordView};

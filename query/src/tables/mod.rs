@@ -5,6 +5,7 @@
 mod chunks;
 mod datanets;
 mod grants;
+mod record_filter;
 mod records;
 mod small;
 mod typed;

@@ -5,9 +5,11 @@
 //! advanced counters, writes it, and only then advances the in-memory counters: if the write
 //! fails, memory and disk still agree.
 
+mod by_contributor;
 mod commit;
 mod pages;
 mod read;
+mod scan;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -137,6 +139,13 @@ impl Store {
         };
         match read(META_FORMAT)? {
             Some(FORMAT_VERSION) => {}
+            Some(1) => {
+                // Format 2 only added the contributor index: build it, then say so.
+                self.build_contributor_index()?;
+                self.db
+                    .put_cf(meta, META_FORMAT, u64_value(FORMAT_VERSION))
+                    .map_err(|e| self.rocks(e))?;
+            }
             Some(other) => {
                 return Err(StorageError::Corruption {
                     cf: CF_META,
