@@ -405,6 +405,9 @@ pub(crate) struct BenchSqlArgs {
     /// Do not run DuckDB (also PROVDB_BENCH_NO_BASELINE=1); no ratio is printed.
     #[arg(long)]
     pub(crate) no_baseline: bool,
+    /// Another query to time on both engines (repeatable), over the table `records`.
+    #[arg(long = "query")]
+    pub(crate) extra_queries: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

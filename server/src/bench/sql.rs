@@ -39,7 +39,7 @@ const MONTH_MS: i64 = 30 * 86_400_000;
 /// What `--dir` keeps next to the database: what it was built with, and its ingest figures.
 const MARKER: &str = "bench-sql.json";
 /// Bumped when the generated data changes, so a kept directory is rebuilt.
-const DATA_VERSION: u32 = 1;
+const DATA_VERSION: u32 = 2;
 
 /// A kept database: what it holds and what building it measured.
 #[derive(Clone, Serialize, Deserialize)]
@@ -56,7 +56,7 @@ struct Built {
 
 #[derive(Serialize)]
 struct QueryReport {
-    name: &'static str,
+    name: String,
     sql: String,
     provdb_s: f64,
     rows: usize,
@@ -87,10 +87,10 @@ struct Report {
     target_met: Option<bool>,
 }
 
-/// The benchmark's queries: (name, SQL).
-fn queries() -> Vec<(&'static str, String)> {
+/// The benchmark's queries, then `extra` ones: (name, SQL).
+fn queries(extra: &[String]) -> Vec<(String, String)> {
     let from = START_MS + SPAN_MS / 2;
-    vec![
+    let fixed = [
         (
             "group_by_contributor",
             "SELECT contributor, count(*) AS records, avg(length(text)) AS avg_text_chars \
@@ -107,7 +107,16 @@ fn queries() -> Vec<(&'static str, String)> {
                 from + MONTH_MS
             ),
         ),
-    ]
+    ];
+    let extra = extra
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| (format!("query_{}", i + 1), sql.clone()));
+    fixed
+        .into_iter()
+        .map(|(name, sql)| (name.to_string(), sql))
+        .chain(extra)
+        .collect()
 }
 
 fn limits() -> QueryLimits {
@@ -174,7 +183,10 @@ fn open_unsynced(dir: &Path) -> anyhow::Result<Db> {
 /// Writes the columns the queries read (and a few more) to `path`; returns its size.
 fn export_parquet(db: &Db, path: &Path) -> anyhow::Result<u64> {
     let output = db.sql(
-        "SELECT record_id, datanet, contributor, license, status, created_at, text FROM records",
+        // In time order, as such a file would be kept: DuckDB then skips row groups by their
+        // created_at statistics (provdb returns rows in no particular order).
+        "SELECT record_id, datanet, contributor, license, status, created_at, text FROM records \
+         ORDER BY created_at, record_id",
         Caller::anonymous(),
         limits(),
     )?;
@@ -295,7 +307,7 @@ fn time_provdb(db: &Db, sql: &str, reps: usize) -> anyhow::Result<(f64, QueryOut
 }
 
 /// DuckDB's JSON report over the Parquet file, or why not measured.
-fn duckdb(parquet: &Path, reps: usize, queries: &[(&str, String)]) -> Result<Value, String> {
+fn duckdb(parquet: &Path, reps: usize, queries: &[(String, String)]) -> Result<Value, String> {
     let script = Path::new("scripts/bench-duckdb.sh");
     if !script.exists() {
         return Err("scripts/bench-duckdb.sh not found: run from the repository root".into());
@@ -361,7 +373,7 @@ pub(crate) fn run(args: BenchSqlArgs) -> anyhow::Result<()> {
         }
     };
     let db = open_unsynced(&dir.join("db"))?;
-    let queries = queries();
+    let queries = queries(&args.extra_queries);
     let mut measured = Vec::new();
     for (name, sql) in &queries {
         eprintln!("provdb: {name} ...");
@@ -382,14 +394,14 @@ pub(crate) fn run(args: BenchSqlArgs) -> anyhow::Result<()> {
     let anchor = anchor.ok();
     let mut reports = Vec::new();
     for ((name, sql), (provdb_s, (rows, sum))) in queries.iter().zip(measured) {
-        let theirs = anchor.as_ref().map(|a| &a["queries"][*name]);
+        let theirs = anchor.as_ref().map(|a| &a["queries"][name.as_str()]);
         let duckdb_s = theirs.and_then(|t| t["best_s"].as_f64());
         let duckdb_check = match theirs {
             Some(t) => Some(checksum(duckdb_rows(&t["rows"])?)),
             None => None,
         };
         reports.push(QueryReport {
-            name,
+            name: name.clone(),
             sql: sql.clone(),
             provdb_s,
             results_match: duckdb_check.as_ref().map(|(r, s)| *r == rows && *s == sum),
