@@ -174,8 +174,9 @@ impl RecordsBatchBuilder {
         self.rows == 0
     }
 
-    /// Appends `record`, a record of the Datanet named `datanet`.
-    pub fn append(&mut self, datanet: &str, record: &RecordView<'_>) {
+    /// Appends `record`, a record of the Datanet named `datanet`; fails only on a damaged
+    /// record (content that is not UTF-8).
+    pub fn append(&mut self, datanet: &str, record: &RecordView<'_>) -> Result<()> {
         let mut hex = [0u8; 2 + 2 * 65];
         for (index, builder) in &mut self.columns {
             match (*index, builder) {
@@ -201,11 +202,15 @@ impl RecordsBatchBuilder {
                 (9, ColumnBuilder::F32(b)) => b.append_option(record.quality),
                 (10, ColumnBuilder::Text(b)) => b.append_value(record.status.as_str()),
                 (11, ColumnBuilder::U64(b)) => b.append_value(record.sequence),
-                (12, ColumnBuilder::U32(b)) => b.append_value(record.chunk_count.0),
-                (13, ColumnBuilder::Text(b)) => b.append_value(record.content),
+                (12, ColumnBuilder::U32(b)) => b.append_value(record.chunk_count),
+                (13, ColumnBuilder::Text(b)) => b.append_value(record.content()?),
                 // The text column's value; a span that does not unescape cannot be written by
                 // ingest, and would show as NULL.
-                (_, ColumnBuilder::Text(b)) => b.append_option(record.text().ok().flatten()),
+                (_, ColumnBuilder::Text(b)) => match record.text() {
+                    Ok(text) => b.append_option(text),
+                    Err(e @ StorageError::Corruption { .. }) => return Err(e),
+                    Err(_) => b.append_null(),
+                },
                 // Every index has the builder its type gets in `new`.
                 (_, ColumnBuilder::U32(b)) => b.append_null(),
                 (_, ColumnBuilder::I64(b)) => b.append_null(),
@@ -214,6 +219,7 @@ impl RecordsBatchBuilder {
             }
         }
         self.rows += 1;
+        Ok(())
     }
 
     /// The rows appended so far as a batch; the builder starts over empty.
@@ -267,7 +273,7 @@ pub fn records_to_batch_projected(
     }
     let mut builder = RecordsBatchBuilder::new(projection, records.len())?;
     for record in records {
-        builder.append(&datanet.name, &record.view());
+        builder.append(&datanet.name, &record.view())?;
     }
     builder.finish()
 }

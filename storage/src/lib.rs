@@ -35,4 +35,4 @@ pub use model::{
     DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, Visibility,
 };
 pub use store::{RecordScan, Store, StoreOptions};
-pub use view::{ChunkCount, RecordView};
+pub use view::RecordView;

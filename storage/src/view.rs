@@ -1,33 +1,32 @@
 //! [`RecordView`]: a stored record read in place. Scans decode each value into a view that
 //! borrows its strings and bytes from the RocksDB value (or from an owned [`Record`]), so
 //! reading a million records allocates nothing per record; a caller copies only what it keeps
-//! (the Arrow export copies only the projected columns).
+//! (the Arrow export copies only the projected columns). The content's UTF-8 is checked only
+//! when it is read ([`RecordView::content`], [`RecordView::text`]), so a scan that projects
+//! neither never touches it.
 //!
-//! Invariant: the view's fields are `Record`'s, in `Record`'s order, with wire-compatible types
-//! (postcard writes `Vec<u8>` and `&[u8]`, `String` and `&str` alike), so any stored record
-//! decodes as a view; `chunk_ranges` is only counted. The round-trip test below holds them
-//! together.
+//! The decoder is written by hand for `Record`'s postcard encoding (fields in declaration
+//! order; LEB128 varints, zigzag for `i64`; arrays as raw bytes; `Option` as a 0/1 tag; `f32`
+//! as 4 little-endian bytes; enums as their variant index; strings and byte vectors as a varint
+//! length and the bytes): serde's visitors cost more than the scan itself. Invariant: it reads
+//! exactly what `codec::encode(&Record)` writes; the property test below holds the two together,
+//! and any change to `Record` must change both.
 
 use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::Deserialize;
 
 use crate::error::{Result, StorageError};
 use crate::model::{Address, DatanetId, Record, RecordId, Status, text_in};
 
 /// A stored record, borrowed: see the module docs. Fields mean what [`Record`]'s mean.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RecordView<'a> {
-    /// keccak256 of `content`.
+    /// keccak256 of the content.
     pub record_id: RecordId,
     /// Its Datanet.
     pub datanet_id: DatanetId,
     /// Who contributed it.
     pub contributor: Address,
     /// Signature bytes, if any.
-    #[serde(borrow)]
     pub signature: Option<&'a [u8]>,
     /// License.
     pub license: &'a str,
@@ -41,54 +40,164 @@ pub struct RecordView<'a> {
     pub quality: Option<f32>,
     /// Curation state.
     pub status: Status,
-    /// Canonical JSON content.
-    pub content: &'a str,
-    /// Byte range in `content` of the text column's JSON string literal.
+    /// Canonical JSON content, UTF-8 not yet checked.
+    content: &'a [u8],
+    /// Byte range in the content of the text column's JSON string literal.
     pub text_span: Option<(u32, u32)>,
     /// Sequence number of its batch.
     pub sequence: u64,
     /// Id of its first chunk.
     pub first_chunk_id: u64,
     /// Number of chunks.
-    pub chunk_count: ChunkCount,
+    pub chunk_count: u32,
 }
 
-/// The number of a record's chunk ranges, counted without collecting them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ChunkCount(pub u32);
+/// A cursor over one stored value; every failure names the value's column family and key.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    cf: &'static str,
+    key: &'a [u8],
+}
 
-impl<'de> Deserialize<'de> for ChunkCount {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct Count;
-        impl<'de> Visitor<'de> for Count {
-            type Value = ChunkCount;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a sequence of chunk ranges")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<ChunkCount, A::Error> {
-                let mut count = 0u32;
-                while seq.next_element::<(u32, u32)>()?.is_some() {
-                    count = count
-                        .checked_add(1)
-                        .ok_or_else(|| de::Error::custom("too many chunk ranges"))?;
-                }
-                Ok(ChunkCount(count))
+impl<'a> Reader<'a> {
+    fn corrupt(&self, what: &str) -> StorageError {
+        StorageError::Corruption {
+            cf: self.cf,
+            key: hex::encode(self.key),
+            reason: format!("record value: {what} at byte {}", self.at),
+        }
+    }
+
+    fn take(&mut self, count: usize) -> Result<&'a [u8]> {
+        let end = self
+            .at
+            .checked_add(count)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| self.corrupt("truncated"))?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn varint(&mut self, max_bytes: usize) -> Result<u64> {
+        let mut value = 0u64;
+        for i in 0..max_bytes {
+            let byte = *self.take(1)?.first().unwrap_or(&0);
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
             }
         }
-        deserializer.deserialize_seq(Count)
+        Err(self.corrupt("varint too long"))
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        u32::try_from(self.varint(5)?).map_err(|_| self.corrupt("u32 out of range"))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        self.varint(10)
+    }
+
+    fn i64(&mut self) -> Result<i64> {
+        let zigzag = self.varint(10)?;
+        Ok((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let length = usize::try_from(self.u64()?).map_err(|_| self.corrupt("length"))?;
+        self.take(length)
+    }
+
+    fn some(&mut self) -> Result<bool> {
+        match self.take(1)? {
+            [0] => Ok(false),
+            [1] => Ok(true),
+            _ => Err(self.corrupt("bad option tag")),
+        }
     }
 }
 
 impl<'a> RecordView<'a> {
     /// Decodes a stored value of the `records` column family; `key` names it in errors.
-    pub(crate) fn decode(cf: &'static str, key: &[u8], bytes: &'a [u8]) -> Result<Self> {
-        postcard::from_bytes(bytes).map_err(|e| StorageError::Corruption {
+    pub(crate) fn decode(cf: &'static str, key: &'a [u8], bytes: &'a [u8]) -> Result<Self> {
+        let mut r = Reader {
+            bytes,
+            at: 0,
             cf,
-            key: hex::encode(key),
-            reason: e.to_string(),
+            key,
+        };
+        let record_id = RecordId(r.array()?);
+        let datanet_id = r.u32()?;
+        let contributor = Address(r.array()?);
+        let signature = if r.some()? { Some(r.bytes()?) } else { None };
+        let license = r.bytes()?;
+        let license = std::str::from_utf8(license).map_err(|_| r.corrupt("license not UTF-8"))?;
+        let created_at_ms = r.i64()?;
+        let version = r.u32()?;
+        let supersedes = if r.some()? {
+            Some(RecordId(r.array()?))
+        } else {
+            None
+        };
+        let quality = if r.some()? {
+            Some(f32::from_le_bytes(r.array()?))
+        } else {
+            None
+        };
+        let status = match r.u32()? {
+            0 => Status::Pending,
+            1 => Status::Approved,
+            2 => Status::Rejected,
+            3 => Status::Slashed,
+            4 => Status::Tombstoned,
+            _ => return Err(r.corrupt("unknown status")),
+        };
+        let content = r.bytes()?;
+        let text_span = if r.some()? {
+            Some((r.u32()?, r.u32()?))
+        } else {
+            None
+        };
+        let sequence = r.u64()?;
+        let first_chunk_id = r.u64()?;
+        let chunk_count = r.u32()?;
+        for _ in 0..chunk_count {
+            r.u32()?;
+            r.u32()?;
+        }
+        Ok(Self {
+            record_id,
+            datanet_id,
+            contributor,
+            signature,
+            license,
+            created_at_ms,
+            version,
+            supersedes,
+            quality,
+            status,
+            content,
+            text_span,
+            sequence,
+            first_chunk_id,
+            chunk_count,
+        })
+    }
+
+    /// The canonical JSON content.
+    pub fn content(&self) -> Result<&'a str> {
+        std::str::from_utf8(self.content).map_err(|e| StorageError::Corruption {
+            cf: crate::keys::CF_RECORDS,
+            key: hex::encode(self.record_id.0),
+            reason: format!("content is not UTF-8: {e}"),
         })
     }
 
@@ -98,24 +207,23 @@ impl<'a> RecordView<'a> {
         let Some((start, end)) = self.text_span else {
             return Ok(None);
         };
-        let literal = self
+        let bytes = self
             .content
             .get(start as usize..end as usize)
             .unwrap_or_default();
-        let bytes = literal.as_bytes();
         // A JSON string without `"`, `\` or control characters between its quotes is its own
-        // value; serde_json would return the same characters.
-        // (A fold without early exit, which the compiler vectorises: most texts are plain.)
+        // value; serde_json would return the same characters. (A fold without early exit,
+        // which the compiler vectorises: most texts are plain.)
         let plain = bytes.len() >= 2
             && bytes[0] == b'"'
             && bytes[bytes.len() - 1] == b'"'
             && bytes[1..bytes.len() - 1].iter().fold(true, |plain, &b| {
                 plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
             });
-        if plain {
-            return Ok(Some(Cow::Borrowed(&literal[1..literal.len() - 1])));
+        if plain && let Ok(text) = std::str::from_utf8(&bytes[1..bytes.len() - 1]) {
+            return Ok(Some(Cow::Borrowed(text)));
         }
-        text_in(self.content, (start, end)).map(|t| Some(Cow::Owned(t)))
+        text_in(self.content()?, (start, end)).map(|t| Some(Cow::Owned(t)))
     }
 }
 
@@ -133,11 +241,11 @@ impl Record {
             supersedes: self.supersedes,
             quality: self.quality,
             status: self.status,
-            content: &self.content,
+            content: self.content.as_bytes(),
             text_span: self.text_span,
             sequence: self.sequence,
             first_chunk_id: self.first_chunk_id,
-            chunk_count: ChunkCount(self.chunk_ranges.len() as u32),
+            chunk_count: self.chunk_ranges.len() as u32,
         }
     }
 }
@@ -173,19 +281,30 @@ mod tests {
         #[test]
         fn a_stored_record_decodes_as_its_view(
             text in ".*", signature in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..80)),
-            quality in proptest::option::of(0f32..=1.0), ranges in 0usize..300, seq in any::<u64>(),
+            quality in proptest::option::of(any::<f32>()), ranges in 0usize..300, seq in any::<u64>(),
+            created_at in any::<i64>(), version in any::<u32>(), datanet in any::<u32>(),
+            status in 0usize..5, supersedes in proptest::option::of(any::<[u8; 32]>()),
+            first_chunk in any::<u64>(), license in ".{0,20}",
         ) {
             let literal = serde_json::to_string(&text).unwrap();
             let content = format!("{{\"text\":{literal}}}");
             let span = Some((8, 8 + literal.len() as u32));
             let mut stored = record(content, span, ranges);
             stored.signature = signature;
-            stored.quality = quality;
+            stored.quality = quality.filter(|q| !q.is_nan());
             stored.sequence = seq;
+            stored.created_at_ms = created_at;
+            stored.version = version;
+            stored.datanet_id = datanet;
+            stored.status = [Status::Pending, Status::Approved, Status::Rejected, Status::Slashed, Status::Tombstoned][status];
+            stored.supersedes = supersedes.map(RecordId);
+            stored.first_chunk_id = first_chunk;
+            stored.license = license;
             let bytes = encode(&stored).unwrap();
             let view = RecordView::decode("records", b"k", &bytes).unwrap();
             prop_assert_eq!(view, stored.view());
-            prop_assert_eq!(view.chunk_count.0 as usize, ranges);
+            prop_assert_eq!(view.chunk_count as usize, ranges);
+            prop_assert_eq!(view.content().unwrap(), stored.content.as_str());
             let read = view.text().unwrap();
             prop_assert_eq!(read.as_deref(), Some(text.as_str()));
             prop_assert_eq!(view.text().unwrap().map(Cow::into_owned), stored.text().unwrap());

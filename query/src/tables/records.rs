@@ -236,7 +236,7 @@ impl BatchSource for RecordsSource {
             let Some(datanet) = self.filter.admit(&record) else {
                 return Ok(true);
             };
-            builder.append(&datanet.name, &record);
+            builder.append(&datanet.name, &record)?;
             remaining -= 1;
             if builder.len() >= BATCH_ROWS || remaining == 0 {
                 consumer_gone = !emit(builder.finish()?);
