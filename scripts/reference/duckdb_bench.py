@@ -3,8 +3,9 @@
 
 The file is exposed as a view `records`, so the queries are the same text provdb runs. DuckDB
 is limited to --threads threads. For each query: one warm-up run, then --reps timed runs of
-execute + fetchall (wall clock); prints one JSON object with the best time of each query and
-the rows of its last run, which the bench compares with provdb's rows.
+execute + fetchall (wall clock, and the process's CPU time over all its threads); prints one
+JSON object with the best times of each query and the rows of its last run, which the bench
+compares with provdb's rows.
 
   python scripts/reference/duckdb_bench.py --parquet F.parquet --threads 2 --reps 3 \
       --query group "SELECT ..." --query filter "SELECT ..."
@@ -36,14 +37,16 @@ def main() -> None:
     out = {"duckdb": duckdb.__version__, "threads": args.threads, "reps": args.reps, "queries": {}}
     for name, sql in args.query:
         rows = con.execute(sql).fetchall()  # warm-up: file in the page cache, metadata read
-        times = []
+        times, cpu = [], []
         for _ in range(max(args.reps, 1)):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             rows = con.execute(sql).fetchall()
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
         out["queries"][name] = {
             "best_s": min(times),
             "times_s": times,
+            "best_cpu_s": min(cpu),
             "rows": [list(row) for row in rows],
         }
     json.dump(out, sys.stdout)

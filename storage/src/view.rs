@@ -69,53 +69,61 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn take(&mut self, count: usize) -> Result<&'a [u8]> {
-        let end = self
-            .at
-            .checked_add(count)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| self.corrupt("truncated"))?;
-        let taken = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(taken)
+        match self.bytes.get(self.at..self.at.saturating_add(count)) {
+            Some(taken) => {
+                self.at += count;
+                Ok(taken)
+            }
+            None => Err(self.corrupt("truncated")),
+        }
     }
 
+    #[inline(always)]
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
+    #[inline(always)]
     fn varint(&mut self, max_bytes: usize) -> Result<u64> {
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
         let mut value = 0u64;
-        for i in 0..max_bytes {
-            let byte = *self.take(1)?.first().unwrap_or(&0);
+        for (i, &byte) in rest.iter().take(max_bytes).enumerate() {
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
+                self.at += i + 1;
                 return Ok(value);
             }
         }
-        Err(self.corrupt("varint too long"))
+        Err(self.corrupt("bad varint"))
     }
 
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32> {
         u32::try_from(self.varint(5)?).map_err(|_| self.corrupt("u32 out of range"))
     }
 
+    #[inline(always)]
     fn u64(&mut self) -> Result<u64> {
         self.varint(10)
     }
 
+    #[inline(always)]
     fn i64(&mut self) -> Result<i64> {
         let zigzag = self.varint(10)?;
         Ok((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64))
     }
 
+    #[inline(always)]
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let length = usize::try_from(self.u64()?).map_err(|_| self.corrupt("length"))?;
         self.take(length)
     }
 
+    #[inline(always)]
     fn some(&mut self) -> Result<bool> {
         match self.take(1)? {
             [0] => Ok(false),
@@ -212,16 +220,27 @@ impl<'a> RecordView<'a> {
             .get(start as usize..end as usize)
             .unwrap_or_default();
         // A JSON string without `"`, `\` or control characters between its quotes is its own
-        // value; serde_json would return the same characters. (A fold without early exit,
-        // which the compiler vectorises: most texts are plain.)
-        let plain = bytes.len() >= 2
-            && bytes[0] == b'"'
-            && bytes[bytes.len() - 1] == b'"'
-            && bytes[1..bytes.len() - 1].iter().fold(true, |plain, &b| {
-                plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-            });
-        if plain && let Ok(text) = std::str::from_utf8(&bytes[1..bytes.len() - 1]) {
-            return Ok(Some(Cow::Borrowed(text)));
+        // value; serde_json would return the same characters. Most texts are also ASCII, which
+        // is valid UTF-8: one pass checks both (a fold without early exit, which the compiler
+        // vectorises), and only other texts have their UTF-8 checked.
+        if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
+            let inner = &bytes[1..bytes.len() - 1];
+            let (mut plain, mut ascii) = (true, true);
+            for &b in inner {
+                plain &= (b >= 0x20) & (b != b'"') & (b != b'\\');
+                ascii &= b < 0x80;
+            }
+            if plain {
+                if ascii {
+                    // SAFETY: every byte of `inner` was just checked to be below 0x80, and
+                    // ASCII is valid UTF-8.
+                    let text = unsafe { std::str::from_utf8_unchecked(inner) };
+                    return Ok(Some(Cow::Borrowed(text)));
+                }
+                if let Ok(text) = std::str::from_utf8(inner) {
+                    return Ok(Some(Cow::Borrowed(text)));
+                }
+            }
         }
         text_in(self.content()?, (start, end)).map(|t| Some(Cow::Owned(t)))
     }

@@ -59,9 +59,12 @@ struct QueryReport {
     name: String,
     sql: String,
     provdb_s: f64,
+    /// CPU time over all threads (stabler than wall time on a loaded machine).
+    provdb_cpu_s: Option<f64>,
     rows: usize,
     checksum: String,
     duckdb_s: Option<f64>,
+    duckdb_cpu_s: Option<f64>,
     duckdb_rows: Option<usize>,
     duckdb_checksum: Option<String>,
     /// provdb's time over DuckDB's.
@@ -294,16 +297,34 @@ fn checksum(mut rows: Vec<String>) -> (usize, String) {
     (rows.len(), hex::encode(&hash[..8]))
 }
 
-/// The best of `reps` runs after a warm-up, and the last run's output.
-fn time_provdb(db: &Db, sql: &str, reps: usize) -> anyhow::Result<(f64, QueryOutput)> {
+/// CPU time of this process over all its threads, in seconds (Linux: utime + stime from
+/// /proc, in clock ticks of 10 ms); `None` elsewhere.
+fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Best wall time and best CPU time of `reps` runs after a warm-up, and the last run's output.
+fn time_provdb(
+    db: &Db,
+    sql: &str,
+    reps: usize,
+) -> anyhow::Result<(f64, Option<f64>, QueryOutput)> {
     let mut output = db.sql(sql, Caller::anonymous(), limits())?;
-    let mut best = f64::MAX;
+    let (mut best, mut best_cpu) = (f64::MAX, None::<f64>);
     for _ in 0..reps.max(1) {
-        let started = Instant::now();
+        let (started, started_cpu) = (Instant::now(), process_cpu_s());
         output = db.sql(sql, Caller::anonymous(), limits())?;
         best = best.min(started.elapsed().as_secs_f64());
+        if let (Some(before), Some(after)) = (started_cpu, process_cpu_s()) {
+            best_cpu = Some(best_cpu.map_or(after - before, |b| b.min(after - before)));
+        }
     }
-    Ok((best, output))
+    Ok((best, best_cpu, output))
 }
 
 /// DuckDB's JSON report over the Parquet file, or why not measured.
@@ -377,8 +398,8 @@ pub(crate) fn run(args: BenchSqlArgs) -> anyhow::Result<()> {
     let mut measured = Vec::new();
     for (name, sql) in &queries {
         eprintln!("provdb: {name} ...");
-        let (seconds, output) = time_provdb(&db, sql, args.reps)?;
-        measured.push((seconds, checksum(provdb_rows(&output.batches)?)));
+        let (seconds, cpu, output) = time_provdb(&db, sql, args.reps)?;
+        measured.push((seconds, cpu, checksum(provdb_rows(&output.batches)?)));
     }
     let no_baseline = args.no_baseline
         || std::env::var("PROVDB_BENCH_NO_BASELINE").is_ok_and(|v| !v.is_empty() && v != "0");
@@ -393,7 +414,7 @@ pub(crate) fn run(args: BenchSqlArgs) -> anyhow::Result<()> {
     }
     let anchor = anchor.ok();
     let mut reports = Vec::new();
-    for ((name, sql), (provdb_s, (rows, sum))) in queries.iter().zip(measured) {
+    for ((name, sql), (provdb_s, provdb_cpu_s, (rows, sum))) in queries.iter().zip(measured) {
         let theirs = anchor.as_ref().map(|a| &a["queries"][name.as_str()]);
         let duckdb_s = theirs.and_then(|t| t["best_s"].as_f64());
         let duckdb_check = match theirs {
@@ -404,6 +425,8 @@ pub(crate) fn run(args: BenchSqlArgs) -> anyhow::Result<()> {
             name: name.clone(),
             sql: sql.clone(),
             provdb_s,
+            provdb_cpu_s,
+            duckdb_cpu_s: theirs.and_then(|t| t["best_cpu_s"].as_f64()),
             results_match: duckdb_check.as_ref().map(|(r, s)| *r == rows && *s == sum),
             rows,
             checksum: sum,
@@ -470,17 +493,20 @@ fn print_text(report: &Report) {
         report.parquet_mb,
         report.export_s
     );
+    let cpu = |s: Option<f64>| s.map_or("?".to_string(), |s| format!("{:.0}", s * 1e3));
     for q in &report.queries {
         print!(
-            "  {:<22} provdb {:>8.1} ms, {} rows",
+            "  {:<22} provdb {:>7.1} ms (CPU {:>5} ms), {} rows",
             q.name,
             q.provdb_s * 1e3,
+            cpu(q.provdb_cpu_s),
             q.rows
         );
         match (q.duckdb_s, q.ratio, q.results_match) {
             (Some(d), Some(r), Some(same)) => println!(
-                "; DuckDB {:>8.1} ms; provdb / DuckDB = {r:.2} (target <= {}); results {}",
+                "; DuckDB {:>7.1} ms (CPU {:>5} ms); provdb / DuckDB = {r:.2} (target <= {}); results {}",
                 d * 1e3,
+                cpu(q.duckdb_cpu_s),
                 report.target_ratio,
                 if same { "match" } else { "DIFFER" }
             ),
