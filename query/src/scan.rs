@@ -22,7 +22,7 @@ use datafusion::physical_plan::{
 };
 
 /// Rows per produced batch.
-pub(crate) const BATCH_ROWS: usize = 4096;
+pub(crate) const BATCH_ROWS: usize = 8192;
 
 /// Produces a table's rows as batches, in order, until done or `emit` returns false.
 pub(crate) trait BatchSource: Send + Sync + fmt::Debug {
