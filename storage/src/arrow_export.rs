@@ -192,7 +192,7 @@ impl RecordsBatchBuilder {
                     Some(s) => b.append_value(format!("0x{}", hex::encode(s))),
                     None => b.append_null(),
                 },
-                (5, ColumnBuilder::Text(b)) => b.append_value(record.license),
+                (5, ColumnBuilder::Text(b)) => b.append_value(record.license()?),
                 (6, ColumnBuilder::I64(b)) => b.append_value(record.created_at_ms),
                 (7, ColumnBuilder::U32(b)) => b.append_value(record.version),
                 (8, ColumnBuilder::Text(b)) => match &record.supersedes {

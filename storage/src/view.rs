@@ -28,8 +28,8 @@ pub struct RecordView<'a> {
     pub contributor: Address,
     /// Signature bytes, if any.
     pub signature: Option<&'a [u8]>,
-    /// License.
-    pub license: &'a str,
+    /// License, UTF-8 not yet checked.
+    license: &'a [u8],
     /// Creation time, ms since the Unix epoch.
     pub created_at_ms: i64,
     /// Version number.
@@ -89,13 +89,17 @@ impl<'a> Reader<'a> {
 
     #[inline(always)]
     fn varint(&mut self, max_bytes: usize) -> Result<u64> {
-        let rest = self.bytes.get(self.at..).unwrap_or_default();
-        let mut value = 0u64;
-        for (i, &byte) in rest.iter().take(max_bytes).enumerate() {
-            value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
-                self.at += i + 1;
+        let (mut value, mut shift, mut at) = (0u64, 0u32, self.at);
+        while let Some(&byte) = self.bytes.get(at) {
+            at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                self.at = at;
                 return Ok(value);
+            }
+            shift += 7;
+            if shift as usize >= 7 * max_bytes {
+                break;
             }
         }
         Err(self.corrupt("bad varint"))
@@ -147,7 +151,6 @@ impl<'a> RecordView<'a> {
         let contributor = Address(r.array()?);
         let signature = if r.some()? { Some(r.bytes()?) } else { None };
         let license = r.bytes()?;
-        let license = std::str::from_utf8(license).map_err(|_| r.corrupt("license not UTF-8"))?;
         let created_at_ms = r.i64()?;
         let version = r.u32()?;
         let supersedes = if r.some()? {
@@ -200,13 +203,27 @@ impl<'a> RecordView<'a> {
         })
     }
 
-    /// The canonical JSON content.
-    pub fn content(&self) -> Result<&'a str> {
-        std::str::from_utf8(self.content).map_err(|e| StorageError::Corruption {
+    fn utf8(&self, what: &str, bytes: &'a [u8]) -> Result<&'a str> {
+        std::str::from_utf8(bytes).map_err(|e| StorageError::Corruption {
             cf: crate::keys::CF_RECORDS,
             key: hex::encode(self.record_id.0),
-            reason: format!("content is not UTF-8: {e}"),
+            reason: format!("{what} is not UTF-8: {e}"),
         })
+    }
+
+    /// The canonical JSON content.
+    pub fn content(&self) -> Result<&'a str> {
+        self.utf8("content", self.content)
+    }
+
+    /// The license.
+    pub fn license(&self) -> Result<&'a str> {
+        self.utf8("license", self.license)
+    }
+
+    /// Whether the license is `license` (no UTF-8 check needed to compare).
+    pub fn license_is(&self, license: &str) -> bool {
+        self.license == license.as_bytes()
     }
 
     /// The text column's value, borrowed from the content when its JSON literal has no escape
@@ -254,7 +271,7 @@ impl Record {
             datanet_id: self.datanet_id,
             contributor: self.contributor,
             signature: self.signature.as_deref(),
-            license: &self.license,
+            license: self.license.as_bytes(),
             created_at_ms: self.created_at_ms,
             version: self.version,
             supersedes: self.supersedes,
@@ -324,6 +341,7 @@ mod tests {
             prop_assert_eq!(view, stored.view());
             prop_assert_eq!(view.chunk_count as usize, ranges);
             prop_assert_eq!(view.content().unwrap(), stored.content.as_str());
+            prop_assert_eq!(view.license().unwrap(), stored.license.as_str());
             let read = view.text().unwrap();
             prop_assert_eq!(read.as_deref(), Some(text.as_str()));
             prop_assert_eq!(view.text().unwrap().map(Cow::into_owned), stored.text().unwrap());

@@ -116,7 +116,7 @@ impl RecordFilter {
             && self
                 .licenses
                 .as_ref()
-                .is_none_or(|l| l.contains(record.license))
+                .is_none_or(|l| l.iter().any(|license| record.license_is(license)))
             && within(self.created_at, record.created_at_ms)
             && within(self.version, i64::from(record.version))
             && within(
