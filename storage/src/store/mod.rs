@@ -320,4 +320,6 @@ fn validate_datanet_name(name: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+mod scan_tests;
+#[cfg(test)]
 mod tests;
