@@ -77,7 +77,10 @@ fn every_access_path_returns_what_the_records_say() {
     // The public Datanets hold most records: one scan of everything, the private one's records
     // filtered out by Datanet.
     let plan = sql(&db, "EXPLAIN SELECT count(*) FROM records", anonymous);
-    assert!(plan.contains("access=all records in id order, partitions=2"), "{plan}");
+    assert!(
+        plan.contains("access=all records in id order, partitions=2"),
+        "{plan}"
+    );
     assert_eq!(sql(&db, "SELECT count(*) FROM records", anonymous), "252\n");
     assert_eq!(
         sql(&db, "SELECT count(*) FROM records", Caller::address(OWNER)),
@@ -158,11 +161,18 @@ fn every_access_path_returns_what_the_records_say() {
         "SELECT contributor FROM records WHERE record_id = '{}'",
         one.record_id
     );
-    assert_eq!(sql(&db, &query, anonymous), format!("{}\n", one.contributor));
+    assert_eq!(
+        sql(&db, &query, anonymous),
+        format!("{}\n", one.contributor)
+    );
 
     // A limit stops every partition.
     assert_eq!(
-        sql(&db, "SELECT count(*) FROM (SELECT * FROM records LIMIT 7)", anonymous),
+        sql(
+            &db,
+            "SELECT count(*) FROM (SELECT * FROM records LIMIT 7)",
+            anonymous
+        ),
         "7\n"
     );
 }

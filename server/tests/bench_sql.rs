@@ -42,7 +42,10 @@ fn bench_sql_runs_on_a_tiny_datanet_and_both_engines_agree() {
     assert_eq!(report["reused_database"], false);
     assert_eq!(report["statuses_changed"], 60);
     let queries = report["queries"].as_array().unwrap();
-    let names: Vec<&str> = queries.iter().map(|q| q["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = queries
+        .iter()
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["group_by_contributor", "contributor_month"]);
     for query in queries {
         assert!(query["provdb_s"].as_f64().unwrap() > 0.0, "{query}");

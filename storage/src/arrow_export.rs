@@ -180,7 +180,9 @@ impl RecordsBatchBuilder {
         let mut hex = [0u8; 2 + 2 * 65];
         for (index, builder) in &mut self.columns {
             match (*index, builder) {
-                (0, ColumnBuilder::Text(b)) => b.append_value(hex_into(&record.record_id.0, &mut hex)),
+                (0, ColumnBuilder::Text(b)) => {
+                    b.append_value(hex_into(&record.record_id.0, &mut hex))
+                }
                 (1, ColumnBuilder::U32(b)) => b.append_value(record.datanet_id),
                 (2, ColumnBuilder::Text(b)) => b.append_value(datanet),
                 (3, ColumnBuilder::Text(b)) => {

@@ -25,8 +25,8 @@ mod store;
 mod view;
 
 pub use arrow_export::{
-    RecordsBatchBuilder, chunks_schema, chunks_to_batch, chunks_to_batch_projected,
-    records_schema, records_to_batch, records_to_batch_projected,
+    RecordsBatchBuilder, chunks_schema, chunks_to_batch, chunks_to_batch_projected, records_schema,
+    records_to_batch, records_to_batch_projected,
 };
 pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};

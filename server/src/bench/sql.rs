@@ -309,11 +309,7 @@ fn process_cpu_s() -> Option<f64> {
 }
 
 /// Best wall time and best CPU time of `reps` runs after a warm-up, and the last run's output.
-fn time_provdb(
-    db: &Db,
-    sql: &str,
-    reps: usize,
-) -> anyhow::Result<(f64, Option<f64>, QueryOutput)> {
+fn time_provdb(db: &Db, sql: &str, reps: usize) -> anyhow::Result<(f64, Option<f64>, QueryOutput)> {
     let mut output = db.sql(sql, Caller::anonymous(), limits())?;
     let (mut best, mut best_cpu) = (f64::MAX, None::<f64>);
     for _ in 0..reps.max(1) {
@@ -334,11 +330,12 @@ fn duckdb(parquet: &Path, reps: usize, queries: &[(String, String)]) -> Result<V
         return Err("scripts/bench-duckdb.sh not found: run from the repository root".into());
     }
     let mut command = Command::new("bash");
-    command
-        .arg(script)
-        .arg("--parquet")
-        .arg(parquet)
-        .args(["--threads", &THREADS.to_string(), "--reps", &reps.to_string()]);
+    command.arg(script).arg("--parquet").arg(parquet).args([
+        "--threads",
+        &THREADS.to_string(),
+        "--reps",
+        &reps.to_string(),
+    ]);
     for (name, sql) in queries {
         command.arg("--query").arg(name).arg(sql);
     }
@@ -514,6 +511,8 @@ fn print_text(report: &Report) {
         }
     }
     if let Some(version) = &report.duckdb {
-        println!("  DuckDB {version}, {THREADS} threads, over Parquet (Snappy, row groups of {ROW_GROUP_ROWS})");
+        println!(
+            "  DuckDB {version}, {THREADS} threads, over Parquet (Snappy, row groups of {ROW_GROUP_ROWS})"
+        );
     }
 }

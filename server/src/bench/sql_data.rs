@@ -32,19 +32,17 @@ const LICENSES: [(&str, u32); 4] = [
     ("proprietary", 5),
 ];
 
-const WORDS: &[&str] = &[
-    "data", "model", "record", "chain", "ledger", "token", "provenance", "query", "index", "vector",
-    "search", "answer", "citation", "curator", "license", "epoch", "reward", "storage", "batch",
-    "signal", "river", "mountain", "forest", "ocean", "city", "market", "price", "energy", "grid",
-    "solar", "wind", "battery", "protein", "enzyme", "genome", "cell", "neuron", "signal",
-    "theory", "proof", "lemma", "graph", "matrix", "tensor", "kernel", "compiler", "parser",
-    "network", "packet", "router", "latency", "throughput", "the", "of", "and", "a", "to", "in",
-    "is", "for", "on", "with", "as", "by", "at", "from", "that", "this", "which", "over", "under",
-    "between", "through", "during", "without", "within", "among", "measured", "observed",
-    "reported", "estimated", "computed", "derived", "shown", "found", "used", "given", "made",
-    "large", "small", "rapid", "slow", "stable", "novel", "robust", "simple", "complex", "sparse",
-    "dense", "linear", "local", "global", "early", "late", "high", "low", "new", "old", "first",
-];
+/// The vocabulary of texts and titles, separated by whitespace.
+const WORDS: &str = "\
+data model record chain ledger token provenance query index vector search answer \
+citation curator license epoch reward storage batch signal river mountain forest ocean \
+city market price energy grid solar wind battery protein enzyme genome cell neuron \
+signal theory proof lemma graph matrix tensor kernel compiler parser network packet \
+router latency throughput the of and a to in is for on with as by at from that this \
+which over under between through during without within among measured observed reported \
+estimated computed derived shown found used given made large small rapid slow stable \
+novel robust simple complex sparse dense linear local global early late high low new old \
+first";
 /// Rare words: an accented one (two-byte characters), and ones that need JSON escapes.
 const RARE_WORDS: &[&str] = &["café", "naïve", "\"quoted\"", "back\\slash", "Zürich"];
 
@@ -67,7 +65,7 @@ fn zipf_cdf() -> Vec<f64> {
     cdf
 }
 
-fn text(rng: &mut StdRng) -> String {
+fn text(rng: &mut StdRng, words: &[&str]) -> String {
     let target = rng.random_range(50..=600usize);
     let mut out = String::with_capacity(target + 16);
     while out.len() < target {
@@ -77,7 +75,7 @@ fn text(rng: &mut StdRng) -> String {
         let word = if rng.random_ratio(1, 200) {
             RARE_WORDS[rng.random_range(0..RARE_WORDS.len())]
         } else {
-            WORDS[rng.random_range(0..WORDS.len())]
+            words[rng.random_range(0..words.len())]
         };
         out.push_str(word);
     }
@@ -106,6 +104,7 @@ pub(crate) fn write_jsonl(
     let mut rng = StdRng::seed_from_u64(SEED);
     let cdf = zipf_cdf();
     let addresses: Vec<String> = (0..CONTRIBUTORS).map(contributor).collect();
+    let words: Vec<&str> = WORDS.split_whitespace().collect();
     let step = SPAN_MS / records.max(1) as i64;
     let (mut paths, mut bytes) = (Vec::new(), 0u64);
     let mut out: Option<std::io::BufWriter<fs_err::File>> = None;
@@ -122,14 +121,14 @@ pub(crate) fn write_jsonl(
         let rank = cdf.partition_point(|&c| c < u).min(CONTRIBUTORS - 1);
         let created_at = START_MS + i as i64 * step + rng.random_range(-JITTER_MS..=JITTER_MS);
         let title: Vec<&str> = (0..3)
-            .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+            .map(|_| words[rng.random_range(0..words.len())])
             .collect();
         let row = serde_json::json!({
             "contributor": addresses[rank],
             "license": license(&mut rng),
             "created_at": created_at,
             "title": title.join(" "),
-            "text": text(&mut rng),
+            "text": text(&mut rng, &words),
         });
         let line = serde_json::to_string(&row)?;
         bytes += line.len() as u64 + 1;

@@ -99,12 +99,10 @@ impl Store {
         let mut db_options = rocks_options();
         db_options.create_if_missing(options.create_if_missing);
         db_options.create_missing_column_families(true);
-        let descriptors = ALL_CFS
-            .iter()
-            .map(|&name| match name {
-                CF_RECORDS => ColumnFamilyDescriptor::new(name, records_options()),
-                _ => ColumnFamilyDescriptor::new(name, rocks_options()),
-            });
+        let descriptors = ALL_CFS.iter().map(|&name| match name {
+            CF_RECORDS => ColumnFamilyDescriptor::new(name, records_options()),
+            _ => ColumnFamilyDescriptor::new(name, rocks_options()),
+        });
         let db = rocksdb::DB::open_cf_descriptors(&db_options, &path, descriptors).map_err(
             |source| StorageError::Rocks {
                 path: path.clone(),

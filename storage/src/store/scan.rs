@@ -143,11 +143,10 @@ impl Store {
             .batched_multi_get_cf(cf, ids.iter().map(|id| &id.0), false);
         for (id, found) in ids.iter().zip(found) {
             match found.map_err(|e| self.rocks(e))? {
-                Some(bytes) => {
-                    if !visit(RecordView::decode(CF_RECORDS, &id.0, &bytes)?)? {
-                        return Ok(false);
-                    }
+                Some(bytes) if !visit(RecordView::decode(CF_RECORDS, &id.0, &bytes)?)? => {
+                    return Ok(false);
                 }
+                Some(_) => {}
                 None if listed => {
                     return Err(StorageError::Corruption {
                         cf: CF_RECORDS,

@@ -191,20 +191,22 @@ fn the_contributor_index_lists_a_contributors_records_by_time() {
         .unwrap();
     let entries = store.contributor_index_entries().unwrap();
     assert_eq!(entries.len(), 351);
-    assert!(entries.contains(&(
-        b,
-        Address([8; 20]),
-        99,
-        NewRecord::new(
-            format!(
-                "{{\"tombstone_of\":\"{}\"}}",
-                record("b4", 1, 4).record_id()
-            ),
-            None,
-            Address([8; 20])
-        )
-        .record_id()
-    )));
+    assert!(
+        entries.contains(&(
+            b,
+            Address([8; 20]),
+            99,
+            NewRecord::new(
+                format!(
+                    "{{\"tombstone_of\":\"{}\"}}",
+                    record("b4", 1, 4).record_id()
+                ),
+                None,
+                Address([8; 20])
+            )
+            .record_id()
+        ))
+    );
 }
 
 #[test]
