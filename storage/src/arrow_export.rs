@@ -120,6 +120,31 @@ pub struct RecordsBatchBuilder {
     columns: Vec<(usize, ColumnBuilder)>,
     schema: SchemaRef,
     rows: usize,
+    /// Rows a batch is sized for: builders start at this size again after each `finish`
+    /// (growing from empty would copy each buffer about twice over).
+    capacity: usize,
+}
+
+/// An empty builder for column `index` of [`records_schema`], sized for `capacity` rows.
+fn column_builder(index: usize, capacity: usize) -> ColumnBuilder {
+    match RECORDS_SCHEMA.field(index).data_type() {
+        DataType::Utf8 => {
+            let bytes_per_row = match index {
+                0 | 8 => 66,
+                4 => 132,
+                13 | 14 => 512,
+                _ => 42,
+            };
+            ColumnBuilder::Text(StringBuilder::with_capacity(
+                capacity,
+                capacity * bytes_per_row,
+            ))
+        }
+        DataType::UInt32 => ColumnBuilder::U32(UInt32Builder::with_capacity(capacity)),
+        DataType::Int64 => ColumnBuilder::I64(Int64Builder::with_capacity(capacity)),
+        DataType::UInt64 => ColumnBuilder::U64(UInt64Builder::with_capacity(capacity)),
+        _ => ColumnBuilder::F32(Float32Builder::with_capacity(capacity)),
+    }
 }
 
 impl RecordsBatchBuilder {
@@ -135,32 +160,13 @@ impl RecordsBatchBuilder {
         );
         let columns = indices
             .iter()
-            .map(|&index| {
-                let builder = match RECORDS_SCHEMA.field(index).data_type() {
-                    DataType::Utf8 => {
-                        let bytes_per_row = match index {
-                            0 | 8 => 66,
-                            4 => 132,
-                            13 | 14 => 512,
-                            _ => 42,
-                        };
-                        ColumnBuilder::Text(StringBuilder::with_capacity(
-                            capacity,
-                            capacity * bytes_per_row,
-                        ))
-                    }
-                    DataType::UInt32 => ColumnBuilder::U32(UInt32Builder::with_capacity(capacity)),
-                    DataType::Int64 => ColumnBuilder::I64(Int64Builder::with_capacity(capacity)),
-                    DataType::UInt64 => ColumnBuilder::U64(UInt64Builder::with_capacity(capacity)),
-                    _ => ColumnBuilder::F32(Float32Builder::with_capacity(capacity)),
-                };
-                (index, builder)
-            })
+            .map(|&index| (index, column_builder(index, capacity)))
             .collect();
         Ok(Self {
             columns,
             schema,
             rows: 0,
+            capacity,
         })
     }
 
@@ -226,16 +232,17 @@ impl RecordsBatchBuilder {
 
     /// The rows appended so far as a batch; the builder starts over empty.
     pub fn finish(&mut self) -> Result<RecordBatch> {
+        let capacity = self.capacity;
         let columns: Vec<ArrayRef> = self
             .columns
             .iter_mut()
-            .map(|(_, builder)| -> ArrayRef {
-                match builder {
-                    ColumnBuilder::Text(b) => Arc::new(b.finish()),
-                    ColumnBuilder::U32(b) => Arc::new(b.finish()),
-                    ColumnBuilder::I64(b) => Arc::new(b.finish()),
-                    ColumnBuilder::U64(b) => Arc::new(b.finish()),
-                    ColumnBuilder::F32(b) => Arc::new(b.finish()),
+            .map(|(index, builder)| -> ArrayRef {
+                match std::mem::replace(builder, column_builder(*index, capacity)) {
+                    ColumnBuilder::Text(mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::U32(mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::I64(mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::U64(mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::F32(mut b) => Arc::new(b.finish()),
                 }
             })
             .collect();
