@@ -1,8 +1,9 @@
 //! provdb-storage: the durable state of a provdb database, on RocksDB.
 //!
 //! Owns the on-disk layout (column families and key encodings), the provenance data model
-//! (datanets, records, chunks, grants), the change log that side indexes catch up from, and
-//! the export of records and chunks as Arrow `RecordBatch`es.
+//! (datanets, records, chunks, grants), the change log that side indexes catch up from, the
+//! contributor index, scans that read records in place (`RecordView`), and the export of
+//! records and chunks as Arrow `RecordBatch`es.
 //!
 //! Invariants:
 //! - Every mutation takes the next sequence number, and the data it writes, its change-log
