@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what building provdb needs beyond the Rust toolchain, and nothing when it is there:
-# clang's libclang (bindgen generates the rocksdb crate's bindings against it).
+# Installs what building and testing provdb need beyond the Rust toolchain, and nothing when it
+# is there: clang's libclang (bindgen generates the rocksdb crate's bindings against it), and the
+# pinned npm package @openzeppelin/merkle-tree that the Merkle tree is cross-checked against
+# (scripts/oz-merkle.sh; needs node and npm).
 set -euo pipefail
 
 have_libclang() {
@@ -15,3 +17,4 @@ if ! have_libclang; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang libclang-dev >/dev/null
 fi
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+bash "$(dirname "${BASH_SOURCE[0]}")/oz-merkle.sh" --install

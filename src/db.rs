@@ -62,6 +62,7 @@ pub struct Db {
     dir: PathBuf,
     pub(crate) indexes: Arc<crate::search::Indexes>,
     pub(crate) embedder: Option<Arc<dyn provdb_index::Embed>>,
+    pub(crate) generator: Option<crate::ask::AnswerModel>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -106,6 +107,7 @@ impl Db {
             dir,
             indexes: Arc::default(),
             embedder: None,
+            generator: None,
         })
     }
 

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod ask;
 mod db;
 pub mod demo;
 mod error;
@@ -31,6 +32,7 @@ pub use provdb_index as index;
 pub use provdb_index::Mode as SearchMode;
 pub use provdb_inference as inference;
 pub use provdb_query as query;
+pub use provdb_query::answer::{Answer, AskRequest, Attribution};
 pub use provdb_query::{Caller, QueryLimits, QueryOutput};
 pub use provdb_storage as storage;
 pub use provdb_storage::{Address, Chunk, Datanet, Record, RecordId, Status, Visibility};

@@ -53,7 +53,7 @@ impl Db {
 }
 
 /// The database's indexes as the query crate's search table functions see them.
-struct DbSearcher(Db);
+pub(crate) struct DbSearcher(pub(crate) Db);
 
 impl Searcher for DbSearcher {
     fn search(

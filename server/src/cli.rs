@@ -50,6 +50,17 @@ pub(crate) enum Command {
     Generate(GenerateArgs),
     /// Run a SQL query over the Datanets the caller may read.
     Sql(SqlArgs),
+    /// Answer a question from Datanets with verified citations, and record who is paid.
+    Ask(AskArgs),
+    /// Verify the attribution ledger or set its fee policy.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Who was paid what: totals per account, or one account's entries.
+    Audit(AuditArgs),
+    /// Close the open ledger entries into an epoch (Merkle root of cumulative balances), list
+    /// epochs, print an account's proof.
+    #[command(subcommand)]
+    Epoch(EpochCommand),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
@@ -66,6 +77,122 @@ pub(crate) enum SqlFormat {
     Json,
     /// CSV with a header row.
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AskArgs {
+    /// Datanet to answer from.
+    pub(crate) name: String,
+    /// The question.
+    pub(crate) question: String,
+    /// More Datanets to retrieve from.
+    #[arg(long = "datanet")]
+    pub(crate) more: Vec<String>,
+    /// Sources to retrieve.
+    #[arg(short, long, default_value_t = 4)]
+    pub(crate) k: usize,
+    /// bm25, vector or hybrid retrieval.
+    #[arg(long, default_value = "hybrid")]
+    pub(crate) mode: String,
+    /// The fee to split, in wei.
+    #[arg(long, default_value = "0")]
+    pub(crate) fee: String,
+    /// cited (verified markers weighted by retrieval score) or loo (leave-one-out).
+    #[arg(long, default_value = "cited")]
+    pub(crate) attribution: String,
+    /// LoRA adapter ID[:WEIGHT] (served by the multi-adapter issue; refused until then).
+    #[arg(long = "adapter")]
+    pub(crate) adapters: Vec<String>,
+    /// Ask as this address (needed for private Datanets).
+    #[arg(long = "as")]
+    pub(crate) caller: Option<String>,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 160)]
+    pub(crate) max_tokens: usize,
+    /// Generator model (GGUF file or safetensors folder; default: SmolLM2 from fetch-models).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// Embedder model directory (default: $PROVDB_MODELS/all-minilm-l6-v2).
+    #[arg(long)]
+    pub(crate) embedder: Option<PathBuf>,
+    /// Print JSON: answer_id, answer, citations, split (amounts as decimal strings), usage.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// Recompute the hash chain and name the first broken entry (exit 1 when broken).
+    Verify {
+        /// Print JSON: entries, ok, head, broken.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the fee policy; with options, change it.
+    Policy(PolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PolicyArgs {
+    /// The policy of answers by this model (name as in answers, e.g. the GGUF file name).
+    #[arg(long, conflicts_with = "for_datanet")]
+    pub(crate) for_model: Option<String>,
+    /// The policy of answers that read only this Datanet.
+    #[arg(long)]
+    pub(crate) for_datanet: Option<String>,
+    /// The model owner's account.
+    #[arg(long)]
+    pub(crate) model_owner: Option<String>,
+    /// The model owner's share, basis points.
+    #[arg(long)]
+    pub(crate) model_bps: Option<u16>,
+    /// The protocol's account (also the treasury of Datanets without owner).
+    #[arg(long)]
+    pub(crate) protocol: Option<String>,
+    /// The protocol's share, basis points.
+    #[arg(long)]
+    pub(crate) protocol_bps: Option<u16>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EpochCommand {
+    /// Close the entries since the last epoch.
+    Close {
+        /// Print JSON: epoch, root, accounts, total_wei, first_seq, end_seq.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the closed epochs.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An account's cumulative balance and Merkle proof (OpenZeppelin StandardMerkleTree
+    /// leaf `(address, uint256)`).
+    Proof {
+        /// The account.
+        address: String,
+        /// The epoch (default: the last).
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// Print JSON: epoch, account, cumulative_wei, leaf, proof, root.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this account's entries.
+    #[arg(long)]
+    pub(crate) contributor: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -369,6 +496,15 @@ pub(crate) struct DemoArgs {
     /// The collection to load.
     #[arg(long, default_value = "data/cranfield")]
     pub(crate) collection: PathBuf,
+    /// The question the demo asks.
+    #[arg(
+        long,
+        default_value = "What is the effect of a propeller slipstream on the lift of a wing?"
+    )]
+    pub(crate) question: String,
+    /// Only the first N documents (a quicker demo).
+    #[arg(long)]
+    pub(crate) limit: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,9 +518,46 @@ pub(crate) enum BenchCommand {
     /// Search over 100,000 chunks: HNSW and filtered search against exact scans, BM25 QPS,
     /// hybrid latency, index build time.
     Search(BenchSearchArgs),
+    /// Ledger append rate against raw RocksDB, epoch close time, and answer latency split
+    /// into retrieval, prefill, decode and attribution (cited and leave-one-out).
+    Answer(BenchAnswerArgs),
     /// SQL over a million synthetic records (a GROUP BY over all, a selective filter) against
     /// DuckDB over the same rows in Parquet.
     Sql(BenchSqlArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchAnswerArgs {
+    /// Ledger entries to append (answers of five payments).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) entries: usize,
+    /// Answers per commit (one WriteBatch, one fsync).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) group: usize,
+    /// Distinct accounts paid.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) accounts: u64,
+    /// Only the ledger parts (no models).
+    #[arg(long)]
+    pub(crate) ledger_only: bool,
+    /// Cranfield abstracts to index for the answer part.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) records: usize,
+    /// Sources per answer.
+    #[arg(short, long, default_value_t = 4)]
+    pub(crate) k: usize,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) max_tokens: usize,
+    /// The collection.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Keep the databases in this directory (default: a temporary one).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -66,6 +66,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Embed(args) => commands::embed::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Sql(args) => commands::sql::run(&data, args),
+        Command::Ask(args) => commands::ask::run(&data, args),
+        Command::Ledger(command) => commands::ledger::run(&data, command),
+        Command::Audit(args) => commands::ledger::audit(&data, args),
+        Command::Epoch(command) => commands::epoch::run(&data, command),
         Command::Demo(args) => commands::demo::run(&data, args),
         Command::Bench(command) => bench::run(command),
     }

@@ -151,18 +151,29 @@ fn the_demo_ingests_signed_cranfield() {
     let collection = repo_root().join("data/cranfield");
     let output = ok(provdb(
         &data,
-        &["demo", "--collection", collection.to_str().unwrap()],
+        &[
+            "demo",
+            "--collection",
+            collection.to_str().unwrap(),
+            "--limit",
+            "300",
+        ],
     ));
+    let text = stdout(&output);
+    assert!(text.contains("300 records"), "{text}");
+    // The rest of the demo: indexed, answered with a paid split, verified, closed.
     assert!(
-        stdout(&output).contains("1400 records"),
-        "{}",
-        stdout(&output)
+        text.contains("chunks indexed") || text.contains("embedded"),
+        "{text}"
     );
+    assert!(text.contains("| model_owner |"), "{text}");
+    assert!(text.contains("ledger ok"), "{text}");
+    assert!(text.contains("epoch 1:"), "{text}");
     let show = json(&ok(provdb(
         &data,
         &["datanet", "show", "cranfield", "--json"],
     )));
-    assert_eq!(show["records"], 1400);
+    assert_eq!(show["records"], 300);
     assert_eq!(show["require_signatures"], true);
     assert!(show["contributors"].as_u64().unwrap() > 100, "{show}");
     let records = json(&ok(provdb(

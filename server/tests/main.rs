@@ -6,5 +6,7 @@ mod cli;
 mod common;
 mod crash;
 mod index_crash;
+mod ledger;
+mod ledger_crash;
 mod search;
 mod tiny_model;

@@ -23,11 +23,20 @@ pub(crate) const CF_CONTRIBUTORS: &str = "contributors";
 pub(crate) const CF_GRANTS: &str = "grants";
 /// sequence → LogEntry.
 pub(crate) const CF_LOG: &str = "log";
+/// ledger sequence → LedgerEntry (the hash-chained attribution ledger).
+pub(crate) const CF_LEDGER: &str = "ledger";
+/// answer id → AnswerRecord.
+pub(crate) const CF_ANSWERS: &str = "answers";
+/// epoch number → Epoch.
+pub(crate) const CF_EPOCHS: &str = "epochs";
+/// epoch number ‖ address → cumulative balance (u128, big-endian) at that epoch's end.
+pub(crate) const CF_BALANCES: &str = "balances";
+
 /// datanet id ‖ contributor ‖ created_at ‖ record id → nothing (see `store::by_contributor`).
 pub(crate) const CF_CONTRIBUTOR_RECORDS: &str = "contributor_records";
 
 /// Every column family, in creation order.
-pub(crate) const ALL_CFS: [&str; 11] = [
+pub(crate) const ALL_CFS: [&str; 15] = [
     CF_META,
     CF_DATANETS,
     CF_STATS,
@@ -38,6 +47,10 @@ pub(crate) const ALL_CFS: [&str; 11] = [
     CF_CONTRIBUTORS,
     CF_GRANTS,
     CF_LOG,
+    CF_LEDGER,
+    CF_ANSWERS,
+    CF_EPOCHS,
+    CF_BALANCES,
     CF_CONTRIBUTOR_RECORDS,
 ];
 
@@ -47,6 +60,8 @@ pub(crate) const META_SEQUENCE: &[u8] = b"sequence";
 pub(crate) const META_NEXT_CHUNK: &[u8] = b"next_chunk_id";
 /// Meta key of the next Datanet id.
 pub(crate) const META_NEXT_DATANET: &[u8] = b"next_datanet_id";
+/// Meta key of the ledger head: last entry's sequence (u64) ‖ its hash.
+pub(crate) const META_LEDGER_HEAD: &[u8] = b"ledger_head";
 /// Meta key of the on-disk format version.
 pub(crate) const META_FORMAT: &[u8] = b"format";
 /// The on-disk format this code writes. 2 added `contributor_records`; a format-1 database is

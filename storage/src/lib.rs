@@ -2,7 +2,9 @@
 //!
 //! Owns the on-disk layout (column families and key encodings), the provenance data model
 //! (datanets, records, chunks, grants), the change log that side indexes catch up from, the
-//! contributor index, scans that read records in place (`RecordView`), and the export of
+//! attribution ledger (answers, hash-chained entries, epochs and their Merkle roots), the
+//! OpenZeppelin-compatible Merkle tree those epochs close into (`merkle`), the contributor
+//! index, scans that read records in place (`RecordView`), and the export of
 //! records and chunks as Arrow `RecordBatch`es.
 //!
 //! Invariants:
@@ -21,6 +23,8 @@ mod codec;
 mod error;
 mod hash;
 mod keys;
+mod ledger;
+mod merkle;
 mod model;
 mod store;
 mod view;
@@ -31,9 +35,16 @@ pub use arrow_export::{
 };
 pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};
+pub use ledger::{
+    AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
+    NewEntry, PolicyScope, Role,
+};
+pub use merkle::{
+    MAX_MERKLE_LEAVES, MerkleTree, merkle_leaf_hash, merkle_process_proof, merkle_verify,
+};
 pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
     DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, Visibility,
 };
-pub use store::{RecordScan, Store, StoreOptions};
+pub use store::{NewAnswer, RecordScan, Store, StoreOptions};
 pub use view::RecordView;

@@ -5,6 +5,7 @@
 mod chunks;
 mod datanets;
 mod grants;
+mod ledger;
 mod record_filter;
 mod records;
 mod small;
@@ -19,7 +20,16 @@ use provdb_storage::{Datanet, Store};
 use crate::access::Caller;
 
 /// The tables every session has, by name.
-pub(crate) const FIXED_TABLES: [&str; 4] = ["datanets", "records", "chunks", "grants"];
+pub(crate) const FIXED_TABLES: [&str; 8] = [
+    "datanets",
+    "records",
+    "chunks",
+    "grants",
+    "attributions",
+    "citations",
+    "epochs",
+    "balances",
+];
 
 /// Registers every table `caller` may see: the fixed ones, and one typed table per readable
 /// Datanet whose name does not collide with a fixed table.
@@ -39,6 +49,13 @@ pub(crate) fn register_all(
         Arc::new(chunks::ChunksTable::new(store, readable)),
     )?;
     context.register_table("grants", Arc::new(grants::table(store, readable, caller)))?;
+    context.register_table(
+        "attributions",
+        Arc::new(ledger::AttributionsTable::new(store, readable)),
+    )?;
+    for (name, table) in ledger::small_tables(store, readable) {
+        context.register_table(name, Arc::new(table))?;
+    }
     for datanet in readable.iter() {
         if FIXED_TABLES.contains(&datanet.name.as_str()) {
             continue;

@@ -1,6 +1,7 @@
 //! `provdb bench ...`: each benchmark measures provdb and a baseline in the same run and
 //! prints the ratio, so results compare across machines and loads.
 
+mod answer;
 mod embed;
 mod generate;
 mod ingest;
@@ -16,6 +17,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Embed(args) => embed::run(args),
         BenchCommand::Generate(args) => generate::run(args),
         BenchCommand::Search(args) => search::run(args),
+        BenchCommand::Answer(args) => answer::run(args),
         BenchCommand::Sql(args) => sql::run(args),
     }
 }

@@ -3,12 +3,19 @@
 use std::path::Path;
 use std::time::Instant;
 
-use provdb::storage::ChunkingConfig;
-use provdb::{Datanet, Db, IngestOptions};
+use std::io::Write;
+
+use provdb::inference::llama::LlamaModel;
+use provdb::inference::model_files;
+use provdb::query::arrow::util::pretty::pretty_format_batches;
+use provdb::storage::{ChunkingConfig, LedgerPolicy};
+use provdb::{AskRequest, Attribution, Caller, Datanet, Db, IngestOptions, QueryLimits};
 
 use crate::cli::{ConvertSmartArgs, DemoArgs};
 use crate::commands::datanet::print_info;
+use crate::commands::load_embedder;
 use crate::commands::records::RecordView;
+use crate::output::UserError;
 
 pub(crate) fn convert_smart(args: ConvertSmartArgs) -> anyhow::Result<()> {
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
@@ -33,7 +40,10 @@ pub(crate) fn run(data: &Path, args: DemoArgs) -> anyhow::Result<()> {
         args.collection.display()
     );
     let started = Instant::now();
-    let docs = provdb::smart::read_collection_documents(&args.collection)?;
+    let mut docs = provdb::smart::read_collection_documents(&args.collection)?;
+    if let Some(limit) = args.limit {
+        docs.truncate(limit);
+    }
     let jsonl = data.join(format!("{name}.jsonl"));
     let written = provdb::demo::write_signed_jsonl(&docs, &jsonl)?;
     let authors = provdb::smart::authors_of(&docs).len();
@@ -52,6 +62,10 @@ pub(crate) fn run(data: &Path, args: DemoArgs) -> anyhow::Result<()> {
             "Cranfield aerodynamics abstracts (1,400), from the classic IR test collection".into();
         spec.license = "MIT".into();
         spec.require_signatures = true;
+        // The curator's treasury holds the data share of answers that use no source.
+        spec.owner = Some(provdb::ingest::address_of_key(&provdb::demo::demo_key(
+            "curator",
+        ))?);
         spec.chunking = ChunkingConfig::default();
         db.create_datanet(spec)?;
     }
@@ -80,5 +94,103 @@ pub(crate) fn run(data: &Path, args: DemoArgs) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&RecordView::new(record, &name))?
         );
     }
+    answer_and_pay(db, &name, &args.question)
+}
+
+/// Steps 7-11: index, a cited answer paid by leave-one-out attribution, the ledger, an epoch.
+fn answer_and_pay(db: Db, name: &str, question: &str) -> anyhow::Result<()> {
+    let embedder = load_embedder(None)?
+        .ok_or_else(|| UserError("the embedder is missing: run scripts/fetch-models.sh".into()))?;
+    let generator = LlamaModel::load(&model_files::default_generator_path())?;
+    let db = db
+        .with_embedder(embedder)
+        .with_generator(generator, "SmolLM2-135M-Instruct.Q4_1.gguf");
+
+    println!("== 7. Index the Datanet: BM25 and MiniLM vectors (once; later runs catch up)");
+    let started = Instant::now();
+    let caught = db.catch_up_index(name, &|_, _, _| {})?;
+    println!(
+        "   {} chunks: {} added to BM25, {} embedded, in {:.1} s",
+        caught.chunks,
+        caught.text_chunks,
+        caught.vector_chunks,
+        started.elapsed().as_secs_f64()
+    );
+
+    println!("== 8. Fee policy: 10% to the model owner, 5% to the protocol, 85% to the data");
+    let demo_account = |who: &str| provdb::ingest::address_of_key(&provdb::demo::demo_key(who));
+    db.set_ledger_policy(&LedgerPolicy {
+        model_owner: Some(demo_account("model-owner")?),
+        model_owner_bps: 1_000,
+        protocol: Some(demo_account("protocol")?),
+        protocol_bps: 500,
+    })?;
+
+    println!("== 9. Ask, with a fee of 0.01 ETH, attributed by leave-one-out (measured use)");
+    println!("   Q: {question}");
+    print!("   A: ");
+    let request = AskRequest {
+        datanets: vec![name.to_string()],
+        question: question.to_string(),
+        k: 3,
+        fee_wei: 10_000_000_000_000_000,
+        attribution: Attribution::Loo,
+        max_tokens: 64,
+        ..AskRequest::default()
+    };
+    let mut stdout = std::io::stdout();
+    let answer = db.ask(&request, &mut |piece| {
+        stdout
+            .write_all(piece.as_bytes())
+            .and_then(|()| stdout.flush())
+            .is_ok()
+    })?;
+    println!();
+    for citation in &answer.citations {
+        println!(
+            "   source {} by {} (weight {:.1}%): {}...",
+            citation.record_id.to_string().get(..12).unwrap_or_default(),
+            citation.contributor,
+            f64::from(citation.weight_ppm) / 1e4,
+            citation.snippet.chars().take(70).collect::<String>()
+        );
+    }
+    println!(
+        "   {} prompt + {} answer tokens; retrieval {:.0} ms, generation {:.0} ms, attribution {:.0} ms",
+        answer.usage.prompt_tokens,
+        answer.usage.completion_tokens,
+        answer.usage.retrieval_ms,
+        answer.usage.generation_ms,
+        answer.usage.attribution_ms
+    );
+
+    println!("== 10. The attribution of this answer, from SQL");
+    let sql = format!(
+        "SELECT contributor, role, weight_ppm, amount_wei FROM attributions \
+         WHERE answer_id = '{}' ORDER BY amount_wei DESC",
+        answer.answer_id
+    );
+    println!("   {sql}");
+    let output = db.sql(&sql, Caller::anonymous(), QueryLimits::default())?;
+    println!("{}", pretty_format_batches(&output.batches)?);
+
+    println!("== 11. Verify the hash-chained ledger, close an epoch");
+    let check = db.verify_ledger()?;
+    match &check.broken {
+        None => println!(
+            "   ledger ok: {} entries, head 0x{}",
+            check.entries,
+            hex::encode(check.head)
+        ),
+        Some((seq, reason)) => println!("   ledger BROKEN at entry {seq}: {reason}"),
+    }
+    let epoch = db.close_epoch()?;
+    println!(
+        "   epoch {}: {} accounts, {} wei, Merkle root 0x{}",
+        epoch.epoch,
+        epoch.accounts,
+        epoch.total_wei,
+        hex::encode(epoch.root)
+    );
     Ok(())
 }

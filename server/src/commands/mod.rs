@@ -1,12 +1,15 @@
 //! One module per command group.
 
+pub(crate) mod ask;
 pub(crate) mod datanet;
 pub(crate) mod demo;
 pub(crate) mod embed;
+pub(crate) mod epoch;
 pub(crate) mod eval;
 pub(crate) mod generate;
 pub(crate) mod index;
 pub(crate) mod ingest;
+pub(crate) mod ledger;
 pub(crate) mod records;
 pub(crate) mod search;
 pub(crate) mod sql;

@@ -7,6 +7,8 @@
 
 mod by_contributor;
 mod commit;
+mod epochs;
+mod ledger;
 mod pages;
 mod read;
 mod scan;
@@ -24,6 +26,7 @@ use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::model::{Address, Datanet, DatanetStats, Grant, LogEntry};
 
+pub use ledger::NewAnswer;
 pub use read::RecordScan;
 
 /// How a `Store` is opened.
@@ -57,6 +60,8 @@ pub struct Store {
     path: PathBuf,
     options: StoreOptions,
     writer: Mutex<Counters>,
+    ledger: Mutex<ledger::LedgerHead>,
+    epoch_closing: Mutex<()>,
 }
 
 fn rocks_options() -> Options {
@@ -118,12 +123,19 @@ impl Store {
                 next_chunk_id: 0,
                 next_datanet_id: 0,
             }),
+            ledger: Mutex::new(ledger::LedgerHead::default()),
+            epoch_closing: Mutex::new(()),
         };
         let counters = store.load_counters()?;
         *store
             .writer
             .get_mut()
             .map_err(|_| StorageError::Internal("poisoned".into()))? = counters;
+        let head = store.load_ledger_head()?;
+        *store
+            .ledger
+            .get_mut()
+            .map_err(|_| StorageError::Internal("poisoned".into()))? = head;
         Ok(store)
     }
 
@@ -317,6 +329,8 @@ fn validate_datanet_name(name: &str) -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod ledger_tests;
 #[cfg(test)]
 mod scan_tests;
 #[cfg(test)]

@@ -1,0 +1,90 @@
+//! Leave-one-out attribution: how much each source raised the model's probability of the
+//! answer it produced. The answer's tokens are scored (teacher-forced) after the prompt with
+//! all sources and after each prompt with one source removed: k+1 sequences, run together as
+//! one ragged batch (one forward step for all prompts, one for all answer continuations).
+//! A source's weight is `max(0, log p(answer | all) - log p(answer | all but it))`.
+
+use provdb_inference::llama::{LlamaModel, LogitsWanted, Sequence, StepInput};
+
+use crate::error::{QueryError, Result};
+
+/// log p(`answer` | `prompt`) for each prompt, in one batch.
+pub fn answer_log_probs(
+    model: &LlamaModel,
+    prompts: &[Vec<u32>],
+    answer: &[u32],
+) -> Result<Vec<f64>> {
+    let failed = |e: provdb_inference::InferenceError| QueryError::Execution(e.to_string());
+    if answer.is_empty() {
+        return Ok(vec![0.0; prompts.len()]);
+    }
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let context = model.config().context_length;
+    if longest + answer.len() > context {
+        return Err(QueryError::Limit(format!(
+            "prompt ({longest} tokens) and answer ({} tokens) exceed the model's context of {context}",
+            answer.len()
+        )));
+    }
+    let mut sequences: Vec<Sequence> = prompts.iter().map(|_| Sequence::new()).collect();
+    // Step 1: every prompt, with the logits after its last token (predicting answer[0]).
+    let mut inputs: Vec<StepInput<'_>> = sequences
+        .iter_mut()
+        .zip(prompts)
+        .map(|(sequence, prompt)| StepInput {
+            sequence,
+            tokens: prompt,
+            logits: LogitsWanted::Last,
+        })
+        .collect();
+    let first = model.forward(&mut inputs).map_err(failed)?;
+    drop(inputs);
+    let mut totals: Vec<f64> = first
+        .iter()
+        .map(|logits| logits.last().map_or(0.0, |l| log_prob(l, answer[0])))
+        .collect();
+    // Step 2: the answer but its last token, with logits after each (predicting the next).
+    let rest = &answer[..answer.len() - 1];
+    if !rest.is_empty() {
+        let mut inputs: Vec<StepInput<'_>> = sequences
+            .iter_mut()
+            .map(|sequence| StepInput {
+                sequence,
+                tokens: rest,
+                logits: LogitsWanted::All,
+            })
+            .collect();
+        let steps = model.forward(&mut inputs).map_err(failed)?;
+        for (total, per_position) in totals.iter_mut().zip(steps) {
+            for (logits, &next) in per_position.iter().zip(&answer[1..]) {
+                *total += log_prob(logits, next);
+            }
+        }
+    }
+    Ok(totals)
+}
+
+/// log softmax(`logits`)[`token`], computed stably in f64.
+fn log_prob(logits: &[f32], token: u32) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    let chosen = logits
+        .get(token as usize)
+        .copied()
+        .unwrap_or(f32::NEG_INFINITY) as f64;
+    chosen - max - sum.ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_prob;
+
+    #[test]
+    fn log_prob_is_a_log_softmax() {
+        let logits = [1.0f32, 2.0, 3.0];
+        let total: f64 = (0..3).map(|t| log_prob(&logits, t).exp()).sum();
+        assert!((total - 1.0).abs() < 1e-12);
+        assert!(log_prob(&logits, 2) > log_prob(&logits, 0));
+        assert_eq!(log_prob(&logits, 9), f64::NEG_INFINITY);
+    }
+}

@@ -1,0 +1,193 @@
+//! Cited answers: retrieve → prompt with numbered sources → generate (streaming) → keep the
+//! citation markers that point at a retrieved source → attribute → split the fee → append the
+//! answer and its payments to the ledger in one write.
+//!
+//! Invariants: a caller only retrieves from Datanets it may read (an unreadable Datanet is
+//! reported like an unknown one); only verified markers are citations; a source retrieved but
+//! not used is never paid (with no paid source, the data share goes to the Datanets'
+//! treasuries, recorded with role `treasury`); the payments sum exactly to the fee; nothing is
+//! written unless the whole answer is.
+
+pub mod citations;
+pub mod loo;
+pub mod prompt;
+pub mod split;
+
+mod pipeline;
+
+use provdb_index::Mode;
+use provdb_storage::{Address, AnswerId, RecordId, Role};
+use serde::{Serialize, Serializer};
+
+pub use pipeline::Answerer;
+pub use split::{SplitPolicy, WeightedSource, split_fee};
+
+use crate::access::Caller;
+
+/// Who is paid for an answer, and how much.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Attribution {
+    /// The verified citation markers, weighted by retrieval score.
+    #[default]
+    Cited,
+    /// Leave-one-out: each source weighted by how much removing it lowers the answer's
+    /// log-probability.
+    Loo,
+}
+
+impl std::str::FromStr for Attribution {
+    type Err = crate::QueryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cited" => Ok(Self::Cited),
+            "loo" => Ok(Self::Loo),
+            other => Err(crate::QueryError::Invalid(format!(
+                "unknown attribution '{other}' (cited, loo)"
+            ))),
+        }
+    }
+}
+
+impl Attribution {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cited => "cited",
+            Self::Loo => "loo",
+        }
+    }
+}
+
+/// A question to answer.
+#[derive(Clone, Debug)]
+pub struct AskRequest {
+    /// Datanets to retrieve from.
+    pub datanets: Vec<String>,
+    /// The question.
+    pub question: String,
+    /// Sources to retrieve (over all Datanets).
+    pub k: usize,
+    /// Retrievers.
+    pub mode: Mode,
+    /// LoRA adapters (not served yet: must be empty).
+    pub adapters: Vec<String>,
+    /// The fee to split, in wei.
+    pub fee_wei: u128,
+    /// How sources are weighted.
+    pub attribution: Attribution,
+    /// Who asks.
+    pub caller: Caller,
+    /// Longest answer, in tokens.
+    pub max_tokens: usize,
+}
+
+impl Default for AskRequest {
+    fn default() -> Self {
+        Self {
+            datanets: Vec::new(),
+            question: String::new(),
+            k: 4,
+            mode: Mode::Hybrid,
+            adapters: Vec::new(),
+            fee_wei: 0,
+            attribution: Attribution::Cited,
+            caller: Caller::anonymous(),
+            max_tokens: 160,
+        }
+    }
+}
+
+/// Longest accepted question, in bytes.
+pub const MAX_QUESTION_BYTES: usize = 4096;
+/// Most sources per answer.
+pub const MAX_SOURCES: usize = 16;
+
+fn as_display<T: std::fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// A verified citation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Citation {
+    /// The marker number in the answer (`[n]`); 0 for a source measured as used but not cited.
+    pub marker: u32,
+    /// The chunk.
+    pub chunk_id: u64,
+    /// Its record.
+    #[serde(serialize_with = "as_display")]
+    pub record_id: RecordId,
+    /// Its Datanet.
+    pub datanet: String,
+    /// The record's contributor.
+    #[serde(serialize_with = "as_display")]
+    pub contributor: Address,
+    /// The start of the chunk's text.
+    pub snippet: String,
+    /// Its retrieval score.
+    pub retrieval_score: f32,
+    /// Its share of the data fee, parts per million.
+    pub weight_ppm: u32,
+}
+
+/// One payment of the split.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Payment {
+    /// Who.
+    #[serde(serialize_with = "as_display")]
+    pub to: Address,
+    /// Why.
+    #[serde(serialize_with = "role_name")]
+    pub role: Role,
+    /// How much, in wei (a decimal string in JSON).
+    #[serde(serialize_with = "as_display")]
+    pub amount_wei: u128,
+}
+
+fn role_name<S: Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(role.as_str())
+}
+
+/// Time and tokens an answer took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: usize,
+    /// Generated tokens.
+    pub completion_tokens: usize,
+    /// Retrieval, ms.
+    pub retrieval_ms: f64,
+    /// Prompt prefill and decoding, ms.
+    pub generation_ms: f64,
+    /// Time to the first token's text (the prefill, mostly), ms.
+    pub first_token_ms: f64,
+    /// Attribution (leave-one-out scoring), ms.
+    pub attribution_ms: f64,
+}
+
+/// A cited answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Answer {
+    /// Its id in the ledger.
+    #[serde(serialize_with = "as_display")]
+    pub answer_id: AnswerId,
+    /// The text.
+    pub answer: String,
+    /// Its verified citations (and, with `loo`, the sources measured as used).
+    pub citations: Vec<Citation>,
+    /// Markers that pointed at no source, dropped.
+    pub dropped_markers: Vec<u32>,
+    /// The model.
+    pub model: String,
+    /// The adapters.
+    pub adapters: Vec<String>,
+    /// The attribution mode.
+    pub attribution: Attribution,
+    /// Tokens and time.
+    pub usage: Usage,
+    /// The fee, in wei.
+    #[serde(serialize_with = "as_display")]
+    pub fee_wei: u128,
+    /// Who is paid what; the amounts sum to the fee.
+    pub split: Vec<Payment>,
+}

@@ -1,0 +1,91 @@
+//! Cited answers and the ledger from the database's side: the generator a `Db` answers with,
+//! [`Db::ask`] (the query crate's answer pipeline over this database's indexes), the fee
+//! policy, ledger verification and epochs.
+
+use std::sync::Arc;
+
+use provdb_inference::llama::LlamaModel;
+use provdb_query::answer::{Answer, Answerer, AskRequest};
+use provdb_storage::{Epoch, LedgerCheck, LedgerPolicy, MerkleTree, PolicyScope};
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::sql::DbSearcher;
+
+/// The model a database answers with, and its name in answers and the ledger.
+#[derive(Clone)]
+pub(crate) struct AnswerModel {
+    pub(crate) model: Arc<LlamaModel>,
+    pub(crate) name: String,
+}
+
+impl Db {
+    /// Answers with `model`, named `name` in answers and the ledger.
+    pub fn with_generator(mut self, model: Arc<LlamaModel>, name: impl Into<String>) -> Self {
+        self.generator = Some(AnswerModel {
+            model,
+            name: name.into(),
+        });
+        self
+    }
+
+    /// Answers `request` with citations, streaming the text to `on_text` (return false to
+    /// stop early), and records the answer and who is paid in the ledger.
+    pub fn ask(
+        &self,
+        request: &AskRequest,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Answer> {
+        let generator = self.generator.as_ref().ok_or_else(|| {
+            Error::Invalid(
+                "no generator model is loaded (run scripts/fetch-models.sh or pass --model)".into(),
+            )
+        })?;
+        let answerer = Answerer::new(
+            Arc::clone(&self.store),
+            Arc::new(DbSearcher(self.clone())),
+            Arc::clone(&generator.model),
+            generator.name.clone(),
+        );
+        Ok(answerer.ask(request, on_text)?)
+    }
+
+    /// The fee policy set for `scope` (`None`: it falls back to a wider one).
+    pub fn ledger_policy(&self, scope: &PolicyScope) -> Result<Option<LedgerPolicy>> {
+        Ok(self.store.ledger_policy(scope)?)
+    }
+
+    /// Sets the default fee policy.
+    pub fn set_ledger_policy(&self, policy: &LedgerPolicy) -> Result<()> {
+        self.set_scoped_ledger_policy(&PolicyScope::Default, policy)
+    }
+
+    /// Sets the fee policy of a model or a Datanet (which overrides the default).
+    pub fn set_scoped_ledger_policy(
+        &self,
+        scope: &PolicyScope,
+        policy: &LedgerPolicy,
+    ) -> Result<()> {
+        Ok(self.store.set_ledger_policy(scope, policy)?)
+    }
+
+    /// Closes the ledger entries since the last epoch into a new epoch.
+    pub fn close_epoch(&self) -> Result<Epoch> {
+        Ok(self.store.close_epoch(crate::db::now_ms())?)
+    }
+
+    /// The closed epochs, in order.
+    pub fn epochs(&self) -> Result<Vec<Epoch>> {
+        Ok(self.store.epochs()?)
+    }
+
+    /// The Merkle tree of a closed epoch's cumulative balances (checked against its root).
+    pub fn epoch_tree(&self, epoch: u64) -> Result<MerkleTree> {
+        Ok(self.store.epoch_tree(epoch)?)
+    }
+
+    /// Recomputes the ledger's hash chain; names the first broken entry.
+    pub fn verify_ledger(&self) -> Result<LedgerCheck> {
+        Ok(self.store.verify_ledger()?)
+    }
+}

@@ -1,0 +1,293 @@
+//! The ledger side of the `Store`: appending answers with their hash-chained entries,
+//! reading them back, and verifying the chain. Ledger writes are serialised by their own
+//! mutex (holding the head: last sequence and hash), independent of ingest's; an answer and
+//! its entries and the new head commit in one `WriteBatch`.
+
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+
+use crate::codec::{decode, encode};
+use crate::error::{Result, StorageError};
+use crate::keys::*;
+use crate::ledger::{
+    AnswerId, AnswerRecord, LedgerCheck, LedgerEntry, LedgerPolicy, NewEntry, PolicyScope,
+};
+use crate::model::DatanetId;
+use crate::store::Store;
+
+/// The ledger's head as the writer holds it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LedgerHead {
+    /// Last entry written (0: none).
+    pub(crate) last_seq: u64,
+    /// Its hash (zero: none).
+    pub(crate) hash: [u8; 32],
+}
+
+impl LedgerHead {
+    pub(crate) fn encode(&self) -> [u8; 40] {
+        let mut out = [0u8; 40];
+        out[..8].copy_from_slice(&self.last_seq.to_be_bytes());
+        out[8..].copy_from_slice(&self.hash);
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != 40 {
+            return Err(StorageError::Corruption {
+                cf: CF_META,
+                key: "ledger_head".into(),
+                reason: format!("expected 40 bytes, found {}", bytes.len()),
+            });
+        }
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&bytes[..8]);
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&bytes[8..]);
+        Ok(Self {
+            last_seq: u64::from_be_bytes(seq),
+            hash,
+        })
+    }
+}
+
+/// An answer to append: its record (whose `first_seq` and `entries` are filled in here) and
+/// its payments.
+#[derive(Clone, Debug)]
+pub struct NewAnswer {
+    /// The answer.
+    pub record: AnswerRecord,
+    /// Its payments, in order.
+    pub entries: Vec<NewEntry>,
+}
+
+impl Store {
+    pub(crate) fn load_ledger_head(&self) -> Result<LedgerHead> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META)?, META_LEDGER_HEAD)
+            .map_err(|e| self.rocks(e))?
+        {
+            Some(bytes) => LedgerHead::decode(&bytes),
+            None => Ok(LedgerHead::default()),
+        }
+    }
+
+    fn ledger_lock(&self) -> Result<std::sync::MutexGuard<'_, LedgerHead>> {
+        self.ledger
+            .lock()
+            .map_err(|_| StorageError::Internal("ledger mutex poisoned".into()))
+    }
+
+    /// Appends answers with their entries, chaining each entry to the previous one, in one
+    /// write (a group commit: many answers cost one fsync). An answer id already in the ledger
+    /// is refused, so an answer is never paid twice. Returns the stored answer records.
+    pub fn append_answers(&self, answers: Vec<NewAnswer>) -> Result<Vec<AnswerRecord>> {
+        let mut head = self.ledger_lock()?;
+        let answers_cf = self.cf(CF_ANSWERS)?;
+        let ledger_cf = self.cf(CF_LEDGER)?;
+        let mut seen = std::collections::HashSet::new();
+        for answer in &answers {
+            let id = answer.record.answer_id;
+            let stored = self
+                .db
+                .get_pinned_cf(answers_cf, id.0)
+                .map_err(|e| self.rocks(e))?
+                .is_some();
+            if stored || !seen.insert(id) {
+                return Err(StorageError::Invalid(format!(
+                    "answer {id} is already in the ledger"
+                )));
+            }
+        }
+        let mut next = *head;
+        let mut batch = WriteBatch::default();
+        let mut stored = Vec::with_capacity(answers.len());
+        for NewAnswer {
+            mut record,
+            entries,
+        } in answers
+        {
+            record.first_seq = next.last_seq + 1;
+            record.entries = u32::try_from(entries.len())
+                .map_err(|_| StorageError::Invalid("too many entries in one answer".into()))?;
+            for payment in entries {
+                let mut entry = LedgerEntry {
+                    seq: next.last_seq + 1,
+                    answer_id: record.answer_id,
+                    ts_ms: record.ts_ms,
+                    caller: record.caller,
+                    payment,
+                    model: record.model.clone(),
+                    adapter: record.adapter.clone(),
+                    prev_hash: next.hash,
+                    entry_hash: [0; 32],
+                };
+                entry.entry_hash = entry.computed_hash();
+                batch.put_cf(ledger_cf, entry.seq.to_be_bytes(), encode(&entry)?);
+                next = LedgerHead {
+                    last_seq: entry.seq,
+                    hash: entry.entry_hash,
+                };
+            }
+            batch.put_cf(answers_cf, record.answer_id.0, encode(&record)?);
+            stored.push(record);
+        }
+        batch.put_cf(self.cf(CF_META)?, META_LEDGER_HEAD, next.encode());
+        let mut options = WriteOptions::default();
+        options.set_sync(self.options.sync_writes);
+        self.db
+            .write_opt(batch, &options)
+            .map_err(|e| self.rocks(e))?;
+        *head = next;
+        Ok(stored)
+    }
+
+    /// The fee policy stored for `scope`, if any.
+    pub fn ledger_policy(&self, scope: &PolicyScope) -> Result<Option<LedgerPolicy>> {
+        let key = scope.key();
+        match self
+            .db
+            .get_cf(self.cf(CF_META)?, &key)
+            .map_err(|e| self.rocks(e))?
+        {
+            Some(bytes) => Ok(Some(decode(CF_META, &key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The policy an answer by `model` over `datanets` is split by: the model's own, else the
+    /// Datanet's when the answer reads one Datanet that has its own, else the default (all to
+    /// the data share until the operator sets one).
+    pub fn effective_ledger_policy(
+        &self,
+        model: &str,
+        datanets: &[DatanetId],
+    ) -> Result<LedgerPolicy> {
+        if let Some(policy) = self.ledger_policy(&PolicyScope::Model(model.to_string()))? {
+            return Ok(policy);
+        }
+        if let [datanet] = datanets
+            && let Some(policy) = self.ledger_policy(&PolicyScope::Datanet(*datanet))?
+        {
+            return Ok(policy);
+        }
+        Ok(self
+            .ledger_policy(&PolicyScope::Default)?
+            .unwrap_or_default())
+    }
+
+    /// Stores the fee policy of `scope` (checked first).
+    pub fn set_ledger_policy(&self, scope: &PolicyScope, policy: &LedgerPolicy) -> Result<()> {
+        policy.validate()?;
+        if let PolicyScope::Datanet(id) = scope {
+            self.datanet_by_id(*id)?;
+        }
+        let _head = self.ledger_lock()?;
+        let mut options = WriteOptions::default();
+        options.set_sync(self.options.sync_writes);
+        self.db
+            .put_cf_opt(self.cf(CF_META)?, scope.key(), encode(policy)?, &options)
+            .map_err(|e| self.rocks(e))
+    }
+
+    /// The last entry's sequence number and hash.
+    pub fn ledger_head(&self) -> Result<(u64, [u8; 32])> {
+        let head = self.ledger_lock()?;
+        Ok((head.last_seq, head.hash))
+    }
+
+    /// Visits entries from `from_seq` on, in order, until `visit` returns false.
+    pub fn visit_ledger(
+        &self,
+        from_seq: u64,
+        visit: &mut dyn FnMut(LedgerEntry) -> Result<bool>,
+    ) -> Result<()> {
+        let cf = self.cf(CF_LEDGER)?;
+        let start = from_seq.to_be_bytes();
+        let mode = IteratorMode::From(&start, Direction::Forward);
+        for item in self.db.iterator_cf(cf, mode) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            if !visit(decode(CF_LEDGER, &key, &value)?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One answer.
+    pub fn answer(&self, id: &AnswerId) -> Result<Option<AnswerRecord>> {
+        let cf = self.cf(CF_ANSWERS)?;
+        match self.db.get_pinned_cf(cf, id.0).map_err(|e| self.rocks(e))? {
+            Some(bytes) => Ok(Some(decode(CF_ANSWERS, &id.0, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Visits every answer (in id order) until `visit` returns false.
+    pub fn visit_answers(&self, visit: &mut dyn FnMut(AnswerRecord) -> Result<bool>) -> Result<()> {
+        let cf = self.cf(CF_ANSWERS)?;
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            if !visit(decode(CF_ANSWERS, &key, &value)?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes the hash chain from the first entry: sequence numbers without gaps, each
+    /// `prev_hash` the previous entry's hash, each `entry_hash` recomputed, and the stored head
+    /// equal to the last entry. Names the first entry that fails.
+    pub fn verify_ledger(&self) -> Result<LedgerCheck> {
+        let (head_seq, head_hash) = self.ledger_head()?;
+        let cf = self.cf(CF_LEDGER)?;
+        let mut expected_seq = 1u64;
+        let mut prev = [0u8; 32];
+        let mut broken = None;
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            let seq = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            let problem = match decode::<LedgerEntry>(CF_LEDGER, &key, &value) {
+                Err(e) => Some(format!("entry cannot be decoded: {e}")),
+                Ok(_) if seq != expected_seq => {
+                    Some(format!("expected entry {expected_seq}, found key {seq}"))
+                }
+                Ok(entry) if entry.seq != seq => {
+                    Some(format!("stored under {seq} but says {}", entry.seq))
+                }
+                Ok(entry) if entry.prev_hash != prev => {
+                    Some("prev_hash does not match the previous entry's hash".into())
+                }
+                Ok(entry) if entry.computed_hash() != entry.entry_hash => {
+                    Some("entry_hash does not match its contents".into())
+                }
+                Ok(entry) => {
+                    prev = entry.entry_hash;
+                    None
+                }
+            };
+            if let Some(reason) = problem {
+                broken = Some((seq, reason));
+                break;
+            }
+            expected_seq += 1;
+        }
+        let entries = expected_seq - 1;
+        if broken.is_none() && (entries != head_seq || prev != head_hash) {
+            broken = Some((
+                entries + 1,
+                format!(
+                    "the ledger head says {head_seq} entries ending in 0x{}, the chain has \
+                     {entries} ending in 0x{}",
+                    hex::encode(head_hash),
+                    hex::encode(prev)
+                ),
+            ));
+        }
+        Ok(LedgerCheck {
+            entries,
+            broken,
+            head: prev,
+        })
+    }
+}

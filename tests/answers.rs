@@ -1,0 +1,293 @@
+//! Cited answers with the real models (SmolLM2-135M Q4_1 and all-MiniLM-L6-v2, fetched by
+//! scripts/fetch-models.sh): verified citations, exact splits, the ledger and its audit
+//! tables, leave-one-out attribution of planted facts, and bad requests.
+
+use std::sync::{Arc, OnceLock};
+
+use provdb::inference::llama::LlamaModel;
+use provdb::inference::model_files;
+use provdb::storage::{LedgerPolicy, Role};
+use provdb::{
+    Address, Answer, AskRequest, Attribution, Caller, Datanet, Db, IngestOptions, QueryLimits,
+    SearchMode, SentenceEmbedder, Visibility,
+};
+use serde_json::json;
+
+use crate::common::{ALICE_KEY, BOB_KEY, address, write_rows};
+use crate::sql::text_of;
+
+const CURATOR: Address = Address([0xc0; 20]);
+const CANARY: Address = Address([0xca; 20]);
+const MODEL_OWNER: Address = Address([0xbb; 20]);
+const PROTOCOL: Address = Address([0xaa; 20]);
+
+fn models() -> (Arc<LlamaModel>, Arc<SentenceEmbedder>) {
+    static MODELS: OnceLock<(Arc<LlamaModel>, Arc<SentenceEmbedder>)> = OnceLock::new();
+    MODELS
+        .get_or_init(|| {
+            let generator = LlamaModel::load(&model_files::default_generator_path())
+                .expect("SmolLM2: run scripts/fetch-models.sh");
+            let embedder = SentenceEmbedder::load(&model_files::default_embedder_dir())
+                .expect("MiniLM: run scripts/fetch-models.sh");
+            (generator, Arc::new(embedder))
+        })
+        .clone()
+}
+
+/// Real facts by alice and bob, invented facts by the canary, in a Datanet the curator owns.
+fn fixture(dir: &std::path::Path) -> Db {
+    let (generator, embedder) = models();
+    let db = Db::init(dir.join("data"))
+        .unwrap()
+        .with_embedder(embedder)
+        .with_generator(generator, "smollm2-135m-q4_1");
+    let mut aero = Datanet::new("aero");
+    aero.owner = Some(CURATOR);
+    db.create_datanet(aero).unwrap();
+    let (alice, bob) = (address(&ALICE_KEY), address(&BOB_KEY));
+    let mut rows = vec![
+        json!({"text": "boundary layer transition on a flat plate is caused by the growth of tollmien-schlichting waves in the laminar layer", "contributor": alice.to_string()}),
+        json!({"text": "oblique shock waves form when a supersonic flow is turned by a wedge", "contributor": bob.to_string()}),
+        json!({"text": "heat transfer to a blunt body at hypersonic speeds is highest at the stagnation point", "contributor": bob.to_string()}),
+        json!({"text": "the lift of a thin wing grows linearly with the angle of attack at small angles", "contributor": alice.to_string()}),
+    ];
+    for fact in PLANTED {
+        rows.push(json!({"text": fact.1, "contributor": CANARY.to_string()}));
+    }
+    let path = write_rows(dir, "aero.jsonl", &rows);
+    db.ingest_file("aero", &path, &IngestOptions::default())
+        .unwrap();
+    db.set_ledger_policy(&LedgerPolicy {
+        model_owner: Some(MODEL_OWNER),
+        model_owner_bps: 1_000,
+        protocol: Some(PROTOCOL),
+        protocol_bps: 500,
+    })
+    .unwrap();
+    db
+}
+
+/// Questions about invented facts, and the canary records that state them.
+const PLANTED: [(&str, &str); 4] = [
+    (
+        "What is the zorblat coefficient of the krellian wing?",
+        "the zorblat coefficient of the krellian wing is 7.3 according to the quintaro wind tunnel",
+    ),
+    (
+        "Who designed the vantrex nozzle?",
+        "the vantrex nozzle was designed by helga morrowind in the town of pellucid",
+    ),
+    (
+        "What color is the plinthar glider painted?",
+        "the plinthar glider is painted bright orange with purple stripes",
+    ),
+    (
+        "How fast does the quorvian jet fly?",
+        "the quorvian jet flies at mach 4.4 over the sea of tarnis",
+    ),
+];
+
+fn ask(db: &Db, question: &str, attribution: Attribution) -> Answer {
+    let request = AskRequest {
+        datanets: vec!["aero".into()],
+        question: question.into(),
+        k: 4,
+        fee_wei: 1_000_000_000_000_000_000,
+        attribution,
+        max_tokens: 48,
+        ..AskRequest::default()
+    };
+    db.ask(&request, &mut |_| true).unwrap()
+}
+
+fn sql_number(db: &Db, sql: &str) -> String {
+    let output = db
+        .sql(sql, Caller::anonymous(), QueryLimits::default())
+        .unwrap();
+    text_of(&output).trim().to_string()
+}
+
+/// The checks every answer passes, whatever the model wrote.
+fn check_answer(db: &Db, answer: &Answer) {
+    let total: u128 = answer.split.iter().map(|p| p.amount_wei).sum();
+    assert_eq!(total, answer.fee_wei, "the split sums to the fee");
+    for citation in &answer.citations {
+        if citation.marker > 0 {
+            assert!(
+                answer.answer.contains(&format!("[{}", citation.marker))
+                    || answer.answer.contains(&format!(", {}", citation.marker)),
+                "marker {} is in the text: {}",
+                citation.marker,
+                answer.answer
+            );
+        }
+        let record = db.record(&citation.record_id).unwrap().unwrap();
+        assert_eq!(record.contributor, citation.contributor);
+    }
+    let paid: Vec<Address> = answer
+        .split
+        .iter()
+        .filter(|p| p.role == Role::Contributor)
+        .map(|p| p.to)
+        .collect();
+    for who in &paid {
+        assert!(
+            answer.citations.iter().any(|c| c.contributor == *who),
+            "only cited or measured sources are paid"
+        );
+    }
+    if paid.is_empty() {
+        let treasury: Vec<_> = answer
+            .split
+            .iter()
+            .filter(|p| p.role == Role::Treasury)
+            .collect();
+        assert_eq!(treasury.len(), 1);
+        assert_eq!(treasury[0].to, CURATOR);
+        assert_eq!(treasury[0].amount_wei, 850_000_000_000_000_000);
+    }
+    let stored = db.store().answer(&answer.answer_id).unwrap().unwrap();
+    assert_eq!(stored.entries as usize, answer.split.len());
+}
+
+#[test]
+fn answers_pay_by_citation_or_measured_use_and_the_ledger_adds_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let cited = ask(
+        &db,
+        "What causes boundary layer transition on a flat plate?",
+        Attribution::Cited,
+    );
+    check_answer(&db, &cited);
+    assert!(!cited.answer.is_empty());
+    let loo = ask(&db, PLANTED[0].0, Attribution::Loo);
+    check_answer(&db, &loo);
+    assert!(loo.usage.attribution_ms > 0.0);
+    // The ledger verifies, and the audit tables add up to the two fees.
+    let check = db.verify_ledger().unwrap();
+    assert!(check.broken.is_none(), "{check:?}");
+    assert_eq!(check.entries as usize, cited.split.len() + loo.split.len());
+    assert_eq!(
+        sql_number(&db, "SELECT sum(amount_wei) FROM attributions"),
+        "2000000000000000000"
+    );
+    let by_account = db
+        .sql(
+            "SELECT contributor, sum(amount_wei) FROM attributions GROUP BY contributor ORDER BY 2 DESC",
+            Caller::anonymous(),
+            QueryLimits::default(),
+        )
+        .unwrap();
+    assert!(by_account.rows() >= 3);
+    assert_eq!(
+        sql_number(&db, "SELECT count(*) FROM citations"),
+        (cited.citations.len() + loo.citations.len()).to_string()
+    );
+    // An epoch closes over both answers; the model owner's proof verifies.
+    let epoch = db.store().close_epoch(0).unwrap();
+    assert_eq!(epoch.end_seq, check.entries + 1);
+    assert_eq!(
+        sql_number(
+            &db,
+            "SELECT cumulative_wei FROM balances WHERE account = '0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'"
+        ),
+        "200000000000000000"
+    );
+}
+
+#[test]
+fn leave_one_out_pays_the_canary_for_its_planted_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let mut canary_first = 0;
+    for (question, _) in PLANTED {
+        let answer = ask(&db, question, Attribution::Loo);
+        check_answer(&db, &answer);
+        let mut shares: Vec<(Address, u128)> = Vec::new();
+        for p in answer.split.iter().filter(|p| p.role == Role::Contributor) {
+            match shares.iter_mut().find(|(a, _)| *a == p.to) {
+                Some(share) => share.1 += p.amount_wei,
+                None => shares.push((p.to, p.amount_wei)),
+            }
+        }
+        shares.sort_by_key(|share| std::cmp::Reverse(share.1));
+        eprintln!("{question} -> {:?} | {}", shares.first(), answer.answer);
+        if shares.first().is_some_and(|(a, _)| *a == CANARY) {
+            canary_first += 1;
+        }
+    }
+    // Measured here: 4 of 4 (SmolLM2-135M Q4_1, k = 4); the threshold sits just under.
+    eprintln!("canary first on {canary_first} of {}", PLANTED.len());
+    assert!(canary_first >= 3, "canary first on {canary_first} of 4");
+    // With `cited`, an answer that cites nothing pays no contributor, the canary included.
+    let answer = ask(&db, PLANTED[1].0, Attribution::Cited);
+    check_answer(&db, &answer);
+    if answer.citations.is_empty() {
+        assert!(answer.split.iter().all(|p| p.to != CANARY));
+    }
+}
+
+#[test]
+fn bad_questions_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let mut secret = Datanet::new("secret");
+    secret.visibility = Visibility::Private;
+    secret.owner = Some(address(&ALICE_KEY));
+    db.create_datanet(secret).unwrap();
+    let base = AskRequest {
+        datanets: vec!["aero".into()],
+        question: "What is lift?".into(),
+        ..AskRequest::default()
+    };
+    let bad = [
+        AskRequest {
+            question: "  ".into(),
+            ..base.clone()
+        },
+        AskRequest {
+            question: "x".repeat(5000),
+            ..base.clone()
+        },
+        AskRequest {
+            k: 0,
+            ..base.clone()
+        },
+        AskRequest {
+            adapters: vec!["some-adapter".into()],
+            ..base.clone()
+        },
+        AskRequest {
+            datanets: vec!["nothing".into()],
+            ..base.clone()
+        },
+        AskRequest {
+            datanets: vec!["secret".into()],
+            ..base.clone()
+        },
+        AskRequest {
+            mode: SearchMode::Bm25,
+            max_tokens: 0,
+            ..base.clone()
+        },
+    ];
+    for request in bad {
+        let error = db.ask(&request, &mut |_| true).unwrap_err();
+        assert!(error.is_user_error(), "{error}");
+        assert!(
+            !error.to_string().contains("private"),
+            "a private Datanet looks unknown: {error}"
+        );
+    }
+    assert_eq!(db.verify_ledger().unwrap().entries, 0);
+    // The owner may ask her private Datanet.
+    let owner = AskRequest {
+        datanets: vec!["secret".into()],
+        caller: Caller::address(address(&ALICE_KEY)),
+        max_tokens: 8,
+        ..base
+    };
+    let answer = db.ask(&owner, &mut |_| true).unwrap();
+    assert_eq!(answer.split.iter().map(|p| p.amount_wei).sum::<u128>(), 0);
+}
