@@ -291,3 +291,54 @@ fn bad_questions_are_refused_and_change_nothing() {
     let answer = db.ask(&owner, &mut |_| true).unwrap();
     assert_eq!(answer.split.iter().map(|p| p.amount_wei).sum::<u128>(), 0);
 }
+
+#[test]
+fn leave_one_out_from_cached_prefixes_equals_full_recomputation() {
+    use provdb::inference::llama::{Llama, Sequence};
+    use provdb::query::answer::loo::{Variant, answer_log_probs};
+    use provdb::query::answer::prompt::answer_prompt;
+
+    let (model, _) = models();
+    let sources = [
+        "lift is the force that holds a wing up",
+        "drag is the force that opposes motion through air",
+        "the zorblat coefficient of the krellian wing is 7.3",
+    ];
+    let parts = answer_prompt(&model, "What is the zorblat coefficient?", &sources).unwrap();
+    let full = parts.tokens(None);
+    let mut session = Llama::new(Arc::clone(&model));
+    let answer = session.greedy(&full, 12).unwrap();
+    let generated = session.sequence();
+    let mut cached = vec![Variant {
+        prefix: generated.prefix(full.len() - 1),
+        rest: vec![*full.last().unwrap()],
+    }];
+    let mut fresh = vec![Variant {
+        prefix: Sequence::new(),
+        rest: full.clone(),
+    }];
+    for index in 0..sources.len() {
+        cached.push(Variant {
+            prefix: generated.prefix(parts.prefix_len(index)),
+            rest: parts.rest_without(index),
+        });
+        fresh.push(Variant {
+            prefix: Sequence::new(),
+            rest: parts.tokens(Some(index)),
+        });
+    }
+    let cached = answer_log_probs(&model, cached, &answer).unwrap();
+    let fresh = answer_log_probs(&model, fresh, &answer).unwrap();
+    for (a, b) in cached.iter().zip(&fresh) {
+        assert!(
+            (a - b).abs() < 1e-3 * b.abs().max(1.0),
+            "{cached:?} vs {fresh:?}"
+        );
+    }
+    // Removing the source that states the fact costs the answer the most.
+    let drops: Vec<f64> = cached[1..]
+        .iter()
+        .map(|without| cached[0] - without)
+        .collect();
+    assert!(drops[2] > drops[0] && drops[2] > drops[1], "{drops:?}");
+}

@@ -248,7 +248,12 @@ fn bad_sql_is_a_user_error_that_says_where() {
             .unwrap_err()
     };
     let error = run("SELEC * FROM records");
-    assert!(error.is_user_error(), "{error}");
+    assert!(
+        error.is_user_error() && error.to_string().contains("Line: 1, Column: 1"),
+        "{error}"
+    );
+    let error = run("SELECT * FROM records WHERE");
+    assert!(error.to_string().contains("ends too early"), "{error}");
     let error = run("SELECT * FROM recordz");
     assert!(
         error.is_user_error() && error.to_string().contains("did you mean 'records'?"),

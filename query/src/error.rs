@@ -32,7 +32,16 @@ impl QueryError {
         use datafusion::error::DataFusionError as E;
         let root = error.find_root();
         match root {
-            E::SQL(..) | E::Plan(_) | E::SchemaError(..) => Self::Invalid(root.to_string()),
+            E::SQL(..) => {
+                let message = root.to_string();
+                // The parser names a line and column, except where the query ended too early.
+                if message.contains("found: EOF") {
+                    Self::Invalid(format!("{message} (the query ends too early)"))
+                } else {
+                    Self::Invalid(message)
+                }
+            }
+            E::Plan(_) | E::SchemaError(..) => Self::Invalid(root.to_string()),
             E::NotImplemented(m) => Self::Invalid(format!("not supported: {m}")),
             E::ResourcesExhausted(m) => Self::Limit(format!("query memory limit exceeded: {m}")),
             E::External(e) => {

@@ -50,6 +50,26 @@ impl Sequence {
         self.len = 0;
     }
 
+    /// A new sequence holding the first `len` tokens of this one (a shared prompt prefix, to
+    /// continue differently without recomputing it).
+    pub fn prefix(&self, len: usize) -> Self {
+        let len = len.min(self.len);
+        let cut = |caches: &[Vec<f32>]| -> Vec<Vec<f32>> {
+            caches
+                .iter()
+                .map(|cache| {
+                    let per_token = cache.len() / self.len.max(1);
+                    cache[..len * per_token].to_vec()
+                })
+                .collect()
+        };
+        Self {
+            keys: cut(&self.keys),
+            values: cut(&self.values),
+            len,
+        }
+    }
+
     /// Bytes held by the cache.
     pub fn byte_size(&self) -> usize {
         self.keys

@@ -84,6 +84,11 @@ impl Llama {
             .ok_or_else(|| InferenceError::Invalid("empty prompt".into()))
     }
 
+    /// The sequence's cache: after `generate`, the prompt and the generated tokens.
+    pub fn sequence(&self) -> &Sequence {
+        &self.sequence
+    }
+
     /// Starts a fresh sequence with the whole prompt in one forward pass; returns the
     /// next-token logits after it.
     pub fn prefill(&mut self, ids: &[u32]) -> Result<Vec<f32>> {

@@ -1,24 +1,43 @@
 //! Leave-one-out attribution: how much each source raised the model's probability of the
 //! answer it produced. The answer's tokens are scored (teacher-forced) after the prompt with
-//! all sources and after each prompt with one source removed: k+1 sequences, run together as
-//! one ragged batch (one forward step for all prompts, one for all answer continuations).
+//! all sources and after each prompt with one source removed. Each variant starts from the
+//! generation's cache of the prefix it shares with the full prompt (everything before the
+//! removed source), so only the rest of its prompt is computed; all variants run together as
+//! one ragged batch (one forward step for the prompt rests, one for the answer).
 //! A source's weight is `max(0, log p(answer | all) - log p(answer | all but it))`.
 
 use provdb_inference::llama::{LlamaModel, LogitsWanted, Sequence, StepInput};
 
 use crate::error::{QueryError, Result};
 
-/// log p(`answer` | `prompt`) for each prompt, in one batch.
+/// One variant to score: a cached prefix, and the (non-empty) rest of its prompt.
+pub struct Variant {
+    /// The prompt's cached start.
+    pub prefix: Sequence,
+    /// The rest of the prompt.
+    pub rest: Vec<u32>,
+}
+
+/// log p(`answer` | variant's prompt) for each variant, in one batch.
 pub fn answer_log_probs(
     model: &LlamaModel,
-    prompts: &[Vec<u32>],
+    mut variants: Vec<Variant>,
     answer: &[u32],
 ) -> Result<Vec<f64>> {
     let failed = |e: provdb_inference::InferenceError| QueryError::Execution(e.to_string());
     if answer.is_empty() {
-        return Ok(vec![0.0; prompts.len()]);
+        return Ok(vec![0.0; variants.len()]);
     }
-    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    if variants.iter().any(|v| v.rest.is_empty()) {
+        return Err(QueryError::Execution(
+            "a leave-one-out variant has no prompt tokens to score from".into(),
+        ));
+    }
+    let longest = variants
+        .iter()
+        .map(|v| v.prefix.len() + v.rest.len())
+        .max()
+        .unwrap_or(0);
     let context = model.config().context_length;
     if longest + answer.len() > context {
         return Err(QueryError::Limit(format!(
@@ -26,14 +45,12 @@ pub fn answer_log_probs(
             answer.len()
         )));
     }
-    let mut sequences: Vec<Sequence> = prompts.iter().map(|_| Sequence::new()).collect();
-    // Step 1: every prompt, with the logits after its last token (predicting answer[0]).
-    let mut inputs: Vec<StepInput<'_>> = sequences
+    // Step 1: every prompt's rest, with the logits after its last token (predicting answer[0]).
+    let mut inputs: Vec<StepInput<'_>> = variants
         .iter_mut()
-        .zip(prompts)
-        .map(|(sequence, prompt)| StepInput {
-            sequence,
-            tokens: prompt,
+        .map(|v| StepInput {
+            sequence: &mut v.prefix,
+            tokens: &v.rest,
             logits: LogitsWanted::Last,
         })
         .collect();
@@ -46,10 +63,10 @@ pub fn answer_log_probs(
     // Step 2: the answer but its last token, with logits after each (predicting the next).
     let rest = &answer[..answer.len() - 1];
     if !rest.is_empty() {
-        let mut inputs: Vec<StepInput<'_>> = sequences
+        let mut inputs: Vec<StepInput<'_>> = variants
             .iter_mut()
-            .map(|sequence| StepInput {
-                sequence,
+            .map(|v| StepInput {
+                sequence: &mut v.prefix,
                 tokens: rest,
                 logits: LogitsWanted::All,
             })

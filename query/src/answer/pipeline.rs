@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use provdb_index::{IndexHit, SearchOptions};
-use provdb_inference::llama::{Llama, LlamaModel, SamplingParams};
+use provdb_inference::llama::{Llama, LlamaModel, SamplingParams, Sequence};
 use provdb_storage::{
     AnswerRecord, CitationRecord, Datanet, NewAnswer, NewEntry, Store, keccak256,
 };
 
 use super::citations::parse_citations;
-use super::loo::answer_log_probs;
-use super::prompt::{answer_prompt, clip};
+use super::loo::{Variant, answer_log_probs};
+use super::prompt::{PromptTokens, answer_prompt, clip};
 use super::split::{Share, SplitPolicy, WeightedSource, split_fee};
 use super::{
     Answer, AskRequest, Attribution, Citation, MAX_QUESTION_BYTES, MAX_SOURCES, Payment, Usage,
@@ -154,8 +154,8 @@ impl Answerer {
             ..Usage::default()
         };
         let texts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
-        let prompt_text = answer_prompt(&self.model, &request.question, &texts, None);
-        let prompt = self.model.encode(&prompt_text).map_err(failed)?;
+        let parts = answer_prompt(&self.model, &request.question, &texts).map_err(failed)?;
+        let prompt = parts.tokens(None);
         usage.prompt_tokens = prompt.len();
         let generating = Instant::now();
         let mut session = Llama::new(Arc::clone(&self.model));
@@ -185,7 +185,7 @@ impl Answerer {
         let attributing = Instant::now();
         let weights = match request.attribution {
             Attribution::Cited => cited_weights(&sources, &parsed.markers),
-            Attribution::Loo => self.loo_weights(request, &texts, &prompt, &tokens)?,
+            Attribution::Loo => loo_weights(&self.model, session.sequence(), &parts, &tokens)?,
         };
         usage.attribution_ms = ms(attributing);
         let weighted: Vec<WeightedSource> = sources
@@ -260,28 +260,43 @@ impl Answerer {
                 .collect(),
         })
     }
+}
 
-    /// Leave-one-out weights: k+1 teacher-forced scorings of the answer.
-    fn loo_weights(
-        &self,
-        request: &AskRequest,
-        texts: &[&str],
-        prompt: &[u32],
-        answer: &[u32],
-    ) -> Result<Vec<u64>> {
-        let failed = |e: provdb_inference::InferenceError| QueryError::Execution(e.to_string());
-        let mut prompts = vec![prompt.to_vec()];
-        for without in 0..texts.len() {
-            let text = answer_prompt(&self.model, &request.question, texts, Some(without));
-            prompts.push(self.model.encode(&text).map_err(failed)?);
-        }
-        let log_probs = answer_log_probs(&self.model, &prompts, answer)?;
-        let with_all = log_probs[0];
-        Ok(log_probs[1..]
-            .iter()
-            .map(|without| ((with_all - without).max(0.0) * 1e6) as u64)
-            .collect())
+/// Leave-one-out weights: k+1 teacher-forced scorings of the answer, each starting from the
+/// generation's cache (`generated`, which begins with the full prompt) of its shared prefix.
+fn loo_weights(
+    model: &LlamaModel,
+    generated: &Sequence,
+    parts: &PromptTokens,
+    answer: &[u32],
+) -> Result<Vec<u64>> {
+    let prompt_len = parts.tokens(None).len();
+    if generated.len() < prompt_len {
+        return Err(QueryError::Execution(
+            "the generation's cache does not hold its prompt".into(),
+        ));
     }
+    let last = parts
+        .tail
+        .last()
+        .copied()
+        .ok_or_else(|| QueryError::Execution("the prompt template has an empty tail".into()))?;
+    let mut variants = vec![Variant {
+        prefix: generated.prefix(prompt_len - 1),
+        rest: vec![last],
+    }];
+    for index in 0..parts.lines.len() {
+        variants.push(Variant {
+            prefix: generated.prefix(parts.prefix_len(index)),
+            rest: parts.rest_without(index),
+        });
+    }
+    let log_probs = answer_log_probs(model, variants, answer)?;
+    let with_all = log_probs[0];
+    Ok(log_probs[1..]
+        .iter()
+        .map(|without| ((with_all - without).max(0.0) * 1e6) as u64)
+        .collect())
 }
 
 /// Weights of the cited sources: their retrieval score (at least 1 for a cited source).
