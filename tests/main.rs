@@ -9,4 +9,5 @@ mod search;
 mod signatures;
 mod sql;
 mod sql_access;
+mod sql_scan;
 mod versions;

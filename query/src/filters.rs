@@ -167,6 +167,22 @@ impl ScanFilter {
         Some(sets.fold(first, |acc, s| acc.intersection(s).cloned().collect()))
     }
 
+    /// The intersection of `column`'s ranges (inclusive; `None` is open). Set constraints on
+    /// the column are not included.
+    pub(crate) fn range(&self, column: &str) -> (Option<i64>, Option<i64>) {
+        let mut bounds: (Option<i64>, Option<i64>) = (None, None);
+        for constraint in self.by_column.get(column).into_iter().flatten() {
+            if let Constraint::Range(low, high) = constraint {
+                bounds.0 = bounds.0.max(*low);
+                bounds.1 = match (bounds.1, *high) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        bounds
+    }
+
     /// Whether a string column's value passes.
     pub(crate) fn allows(&self, column: &str, value: &str) -> bool {
         self.by_column.get(column).is_none_or(|all| {

@@ -1,8 +1,10 @@
 //! [`LazyScanExec`]: the execution plan every provdb table scans with. Its source produces
 //! record batches from storage on a blocking thread, one at a time into a bounded channel, so
 //! a scan holds at most a couple of batches in memory and stops as soon as the consumer is
-//! done (a `LIMIT` satisfied, the query cancelled). `EXPLAIN` prints the table, the projected
-//! columns, the filters the source applies itself, and the limit.
+//! done (a `LIMIT` satisfied, the query cancelled). A source may split its scan into
+//! partitions (disjoint parts of the rows), which DataFusion runs on parallel threads, each
+//! with its own channel. `EXPLAIN` prints the table, the projected columns, the filters the
+//! source applies itself, the limit and the partitions.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,12 +22,27 @@ use datafusion::physical_plan::{
 };
 
 /// Rows per produced batch.
-pub(crate) const BATCH_ROWS: usize = 4096;
+pub(crate) const BATCH_ROWS: usize = 8192;
 
 /// Produces a table's rows as batches, in order, until done or `emit` returns false.
 pub(crate) trait BatchSource: Send + Sync + fmt::Debug {
     /// Runs the scan on the calling (blocking) thread.
     fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()>;
+
+    /// Disjoint parts the rows are split into (each at most `LIMIT` rows long).
+    fn partitions(&self) -> usize {
+        1
+    }
+
+    /// Runs part `partition` of the scan; a source of one partition just `produce`s.
+    fn produce_partition(
+        &self,
+        partition: usize,
+        emit: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> crate::Result<()> {
+        debug_assert_eq!(partition, 0, "a source of one partition");
+        self.produce(emit)
+    }
 }
 
 /// A scan of one provdb table.
@@ -43,7 +60,7 @@ impl LazyScanExec {
     pub(crate) fn new(source: Arc<dyn BatchSource>, schema: SchemaRef, label: String) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
+            Partitioning::UnknownPartitioning(source.partitions().max(1)),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
@@ -58,7 +75,11 @@ impl LazyScanExec {
 
 impl DisplayAs for LazyScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ProvdbScan: {}", self.label)
+        write!(f, "ProvdbScan: {}", self.label)?;
+        match self.source.partitions() {
+            0 | 1 => Ok(()),
+            n => write!(f, ", partitions={n}"),
+        }
     }
 }
 
@@ -100,9 +121,10 @@ impl ExecutionPlan for LazyScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        if partition != 0 {
+        let partitions = self.source.partitions().max(1);
+        if partition >= partitions {
             return Err(DataFusionError::Internal(format!(
-                "a provdb scan has one partition, asked for {partition}"
+                "a provdb scan of {partitions} partition(s), asked for {partition}"
             )));
         }
         let mut builder = RecordBatchReceiverStream::builder(Arc::clone(&self.schema), 2);
@@ -110,7 +132,9 @@ impl ExecutionPlan for LazyScanExec {
         let source = Arc::clone(&self.source);
         builder.spawn_blocking(move || {
             source
-                .produce(&mut |batch| sender.blocking_send(Ok(batch)).is_ok())
+                .produce_partition(partition, &mut |batch| {
+                    sender.blocking_send(Ok(batch)).is_ok()
+                })
                 .map_err(|e| DataFusionError::External(Box::new(e)))
         });
         Ok(builder.build())

@@ -521,6 +521,9 @@ pub(crate) enum BenchCommand {
     /// Ledger append rate against raw RocksDB, epoch close time, and answer latency split
     /// into retrieval, prefill, decode and attribution (cited and leave-one-out).
     Answer(BenchAnswerArgs),
+    /// SQL over a million synthetic records (a GROUP BY over all, a selective filter) against
+    /// DuckDB over the same rows in Parquet.
+    Sql(BenchSqlArgs),
 }
 
 #[derive(Debug, Args)]
@@ -552,6 +555,32 @@ pub(crate) struct BenchAnswerArgs {
     /// Keep the databases in this directory (default: a temporary one).
     #[arg(long)]
     pub(crate) dir: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchSqlArgs {
+    /// Records in the Datanet.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) records: usize,
+    /// Rows per ingested JSONL file (one batch each).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) file_records: usize,
+    /// Timed repetitions of each query after a warm-up (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) reps: usize,
+    /// Keep the database and Parquet file here and reuse them when built with the same
+    /// --records (default: a temporary directory).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Do not run DuckDB (also PROVDB_BENCH_NO_BASELINE=1); no ratio is printed.
+    #[arg(long)]
+    pub(crate) no_baseline: bool,
+    /// Another query to time on both engines (repeatable), over the table `records`.
+    #[arg(long = "query")]
+    pub(crate) extra_queries: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

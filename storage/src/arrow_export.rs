@@ -1,18 +1,22 @@
 //! Records and chunks as Arrow `RecordBatch`es, the shape the SQL layer scans. Only the
-//! projected columns are built (a scan that does not select `content` never copies it).
+//! projected columns are built (a scan that does not select `content` never copies it), and
+//! records are appended from in-place views ([`RecordsBatchBuilder`]), so a scan copies each
+//! projected value once, from the RocksDB value into the Arrow buffer.
 //!
 //! Ids and addresses are exported as `0x`-prefixed lower-case hex strings so that they can be
 //! compared with literals in SQL; `created_at` is milliseconds since the Unix epoch.
 
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::{
-    ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+use arrow_array::builder::{
+    Float32Builder, Int64Builder, StringBuilder, UInt32Builder, UInt64Builder,
 };
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Result, StorageError};
 use crate::model::{Chunk, Datanet, Record};
+use crate::view::RecordView;
 
 static RECORDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -89,6 +93,166 @@ fn owned_strings(values: impl Iterator<Item = Option<String>>) -> ArrayRef {
     Arc::new(values.collect::<StringArray>())
 }
 
+/// `0x` and the lower-case hex of `bytes`, written into `out` (no allocation).
+fn hex_into<'o>(bytes: &[u8], out: &'o mut [u8]) -> &'o str {
+    let digits = &mut out[..2 + 2 * bytes.len()];
+    digits[..2].copy_from_slice(b"0x");
+    // Infallible: the slice is exactly twice the input's length.
+    let _ = hex::encode_to_slice(bytes, &mut digits[2..]);
+    std::str::from_utf8(digits).unwrap_or_default()
+}
+
+/// One projected column of [`RecordsBatchBuilder`].
+enum ColumnBuilder {
+    Text(StringBuilder),
+    U32(UInt32Builder),
+    I64(Int64Builder),
+    U64(UInt64Builder),
+    F32(Float32Builder),
+}
+
+/// Builds a batch of the projected columns of `records` one record at a time, straight from
+/// [`RecordView`]s: ids and addresses are hex-printed into a stack buffer, the text column is
+/// copied from the content without unescaping when it has no escape, and columns that are not
+/// projected cost nothing.
+pub struct RecordsBatchBuilder {
+    /// (index in [`records_schema`], its builder), in projection order.
+    columns: Vec<(usize, ColumnBuilder)>,
+    schema: SchemaRef,
+    rows: usize,
+    /// Rows a batch is sized for: builders start at this size again after each `finish`
+    /// (growing from empty would copy each buffer about twice over).
+    capacity: usize,
+}
+
+/// An empty builder for column `index` of [`records_schema`], sized for `capacity` rows.
+fn column_builder(index: usize, capacity: usize) -> ColumnBuilder {
+    match RECORDS_SCHEMA.field(index).data_type() {
+        DataType::Utf8 => {
+            let bytes_per_row = match index {
+                0 | 8 => 66,
+                4 => 132,
+                13 | 14 => 512,
+                _ => 42,
+            };
+            ColumnBuilder::Text(StringBuilder::with_capacity(
+                capacity,
+                capacity * bytes_per_row,
+            ))
+        }
+        DataType::UInt32 => ColumnBuilder::U32(UInt32Builder::with_capacity(capacity)),
+        DataType::Int64 => ColumnBuilder::I64(Int64Builder::with_capacity(capacity)),
+        DataType::UInt64 => ColumnBuilder::U64(UInt64Builder::with_capacity(capacity)),
+        _ => ColumnBuilder::F32(Float32Builder::with_capacity(capacity)),
+    }
+}
+
+impl RecordsBatchBuilder {
+    /// A builder of the columns `projection` selects (indices into [`records_schema`]; all
+    /// when `None`), with room for `capacity` rows.
+    pub fn new(projection: Option<&[usize]>, capacity: usize) -> Result<Self> {
+        let all: Vec<usize> = (0..RECORDS_SCHEMA.fields().len()).collect();
+        let indices = projection.unwrap_or(&all);
+        let schema = Arc::new(
+            RECORDS_SCHEMA
+                .project(indices)
+                .map_err(|e| StorageError::Internal(format!("arrow export: {e}")))?,
+        );
+        let columns = indices
+            .iter()
+            .map(|&index| (index, column_builder(index, capacity)))
+            .collect();
+        Ok(Self {
+            columns,
+            schema,
+            rows: 0,
+            capacity,
+        })
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends `record`, a record of the Datanet named `datanet`; fails only on a damaged
+    /// record (content that is not UTF-8).
+    pub fn append(&mut self, datanet: &str, record: &RecordView<'_>) -> Result<()> {
+        let mut hex = [0u8; 2 + 2 * 65];
+        for (index, builder) in &mut self.columns {
+            match (*index, builder) {
+                (0, ColumnBuilder::Text(b)) => {
+                    b.append_value(hex_into(&record.record_id.0, &mut hex))
+                }
+                (1, ColumnBuilder::U32(b)) => b.append_value(record.datanet_id),
+                (2, ColumnBuilder::Text(b)) => b.append_value(datanet),
+                (3, ColumnBuilder::Text(b)) => {
+                    b.append_value(hex_into(&record.contributor.0, &mut hex))
+                }
+                (4, ColumnBuilder::Text(b)) => match record.signature {
+                    // Longer signatures cannot be stored by ingest; printed the slow way.
+                    Some(s) if s.len() <= 65 => b.append_value(hex_into(s, &mut hex)),
+                    Some(s) => b.append_value(format!("0x{}", hex::encode(s))),
+                    None => b.append_null(),
+                },
+                (5, ColumnBuilder::Text(b)) => b.append_value(record.license()?),
+                (6, ColumnBuilder::I64(b)) => b.append_value(record.created_at_ms),
+                (7, ColumnBuilder::U32(b)) => b.append_value(record.version),
+                (8, ColumnBuilder::Text(b)) => match &record.supersedes {
+                    Some(id) => b.append_value(hex_into(&id.0, &mut hex)),
+                    None => b.append_null(),
+                },
+                (9, ColumnBuilder::F32(b)) => b.append_option(record.quality),
+                (10, ColumnBuilder::Text(b)) => b.append_value(record.status.as_str()),
+                (11, ColumnBuilder::U64(b)) => b.append_value(record.sequence),
+                (12, ColumnBuilder::U32(b)) => b.append_value(record.chunk_count),
+                (13, ColumnBuilder::Text(b)) => b.append_value(record.content()?),
+                // The text column's value; a span that does not unescape cannot be written by
+                // ingest, and would show as NULL.
+                (_, ColumnBuilder::Text(b)) => match record.text() {
+                    Ok(text) => b.append_option(text),
+                    Err(e @ StorageError::Corruption { .. }) => return Err(e),
+                    Err(_) => b.append_null(),
+                },
+                // Every index has the builder its type gets in `new`.
+                (_, ColumnBuilder::U32(b)) => b.append_null(),
+                (_, ColumnBuilder::I64(b)) => b.append_null(),
+                (_, ColumnBuilder::U64(b)) => b.append_null(),
+                (_, ColumnBuilder::F32(b)) => b.append_null(),
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The rows appended so far as a batch; the builder starts over empty.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let capacity = self.capacity;
+        let columns: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|(index, builder)| -> ArrayRef {
+                match std::mem::replace(builder, column_builder(*index, capacity)) {
+                    ColumnBuilder::Text(mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::U32(mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::I64(mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::U64(mut b) => Arc::new(b.finish()),
+                    ColumnBuilder::F32(mut b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(self.rows));
+        self.rows = 0;
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)
+            .map_err(|e| StorageError::Internal(format!("arrow export: {e}")))
+    }
+}
+
 /// Records (all of one Datanet, `datanet`) as one batch with every provenance column.
 pub fn records_to_batch(datanet: &Datanet, records: &[Record]) -> Result<RecordBatch> {
     records_to_batch_projected(datanet, records, None)
@@ -107,33 +271,20 @@ pub fn records_to_batch_projected(
             stranger.record_id, datanet.name
         )));
     }
-    let column = |index: usize| -> ArrayRef {
-        let rs = records.iter();
-        match index {
-            0 => owned_strings(rs.map(|r| Some(r.record_id.to_string()))),
-            1 => Arc::new(rs.map(|r| Some(r.datanet_id)).collect::<UInt32Array>()),
-            2 => strings(rs.map(|_| Some(datanet.name.as_str()))),
-            3 => owned_strings(rs.map(|r| Some(r.contributor.to_string()))),
-            4 => owned_strings(rs.map(|r| {
-                r.signature
-                    .as_ref()
-                    .map(|s| format!("0x{}", hex::encode(s)))
-            })),
-            5 => strings(rs.map(|r| Some(r.license.as_str()))),
-            6 => Arc::new(rs.map(|r| Some(r.created_at_ms)).collect::<Int64Array>()),
-            7 => Arc::new(rs.map(|r| Some(r.version)).collect::<UInt32Array>()),
-            8 => owned_strings(rs.map(|r| r.supersedes.map(|s| s.to_string()))),
-            9 => Arc::new(rs.map(|r| r.quality).collect::<Float32Array>()),
-            10 => strings(rs.map(|r| Some(r.status.as_str()))),
-            11 => Arc::new(rs.map(|r| Some(r.sequence)).collect::<UInt64Array>()),
-            12 => Arc::new(rs.map(|r| Some(r.chunk_count())).collect::<UInt32Array>()),
-            13 => strings(rs.map(|r| Some(r.content.as_str()))),
-            // The text column's value; a span that does not unescape cannot be written by
-            // ingest, and would show as NULL.
-            _ => owned_strings(rs.map(|r| r.text().ok().flatten())),
-        }
-    };
-    project(&RECORDS_SCHEMA, records.len(), projection, column)
+    if let Some(bad) = projection
+        .unwrap_or_default()
+        .iter()
+        .find(|&&i| i >= RECORDS_SCHEMA.fields().len())
+    {
+        return Err(StorageError::Internal(format!(
+            "arrow export: no column {bad}"
+        )));
+    }
+    let mut builder = RecordsBatchBuilder::new(projection, records.len())?;
+    for record in records {
+        builder.append(&datanet.name, &record.view())?;
+    }
+    builder.finish()
 }
 
 /// Chunks as one batch.

@@ -32,8 +32,11 @@ pub(crate) const CF_EPOCHS: &str = "epochs";
 /// epoch number ‖ address → cumulative balance (u128, big-endian) at that epoch's end.
 pub(crate) const CF_BALANCES: &str = "balances";
 
+/// datanet id ‖ contributor ‖ created_at ‖ record id → nothing (see `store::by_contributor`).
+pub(crate) const CF_CONTRIBUTOR_RECORDS: &str = "contributor_records";
+
 /// Every column family, in creation order.
-pub(crate) const ALL_CFS: [&str; 14] = [
+pub(crate) const ALL_CFS: [&str; 15] = [
     CF_META,
     CF_DATANETS,
     CF_STATS,
@@ -48,6 +51,7 @@ pub(crate) const ALL_CFS: [&str; 14] = [
     CF_ANSWERS,
     CF_EPOCHS,
     CF_BALANCES,
+    CF_CONTRIBUTOR_RECORDS,
 ];
 
 /// Meta key of the last committed sequence number.
@@ -60,8 +64,9 @@ pub(crate) const META_NEXT_DATANET: &[u8] = b"next_datanet_id";
 pub(crate) const META_LEDGER_HEAD: &[u8] = b"ledger_head";
 /// Meta key of the on-disk format version.
 pub(crate) const META_FORMAT: &[u8] = b"format";
-/// The on-disk format this code writes.
-pub(crate) const FORMAT_VERSION: u64 = 1;
+/// The on-disk format this code writes. 2 added `contributor_records`; a format-1 database is
+/// upgraded on open (`Store::build_contributor_index`).
+pub(crate) const FORMAT_VERSION: u64 = 2;
 
 pub(crate) fn datanet_key(id: DatanetId) -> [u8; 4] {
     id.to_be_bytes()
@@ -79,6 +84,24 @@ pub(crate) fn datanet_address_key(id: DatanetId, address: &Address) -> [u8; 24] 
     let mut key = [0u8; 24];
     key[..4].copy_from_slice(&id.to_be_bytes());
     key[4..].copy_from_slice(&address.0);
+    key
+}
+
+/// `created_at` as 8 bytes whose byte order is numeric order (sign bit flipped).
+pub(crate) fn sortable_time(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub(crate) fn contributor_record_key(
+    id: DatanetId,
+    contributor: &Address,
+    created_at_ms: i64,
+    record: &RecordId,
+) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    key[..24].copy_from_slice(&datanet_address_key(id, contributor));
+    key[24..32].copy_from_slice(&sortable_time(created_at_ms));
+    key[32..].copy_from_slice(&record.0);
     key
 }
 

@@ -3,7 +3,8 @@
 //! Owns the on-disk layout (column families and key encodings), the provenance data model
 //! (datanets, records, chunks, grants), the change log that side indexes catch up from, the
 //! attribution ledger (answers, hash-chained entries, epochs and their Merkle roots), the
-//! OpenZeppelin-compatible Merkle tree those epochs close into (`merkle`), and the export of
+//! OpenZeppelin-compatible Merkle tree those epochs close into (`merkle`), the contributor
+//! index, scans that read records in place (`RecordView`), and the export of
 //! records and chunks as Arrow `RecordBatch`es.
 //!
 //! Invariants:
@@ -26,10 +27,11 @@ mod ledger;
 mod merkle;
 mod model;
 mod store;
+mod view;
 
 pub use arrow_export::{
-    chunks_schema, chunks_to_batch, chunks_to_batch_projected, records_schema, records_to_batch,
-    records_to_batch_projected,
+    RecordsBatchBuilder, chunks_schema, chunks_to_batch, chunks_to_batch_projected, records_schema,
+    records_to_batch, records_to_batch_projected,
 };
 pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};
@@ -45,3 +47,4 @@ pub use model::{
     DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, Visibility,
 };
 pub use store::{NewAnswer, RecordScan, Store, StoreOptions};
+pub use view::RecordView;

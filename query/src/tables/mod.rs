@@ -6,6 +6,7 @@ mod chunks;
 mod datanets;
 mod grants;
 mod ledger;
+mod record_filter;
 mod records;
 mod small;
 mod typed;

@@ -6,6 +6,8 @@ mod embed;
 mod generate;
 mod ingest;
 mod search;
+mod sql;
+mod sql_data;
 
 use crate::cli::BenchCommand;
 
@@ -16,6 +18,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Generate(args) => generate::run(args),
         BenchCommand::Search(args) => search::run(args),
         BenchCommand::Answer(args) => answer::run(args),
+        BenchCommand::Sql(args) => sql::run(args),
     }
 }
 

@@ -71,11 +71,12 @@ impl Store {
         // Sized up front: a growing batch would copy itself over and over.
         let capacity: usize = records
             .iter()
-            .map(|r| r.content.len() + 256 + 64 * r.chunks.len())
+            .map(|r| r.content.len() + 320 + 64 * r.chunks.len())
             .sum();
         let mut batch = WriteBatch::with_capacity_bytes(capacity + 4096);
         let mut page_entries = Vec::with_capacity(records.len());
         let superseded_cf = self.cf(CF_SUPERSEDED_BY)?;
+        let by_contributor_cf = self.cf(CF_CONTRIBUTOR_RECORDS)?;
         let first_chunk_id = counters.next_chunk_id;
         let mut next_chunk_id = first_chunk_id;
         let mut record_ids = Vec::with_capacity(records.len());
@@ -99,6 +100,9 @@ impl Store {
             let first_of_record = next_chunk_id;
             next_chunk_id += u64::from(chunk_count);
             page_entries.push((first_of_record, record_id));
+            let index_key =
+                contributor_record_key(datanet_id, &contributor, created_at_ms, &record_id);
+            batch.put_cf(by_contributor_cf, index_key, []);
             if let Some(old) = supersedes {
                 batch.put_cf(superseded_cf, record_key(&old), record_id.0);
                 superseded.push(old);
