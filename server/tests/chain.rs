@@ -105,6 +105,16 @@ impl Anvil {
         stdout(&out).trim().to_string()
     }
 
+    /// A selector, hex without 0x (cast sig needs no node).
+    fn selector(&self, signature: &str) -> String {
+        let out = Command::new(tool("cast"))
+            .args(["sig", signature])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cast sig: {}", stderr(&out));
+        stdout(&out).trim().trim_start_matches("0x").to_string()
+    }
+
     fn balance(&self, account: &str) -> u128 {
         self.cast_ok(&["balance", account]).parse().unwrap()
     }
@@ -252,7 +262,11 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         1,
         "{synced}"
     );
-    assert_eq!(synced["datanets_registered"], serde_json::json!([1]));
+    assert_eq!(
+        synced["datanets_registered"].as_array().unwrap().len(),
+        1,
+        "{synced}"
+    );
     let epoch_gas = synced["epochs_posted"][0]["gas_used"].as_u64().unwrap();
     eprintln!("epoch_commit_gas {epoch_gas}");
     let resynced = json(&ok(chain(
@@ -331,9 +345,9 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         relayer,
     ]);
     assert!(!replay.status.success());
-    let already_selector = anvil.cast_ok(&["sig", "AlreadyClaimed(address,uint256)"]);
+    let already_selector = anvil.selector("AlreadyClaimed(address,uint256)");
     assert!(
-        stderr(&replay).contains(&already_selector[2..]),
+        stderr(&replay).contains(&already_selector),
         "{}",
         stderr(&replay)
     );
@@ -350,9 +364,9 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         relayer,
     ]);
     assert!(!forged.status.success());
-    let invalid_selector = anvil.cast_ok(&["sig", "InvalidProof()"]);
+    let invalid_selector = anvil.selector("InvalidProof()");
     assert!(
-        stderr(&forged).contains(&invalid_selector[2..]),
+        stderr(&forged).contains(&invalid_selector),
         "{}",
         stderr(&forged)
     );
@@ -368,9 +382,9 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         operator,
     ]);
     assert!(!skipped.status.success());
-    let order_selector = anvil.cast_ok(&["sig", "EpochOutOfOrder(uint256,uint256)"]);
+    let order_selector = anvil.selector("EpochOutOfOrder(uint256,uint256)");
     assert!(
-        stderr(&skipped).contains(&order_selector[2..]),
+        stderr(&skipped).contains(&order_selector),
         "{}",
         stderr(&skipped)
     );
@@ -456,7 +470,7 @@ fn sync_survives_sigkill_and_a_dead_rpc_without_skipping_or_doubling() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = Duration::from_millis(50 + seed % 400);
+        let delay = Duration::from_millis(20 + seed % 120);
         let mut child = Command::new(env!("CARGO_BIN_EXE_provdb"))
             .arg("--data")
             .arg(&data)
