@@ -84,11 +84,13 @@ pub async fn deploy(
             data_dir,
         )));
     }
-    let client = Client::connect(rpc_url, Some(key), retry)?;
+    let mut client = Client::connect(rpc_url, Some(key), retry)?;
     let operator = client.sender()?;
     let chain_id = client.chain_id().await?;
-    // Deployments are not retried blindly: a retry could deploy twice. One attempt each, with
-    // the transport's own retries; a failure leaves no state file, so deploy can be rerun.
+    client.retry.attempts = 1;
+    // Deployments are not retried: a retry after a lost receipt would deploy twice. One attempt
+    // each (still bounded by the attempt timeout); a failure leaves no state file, so deploy
+    // can simply be rerun.
     let distributor = client
         .run("deploy AttributionDistributor", || async {
             let pending = AttributionDistributor::deploy_builder(&client.provider)
