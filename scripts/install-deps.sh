@@ -2,7 +2,8 @@
 # Installs what building and testing provdb need beyond the Rust toolchain, and nothing when it
 # is there: clang's libclang (bindgen generates the rocksdb crate's bindings against it), and the
 # pinned npm package @openzeppelin/merkle-tree that the Merkle tree is cross-checked against
-# (scripts/oz-merkle.sh; needs node and npm).
+# (scripts/oz-merkle.sh; needs node and npm), and the pinned chain tools solc, anvil and cast
+# (scripts/chain-tools.sh).
 set -euo pipefail
 
 have_libclang() {
@@ -18,3 +19,4 @@ if ! have_libclang; then
 fi
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 bash "$(dirname "${BASH_SOURCE[0]}")/oz-merkle.sh" --install
+bash "$(dirname "${BASH_SOURCE[0]}")/chain-tools.sh" --install

@@ -1,6 +1,24 @@
 //! provdb-chain: the ledger's commitments on an EVM chain.
 //!
-//! Will own: the Solidity contracts (provenance registry, epoch distributor with Merkle
-//! claims), their alloy bindings, and the sync that posts each closed epoch and ingest batch
-//! exactly once, in order, resuming after a crash without skipping or doubling. Depends on
-//! storage.
+//! Owns the Solidity contracts (`chain/contracts/`: `ProvenanceRegistry` for Datanets, ingest
+//! batch roots and adapters; `AttributionDistributor` for epoch roots and Merkle claims),
+//! their compiled artifacts (`chain/artifacts/`, made by `scripts/chain-tools.sh compile`),
+//! the alloy bindings generated from them, and the commands that deploy, sync, compare and
+//! claim ([`ops`]). Depends on storage only: it reads closed epochs, their Merkle trees and
+//! the ingest log from a [`provdb_storage::Store`], and never writes to it.
+//!
+//! Invariants: sync posts each closed epoch and each ingest batch once, in order; it reads the
+//! contracts' state before every post, so a crash or an RPC failure at any moment is resumed by
+//! running it again, without skipping or doubling (the contracts refuse out-of-order posts).
+//! The only local file it writes is `chain.json` in the data directory ([`state`]).
+
+pub mod bindings;
+mod client;
+mod error;
+pub mod ops;
+pub mod state;
+
+pub use client::RetryPolicy;
+pub use error::{ChainError, Result};
+pub use ops::{ClaimReport, DeployReport, StatusReport, SyncReport, claim, deploy, status, sync};
+pub use state::{ChainState, TxRecord};

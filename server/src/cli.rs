@@ -61,6 +61,10 @@ pub(crate) enum Command {
     /// epochs, print an account's proof.
     #[command(subcommand)]
     Epoch(EpochCommand),
+    /// Deploy the contracts to an EVM chain, sync closed epochs and ingest batches to them,
+    /// compare local and on-chain state, claim an account's balance.
+    #[command(subcommand)]
+    Chain(ChainCommand),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.
@@ -180,6 +184,74 @@ pub(crate) enum EpochCommand {
         #[arg(long)]
         epoch: Option<u64>,
         /// Print JSON: epoch, account, cumulative_wei, leaf, proof, root.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of every chain command that talks to the node.
+#[derive(Debug, Args)]
+pub(crate) struct ChainRpcArgs {
+    /// JSON-RPC endpoint (default: the one recorded at deploy).
+    #[arg(long, env = "PROVDB_RPC")]
+    pub(crate) rpc: Option<String>,
+    /// Attempts per step before giving up on an unreachable or slow node.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) attempts: u32,
+    /// Seconds one attempt (a call, or a transaction until its receipt) may take.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChainCommand {
+    /// Deploy ProvenanceRegistry and AttributionDistributor; their addresses go to
+    /// DATA/chain.json. The key's account becomes the operator.
+    Deploy {
+        /// JSON-RPC endpoint.
+        #[arg(long, env = "PROVDB_RPC")]
+        rpc: String,
+        /// The operator's private key (hex).
+        #[arg(long, env = "PROVDB_CHAIN_KEY", hide_env_values = true)]
+        key: String,
+        /// Deploy new contracts even when DATA/chain.json records some.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON: chain_id, operator, distributor, registry, deploy_block, gas_used.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Post every closed epoch (funded with its new total) and anchor every ingest batch the
+    /// chain does not have yet, in order. Reads the chain first: safe to rerun at any time.
+    Sync {
+        /// The operator's private key (hex).
+        #[arg(long, env = "PROVDB_CHAIN_KEY", hide_env_values = true)]
+        key: String,
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+        /// Print JSON: epochs_posted, datanets_registered, batches_anchored, chain_last_epoch,
+        /// chain_last_sequence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Local epochs and ingest batches against the chain's.
+    Status {
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Claim what an account is owed by the last epoch on chain (paid to that account).
+    Claim {
+        /// The account paid.
+        address: String,
+        /// The private key of the account that sends (and pays gas for) the claim.
+        #[arg(long, env = "PROVDB_CLAIM_KEY", hide_env_values = true)]
+        key: String,
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+        /// Print JSON: epoch, account, cumulative_wei, paid_wei, proof, tx, gas_used.
         #[arg(long)]
         json: bool,
     },
@@ -524,6 +596,22 @@ pub(crate) enum BenchCommand {
     /// SQL over a million synthetic records (a GROUP BY over all, a selective filter) against
     /// DuckDB over the same rows in Parquet.
     Sql(BenchSqlArgs),
+    /// Gas per epoch commit and per claim on a fresh anvil, against Uniswap's
+    /// MerkleDistributor (78,000-92,000 gas per claim).
+    Chain(BenchChainArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchChainArgs {
+    /// Accounts in the epoch (the claim's proof has about log2 of this many nodes).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) accounts: u64,
+    /// The anvil binary (default: from scripts/chain-tools.sh, run from the repository).
+    #[arg(long, env = "PROVDB_ANVIL")]
+    pub(crate) anvil: Option<PathBuf>,
+    /// Print JSON: epoch_commit_gas, claim_gas, ...
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<provdb::index::IndexError>() {
             return if e.is_user_error() { 1 } else { 2 };
         }
+        if let Some(e) = cause.downcast_ref::<provdb_chain::ChainError>() {
+            return if e.is_user_error() { 1 } else { 2 };
+        }
         if cause.downcast_ref::<UserError>().is_some() {
             return 1;
         }
@@ -70,6 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(command) => commands::ledger::run(&data, command),
         Command::Audit(args) => commands::ledger::audit(&data, args),
         Command::Epoch(command) => commands::epoch::run(&data, command),
+        Command::Chain(command) => commands::chain::run(&data, command),
         Command::Demo(args) => commands::demo::run(&data, args),
         Command::Bench(command) => bench::run(command),
     }

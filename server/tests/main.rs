@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
 mod bench_sql;
+mod chain;
 mod cli;
 mod common;
 mod crash;

@@ -2,6 +2,7 @@
 //! prints the ratio, so results compare across machines and loads.
 
 mod answer;
+mod chain;
 mod embed;
 mod generate;
 mod ingest;
@@ -19,6 +20,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Search(args) => search::run(args),
         BenchCommand::Answer(args) => answer::run(args),
         BenchCommand::Sql(args) => sql::run(args),
+        BenchCommand::Chain(args) => chain::run(args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub(crate) mod ask;
+pub(crate) mod chain;
 pub(crate) mod datanet;
 pub(crate) mod demo;
 pub(crate) mod embed;
