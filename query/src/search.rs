@@ -310,12 +310,7 @@ impl BatchSource for SearchSource {
             hits.truncate(limit);
         }
         let batch = hits_to_batch(&hits)?;
-        let batch = match &self.projection {
-            Some(indices) => batch
-                .project(indices)
-                .map_err(|e| QueryError::Execution(format!("projection: {e}")))?,
-            None => batch,
-        };
+        let batch = crate::tables::project_batch(batch, self.projection.as_deref())?;
         emit(batch);
         Ok(())
     }

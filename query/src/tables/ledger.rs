@@ -160,13 +160,10 @@ struct AttributionsSource {
 impl BatchSource for AttributionsSource {
     fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()> {
         let to_batch = |rows: &[LedgerEntry]| {
-            let batch = entries_to_batch(rows, &self.names)?;
-            match &self.projection {
-                Some(indices) => batch
-                    .project(indices)
-                    .map_err(|e| StorageError::Internal(format!("projection: {e}"))),
-                None => Ok(batch),
-            }
+            super::project_batch(
+                entries_to_batch(rows, &self.names)?,
+                self.projection.as_deref(),
+            )
         };
         let mut batcher = Batcher::new(self.limit, &to_batch, emit);
         self.store.visit_ledger(1, &mut |entry| {

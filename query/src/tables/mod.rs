@@ -92,3 +92,16 @@ pub(crate) fn projected(
         None => Arc::clone(schema),
     })
 }
+
+/// `batch` with only the columns `projection` selects (all when `None`).
+pub(crate) fn project_batch(
+    batch: arrow_array::RecordBatch,
+    projection: Option<&[usize]>,
+) -> Result<arrow_array::RecordBatch, provdb_storage::StorageError> {
+    match projection {
+        Some(indices) => batch
+            .project(indices)
+            .map_err(|e| provdb_storage::StorageError::Internal(format!("projection: {e}"))),
+        None => Ok(batch),
+    }
+}

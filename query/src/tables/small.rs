@@ -74,12 +74,7 @@ impl fmt::Debug for SmallSource {
 impl BatchSource for SmallSource {
     fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()> {
         let batch = (self.compute)(&self.store, &self.datanets)?;
-        let batch = match &self.projection {
-            Some(indices) => batch
-                .project(indices)
-                .map_err(|e| StorageError::Internal(format!("projection: {e}")))?,
-            None => batch,
-        };
+        let batch = super::project_batch(batch, self.projection.as_deref())?;
         emit(batch);
         Ok(())
     }
