@@ -10,6 +10,7 @@ pub mod baseline;
 mod embedder;
 mod error;
 pub mod llama;
+pub mod lora;
 pub mod model_files;
 
 pub use embedder::{Embedder, EmbedderConfig, MAX_TEXTS_PER_CALL};

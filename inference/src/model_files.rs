@@ -53,3 +53,27 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
         reason: format!("invalid JSON: {e}"),
     })
 }
+
+/// keccak256 over the bytes of `files`, in order (streamed, so a large model is not read into
+/// memory at once).
+pub(crate) fn keccak_of_files(files: &[PathBuf]) -> Result<[u8; 32]> {
+    use keccak_asm::{Digest, Keccak256};
+    use std::io::Read;
+    let mut hasher = Keccak256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    for path in files {
+        let bad = |e: std::io::Error| InferenceError::BadModelFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let mut file = fs_err::File::open(path).map_err(bad)?;
+        loop {
+            let read = file.read(&mut buffer).map_err(bad)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+    }
+    Ok(hasher.finalize().into())
+}

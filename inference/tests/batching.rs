@@ -93,6 +93,7 @@ fn the_generator_streams_what_one_sequence_decoding_produces() {
     let requests = prompts
         .iter()
         .map(|p| GenerationRequest {
+            adapters: Default::default(),
             prompt: p.clone(),
             params,
         })
@@ -129,6 +130,7 @@ fn bad_requests_are_refused_on_submission_and_a_dropped_stream_cancels_only_itse
     let generator = Generator::new(Arc::clone(&model), GeneratorOptions::default()).unwrap();
     let ok = model.encode("hehe").unwrap();
     let request = |prompt: Vec<u32>, max_tokens: usize, temperature: f64| GenerationRequest {
+        adapters: Default::default(),
         prompt,
         params: SamplingParams {
             max_tokens,

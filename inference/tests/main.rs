@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
 mod batching;
+mod lora;
 mod minilm;
 mod smollm2;
 mod tiny_bert;

@@ -245,7 +245,11 @@ fn the_batching_generator_answers_as_one_sequence_decoding_does() {
         .generate(
             prompts
                 .into_iter()
-                .map(|prompt| GenerationRequest { prompt, params })
+                .map(|prompt| GenerationRequest {
+                    prompt,
+                    params,
+                    adapters: Default::default(),
+                })
                 .collect(),
         )
         .unwrap();

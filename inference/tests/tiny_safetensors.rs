@@ -61,7 +61,7 @@ fn write_tokenizer(path: &Path) {
     tokenizer.save(path, false).unwrap();
 }
 
-fn write_model(dir: &Path, tied: bool) -> usize {
+pub(crate) fn write_model(dir: &Path, tied: bool) -> usize {
     let vocab = tokens().len();
     let device = Device::Cpu;
     let random = |dims: &[usize]| Tensor::randn(0f32, 0.3, dims, &device).unwrap();

@@ -27,4 +27,22 @@ pub enum KernelError {
         /// The row length.
         cols: usize,
     },
+    /// LoRA factors whose lengths do not match their rank and widths.
+    #[error(
+        "LoRA factors of rank {rank}, {input} inputs and {output} outputs need A of {} and B of {} values, got {a} and {b}",
+        rank * input,
+        output * rank
+    )]
+    LowRankShape {
+        /// The rank.
+        rank: usize,
+        /// Input width.
+        input: usize,
+        /// Output width.
+        output: usize,
+        /// Values of A given.
+        a: usize,
+        /// Values of B given.
+        b: usize,
+    },
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod dot;
+mod lora;
 mod matmul;
 
 use provdb_kernels::{BlockQ4_1, BlockQ8_0};

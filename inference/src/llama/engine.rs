@@ -17,6 +17,7 @@ use super::sampling::{Sampler, SamplingParams};
 use super::session::TextStream;
 use super::{LlamaModel, LogitsWanted, Sequence, StepInput};
 use crate::error::{InferenceError, Result};
+use crate::lora::AdapterMix;
 
 /// One request: a tokenized prompt and how to sample.
 #[derive(Clone, Debug)]
@@ -25,6 +26,8 @@ pub struct GenerationRequest {
     pub prompt: Vec<u32>,
     /// Sampling.
     pub params: SamplingParams,
+    /// Adapters to run with (empty: the base model).
+    pub adapters: AdapterMix,
 }
 
 /// Why a generation ended.
@@ -177,6 +180,17 @@ impl Generator {
                 request.params.max_tokens
             )));
         }
+        if let Some((adapter, _)) = request
+            .adapters
+            .adapters()
+            .iter()
+            .find(|(a, _)| !a.fits(self.model.config()))
+        {
+            return Err(InferenceError::Invalid(format!(
+                "adapter {} was loaded for another base model",
+                adapter.id()
+            )));
+        }
         let vocab = self.model.config().vocab;
         if let Some(bad) = request.prompt.iter().find(|&&t| t as usize >= vocab) {
             return Err(InferenceError::Invalid(format!(
@@ -225,7 +239,7 @@ fn run(model: &LlamaModel, queue: &Receiver<Job>, max_batch: usize) {
                 break;
             };
             active.push(Active {
-                sequence: Sequence::new(),
+                sequence: Sequence::with_adapters(job.request.adapters),
                 pending: job.request.prompt,
                 sampler: Sampler::new(&job.request.params),
                 generated: Vec::new(),

@@ -10,27 +10,50 @@
 //! Layout: RMSNorm → Q/K/V → RoPE on adjacent pairs (GGUF's layout) → grouped-query attention
 //! → output projection → residual → RMSNorm → SwiGLU → residual; final RMSNorm and the output
 //! head only for the rows whose logits are asked for.
+//!
+//! Adapters: a [`Sequence`] is bound to an [`AdapterMix`] for life (so its keys and values are
+//! never shared across adapters). After each base product, which runs once for all rows, each
+//! sequence's adapters add their low-rank deltas to its rows only
+//! ([`provdb_kernels::apply_low_rank`]); a step of base-model sequences does no adapter work.
 
 use provdb_kernels::dot::kernels;
-use provdb_kernels::{Activations, Matrix, matmul, matmul_many};
+use provdb_kernels::{
+    Activations, LowRankSegment, Matrix, apply_low_rank, matmul, matmul_many,
+};
 use rayon::prelude::*;
 
 use super::config::LlamaConfig;
 use super::weights::LlamaWeights;
 use crate::error::{InferenceError, Result};
+use crate::lora::{AdapterMix, Module};
 
-/// One sequence's state: its keys and values at every layer for positions `0..len`.
+/// One sequence's state: the adapters it runs with and its keys and values at every layer for
+/// positions `0..len`.
 #[derive(Clone, Debug, Default)]
 pub struct Sequence {
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
     len: usize,
+    adapters: AdapterMix,
 }
 
 impl Sequence {
-    /// An empty sequence.
+    /// An empty sequence on the base model.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty sequence running with `adapters`.
+    pub fn with_adapters(adapters: AdapterMix) -> Self {
+        Self {
+            adapters,
+            ..Self::default()
+        }
+    }
+
+    /// The adapters it runs with (fixed for its life).
+    pub fn adapters(&self) -> &AdapterMix {
+        &self.adapters
     }
 
     /// Tokens already in the cache (the position of the next token).
@@ -67,6 +90,7 @@ impl Sequence {
             keys: cut(&self.keys),
             values: cut(&self.values),
             len,
+            adapters: self.adapters.clone(),
         }
     }
 
@@ -233,12 +257,25 @@ pub(crate) fn forward(
                 config.vocab
             )));
         }
+        if let Some((adapter, _)) = input
+            .sequence
+            .adapters
+            .adapters()
+            .iter()
+            .find(|(a, _)| !a.fits(config))
+        {
+            return Err(InferenceError::Invalid(format!(
+                "adapter {} was loaded for a base of another shape",
+                adapter.id()
+            )));
+        }
         rows.extend((0..input.tokens.len()).map(|i| Row {
             input: index,
             position: start + i,
         }));
     }
     let (hidden, kv_dim) = (config.hidden, config.kv_dim());
+    let adapters = Adapters::of(inputs);
     let mut x = vec![0f32; rows.len() * hidden];
     let tokens = inputs.iter().flat_map(|input| input.tokens.iter());
     for (row, &token) in x.chunks_exact_mut(hidden).zip(tokens) {
@@ -264,6 +301,9 @@ pub(crate) fn forward(
             ],
             &activations,
         );
+        adapters.add(layer, Module::Query, &normed, hidden, &mut query, hidden);
+        adapters.add(layer, Module::Key, &normed, hidden, &mut key, kv_dim);
+        adapters.add(layer, Module::Value, &normed, hidden, &mut value, kv_dim);
         rotate(&mut query, hidden, config.head_dim(), &cos, &sin);
         rotate(&mut key, kv_dim, config.head_dim(), &cos, &sin);
         for (r, row) in rows.iter().enumerate() {
@@ -292,23 +332,77 @@ pub(crate) fn forward(
         } else {
             attention.chunks_mut(hidden).enumerate().for_each(task);
         }
-        let projected = product(&w.output, &Activations::new(&attention, hidden));
+        let mut projected = product(&w.output, &Activations::new(&attention, hidden));
+        adapters.add(layer, Module::Output, &attention, hidden, &mut projected, hidden);
         x.iter_mut().zip(&projected).for_each(|(a, b)| *a += b);
         let normed = rms_norm_rows(&x, &w.ffn_norm, config.rms_eps);
         let activations = Activations::new(&normed, hidden);
         let mut gate = vec![0f32; rows.len() * config.feed_forward];
         let mut up = vec![0f32; rows.len() * config.feed_forward];
         matmul_many(&mut [(&w.gate, &mut gate), (&w.up, &mut up)], &activations);
+        let ff = config.feed_forward;
+        adapters.add(layer, Module::Gate, &normed, hidden, &mut gate, ff);
+        adapters.add(layer, Module::Up, &normed, hidden, &mut up, ff);
         for (g, u) in gate.iter_mut().zip(&up) {
             *g = *g / (1.0 + (-*g).exp()) * u;
         }
-        let down = product(&w.down, &Activations::new(&gate, config.feed_forward));
+        let mut down = product(&w.down, &Activations::new(&gate, ff));
+        adapters.add(layer, Module::Down, &gate, ff, &mut down, hidden);
         x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
     }
     for input in inputs.iter_mut() {
         input.sequence.len += input.tokens.len();
     }
     logits(config, weights, inputs, &rows, &x)
+}
+
+/// The adapter mixes of a step's inputs and the rows each input owns.
+struct Adapters {
+    /// `(rows, mix)` of every input that runs with adapters.
+    segments: Vec<(std::ops::Range<usize>, AdapterMix)>,
+}
+
+impl Adapters {
+    fn of(inputs: &[StepInput<'_>]) -> Self {
+        let mut segments = Vec::new();
+        let mut start = 0;
+        for input in inputs {
+            let end = start + input.tokens.len();
+            if !input.sequence.adapters.is_base() {
+                segments.push((start..end, input.sequence.adapters.clone()));
+            }
+            start = end;
+        }
+        Self { segments }
+    }
+
+    /// Adds every adapter's delta for `module` of `layer` to its rows of `out`.
+    fn add(
+        &self,
+        layer: usize,
+        module: Module,
+        x: &[f32],
+        input: usize,
+        out: &mut [f32],
+        output: usize,
+    ) {
+        if self.segments.is_empty() {
+            return;
+        }
+        let mut segments = Vec::new();
+        for (rows, mix) in &self.segments {
+            for (adapter, weight) in mix.adapters() {
+                if let Some((factors, scale)) = adapter.factors(layer, module) {
+                    segments.push(LowRankSegment {
+                        rows: rows.clone(),
+                        factors,
+                        scale: scale * weight,
+                    });
+                }
+            }
+        }
+        apply_low_rank(x, input, out, output, &segments);
+    }
 }
 
 /// The output head over the rows whose logits are wanted, split back per input.

@@ -22,7 +22,7 @@ mod tokenizer;
 mod weights;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::quantized::gguf_file::Content;
 use tokenizers::Tokenizer;
@@ -49,6 +49,7 @@ pub struct LlamaModel {
     end_of_turn: Vec<u32>,
     template: ChatTemplate,
     path: PathBuf,
+    content_hash: OnceLock<[u8; 32]>,
 }
 
 impl LlamaModel {
@@ -125,7 +126,26 @@ impl LlamaModel {
             end_of_turn,
             template,
             path: path.to_path_buf(),
+            content_hash: OnceLock::new(),
         }
+    }
+
+    /// keccak256 of the files it was loaded from (a GGUF file; or a folder's `config.json`
+    /// then its `*.safetensors` in name order): what an adapter's base-model hash names.
+    /// Computed on first use (a pass over the weights), then remembered.
+    pub fn content_hash(&self) -> Result<[u8; 32]> {
+        if let Some(hash) = self.content_hash.get() {
+            return Ok(*hash);
+        }
+        let files = if self.path.is_dir() {
+            let mut files = vec![self.path.join("config.json")];
+            files.extend(safetensors::safetensors_files(&self.path)?);
+            files
+        } else {
+            vec![self.path.clone()]
+        };
+        let hash = crate::model_files::keccak_of_files(&files)?;
+        Ok(*self.content_hash.get_or_init(|| hash))
     }
 
     /// The hyperparameters.

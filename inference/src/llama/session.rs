@@ -63,6 +63,12 @@ impl Llama {
         }
     }
 
+    /// Runs every later sequence of this session with `adapters` (a fresh sequence: cached
+    /// keys and values never cross adapters).
+    pub fn set_adapters(&mut self, adapters: crate::lora::AdapterMix) {
+        self.sequence = Sequence::with_adapters(adapters);
+    }
+
     /// The shared model.
     pub fn model(&self) -> &Arc<LlamaModel> {
         &self.model

@@ -1,0 +1,78 @@
+//! The segmented LoRA apply equals the dense arithmetic `y + s·(B·A)·x`, applies composed
+//! segments in order, leaves rows outside every segment untouched, and gives a row the same
+//! bits alone or in any batch, serial or parallel.
+
+use provdb_kernels::{LowRank, LowRankSegment, apply_low_rank};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::random_values;
+
+fn factors(rng: &mut StdRng, rank: usize, input: usize, output: usize) -> LowRank {
+    let a = random_values(rng, rank * input, 0.5);
+    let b = random_values(rng, output * rank, 0.5);
+    LowRank::from_peft(rank, input, output, a, &b).unwrap()
+}
+
+#[test]
+fn equals_dense_product_and_skips_other_rows() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let (input, output, rows) = (64, 48, 5);
+    let first = factors(&mut rng, 4, input, output);
+    let second = factors(&mut rng, 8, input, output);
+    let x = random_values(&mut rng, rows * input, 1.0);
+    let base = random_values(&mut rng, rows * output, 1.0);
+    let mut out = base.clone();
+    let segments = [
+        LowRankSegment { rows: 1..3, factors: &first, scale: 0.5 },
+        LowRankSegment { rows: 2..4, factors: &second, scale: -2.0 },
+    ];
+    apply_low_rank(&x, input, &mut out, output, &segments);
+    let dense = [first.dense(), second.dense()];
+    for r in 0..rows {
+        for o in 0..output {
+            let mut expected = f64::from(base[r * output + o]);
+            for (segment, d) in segments.iter().zip(&dense) {
+                if segment.rows.contains(&r) {
+                    let sum: f64 = (0..input)
+                        .map(|i| f64::from(d[o * input + i]) * f64::from(x[r * input + i]))
+                        .sum();
+                    expected += f64::from(segment.scale) * sum;
+                }
+            }
+            let got = f64::from(out[r * output + o]);
+            assert!((got - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{r},{o}: {got} vs {expected}");
+        }
+    }
+    assert_eq!(out[..output], base[..output], "row 0 is in no segment");
+    assert_eq!(out[4 * output..], base[4 * output..], "row 4 is in no segment");
+}
+
+#[test]
+fn a_row_gets_the_same_bits_alone_or_batched() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let (input, output, rows) = (576, 1536, 8);
+    let adapters: Vec<LowRank> = (0..rows).map(|_| factors(&mut rng, 16, input, output)).collect();
+    let x = random_values(&mut rng, rows * input, 1.0);
+    let mut batched = vec![0.25f32; rows * output];
+    let segments: Vec<LowRankSegment<'_>> = adapters
+        .iter()
+        .enumerate()
+        .map(|(r, f)| LowRankSegment { rows: r..r + 1, factors: f, scale: 2.0 })
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(|| apply_low_rank(&x, input, &mut batched, output, &segments));
+    for (r, f) in adapters.iter().enumerate() {
+        let mut alone = vec![0.25f32; output];
+        let segment = [LowRankSegment { rows: 0..1, factors: f, scale: 2.0 }];
+        apply_low_rank(&x[r * input..(r + 1) * input], input, &mut alone, output, &segment);
+        assert_eq!(alone, batched[r * output..(r + 1) * output], "row {r}");
+    }
+}
+
+#[test]
+fn wrong_factor_lengths_are_refused() {
+    let error = LowRank::from_peft(4, 8, 8, vec![0.0; 31], &[0.0; 32]).unwrap_err();
+    assert!(error.to_string().contains("need A of 32"), "{error}");
+    assert!(LowRank::from_peft(0, 8, 8, Vec::new(), &[]).is_err());
+}
