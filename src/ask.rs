@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use provdb_inference::llama::LlamaModel;
+use provdb_inference::lora::{AdapterCache, AdapterStore};
 use provdb_query::answer::{Answer, Answerer, AskRequest};
 use provdb_storage::{Epoch, LedgerCheck, LedgerPolicy, MerkleTree, PolicyScope};
 
@@ -12,21 +13,61 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::sql::DbSearcher;
 
-/// The model a database answers with, and its name in answers and the ledger.
+/// Bytes of adapters kept in memory unless the caller sets another budget.
+pub const DEFAULT_ADAPTER_CACHE_BYTES: usize = 1 << 30;
+
+/// The adapter store of the database in `dir` (`dir/adapters/`), without opening it.
+pub fn adapter_store_at(dir: &std::path::Path) -> AdapterStore {
+    AdapterStore::new(dir.join("adapters"))
+}
+
+/// The model a database answers with, its name in answers and the ledger, and the cache of
+/// the adapters requests may name.
 #[derive(Clone)]
 pub(crate) struct AnswerModel {
     pub(crate) model: Arc<LlamaModel>,
     pub(crate) name: String,
+    pub(crate) adapters: Arc<AdapterCache>,
 }
 
 impl Db {
-    /// Answers with `model`, named `name` in answers and the ledger.
+    /// Answers with `model`, named `name` in answers and the ledger; adapters from
+    /// [`Db::adapter_store`] are served through a cache of [`DEFAULT_ADAPTER_CACHE_BYTES`].
     pub fn with_generator(mut self, model: Arc<LlamaModel>, name: impl Into<String>) -> Self {
+        let adapters = Arc::new(AdapterCache::new(
+            self.adapter_store(),
+            Arc::clone(&model),
+            DEFAULT_ADAPTER_CACHE_BYTES,
+        ));
         self.generator = Some(AnswerModel {
             model,
             name: name.into(),
+            adapters,
         });
         self
+    }
+
+    /// Keeps at most `bytes` of adapters in memory (after [`Db::with_generator`]).
+    pub fn with_adapter_cache_bytes(mut self, bytes: usize) -> Self {
+        let store = self.adapter_store();
+        if let Some(generator) = &mut self.generator {
+            generator.adapters = Arc::new(AdapterCache::new(
+                store,
+                Arc::clone(&generator.model),
+                bytes,
+            ));
+        }
+        self
+    }
+
+    /// The database's adapters: `DIR/adapters/`, content-addressed (see [`AdapterStore`]).
+    pub fn adapter_store(&self) -> AdapterStore {
+        adapter_store_at(self.dir())
+    }
+
+    /// The adapter cache of the loaded generator, if any (what is resident, counters).
+    pub fn adapter_cache(&self) -> Option<&Arc<AdapterCache>> {
+        self.generator.as_ref().map(|g| &g.adapters)
     }
 
     /// Answers `request` with citations, streaming the text to `on_text` (return false to
@@ -46,7 +87,8 @@ impl Db {
             Arc::new(DbSearcher(self.clone())),
             Arc::clone(&generator.model),
             generator.name.clone(),
-        );
+        )
+        .with_adapters(Arc::clone(&generator.adapters));
         Ok(answerer.ask(request, on_text)?)
     }
 

@@ -25,6 +25,7 @@ pub mod search;
 pub mod smart;
 mod sql;
 
+pub use ask::{DEFAULT_ADAPTER_CACHE_BYTES, adapter_store_at};
 pub use db::{DatanetInfo, Db};
 pub use error::{Error, Location, Result};
 pub use ingest::{IngestOptions, IngestReport};

@@ -50,6 +50,9 @@ pub(crate) enum Command {
     Generate(GenerateArgs),
     /// Run a SQL query over the Datanets the caller may read.
     Sql(SqlArgs),
+    /// Add, list and remove LoRA adapters (PEFT folders) served over the generator.
+    #[command(subcommand)]
+    Adapter(AdapterCommand),
     /// Answer a question from Datanets with verified citations, and record who is paid.
     Ask(AskArgs),
     /// Verify the attribution ledger or set its fee policy.
@@ -104,9 +107,12 @@ pub(crate) struct AskArgs {
     /// cited (verified markers weighted by retrieval score) or loo (leave-one-out).
     #[arg(long, default_value = "cited")]
     pub(crate) attribution: String,
-    /// LoRA adapter ID[:WEIGHT] (served by the multi-adapter issue; refused until then).
+    /// LoRA adapter ID[:WEIGHT] (repeat to compose; see `provdb adapter list`).
     #[arg(long = "adapter")]
     pub(crate) adapters: Vec<String>,
+    /// Bytes of adapters kept in memory.
+    #[arg(long, default_value_t = provdb::DEFAULT_ADAPTER_CACHE_BYTES)]
+    pub(crate) adapter_cache_bytes: usize,
     /// Ask as this address (needed for private Datanets).
     #[arg(long = "as")]
     pub(crate) caller: Option<String>,
@@ -558,9 +564,64 @@ pub(crate) struct GenerateArgs {
     /// Continue the prompt as plain text instead of a chat turn.
     #[arg(long)]
     pub(crate) raw: bool,
+    /// LoRA adapter ID[:WEIGHT] from the data directory's store (repeat to compose).
+    #[arg(long = "adapter")]
+    pub(crate) adapters: Vec<String>,
     /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
     #[arg(long)]
     pub(crate) model: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdapterCommand {
+    /// Add a PEFT LoRA folder, or a folder of them, checked against the base model.
+    Add {
+        /// The folder.
+        path: PathBuf,
+        /// The owner's address.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Base model (GGUF file or safetensors folder; default: SmolLM2 from fetch-models).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the stored adapters.
+    List {
+        /// Print JSON: an array of adapters.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an adapter (an id or a unique prefix).
+    Remove {
+        /// The adapter.
+        id: String,
+    },
+    /// Write PEFT folders with random weights for a base model (tests, benchmarks, demos).
+    Random {
+        /// Folder to write them in (`adapter-0000`, `adapter-0001`, ...).
+        out: PathBuf,
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Rank.
+        #[arg(long, default_value_t = 16)]
+        rank: usize,
+        /// Target modules, comma-separated PEFT names (default: every linear layer).
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Store bf16 instead of f32.
+        #[arg(long)]
+        bf16: bool,
+        /// First seed (adapter i uses seed + i).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Base model whose shapes to use (default: SmolLM2 from fetch-models).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -11,9 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{AdapterId, AdapterStore, LoraAdapter};
+use super::{AdapterId, AdapterMix, AdapterStore, LoraAdapter};
 use crate::error::{InferenceError, Result};
 use crate::llama::LlamaModel;
+
+/// Most adapters one request may compose.
+pub const MAX_ADAPTERS_PER_REQUEST: usize = 8;
 
 /// How long a load waits for room held by requests in flight.
 const ROOM_TIMEOUT: Duration = Duration::from_secs(120);
@@ -156,9 +159,32 @@ impl AdapterCache {
         Ok(adapter)
     }
 
-    /// Several adapters at once (a composition).
-    pub fn get_all(&self, ids: &[AdapterId]) -> Result<Vec<Arc<LoraAdapter>>> {
-        ids.iter().map(|&id| self.get(id)).collect()
+    /// The mix `specs` name, loading what is not resident: each spec is `ID[:WEIGHT]`, an
+    /// id or a unique prefix of one, weight 1 when omitted.
+    pub fn mix(&self, specs: &[String]) -> Result<AdapterMix> {
+        if specs.len() > MAX_ADAPTERS_PER_REQUEST {
+            return Err(InferenceError::Invalid(format!(
+                "{} adapters named; at most {MAX_ADAPTERS_PER_REQUEST} compose one request",
+                specs.len()
+            )));
+        }
+        let mut adapters = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (id, weight) = match spec.rsplit_once(':') {
+                Some((id, weight)) => {
+                    let weight: f32 = weight.parse().map_err(|_| {
+                        InferenceError::Invalid(format!(
+                            "adapter '{spec}': the weight after ':' must be a number"
+                        ))
+                    })?;
+                    (id, weight)
+                }
+                None => (spec.as_str(), 1.0),
+            };
+            let id = self.store.resolve(id)?;
+            adapters.push((self.get(id)?, weight));
+        }
+        AdapterMix::weighted(adapters)
     }
 
     /// Reserves `bytes` for loading `id`, evicting cold adapters or waiting for held ones.

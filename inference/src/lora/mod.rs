@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use provdb_kernels::LowRank;
 
-pub use cache::{AdapterCache, CacheStats};
+pub use cache::{AdapterCache, CacheStats, MAX_ADAPTERS_PER_REQUEST};
 pub use store::{AdapterInfo, AdapterStore, adapter_id};
 
 use crate::error::{InferenceError, Result};
@@ -187,6 +187,14 @@ impl AdapterMix {
     /// The adapters and weights.
     pub fn adapters(&self) -> &[(Arc<LoraAdapter>, f32)] {
         &self.adapters
+    }
+
+    /// `0xID:WEIGHT` of each adapter, in order.
+    pub fn describe(&self) -> Vec<String> {
+        self.adapters
+            .iter()
+            .map(|(a, w)| format!("{}:{w}", a.id()))
+            .collect()
     }
 
     /// What identifies the mix: adapter ids and the bits of their weights, in order.

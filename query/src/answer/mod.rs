@@ -70,7 +70,8 @@ pub struct AskRequest {
     pub k: usize,
     /// Retrievers.
     pub mode: Mode,
-    /// LoRA adapters (not served yet: must be empty).
+    /// LoRA adapters, each `ID[:WEIGHT]` (an id or a unique prefix; weight 1 by default),
+    /// composed unmerged over the model.
     pub adapters: Vec<String>,
     /// The fee to split, in wei.
     pub fee_wei: u128,
@@ -179,7 +180,7 @@ pub struct Answer {
     pub dropped_markers: Vec<u32>,
     /// The model.
     pub model: String,
-    /// The adapters.
+    /// The adapters, `0xID:WEIGHT` each.
     pub adapters: Vec<String>,
     /// The attribution mode.
     pub attribution: Attribution,

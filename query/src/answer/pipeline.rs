@@ -5,6 +5,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use provdb_index::{IndexHit, SearchOptions};
 use provdb_inference::llama::{Llama, LlamaModel, SamplingParams, Sequence};
+use provdb_inference::lora::{AdapterCache, AdapterMix};
 use provdb_storage::{
     AnswerRecord, CitationRecord, Datanet, NewAnswer, NewEntry, Store, keccak256,
 };
@@ -36,6 +37,7 @@ pub struct Answerer {
     searcher: Arc<dyn Searcher>,
     model: Arc<LlamaModel>,
     model_name: String,
+    adapters: Option<Arc<AdapterCache>>,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -63,7 +65,27 @@ impl Answerer {
             searcher,
             model,
             model_name,
+            adapters: None,
         }
+    }
+
+    /// Serves the adapters requests name from `cache` (built for the same model).
+    pub fn with_adapters(mut self, cache: Arc<AdapterCache>) -> Self {
+        self.adapters = Some(cache);
+        self
+    }
+
+    /// The adapters `request` names, loaded.
+    fn adapter_mix(&self, request: &AskRequest) -> Result<AdapterMix> {
+        if request.adapters.is_empty() {
+            return Ok(AdapterMix::base());
+        }
+        let cache = self.adapters.as_ref().ok_or_else(|| {
+            QueryError::Invalid("this answerer serves no adapters (no adapter store)".into())
+        })?;
+        cache
+            .mix(&request.adapters)
+            .map_err(|e| QueryError::Invalid(e.to_string()))
     }
 
     fn validate(&self, request: &AskRequest) -> Result<()> {
@@ -88,11 +110,6 @@ impl Answerer {
                 "max_tokens must be in 1..=1024, got {}",
                 request.max_tokens
             ));
-        }
-        if !request.adapters.is_empty() {
-            return invalid(
-                "LoRA adapters are not served yet: ask the base model (no --adapter)".into(),
-            );
         }
         Ok(())
     }
@@ -147,6 +164,7 @@ impl Answerer {
     ) -> Result<Answer> {
         self.validate(request)?;
         let failed = |e: provdb_inference::InferenceError| QueryError::Execution(e.to_string());
+        let adapters = self.adapter_mix(request)?;
         let started = Instant::now();
         let sources = self.retrieve(request)?;
         let mut usage = Usage {
@@ -159,6 +177,7 @@ impl Answerer {
         usage.prompt_tokens = prompt.len();
         let generating = Instant::now();
         let mut session = Llama::new(Arc::clone(&self.model));
+        session.set_adapters(adapters.clone());
         let params = SamplingParams {
             max_tokens: request.max_tokens,
             temperature: 0.0,
@@ -230,7 +249,7 @@ impl Answerer {
             question: request.question.clone(),
             text: text.clone(),
             model: self.model_name.clone(),
-            adapter: None,
+            adapter: (!adapters.is_base()).then(|| adapters.describe().join(",")),
             fee_wei: request.fee_wei,
             attribution: request.attribution.as_str().into(),
             citations: citations.iter().flatten().map(|c| c.0.clone()).collect(),
@@ -246,7 +265,7 @@ impl Answerer {
             citations: citations.into_iter().flatten().map(|c| c.1).collect(),
             dropped_markers: parsed.dropped,
             model: self.model_name.clone(),
-            adapters: Vec::new(),
+            adapters: adapters.describe(),
             attribution: request.attribution,
             usage,
             fee_wei: request.fee_wei,

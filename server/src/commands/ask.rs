@@ -52,7 +52,9 @@ pub(crate) fn run(data: &std::path::Path, args: AskArgs) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    db = db.with_generator(LlamaModel::load(&path)?, name);
+    db = db
+        .with_generator(LlamaModel::load(&path)?, name)
+        .with_adapter_cache_bytes(args.adapter_cache_bytes);
     let stream = !args.json && std::io::stdout().is_terminal();
     let mut stdout = std::io::stdout();
     let answer = db.ask(&request, &mut |piece| {

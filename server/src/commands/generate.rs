@@ -4,12 +4,14 @@ use std::io::Write;
 use std::time::Instant;
 
 use provdb::inference::llama::{Llama, SamplingParams};
+use provdb::inference::lora::AdapterCache;
 use provdb::inference::model_files;
+use std::sync::Arc;
 
 use crate::cli::GenerateArgs;
 use crate::output::UserError;
 
-pub(crate) fn run(args: GenerateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(data: &std::path::Path, args: GenerateArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.top_p) || args.temperature < 0.0 {
         return Err(UserError("--top-p must be in 0..1 and --temperature >= 0".into()).into());
     }
@@ -17,6 +19,11 @@ pub(crate) fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .model
         .unwrap_or_else(model_files::default_generator_path);
     let mut model = Llama::load(&path)?;
+    if !args.adapters.is_empty() {
+        let store = provdb::adapter_store_at(data);
+        let cache = AdapterCache::new(store, Arc::clone(model.model()), usize::MAX);
+        model.set_adapters(cache.mix(&args.adapters)?);
+    }
     let prompt = if args.raw {
         args.prompt.clone()
     } else {

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub(crate) mod adapter;
 pub(crate) mod ask;
 pub(crate) mod chain;
 pub(crate) mod datanet;
