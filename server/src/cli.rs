@@ -660,6 +660,9 @@ pub(crate) enum BenchCommand {
     /// Gas per epoch commit and per claim on a fresh anvil, against Uniswap's
     /// MerkleDistributor (78,000-92,000 gas per claim).
     Chain(BenchChainArgs),
+    /// Multi-LoRA serving: batch-8 decode on 8 distinct adapters against the base, cold
+    /// adapter load, 1,000 adapters round-robin through a 64-adapter cache; llama.cpp anchor.
+    Adapters(BenchAdaptersArgs),
 }
 
 #[derive(Debug, Args)]
@@ -793,6 +796,49 @@ pub(crate) struct BenchEmbedArgs {
     /// The collection whose text is cut into chunks.
     #[arg(long, default_value = "data/cranfield")]
     pub(crate) collection: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchAdaptersArgs {
+    /// Threads (provdb's pool and llama.cpp's).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) threads: usize,
+    /// Repetitions (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) reps: usize,
+    /// New tokens per request in llama.cpp's mixed run.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) tokens: usize,
+    /// Adapters in the store for the round-robin run (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) adapters_on_disk: usize,
+    /// Rank of the round-robin adapters (on q_proj and v_proj, PEFT's default targets).
+    #[arg(long, default_value_t = 16)]
+    pub(crate) rr_rank: usize,
+    /// Adapters the round-robin cache holds.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) cache_adapters: usize,
+    /// Round-robin requests.
+    #[arg(long, default_value_t = 400)]
+    pub(crate) requests: usize,
+    /// New tokens per round-robin request.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) rr_tokens: usize,
+    /// Concurrent round-robin clients.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) clients: usize,
+    /// Where to write the adapters (default /tmp).
+    #[arg(long)]
+    pub(crate) work_dir: Option<PathBuf>,
+    /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// Do not measure llama.cpp.
+    #[arg(long)]
+    pub(crate) no_anchor: bool,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

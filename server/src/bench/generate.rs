@@ -19,7 +19,7 @@ use crate::cli::BenchGenerateArgs;
 use crate::output::{UserError, print_json};
 
 const PROMPT_TOKENS: usize = 128;
-const DECODE_TOKENS: usize = 128;
+pub(super) const DECODE_TOKENS: usize = 128;
 
 #[derive(Serialize)]
 struct Run {
@@ -106,7 +106,7 @@ fn read_bandwidth(buffer: &[u64]) -> f64 {
 }
 
 /// The smallest of `reps` timings, each returned by `f` (which times only what it measures).
-fn best_of(reps: usize, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
+pub(super) fn best_of(reps: usize, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
     let mut best = f64::MAX;
     for _ in 0..reps.max(1) {
         best = best.min(f()?);
@@ -130,7 +130,7 @@ fn prefill(
 }
 
 /// Seconds for `DECODE_TOKENS` greedy steps of every sequence together, after their prompts.
-fn decode(
+pub(super) fn decode(
     model: &LlamaModel,
     sequences: &mut [Sequence],
     prompts: &[&[u32]],

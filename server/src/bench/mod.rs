@@ -1,6 +1,7 @@
 //! `provdb bench ...`: each benchmark measures provdb and a baseline in the same run and
 //! prints the ratio, so results compare across machines and loads.
 
+mod adapters;
 mod answer;
 mod chain;
 mod embed;
@@ -21,6 +22,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Answer(args) => answer::run(args),
         BenchCommand::Sql(args) => sql::run(args),
         BenchCommand::Chain(args) => chain::run(args),
+        BenchCommand::Adapters(args) => adapters::run(args),
     }
 }
 
