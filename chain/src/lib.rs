@@ -4,7 +4,7 @@
 //! batch roots and adapters; `AttributionDistributor` for epoch roots and Merkle claims),
 //! their compiled artifacts (`chain/artifacts/`, made by `scripts/chain-tools.sh compile`),
 //! the alloy bindings generated from them, and the commands that deploy, sync, compare and
-//! claim ([`ops`]). Depends on storage only: it reads closed epochs, their Merkle trees and
+//! claim ([`ops`]), including the registration of LoRA adapters with their owners. Depends on storage only: it reads closed epochs, their Merkle trees and
 //! the ingest log from a [`provdb_storage::Store`], and never writes to it.
 //!
 //! Invariants: sync posts each closed epoch and each ingest batch once, in order; it reads the
@@ -12,12 +12,14 @@
 //! running it again, without skipping or doubling (the contracts refuse out-of-order posts).
 //! The only local file it writes is `chain.json` in the data directory ([`state`]).
 
+mod adapters;
 pub mod bindings;
 mod client;
 mod error;
 pub mod ops;
 pub mod state;
 
+pub use adapters::{AdapterRecord, RegisteredAdapter};
 pub use client::RetryPolicy;
 pub use error::{ChainError, Result};
 pub use ops::{ClaimReport, DeployReport, StatusReport, SyncReport, claim, deploy, status, sync};

@@ -34,7 +34,7 @@ fn parse_address(text: &str, what: &str) -> Result<EvmAddress> {
         .map_err(|_| ChainError::Invalid(format!("invalid {what} address '{text}'")))
 }
 
-fn tx_record(receipt: &TransactionReceipt) -> TxRecord {
+pub(crate) fn tx_record(receipt: &TransactionReceipt) -> TxRecord {
     TxRecord {
         tx: format!("{}", receipt.transaction_hash),
         block: receipt.block_number,
@@ -42,7 +42,7 @@ fn tx_record(receipt: &TransactionReceipt) -> TxRecord {
     }
 }
 
-fn check_receipt(operation: &str, receipt: &TransactionReceipt) -> Result<(), StepError> {
+pub(crate) fn check_receipt(operation: &str, receipt: &TransactionReceipt) -> Result<(), StepError> {
     if receipt.status() {
         Ok(())
     } else {
@@ -133,6 +133,7 @@ pub async fn deploy(
         epochs: Default::default(),
         batches: Default::default(),
         datanets: Default::default(),
+        adapters: Default::default(),
     };
     state.save(data_dir)?;
     Ok(DeployReport {
@@ -146,9 +147,9 @@ pub async fn deploy(
 }
 
 /// The deployed contracts, bound to a client.
-struct Deployment {
-    state: ChainState,
-    client: Client,
+pub(crate) struct Deployment {
+    pub(crate) state: ChainState,
+    pub(crate) client: Client,
     distributor: EvmAddress,
     registry: EvmAddress,
 }
@@ -180,7 +181,7 @@ impl Deployment {
         AttributionDistributor::new(self.distributor, &self.client.provider)
     }
 
-    fn registry(
+    pub(crate) fn registry(
         &self,
     ) -> ProvenanceRegistry::ProvenanceRegistryInstance<&alloy::providers::DynProvider> {
         ProvenanceRegistry::new(self.registry, &self.client.provider)
@@ -330,6 +331,8 @@ pub struct SyncReport {
     pub datanets_registered: Vec<u32>,
     /// Ingest batches anchored by this run, in order.
     pub batches_anchored: Vec<AnchoredBatch>,
+    /// Adapters registered by this run (with their owners).
+    pub adapters_registered: Vec<crate::adapters::RegisteredAdapter>,
     /// The chain's last epoch afterwards.
     pub chain_last_epoch: u64,
     /// The chain's last anchored sequence number afterwards.
@@ -337,24 +340,29 @@ pub struct SyncReport {
 }
 
 /// Posts every closed epoch and anchors every ingest batch the chain does not have yet, in
-/// order, signing with `key` (the operator's). Idempotent (see the module docs).
+/// order, and registers the `adapters` it does not hold, signing with `key` (the operator's).
+/// Idempotent (see the module docs).
 pub async fn sync(
     store: &Store,
     data_dir: &Path,
     key: &str,
     rpc_url: Option<&str>,
     retry: RetryPolicy,
+    adapters: &[crate::adapters::AdapterRecord],
 ) -> Result<SyncReport> {
     let mut deployment = Deployment::open(data_dir, rpc_url, Some(key), retry)?;
     let epochs_posted = sync_epochs(store, data_dir, &mut deployment).await?;
     let (datanets_registered, batches_anchored) =
         sync_batches(store, data_dir, &mut deployment).await?;
+    let adapters_registered =
+        crate::adapters::register(adapters, data_dir, &mut deployment).await?;
     let (chain_last_epoch, _) = deployment.last_epoch().await?;
     let chain_last_sequence = deployment.last_sequence().await?;
     Ok(SyncReport {
         epochs_posted,
         datanets_registered,
         batches_anchored,
+        adapters_registered,
         chain_last_epoch,
         chain_last_sequence,
     })

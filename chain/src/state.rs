@@ -55,6 +55,9 @@ pub struct ChainState {
     /// Datanet id → the transaction that registered it.
     #[serde(default)]
     pub datanets: BTreeMap<u32, TxRecord>,
+    /// Adapter id (0x hex) → the transaction that registered it.
+    #[serde(default)]
+    pub adapters: BTreeMap<String, TxRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -155,6 +158,7 @@ mod tests {
             )]),
             batches: BTreeMap::new(),
             datanets: BTreeMap::new(),
+            adapters: BTreeMap::new(),
         }
     }
 

@@ -58,12 +58,14 @@ pub(crate) fn run(data: &Path, command: ChainCommand) -> anyhow::Result<()> {
         }
         ChainCommand::Sync { key, rpc, json } => {
             let db = Db::open(data)?;
+            let adapters = owned_adapters(&db)?;
             let report = rt.block_on(provdb_chain::sync(
                 db.store(),
                 data,
                 &key,
                 rpc.rpc.as_deref(),
                 retry(&rpc),
+                &adapters,
             ))?;
             if json {
                 return print_json(&report);
@@ -82,6 +84,9 @@ pub(crate) fn run(data: &Path, command: ChainCommand) -> anyhow::Result<()> {
                     "anchored batch {} of Datanet {} ({} records, root {}) in {}",
                     b.sequence, b.datanet_id, b.records, b.records_root, b.tx
                 );
+            }
+            for a in &report.adapters_registered {
+                println!("registered adapter {} of {} in {}", a.id, a.owner, a.tx);
             }
             println!(
                 "chain is at epoch {} and sequence {}",
@@ -163,4 +168,22 @@ pub(crate) fn run(data: &Path, command: ChainCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The stored adapters that have an owner, as the registry records them.
+fn owned_adapters(db: &Db) -> anyhow::Result<Vec<provdb_chain::AdapterRecord>> {
+    let mut records = Vec::new();
+    for info in db.adapter_store().list()? {
+        let Some(owner) = &info.owner else { continue };
+        let mut record = provdb_chain::AdapterRecord {
+            id: [0; 32],
+            owner: [0; 20],
+            base_model: [0; 32],
+        };
+        hex::decode_to_slice(info.id.trim_start_matches("0x"), &mut record.id)?;
+        hex::decode_to_slice(owner.trim_start_matches("0x"), &mut record.owner)?;
+        hex::decode_to_slice(info.base_model.trim_start_matches("0x"), &mut record.base_model)?;
+        records.push(record);
+    }
+    Ok(records)
 }

@@ -1,0 +1,95 @@
+//! Registering LoRA adapters in the `ProvenanceRegistry`: id (the hash of its files), owner,
+//! base-model hash and training-data root (zero until the Model Factory trains adapters from
+//! Datanet records). Each registration reads the registry first, so a repeated or resumed sync
+//! registers nothing twice; adapters without an owner are not registered (the registry keys
+//! "registered" on a non-zero owner).
+
+use std::path::Path;
+
+use alloy::primitives::{Address as EvmAddress, B256};
+use serde::Serialize;
+
+use crate::client::{StepError, classify};
+use crate::error::Result;
+use crate::ops::{Deployment, check_receipt, tx_record};
+
+/// An adapter the database holds, as the registry records it.
+#[derive(Clone, Debug)]
+pub struct AdapterRecord {
+    /// Its id.
+    pub id: [u8; 32],
+    /// Its owner.
+    pub owner: [u8; 20],
+    /// keccak256 of its base model's files.
+    pub base_model: [u8; 32],
+}
+
+/// One adapter a sync registered.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegisteredAdapter {
+    /// Its id.
+    pub id: String,
+    /// Its owner.
+    pub owner: String,
+    /// The transaction.
+    pub tx: String,
+    /// Gas used.
+    pub gas_used: u64,
+}
+
+/// Registers every adapter of `adapters` the registry does not hold yet.
+pub(crate) async fn register(
+    adapters: &[AdapterRecord],
+    data_dir: &Path,
+    d: &mut Deployment,
+) -> Result<Vec<RegisteredAdapter>> {
+    let mut registered = Vec::new();
+    for adapter in adapters {
+        let id = format!("0x{}", hex::encode(adapter.id));
+        if d.state.adapters.contains_key(&id) {
+            continue;
+        }
+        let operation = format!("register adapter {id}");
+        let outcome = d
+            .client
+            .run(&operation, || async {
+                let reg = d.registry();
+                let on_chain = reg
+                    .adapters(B256::from(adapter.id))
+                    .call()
+                    .await
+                    .map_err(|e| classify("adapters", e))?;
+                if on_chain.owner != EvmAddress::ZERO {
+                    return Ok(None);
+                }
+                let receipt = reg
+                    .registerAdapter(
+                        B256::from(adapter.id),
+                        EvmAddress::from(adapter.owner),
+                        B256::from(adapter.base_model),
+                        B256::ZERO,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| classify(&operation, e))?
+                    .get_receipt()
+                    .await
+                    .map_err(|e| StepError::Transient(e.to_string()))?;
+                check_receipt(&operation, &receipt)?;
+                Ok(Some(receipt))
+            })
+            .await?;
+        if let Some(receipt) = outcome {
+            let record = tx_record(&receipt);
+            d.state.adapters.insert(id.clone(), record.clone());
+            d.state.save(data_dir)?;
+            registered.push(RegisteredAdapter {
+                id,
+                owner: format!("0x{}", hex::encode(adapter.owner)),
+                tx: record.tx,
+                gas_used: receipt.gas_used,
+            });
+        }
+    }
+    Ok(registered)
+}
