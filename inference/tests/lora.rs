@@ -27,7 +27,12 @@ fn tiny_model(dir: &Path) -> Arc<LlamaModel> {
 }
 
 /// Writes adapter `seed` (rank 4 on every linear layer) and loads it through a store.
-fn adapter(store: &AdapterStore, model: &LlamaModel, scratch: &Path, seed: u64) -> Arc<LoraAdapter> {
+fn adapter(
+    store: &AdapterStore,
+    model: &LlamaModel,
+    scratch: &Path,
+    seed: u64,
+) -> Arc<LoraAdapter> {
     let mut spec = RandomAdapter::all_linear(4, seed);
     spec.magnitude = 0.2;
     spec.use_rslora = seed % 2 == 1;
@@ -48,17 +53,30 @@ fn merged_copy(base: &Path, out: &Path, adapters: &[(&Path, f32)]) {
     let mut weights: HashMap<String, Tensor> =
         candle_core::safetensors::load(base.join("model.safetensors"), &device).unwrap();
     for (dir, weight) in adapters {
-        let config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("adapter_config.json")).unwrap())
-                .unwrap();
-        let (r, alpha) = (config["r"].as_f64().unwrap(), config["lora_alpha"].as_f64().unwrap());
-        let scale = if config["use_rslora"].as_bool().unwrap() { alpha / r.sqrt() } else { alpha / r };
+        let config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("adapter_config.json")).unwrap(),
+        )
+        .unwrap();
+        let (r, alpha) = (
+            config["r"].as_f64().unwrap(),
+            config["lora_alpha"].as_f64().unwrap(),
+        );
+        let scale = if config["use_rslora"].as_bool().unwrap() {
+            alpha / r.sqrt()
+        } else {
+            alpha / r
+        };
         let factors =
             candle_core::safetensors::load(dir.join("adapter_model.safetensors"), &device).unwrap();
         for (name, a) in &factors {
-            let Some(module) = name.strip_suffix(".lora_A.weight") else { continue };
+            let Some(module) = name.strip_suffix(".lora_A.weight") else {
+                continue;
+            };
             let b = &factors[&format!("{module}.lora_B.weight")];
-            let key = format!("{}.weight", module.strip_prefix("base_model.model.").unwrap());
+            let key = format!(
+                "{}.weight",
+                module.strip_prefix("base_model.model.").unwrap()
+            );
             let delta = (b.matmul(a).unwrap() * (scale * f64::from(*weight))).unwrap();
             let merged = (&weights[&key] + delta).unwrap();
             weights.insert(key, merged);
@@ -98,7 +116,10 @@ fn unmerged_adapters_give_the_logits_of_merged_f32_weights() {
         session.set_adapters(mix);
         let unmerged = session.prefill(&ids).unwrap();
         let diff = crate::max_abs_diff(&unmerged, &merged);
-        assert!(diff < TOLERANCE, "case {case}: unmerged and merged differ by {diff}");
+        assert!(
+            diff < TOLERANCE,
+            "case {case}: unmerged and merged differ by {diff}"
+        );
         assert!(
             crate::max_abs_diff(&unmerged, &base_logits) > 100.0 * TOLERANCE,
             "case {case}: the adapter changes the logits"
@@ -119,19 +140,31 @@ fn eight_adapters_in_one_batch_give_each_sequence_what_it_gets_alone() {
         .map(|i| model.encode(&"he 42 x ".repeat(1 + i % 3)).unwrap())
         .collect();
     let run = |mixes: &[AdapterMix], prompts: &[Vec<u32>]| -> Vec<Vec<Vec<f32>>> {
-        let mut sequences: Vec<Sequence> =
-            mixes.iter().map(|m| Sequence::with_adapters(m.clone())).collect();
+        let mut sequences: Vec<Sequence> = mixes
+            .iter()
+            .map(|m| Sequence::with_adapters(m.clone()))
+            .collect();
         let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::new(); mixes.len()];
         // A ragged prefill step, then two decode steps.
         for step in 0..3 {
             let tokens: Vec<Vec<u32>> = prompts
                 .iter()
-                .map(|p| if step == 0 { p.clone() } else { vec![p[step % p.len()]] })
+                .map(|p| {
+                    if step == 0 {
+                        p.clone()
+                    } else {
+                        vec![p[step % p.len()]]
+                    }
+                })
                 .collect();
             let mut inputs: Vec<StepInput<'_>> = sequences
                 .iter_mut()
                 .zip(&tokens)
-                .map(|(sequence, tokens)| StepInput { sequence, tokens, logits: LogitsWanted::Last })
+                .map(|(sequence, tokens)| StepInput {
+                    sequence,
+                    tokens,
+                    logits: LogitsWanted::Last,
+                })
                 .collect();
             for (o, logits) in out.iter_mut().zip(model.forward(&mut inputs).unwrap()) {
                 o.extend(logits);
@@ -142,9 +175,15 @@ fn eight_adapters_in_one_batch_give_each_sequence_what_it_gets_alone() {
     let batched = run(&mixes, &prompts);
     for i in 0..mixes.len() {
         let alone = run(&mixes[i..=i], &prompts[i..=i]);
-        assert_eq!(alone[0], batched[i], "sequence {i}: batched differs from alone");
+        assert_eq!(
+            alone[0], batched[i],
+            "sequence {i}: batched differs from alone"
+        );
     }
-    assert_ne!(batched[0], batched[1], "different adapters, different logits");
+    assert_ne!(
+        batched[0], batched[1],
+        "different adapters, different logits"
+    );
 }
 
 #[test]
@@ -167,10 +206,30 @@ fn bad_adapters_are_refused_whole_and_leave_the_store_unchanged() {
     let with = |field: &str, value: &str| {
         config_text.replacen("{", &format!("{{\n  \"{field}\": {value},"), 1)
     };
-    refused("dora", with("use_dora", "true").replace("\"use_dora\": false,", ""), &weights, "DoRA");
-    refused("saved", with("modules_to_save", "[\"lm_head\"]").replace("\"modules_to_save\": null,", ""), &weights, "modules_to_save");
-    refused("head", config_text.replace("\"q_proj\"", "\"lm_head\""), &weights, "lm_head");
-    refused("truncated", config_text.clone(), &weights[..weights.len() / 2], "safetensors");
+    refused(
+        "dora",
+        with("use_dora", "true").replace("\"use_dora\": false,", ""),
+        &weights,
+        "DoRA",
+    );
+    refused(
+        "saved",
+        with("modules_to_save", "[\"lm_head\"]").replace("\"modules_to_save\": null,", ""),
+        &weights,
+        "modules_to_save",
+    );
+    refused(
+        "head",
+        config_text.replace("\"q_proj\"", "\"lm_head\""),
+        &weights,
+        "lm_head",
+    );
+    refused(
+        "truncated",
+        config_text.clone(),
+        &weights[..weights.len() / 2],
+        "safetensors",
+    );
     refused("not json", "{r: 4".into(), &weights, "adapter_config.json");
     // An adapter for a base with another hidden width: shapes do not fit.
     let other = scratch.path().join("other-base");
@@ -180,17 +239,36 @@ fn bad_adapters_are_refused_whole_and_leave_the_store_unchanged() {
     let error = store.add(&other, None, &model).unwrap_err().to_string();
     assert!(error.contains("another base model"), "{error}");
     // A tensor that is not a block's factor.
-    let mut tensors = candle_core::safetensors::load(good.join("adapter_model.safetensors"), &Device::Cpu).unwrap();
-    tensors.insert("base_model.model.lm_head.lora_A.weight".into(), Tensor::zeros((4, 32), candle_core::DType::F32, &Device::Cpu).unwrap());
+    let mut tensors =
+        candle_core::safetensors::load(good.join("adapter_model.safetensors"), &Device::Cpu)
+            .unwrap();
+    tensors.insert(
+        "base_model.model.lm_head.lora_A.weight".into(),
+        Tensor::zeros((4, 32), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
     let extra = scratch.path().join("extra.safetensors");
     candle_core::safetensors::save(&tensors, &extra).unwrap();
-    refused("extra tensor", config_text.clone(), &std::fs::read(&extra).unwrap(), "lm_head.lora_A");
-    let error = store.add(&good, Some("0x12"), &model).unwrap_err().to_string();
+    refused(
+        "extra tensor",
+        config_text.clone(),
+        &std::fs::read(&extra).unwrap(),
+        "lm_head.lora_A",
+    );
+    let error = store
+        .add(&good, Some("0x12"), &model)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("not an address"), "{error}");
     assert!(store.list().unwrap().is_empty(), "nothing half-added");
     let leftovers: Vec<_> = std::fs::read_dir(store.root()).unwrap().collect();
-    assert!(leftovers.is_empty(), "no staging folders left: {leftovers:?}");
-    assert!(store.add(&good, None, &model).is_ok(), "the good adapter still adds");
+    assert!(
+        leftovers.is_empty(),
+        "no staging folders left: {leftovers:?}"
+    );
+    assert!(
+        store.add(&good, None, &model).is_ok(),
+        "the good adapter still adds"
+    );
 }
 
 #[test]
@@ -200,7 +278,12 @@ fn the_store_is_content_addressed_and_checks_the_base_model() {
     let store = AdapterStore::new(scratch.path().join("store"));
     let source = scratch.path().join("folder-of-adapters");
     for seed in 0..3 {
-        random::write(&source.join(format!("a{seed}")), model.config(), &RandomAdapter::all_linear(2, seed)).unwrap();
+        random::write(
+            &source.join(format!("a{seed}")),
+            model.config(),
+            &RandomAdapter::all_linear(2, seed),
+        )
+        .unwrap();
     }
     let owner = "0xAbCdEf0123456789aBcDeF0123456789ABCDEF01";
     let added = store.add_all(&source, Some(owner), &model).unwrap();
@@ -210,11 +293,25 @@ fn the_store_is_content_addressed_and_checks_the_base_model() {
         &std::fs::read(source.join("a0/adapter_config.json")).unwrap(),
         &std::fs::read(source.join("a0/adapter_model.safetensors")).unwrap(),
     );
-    assert_eq!(first.id, expected.to_string(), "the id is the hash of the files");
-    assert_eq!(first.owner.as_deref(), Some(owner.to_ascii_lowercase().as_str()));
-    assert_eq!(first.base_model, format!("0x{}", hex::encode(model.content_hash().unwrap())));
+    assert_eq!(
+        first.id,
+        expected.to_string(),
+        "the id is the hash of the files"
+    );
+    assert_eq!(
+        first.owner.as_deref(),
+        Some(owner.to_ascii_lowercase().as_str())
+    );
+    assert_eq!(
+        first.base_model,
+        format!("0x{}", hex::encode(model.content_hash().unwrap()))
+    );
     assert_eq!((first.rank, first.targets.len()), (2, 7));
-    assert_eq!(store.add(&source.join("a0"), None, &model).unwrap(), *first, "adding again is a no-op");
+    assert_eq!(
+        store.add(&source.join("a0"), None, &model).unwrap(),
+        *first,
+        "adding again is a no-op"
+    );
     assert_eq!(store.list().unwrap().len(), 3);
     let id = store.resolve(&first.id[..10]).unwrap();
     assert_eq!(id, expected);
@@ -238,25 +335,46 @@ fn the_cache_stays_within_its_budget_while_requests_run_and_evict() {
     let ids: Vec<_> = (0..6)
         .map(|seed| {
             let dir = scratch.path().join(format!("a{seed}"));
-            random::write(&dir, model.config(), &RandomAdapter::all_linear(4, 100 + seed)).unwrap();
-            store.resolve(&store.add(&dir, None, &model).unwrap().id).unwrap()
+            random::write(
+                &dir,
+                model.config(),
+                &RandomAdapter::all_linear(4, 100 + seed),
+            )
+            .unwrap();
+            store
+                .resolve(&store.add(&dir, None, &model).unwrap().id)
+                .unwrap()
         })
         .collect();
     let bytes = store.info(ids[0]).unwrap().memory_bytes;
     let budget = bytes * 5 / 2; // two adapters fit, not three
     let cache = Arc::new(AdapterCache::new(store.clone(), Arc::clone(&model), budget));
     let prompt = model.encode("he 42 he").unwrap();
-    let params = SamplingParams { max_tokens: 12, ..SamplingParams::default() };
+    let params = SamplingParams {
+        max_tokens: 12,
+        ..SamplingParams::default()
+    };
     // What each adapter generates alone.
     let solo: Vec<Vec<u32>> = ids
         .iter()
         .map(|&id| {
             let mut session = Llama::new(Arc::clone(&model));
-            session.set_adapters(AdapterMix::single(Arc::new(store.load(id, &model).unwrap())));
-            session.generate(&prompt, params.clone(), &mut |_| true).unwrap()
+            session.set_adapters(AdapterMix::single(Arc::new(
+                store.load(id, &model).unwrap(),
+            )));
+            session.generate(&prompt, params, &mut |_| true).unwrap()
         })
         .collect();
-    let generator = Arc::new(Generator::new(Arc::clone(&model), GeneratorOptions { max_batch: 4, threads: Some(2) }).unwrap());
+    let generator = Arc::new(
+        Generator::new(
+            Arc::clone(&model),
+            GeneratorOptions {
+                max_batch: 4,
+                threads: Some(2),
+            },
+        )
+        .unwrap(),
+    );
     let done = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicUsize::new(0));
     let monitor = {
@@ -270,8 +388,13 @@ fn the_cache_stays_within_its_budget_while_requests_run_and_evict() {
     };
     let clients: Vec<_> = (0..3)
         .map(|client| {
-            let (cache, generator, ids, prompt, params) =
-                (Arc::clone(&cache), Arc::clone(&generator), ids.clone(), prompt.clone(), params.clone());
+            let (cache, generator, ids, prompt, params) = (
+                Arc::clone(&cache),
+                Arc::clone(&generator),
+                ids.clone(),
+                prompt.clone(),
+                params,
+            );
             std::thread::spawn(move || {
                 (0..8)
                     .map(|i| {
@@ -279,7 +402,7 @@ fn the_cache_stays_within_its_budget_while_requests_run_and_evict() {
                         let adapter = cache.get(ids[which]).unwrap();
                         let request = GenerationRequest {
                             prompt: prompt.clone(),
-                            params: params.clone(),
+                            params,
                             adapters: AdapterMix::single(adapter),
                         };
                         let (tokens, _) = generator.submit(request).unwrap().finish().unwrap();
@@ -297,10 +420,17 @@ fn the_cache_stays_within_its_budget_while_requests_run_and_evict() {
     done.store(true, Ordering::Relaxed);
     monitor.join().unwrap();
     let stats = cache.stats();
-    assert!(peak.load(Ordering::Relaxed) <= budget, "peak {} > budget {budget}", peak.load(Ordering::Relaxed));
+    assert!(
+        peak.load(Ordering::Relaxed) <= budget,
+        "peak {} > budget {budget}",
+        peak.load(Ordering::Relaxed)
+    );
     assert!(stats.evictions > 0 && stats.loads > 2, "{stats:?}");
     assert!(stats.resident_bytes <= budget);
     let too_small = AdapterCache::new(store, model, bytes - 1);
     let error = too_small.get(ids[0]).unwrap_err().to_string();
-    assert!(error.contains("more than the adapter cache's budget"), "{error}");
+    assert!(
+        error.contains("more than the adapter cache's budget"),
+        "{error}"
+    );
 }

@@ -153,10 +153,12 @@ fn expand_avx2(t: &[f32], b: &[f32], y: &mut [f32]) {
     expand(t, b, y);
 }
 
+/// A build of [`expand`].
+type ExpandKernel = fn(&[f32], &[f32], &mut [f32]);
+
 /// The widest build of [`expand`] this CPU runs, chosen once.
-fn expand_kernel() -> fn(&[f32], &[f32], &mut [f32]) {
-    static CHOSEN: std::sync::OnceLock<fn(&[f32], &[f32], &mut [f32])> =
-        std::sync::OnceLock::new();
+fn expand_kernel() -> ExpandKernel {
+    static CHOSEN: std::sync::OnceLock<ExpandKernel> = std::sync::OnceLock::new();
     *CHOSEN.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {

@@ -24,8 +24,16 @@ fn equals_dense_product_and_skips_other_rows() {
     let base = random_values(&mut rng, rows * output, 1.0);
     let mut out = base.clone();
     let segments = [
-        LowRankSegment { rows: 1..3, factors: &first, scale: 0.5 },
-        LowRankSegment { rows: 2..4, factors: &second, scale: -2.0 },
+        LowRankSegment {
+            rows: 1..3,
+            factors: &first,
+            scale: 0.5,
+        },
+        LowRankSegment {
+            rows: 2..4,
+            factors: &second,
+            scale: -2.0,
+        },
     ];
     apply_low_rank(&x, input, &mut out, output, &segments);
     let dense = [first.dense(), second.dense()];
@@ -41,31 +49,57 @@ fn equals_dense_product_and_skips_other_rows() {
                 }
             }
             let got = f64::from(out[r * output + o]);
-            assert!((got - expected).abs() < 1e-4 * (1.0 + expected.abs()), "{r},{o}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() < 1e-4 * (1.0 + expected.abs()),
+                "{r},{o}: {got} vs {expected}"
+            );
         }
     }
     assert_eq!(out[..output], base[..output], "row 0 is in no segment");
-    assert_eq!(out[4 * output..], base[4 * output..], "row 4 is in no segment");
+    assert_eq!(
+        out[4 * output..],
+        base[4 * output..],
+        "row 4 is in no segment"
+    );
 }
 
 #[test]
 fn a_row_gets_the_same_bits_alone_or_batched() {
     let mut rng = StdRng::seed_from_u64(11);
     let (input, output, rows) = (576, 1536, 8);
-    let adapters: Vec<LowRank> = (0..rows).map(|_| factors(&mut rng, 16, input, output)).collect();
+    let adapters: Vec<LowRank> = (0..rows)
+        .map(|_| factors(&mut rng, 16, input, output))
+        .collect();
     let x = random_values(&mut rng, rows * input, 1.0);
     let mut batched = vec![0.25f32; rows * output];
     let segments: Vec<LowRankSegment<'_>> = adapters
         .iter()
         .enumerate()
-        .map(|(r, f)| LowRankSegment { rows: r..r + 1, factors: f, scale: 2.0 })
+        .map(|(r, f)| LowRankSegment {
+            rows: r..r + 1,
+            factors: f,
+            scale: 2.0,
+        })
         .collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     pool.install(|| apply_low_rank(&x, input, &mut batched, output, &segments));
     for (r, f) in adapters.iter().enumerate() {
         let mut alone = vec![0.25f32; output];
-        let segment = [LowRankSegment { rows: 0..1, factors: f, scale: 2.0 }];
-        apply_low_rank(&x[r * input..(r + 1) * input], input, &mut alone, output, &segment);
+        let segment = [LowRankSegment {
+            rows: 0..1,
+            factors: f,
+            scale: 2.0,
+        }];
+        apply_low_rank(
+            &x[r * input..(r + 1) * input],
+            input,
+            &mut alone,
+            output,
+            &segment,
+        );
         assert_eq!(alone, batched[r * output..(r + 1) * output], "row {r}");
     }
 }

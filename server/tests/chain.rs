@@ -250,12 +250,35 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     // Two adapters, one with an owner: only that one is registered.
     let peft = dir.path().join("peft");
     let peft_arg = peft.to_str().unwrap();
-    ok(provdb(&data, &["adapter", "random", peft_arg, "--count", "2", "--rank", "2", "--targets", "q_proj"]));
+    ok(provdb(
+        &data,
+        &[
+            "adapter",
+            "random",
+            peft_arg,
+            "--count",
+            "2",
+            "--rank",
+            "2",
+            "--targets",
+            "q_proj",
+        ],
+    ));
     let owned = json(&ok(provdb(
         &data,
-        &["adapter", "add", &format!("{peft_arg}/adapter-0000"), "--owner", contributors[0], "--json"],
+        &[
+            "adapter",
+            "add",
+            &format!("{peft_arg}/adapter-0000"),
+            "--owner",
+            contributors[0],
+            "--json",
+        ],
     )));
-    ok(provdb(&data, &["adapter", "add", &format!("{peft_arg}/adapter-0001")]));
+    ok(provdb(
+        &data,
+        &["adapter", "add", &format!("{peft_arg}/adapter-0001")],
+    ));
     let adapter_id = owned[0]["id"].as_str().unwrap().to_string();
 
     let synced = json(&ok(chain(
@@ -274,8 +297,14 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         &adapter_id,
     ]);
     let mut fields = on_chain.lines();
-    assert_eq!(fields.next().unwrap().to_lowercase(), contributors[0].to_lowercase());
-    assert_eq!(fields.next().unwrap(), owned[0]["base_model"].as_str().unwrap());
+    assert_eq!(
+        fields.next().unwrap().to_lowercase(),
+        contributors[0].to_lowercase()
+    );
+    assert_eq!(
+        fields.next().unwrap(),
+        owned[0]["base_model"].as_str().unwrap()
+    );
     assert_eq!(
         synced["epochs_posted"].as_array().unwrap().len(),
         1,
@@ -307,7 +336,10 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         "{resynced}"
     );
     assert!(
-        resynced["adapters_registered"].as_array().unwrap().is_empty(),
+        resynced["adapters_registered"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "{resynced}"
     );
 

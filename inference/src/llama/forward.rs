@@ -17,9 +17,7 @@
 //! ([`provdb_kernels::apply_low_rank`]); a step of base-model sequences does no adapter work.
 
 use provdb_kernels::dot::kernels;
-use provdb_kernels::{
-    Activations, LowRankSegment, Matrix, apply_low_rank, matmul, matmul_many,
-};
+use provdb_kernels::{Activations, LowRankSegment, Matrix, apply_low_rank, matmul, matmul_many};
 use rayon::prelude::*;
 
 use super::config::LlamaConfig;
@@ -333,7 +331,14 @@ pub(crate) fn forward(
             attention.chunks_mut(hidden).enumerate().for_each(task);
         }
         let mut projected = product(&w.output, &Activations::new(&attention, hidden));
-        adapters.add(layer, Module::Output, &attention, hidden, &mut projected, hidden);
+        adapters.add(
+            layer,
+            Module::Output,
+            &attention,
+            hidden,
+            &mut projected,
+            hidden,
+        );
         x.iter_mut().zip(&projected).for_each(|(a, b)| *a += b);
         let normed = rms_norm_rows(&x, &w.ffn_norm, config.rms_eps);
         let activations = Activations::new(&normed, hidden);

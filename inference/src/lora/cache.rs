@@ -227,7 +227,13 @@ impl AdapterCache {
         let mut resident: Vec<(AdapterId, usize, bool)> = state
             .entries
             .iter()
-            .map(|(id, e)| (*id, e.adapter.byte_size(), Arc::strong_count(&e.adapter) > 1))
+            .map(|(id, e)| {
+                (
+                    *id,
+                    e.adapter.byte_size(),
+                    Arc::strong_count(&e.adapter) > 1,
+                )
+            })
             .collect();
         resident.sort();
         CacheStats {

@@ -145,7 +145,12 @@ impl LoraAdapter {
 
 /// The shape an adapter must fit: layers, hidden, key/value width, feed-forward.
 pub(crate) fn base_shape(config: &crate::llama::LlamaConfig) -> [usize; 4] {
-    [config.layers, config.hidden, config.kv_dim(), config.feed_forward]
+    [
+        config.layers,
+        config.hidden,
+        config.kv_dim(),
+        config.feed_forward,
+    ]
 }
 
 /// The adapters a sequence runs with and their weights: the delta `Σ wᵢ sᵢ Bᵢ Aᵢ x` is added to

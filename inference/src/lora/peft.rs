@@ -78,7 +78,11 @@ fn read_config(dir: &Path) -> Result<PeftConfig> {
     if config.use_dora {
         return Err(unsupported(dir, "DoRA adapters (use_dora)"));
     }
-    if config.modules_to_save.as_ref().is_some_and(|m| !m.is_empty()) {
+    if config
+        .modules_to_save
+        .as_ref()
+        .is_some_and(|m| !m.is_empty())
+    {
         return Err(unsupported(dir, "modules_to_save (fully trained modules)"));
     }
     if config.bias.as_deref().is_some_and(|b| b != "none") {
@@ -176,6 +180,9 @@ fn permute_heads(values: &[f32], heads: usize, head_dim: usize, cols: usize) -> 
     permuted
 }
 
+/// A factor as read: its shape and values.
+type Factor = (Vec<usize>, Vec<f32>);
+
 /// Reads and checks the adapter in `dir` for a base with `config`; `id` is recorded as is.
 pub fn load(dir: &Path, config: &LlamaConfig, id: AdapterId) -> Result<LoraAdapter> {
     let peft = read_config(dir)?;
@@ -187,8 +194,7 @@ pub fn load(dir: &Path, config: &LlamaConfig, id: AdapterId) -> Result<LoraAdapt
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(&path, format!("not readable safetensors: {e}")))?;
     let widths = widths(config);
-    // (layer, module) -> (A, B as read)
-    let mut pairs: BTreeMap<(usize, usize), [Option<(Vec<usize>, Vec<f32>)>; 2]> = BTreeMap::new();
+    let mut pairs: BTreeMap<(usize, usize), [Option<Factor>; 2]> = BTreeMap::new();
     for (name, view) in tensors.tensors() {
         let Some((layer, module, is_a)) = parse_name(&name) else {
             return Err(unsupported(
@@ -220,7 +226,10 @@ pub fn load(dir: &Path, config: &LlamaConfig, id: AdapterId) -> Result<LoraAdapt
     for ((layer, module), [a, b]) in pairs {
         let label = format!("layer {layer} {}", MODULES[module]);
         let (Some((a_shape, a)), Some((b_shape, b))) = (a, b) else {
-            return Err(bad(&path, format!("{label}: lora_A and lora_B must both be present")));
+            return Err(bad(
+                &path,
+                format!("{label}: lora_A and lora_B must both be present"),
+            ));
         };
         let (input, output) = widths[module];
         let rank = a_shape.first().copied().unwrap_or(0);

@@ -94,7 +94,10 @@ pub fn write(dir: &Path, config: &LlamaConfig, spec: &RandomAdapter) -> Result<(
                 }
             };
             let prefix = format!("base_model.model.model.layers.{layer}.{part}.{target}");
-            for (factor, shape) in [("lora_A", [spec.rank, input]), ("lora_B", [output, spec.rank])] {
+            for (factor, shape) in [
+                ("lora_A", [spec.rank, input]),
+                ("lora_B", [output, spec.rank]),
+            ] {
                 let count = shape[0] * shape[1];
                 let mut bytes = Vec::with_capacity(count * 4);
                 for _ in 0..count {

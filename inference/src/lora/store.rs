@@ -100,7 +100,12 @@ impl AdapterStore {
 
     /// Adds the PEFT folder `source` for `model`: checks it loads against the model, copies
     /// it in, records `owner`. Adding the same files again returns the existing entry.
-    pub fn add(&self, source: &Path, owner: Option<&str>, model: &LlamaModel) -> Result<AdapterInfo> {
+    pub fn add(
+        &self,
+        source: &Path,
+        owner: Option<&str>,
+        model: &LlamaModel,
+    ) -> Result<AdapterInfo> {
         let owner = owner.map(owner_address).transpose()?;
         let read = |name: &str, what: &'static str| {
             fs_err::read(source.join(name)).map_err(|_| InferenceError::MissingFile {
@@ -108,14 +113,19 @@ impl AdapterStore {
                 what,
             })
         };
-        let config = read(CONFIG_FILE, "the adapter configuration (a PEFT LoRA folder)")?;
+        let config = read(
+            CONFIG_FILE,
+            "the adapter configuration (a PEFT LoRA folder)",
+        )?;
         let weights = read(WEIGHTS_FILE, "the adapter weights")?;
         let id = adapter_id(&config, &weights);
         if let Ok(existing) = self.info(id) {
             return Ok(existing);
         }
         fs_err::create_dir_all(&self.root).map_err(|e| io_error(&self.root, e))?;
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let staging = self.root.join(format!(
             ".adding-{}-{}-{}",
             hex::encode(&id.0[..8]),
@@ -159,8 +169,8 @@ impl AdapterStore {
                 .unwrap_or_default()
                 .as_secs(),
         };
-        let json = serde_json::to_vec_pretty(&info)
-            .map_err(|e| InferenceError::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&info).map_err(|e| InferenceError::Invalid(e.to_string()))?;
         write_synced(&staging.join(INFO_FILE), &json)?;
         let target = self.folder(id);
         match fs_err::rename(staging, &target) {
@@ -207,8 +217,9 @@ impl AdapterStore {
     /// What the store records of `id`.
     pub fn info(&self, id: AdapterId) -> Result<AdapterInfo> {
         let path = self.folder(id).join(INFO_FILE);
-        let text = fs_err::read(&path)
-            .map_err(|_| InferenceError::Invalid(format!("no adapter {id} in {}", self.root.display())))?;
+        let text = fs_err::read(&path).map_err(|_| {
+            InferenceError::Invalid(format!("no adapter {id} in {}", self.root.display()))
+        })?;
         serde_json::from_slice(&text).map_err(|e| io_error(&path, e))
     }
 
@@ -251,7 +262,9 @@ impl AdapterStore {
             .unwrap_or_default();
         match matches.as_slice() {
             [one] => Ok(*one),
-            [] => Err(InferenceError::Invalid(format!("no adapter {text} (see `provdb adapter list`)"))),
+            [] => Err(InferenceError::Invalid(format!(
+                "no adapter {text} (see `provdb adapter list`)"
+            ))),
             _ => Err(InferenceError::Invalid(format!(
                 "'{text}' names {} adapters; give more digits",
                 matches.len()
@@ -263,10 +276,14 @@ impl AdapterStore {
     pub fn remove(&self, id: AdapterId) -> Result<AdapterInfo> {
         let info = self.info(id)?;
         let folder = self.folder(id);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let away = self
-            .root
-            .join(format!(".removing-{}-{}", hex::encode(id.0), nanos.as_nanos()));
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let away = self.root.join(format!(
+            ".removing-{}-{}",
+            hex::encode(id.0),
+            nanos.as_nanos()
+        ));
         fs_err::rename(&folder, &away).map_err(|e| io_error(&folder, e))?;
         fs_err::remove_dir_all(&away).map_err(|e| io_error(&away, e))?;
         Ok(info)

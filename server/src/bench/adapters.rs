@@ -84,7 +84,13 @@ fn rss_mb() -> f64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -119,7 +125,12 @@ fn make_adapters(
 }
 
 /// Milliseconds to load each adapter into a fresh cache (the store's files are warm).
-fn cold_loads(store: &AdapterStore, model: &Arc<LlamaModel>, ids: &[AdapterId], reps: usize) -> anyhow::Result<Vec<f64>> {
+fn cold_loads(
+    store: &AdapterStore,
+    model: &Arc<LlamaModel>,
+    ids: &[AdapterId],
+    reps: usize,
+) -> anyhow::Result<Vec<f64>> {
     let mut times = Vec::new();
     for _ in 0..reps.max(1) {
         for &id in ids {
@@ -148,9 +159,15 @@ fn round_robin(
     let cache = Arc::new(AdapterCache::new(store.clone(), Arc::clone(model), budget));
     let generator = Arc::new(Generator::new(
         Arc::clone(model),
-        GeneratorOptions { max_batch: BATCH, threads: Some(args.threads) },
+        GeneratorOptions {
+            max_batch: BATCH,
+            threads: Some(args.threads),
+        },
     )?);
-    let params = SamplingParams { max_tokens: args.rr_tokens, ..SamplingParams::default() };
+    let params = SamplingParams {
+        max_tokens: args.rr_tokens,
+        ..SamplingParams::default()
+    };
     let rss_before = rss_mb();
     let next = Arc::new(Mutex::new(0usize));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.requests)));
@@ -173,24 +190,30 @@ fn round_robin(
                     let adapter = cache.get(ids[i % ids.len()])?;
                     let request = GenerationRequest {
                         prompt: prompt.to_vec(),
-                        params: params.clone(),
+                        params,
                         adapters: AdapterMix::single(adapter),
                     };
                     generator.submit(request)?.finish()?;
                     let ms = begun.elapsed().as_secs_f64() * 1e3;
-                    latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push(ms);
+                    latencies
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("poisoned"))?
+                        .push(ms);
                     let mut peak = peak.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
                     *peak = peak.max(rss_mb());
                 }
             }));
         }
         for client in clients {
-            client.join().map_err(|_| anyhow::anyhow!("a client panicked"))??;
+            client
+                .join()
+                .map_err(|_| anyhow::anyhow!("a client panicked"))??;
         }
         Ok(())
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    let mut latencies = std::mem::take(&mut *latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    let mut latencies =
+        std::mem::take(&mut *latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     latencies.sort_by(f64::total_cmp);
     let stats = cache.stats();
     let peak = *peak.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
@@ -217,7 +240,11 @@ fn round_robin(
 }
 
 /// llama.cpp on the same adapters (PEFT folders converted to GGUF LoRA by the script).
-fn llamacpp(args: &BenchAdaptersArgs, mixed_dir: &Path, rr_dir: Option<&Path>) -> Result<Value, String> {
+fn llamacpp(
+    args: &BenchAdaptersArgs,
+    mixed_dir: &Path,
+    rr_dir: Option<&Path>,
+) -> Result<Value, String> {
     let mut command = Command::new("bash");
     command.args([
         "scripts/bench-llamacpp-adapters.sh".into(),
@@ -256,9 +283,14 @@ fn llamacpp(args: &BenchAdaptersArgs, mixed_dir: &Path, rr_dir: Option<&Path>) -
 
 pub(crate) fn run(args: BenchAdaptersArgs) -> anyhow::Result<()> {
     if args.threads == 0 || args.clients == 0 || args.cache_adapters == 0 {
-        return Err(UserError("--threads, --clients and --cache-adapters must be positive".into()).into());
+        return Err(
+            UserError("--threads, --clients and --cache-adapters must be positive".into()).into(),
+        );
     }
-    let path = args.model.clone().unwrap_or_else(model_files::default_generator_path);
+    let path = args
+        .model
+        .clone()
+        .unwrap_or_else(model_files::default_generator_path);
     let model: Arc<LlamaModel> = LlamaModel::load(&path)?;
     model.content_hash()?; // once, before any timing
     let work = tempfile::tempdir_in(args.work_dir.as_deref().unwrap_or(Path::new("/tmp")))?;
@@ -273,25 +305,38 @@ pub(crate) fn run(args: BenchAdaptersArgs) -> anyhow::Result<()> {
     let rr_targets = vec!["q_proj", "v_proj"];
     let rr_dir = work.path().join("round-robin");
     let round_robin = if args.adapters_on_disk > 0 {
-        eprintln!("bench adapters: writing {} adapters for the round-robin run", args.adapters_on_disk);
+        eprintln!(
+            "bench adapters: writing {} adapters for the round-robin run",
+            args.adapters_on_disk
+        );
         let rr_spec = RandomAdapter {
             targets: rr_targets.clone(),
             bf16: true,
             ..RandomAdapter::all_linear(args.rr_rank, 10_000)
         };
         let rr_ids = make_adapters(&store, &model, &rr_dir, args.adapters_on_disk, &rr_spec)?;
-        Some(round_robin(&model, &store, &rr_ids, &args, prompt, rr_targets)?)
+        Some(round_robin(
+            &model, &store, &rr_ids, &args, prompt, rr_targets,
+        )?)
     } else {
         None
     };
     let cold = cold_loads(&store, &model, &ids, args.reps)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()?;
     let prompts: Vec<&[u32]> = (0..BATCH).map(|i| &prompt[i..]).collect();
     let cache = AdapterCache::new(store.clone(), Arc::clone(&model), usize::MAX);
-    let mixes: Vec<AdapterMix> = ids.iter().map(|&id| Ok(AdapterMix::single(cache.get(id)?))).collect::<anyhow::Result<_>>()?;
+    let mixes: Vec<AdapterMix> = ids
+        .iter()
+        .map(|&id| Ok(AdapterMix::single(cache.get(id)?)))
+        .collect::<anyhow::Result<_>>()?;
     let (base_s, mixed_s) = pool.install(|| -> anyhow::Result<(f64, f64)> {
         let mut base: Vec<Sequence> = (0..BATCH).map(|_| Sequence::new()).collect();
-        let mut mixed: Vec<Sequence> = mixes.iter().map(|m| Sequence::with_adapters(m.clone())).collect();
+        let mut mixed: Vec<Sequence> = mixes
+            .iter()
+            .map(|m| Sequence::with_adapters(m.clone()))
+            .collect();
         decode(&model, &mut base, &prompts)?; // warm-up
         // Alternate, so drifting load hits both alike.
         let (mut base_s, mut mixed_s) = (f64::MAX, f64::MAX);
@@ -309,7 +354,11 @@ pub(crate) fn run(args: BenchAdaptersArgs) -> anyhow::Result<()> {
     let anchor = if args.no_anchor {
         Err("not measured (--no-anchor)".to_string())
     } else {
-        llamacpp(&args, &mixed_dir, round_robin.as_ref().map(|_| rr_dir.as_path()))
+        llamacpp(
+            &args,
+            &mixed_dir,
+            round_robin.as_ref().map(|_| rr_dir.as_path()),
+        )
     };
     let (llamacpp, llamacpp_error) = match anchor {
         Ok(value) => (Some(value), None),
@@ -334,7 +383,10 @@ pub(crate) fn run(args: BenchAdaptersArgs) -> anyhow::Result<()> {
         cold_load_ms_max: cold.last().copied().unwrap_or(0.0),
         target_cold_load_ms_p50: 20.0,
         mixed_vs_llamacpp_mixed: anchor_number("mixed_tok_s").map(|t| mixed_tps / t),
-        round_robin_vs_llamacpp: round_robin.as_ref().zip(rr_anchor).map(|(r, t)| r.tokens_per_s / t),
+        round_robin_vs_llamacpp: round_robin
+            .as_ref()
+            .zip(rr_anchor)
+            .map(|(r, t)| r.tokens_per_s / t),
         round_robin,
         llamacpp,
         llamacpp_error,
@@ -347,10 +399,16 @@ pub(crate) fn run(args: BenchAdaptersArgs) -> anyhow::Result<()> {
 }
 
 fn print_report(r: &Report) {
-    println!("model {} | {} threads | batch {} | rank {} on all linear layers", r.model, r.threads, r.batch, r.rank);
+    println!(
+        "model {} | {} threads | batch {} | rank {} on all linear layers",
+        r.model, r.threads, r.batch, r.rank
+    );
     println!(
         "decode: base {:.1} tok/s, 8 distinct adapters {:.1} tok/s: mixed_vs_base_ratio {:.3} (target >= {})",
-        r.base_tokens_per_s, r.mixed_tokens_per_s, r.mixed_vs_base_ratio, r.target_mixed_vs_base_ratio
+        r.base_tokens_per_s,
+        r.mixed_tokens_per_s,
+        r.mixed_vs_base_ratio,
+        r.target_mixed_vs_base_ratio
     );
     println!(
         "cold load of one adapter ({:.1} MB in memory): p50 {:.2} ms, max {:.2} ms (target p50 < {} ms)",
@@ -359,9 +417,22 @@ fn print_report(r: &Report) {
     if let Some(rr) = &r.round_robin {
         println!(
             "round robin: {} adapters (rank {} {}) through a {}-adapter cache ({:.0} MB), {} clients: {:.1} req/s, {:.1} tok/s, p50 {:.0} ms, p99 {:.0} ms, {} loads, {} evictions; RSS {:.0} MB before, peak {:.0} MB (bound: before + budget + {:.0} MB of loads in flight = {:.0} MB)",
-            rr.adapters_on_disk, rr.rank, rr.targets.join("+"), rr.cache_adapters, rr.cache_budget_mb, rr.clients,
-            rr.requests_per_s, rr.tokens_per_s, rr.latency_ms_p50, rr.latency_ms_p99, rr.loads, rr.evictions,
-            rr.rss_before_mb, rr.rss_peak_mb, rr.load_overhead_mb, rr.rss_bound_mb
+            rr.adapters_on_disk,
+            rr.rank,
+            rr.targets.join("+"),
+            rr.cache_adapters,
+            rr.cache_budget_mb,
+            rr.clients,
+            rr.requests_per_s,
+            rr.tokens_per_s,
+            rr.latency_ms_p50,
+            rr.latency_ms_p99,
+            rr.loads,
+            rr.evictions,
+            rr.rss_before_mb,
+            rr.rss_peak_mb,
+            rr.load_overhead_mb,
+            rr.rss_bound_mb
         );
     }
     match (&r.llamacpp, &r.llamacpp_error) {

@@ -164,7 +164,14 @@ pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
         .build()?;
     let retry = RetryPolicy::default();
     rt.block_on(provdb_chain::deploy(&data, &url, &keys[0], false, retry))?;
-    let synced = rt.block_on(provdb_chain::sync(db.store(), &data, &keys[0], None, retry, &[]))?;
+    let synced = rt.block_on(provdb_chain::sync(
+        db.store(),
+        &data,
+        &keys[0],
+        None,
+        retry,
+        &[],
+    ))?;
     let epoch_commit_gas = synced
         .epochs_posted
         .first()

@@ -25,7 +25,12 @@ pub(crate) fn run(data: &std::path::Path, command: AdapterCommand) -> anyhow::Re
                 return print_json(&added);
             }
             for info in &added {
-                println!("added {} (rank {}, {})", info.id, info.rank, info.targets.join(","));
+                println!(
+                    "added {} (rank {}, {})",
+                    info.id,
+                    info.rank,
+                    info.targets.join(",")
+                );
             }
         }
         AdapterCommand::List { json } => {
@@ -97,5 +102,8 @@ fn print_list(all: &[AdapterInfo]) {
             ]
         })
         .collect();
-    print_table(&["id", "owner", "rank", "targets", "memory", "base model"], &rows);
+    print_table(
+        &["id", "owner", "rank", "targets", "memory", "base model"],
+        &rows,
+    );
 }

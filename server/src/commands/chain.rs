@@ -182,7 +182,10 @@ fn owned_adapters(db: &Db) -> anyhow::Result<Vec<provdb_chain::AdapterRecord>> {
         };
         hex::decode_to_slice(info.id.trim_start_matches("0x"), &mut record.id)?;
         hex::decode_to_slice(owner.trim_start_matches("0x"), &mut record.owner)?;
-        hex::decode_to_slice(info.base_model.trim_start_matches("0x"), &mut record.base_model)?;
+        hex::decode_to_slice(
+            info.base_model.trim_start_matches("0x"),
+            &mut record.base_model,
+        )?;
         records.push(record);
     }
     Ok(records)
