@@ -42,7 +42,10 @@ pub(crate) fn tx_record(receipt: &TransactionReceipt) -> TxRecord {
     }
 }
 
-pub(crate) fn check_receipt(operation: &str, receipt: &TransactionReceipt) -> Result<(), StepError> {
+pub(crate) fn check_receipt(
+    operation: &str,
+    receipt: &TransactionReceipt,
+) -> Result<(), StepError> {
     if receipt.status() {
         Ok(())
     } else {
