@@ -16,11 +16,14 @@ yields the first; wall clock around the llama.cpp calls, best of --reps after on
   mixed   8 requests on 8 distinct adapters (the first 8 folders of --adapters, sorted), one
           after another, each setting its adapter on the context first: llama.cpp runs one
           adapter set per context, so it cannot batch them. Adapters are initialised up front.
-  cold    llama_adapter_lora_init of one converted GGUF (page-cached) until it returns: p50
+  cold    llama_adapter_lora_init of one converted GGUF (page-cached) until it returns: p50 over
+          the 8 mixed adapters' first inits and two init+free rounds (24 samples)
   round robin (--round-robin-dir): request i uses adapter i mod count; at most --cache adapters
           stay initialised (LRU; the evicted one is freed). Per request: init if not cached, set,
           prefill, --rr-tokens new tokens. Each rep starts with an empty cache.
 tokens/s counts generated tokens over the wall time of the whole set (prefill, swaps included).
+--check also verifies the conversion: a copy of the first adapter with every lora_B zeroed must
+leave the logits bit-identical, and the adapter itself must change them.
 Prints one JSON object on stdout; diagnostics go to stderr.
 
   python scripts/reference/llamacpp_adapters.py --adapters DIR [--round-robin-dir DIR2]
