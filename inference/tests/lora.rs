@@ -19,6 +19,7 @@ use provdb_inference::lora::{AdapterCache, AdapterMix, AdapterStore, LoraAdapter
 use crate::tiny_safetensors::write_model;
 
 const TOLERANCE: f32 = 1e-4;
+const OTHER_OWNER: &str = "0x2222222222222222222222222222222222222222";
 
 fn tiny_model(dir: &Path) -> Arc<LlamaModel> {
     std::fs::create_dir_all(dir).unwrap();
@@ -311,6 +312,13 @@ fn the_store_is_content_addressed_and_checks_the_base_model() {
         store.add(&source.join("a0"), None, &model).unwrap(),
         *first,
         "adding again is a no-op"
+    );
+    let error = store
+        .add(&source.join("a0"), Some(OTHER_OWNER), &model)
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("already stored with owner"),
+        "{error}"
     );
     assert_eq!(store.list().unwrap().len(), 3);
     let id = store.resolve(&first.id[..10]).unwrap();

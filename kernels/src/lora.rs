@@ -56,11 +56,31 @@ impl LowRank {
                 expand[j * output + o] = value;
             }
         }
+        Self::from_parts(rank, input, output, a, expand)
+    }
+
+    /// From `A` (`rank × input`, row-major) and `B` already transposed (`rank × output`).
+    pub fn from_parts(
+        rank: usize,
+        input: usize,
+        output: usize,
+        shrink: Vec<f32>,
+        expand: Vec<f32>,
+    ) -> Result<Self, KernelError> {
+        if rank == 0 || shrink.len() != rank * input || expand.len() != output * rank {
+            return Err(KernelError::LowRankShape {
+                rank,
+                input,
+                output,
+                a: shrink.len(),
+                b: expand.len(),
+            });
+        }
         Ok(Self {
             rank,
             input,
             output,
-            shrink: a,
+            shrink,
             expand,
         })
     }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use provdb_kernels::LowRank;
+use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
@@ -138,7 +139,7 @@ fn parse_name(name: &str) -> Option<(usize, usize, bool)> {
     Some((layer, module, is_a))
 }
 
-fn floats(path: &Path, name: &str, view: &safetensors::tensor::TensorView<'_>) -> Result<Vec<f32>> {
+fn floats(path: &Path, name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
     let data = view.data();
     let values = match view.dtype() {
         Dtype::F32 => data
@@ -163,25 +164,32 @@ fn floats(path: &Path, name: &str, view: &safetensors::tensor::TensorView<'_>) -
     Ok(values)
 }
 
-/// Reorders each head's rows from rotate-half order to adjacent pairs (as the base's query
-/// and key matrices are).
-fn permute_heads(values: &[f32], heads: usize, head_dim: usize, cols: usize) -> Vec<f32> {
+/// `lora_B` (`output × rank` as stored) transposed to `rank × output`, with the rows of
+/// `q_proj` and `k_proj` (modules 0 and 1) reordered in each head from rotate-half order to
+/// adjacent pairs, as the base's query and key matrices are: row `2i + p` of a head comes from
+/// row `i + p·head_dim/2`.
+fn expand_layout(b: &[f32], rank: usize, output: usize, module: usize, head_dim: usize) -> Vec<f32> {
     let half = head_dim / 2;
-    let mut permuted = vec![0f32; values.len()];
-    for head in 0..heads {
-        for i in 0..half {
-            for (pair, source) in [(0, i), (1, i + half)] {
-                let to = (head * head_dim + 2 * i + pair) * cols;
-                let from = (head * head_dim + source) * cols;
-                permuted[to..to + cols].copy_from_slice(&values[from..from + cols]);
-            }
+    let source = |row: usize| {
+        if module > 1 {
+            return row;
+        }
+        let (head, within) = (row / head_dim, row % head_dim);
+        head * head_dim + within / 2 + (within % 2) * half
+    };
+    let mut expand = vec![0f32; rank * output];
+    for o in 0..output {
+        let from = &b[source(o) * rank..(source(o) + 1) * rank];
+        for (j, &value) in from.iter().enumerate() {
+            expand[j * output + o] = value;
         }
     }
-    permuted
+    expand
 }
 
-/// A factor as read: its shape and values.
-type Factor = (Vec<usize>, Vec<f32>);
+/// A factor as stored: its name and bytes (converted to f32 only when its pair is built, so a
+/// load holds the file and one pair's floats besides what it keeps).
+type Factor<'a> = (String, TensorView<'a>);
 
 /// Reads and checks the adapter in `dir` for a base with `config`; `id` is recorded as is.
 pub fn load(dir: &Path, config: &LlamaConfig, id: AdapterId) -> Result<LoraAdapter> {
@@ -211,9 +219,7 @@ pub fn load(dir: &Path, config: &LlamaConfig, id: AdapterId) -> Result<LoraAdapt
                 format!("tensor '{name}': the base has {} layers", config.layers),
             ));
         }
-        let values = floats(&path, &name, &view)?;
-        pairs.entry((layer, module)).or_default()[usize::from(!is_a)] =
-            Some((view.shape().to_vec(), values));
+        pairs.entry((layer, module)).or_default()[usize::from(!is_a)] = Some((name, view));
     }
     if pairs.is_empty() {
         return Err(bad(&path, "no LoRA factors"));
@@ -225,13 +231,14 @@ pub fn load(dir: &Path, config: &LlamaConfig, id: AdapterId) -> Result<LoraAdapt
     let mut targeted = [false; 7];
     for ((layer, module), [a, b]) in pairs {
         let label = format!("layer {layer} {}", MODULES[module]);
-        let (Some((a_shape, a)), Some((b_shape, b))) = (a, b) else {
+        let (Some((a_name, a)), Some((b_name, b))) = (a, b) else {
             return Err(bad(
                 &path,
                 format!("{label}: lora_A and lora_B must both be present"),
             ));
         };
         let (input, output) = widths[module];
+        let (a_shape, b_shape) = (a.shape(), b.shape());
         let rank = a_shape.first().copied().unwrap_or(0);
         if a_shape != [rank, input] || b_shape != [output, rank] || rank == 0 {
             return Err(bad(
@@ -242,12 +249,11 @@ pub fn load(dir: &Path, config: &LlamaConfig, id: AdapterId) -> Result<LoraAdapt
                 ),
             ));
         }
-        let b = match module {
-            0 => permute_heads(&b, config.heads, config.head_dim(), rank),
-            1 => permute_heads(&b, config.kv_heads, config.head_dim(), rank),
-            _ => b,
-        };
-        let factors = LowRank::from_peft(rank, input, output, a, &b)
+        let a = floats(&path, &a_name, &a)?;
+        let b = floats(&path, &b_name, &b)?;
+        let expand = expand_layout(&b, rank, output, module, config.head_dim());
+        drop(b);
+        let factors = LowRank::from_parts(rank, input, output, a, expand)
             .map_err(|e| bad(&path, format!("{label}: {e}")))?;
         bytes_total += factors.byte_size();
         max_rank = max_rank.max(rank);

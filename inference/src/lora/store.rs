@@ -99,7 +99,8 @@ impl AdapterStore {
     }
 
     /// Adds the PEFT folder `source` for `model`: checks it loads against the model, copies
-    /// it in, records `owner`. Adding the same files again returns the existing entry.
+    /// it in, records `owner`. Adding the same files again returns the existing entry (an
+    /// owner other than the recorded one is refused).
     pub fn add(
         &self,
         source: &Path,
@@ -120,6 +121,12 @@ impl AdapterStore {
         let weights = read(WEIGHTS_FILE, "the adapter weights")?;
         let id = adapter_id(&config, &weights);
         if let Ok(existing) = self.info(id) {
+            if owner.is_some() && owner != existing.owner {
+                return Err(InferenceError::Invalid(format!(
+                    "adapter {id} is already stored with owner {}",
+                    existing.owner.as_deref().unwrap_or("(none)")
+                )));
+            }
             return Ok(existing);
         }
         fs_err::create_dir_all(&self.root).map_err(|e| io_error(&self.root, e))?;
