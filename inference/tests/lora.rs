@@ -37,6 +37,7 @@ fn adapter(
     let mut spec = RandomAdapter::all_linear(4, seed);
     spec.magnitude = 0.2;
     spec.use_rslora = seed % 2 == 1;
+    spec.bf16 = seed % 3 == 0; // kept as bf16 in memory
     let dir = scratch.join(format!("adapter-{seed}"));
     random::write(&dir, model.config(), &spec).unwrap();
     let info = store.add(&dir, None, model).unwrap();
@@ -74,11 +75,13 @@ fn merged_copy(base: &Path, out: &Path, adapters: &[(&Path, f32)]) {
                 continue;
             };
             let b = &factors[&format!("{module}.lora_B.weight")];
+            let f32 = |t: &Tensor| t.to_dtype(candle_core::DType::F32).unwrap();
+            let (a, b) = (f32(a), f32(b));
             let key = format!(
                 "{}.weight",
                 module.strip_prefix("base_model.model.").unwrap()
             );
-            let delta = (b.matmul(a).unwrap() * (scale * f64::from(*weight))).unwrap();
+            let delta = (b.matmul(&a).unwrap() * (scale * f64::from(*weight))).unwrap();
             let merged = (&weights[&key] + delta).unwrap();
             weights.insert(key, merged);
         }
@@ -94,10 +97,12 @@ fn unmerged_adapters_give_the_logits_of_merged_f32_weights() {
     let store = AdapterStore::new(scratch.path().join("store"));
     let first = adapter(&store, &model, scratch.path(), 1);
     let second = adapter(&store, &model, scratch.path(), 2);
+    let third = adapter(&store, &model, scratch.path(), 3); // bf16, rsLoRA
     let ids = model.encode("<|im_start|>hehe 42 he").unwrap();
     let base_logits = Llama::new(Arc::clone(&model)).prefill(&ids).unwrap();
     let cases = [
         (AdapterMix::single(Arc::clone(&first)), vec![(1u64, 1.0f32)]),
+        (AdapterMix::single(Arc::clone(&third)), vec![(3, 1.0)]),
         (
             AdapterMix::weighted(vec![(Arc::clone(&first), 0.7), (Arc::clone(&second), -0.3)])
                 .unwrap(),

@@ -110,3 +110,52 @@ fn wrong_factor_lengths_are_refused() {
     assert!(error.to_string().contains("need A of 32"), "{error}");
     assert!(LowRank::from_peft(0, 8, 8, Vec::new(), &[]).is_err());
 }
+
+#[test]
+fn bf16_factors_equal_their_f32_widening_and_are_batch_independent() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let (rank, input, output, rows) = (8, 96, 80, 3);
+    let bits = |count: usize, rng: &mut StdRng| -> Vec<u16> {
+        random_values(rng, count, 0.5)
+            .iter()
+            .map(|v| (v.to_bits() >> 16) as u16)
+            .collect()
+    };
+    let (a, b_t) = (bits(rank * input, &mut rng), bits(rank * output, &mut rng));
+    let widen = |v: &[u16]| -> Vec<f32> {
+        v.iter()
+            .map(|&b| f32::from_bits(u32::from(b) << 16))
+            .collect()
+    };
+    let half = LowRank::from_parts_bf16(rank, input, output, a.clone(), b_t.clone()).unwrap();
+    let full = LowRank::from_parts(rank, input, output, widen(&a), widen(&b_t)).unwrap();
+    assert!(half.is_bf16() && !full.is_bf16());
+    assert_eq!(half.byte_size() * 2, full.byte_size());
+    assert_eq!(half.dense(), full.dense());
+    let x = random_values(&mut rng, rows * input, 1.0);
+    let run = |factors: &LowRank, rows: std::ops::Range<usize>| {
+        let mut out = vec![0.5f32; rows.len() * output];
+        let x = &x[rows.start * input..rows.end * input];
+        let segment = [LowRankSegment {
+            rows: 0..rows.len(),
+            factors,
+            scale: 1.5,
+        }];
+        apply_low_rank(x, input, &mut out, output, &segment);
+        out
+    };
+    let (batched, reference) = (run(&half, 0..rows), run(&full, 0..rows));
+    for (got, want) in batched.iter().zip(&reference) {
+        assert!(
+            (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+            "{got} vs {want}"
+        );
+    }
+    for r in 0..rows {
+        assert_eq!(
+            run(&half, r..r + 1),
+            batched[r * output..(r + 1) * output],
+            "row {r}"
+        );
+    }
+}

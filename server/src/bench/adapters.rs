@@ -50,8 +50,8 @@ struct RoundRobin {
     evictions: u64,
     rss_before_mb: f64,
     rss_peak_mb: f64,
-    /// Memory a load needs besides the adapter it keeps (the file's bytes and f32 copies
-    /// before the transposition), per concurrent client.
+    /// Memory besides the budget: per concurrent client, a load in flight (at most twice the
+    /// adapter) and its sequence's KV cache.
     load_overhead_mb: f64,
     rss_bound_mb: f64,
 }
@@ -155,7 +155,11 @@ fn round_robin(
 ) -> anyhow::Result<RoundRobin> {
     let bytes = store.info(ids[0])?.memory_bytes;
     let budget = bytes * args.cache_adapters;
-    let overhead = args.clients * 2 * bytes;
+    // Besides the budget: per client, a load in flight (the file's bytes and one layer's
+    // factors being converted, at most twice the adapter) and its sequence's KV cache.
+    let config = model.config();
+    let kv_bytes = (prompt.len() + args.rr_tokens) * config.layers * 2 * config.kv_dim() * 4;
+    let overhead = args.clients * (2 * bytes + kv_bytes);
     let cache = Arc::new(AdapterCache::new(store.clone(), Arc::clone(model), budget));
     let generator = Arc::new(Generator::new(
         Arc::clone(model),

@@ -10,8 +10,12 @@
 //! segment names cost nothing. Several segments may name the same rows (a weighted composition
 //! of adapters): they are applied in the order given.
 //!
-//! Every row's arithmetic is the same sequence of operations whatever the other rows, segments
-//! or thread count, so a row gets bit-identical results alone or in any batch.
+//! Factors are kept as f32, or as bf16 when the adapter was saved in bf16 (half the memory and
+//! half the bytes read per token, widened to f32 in registers: lossless). Every row's
+//! arithmetic is the same sequence of operations whatever the other rows, segments or thread
+//! count, so a row gets bit-identical results alone or in any batch.
+
+mod simd;
 
 use std::ops::Range;
 
@@ -20,15 +24,40 @@ use rayon::prelude::*;
 use crate::dot::kernels;
 use crate::error::KernelError;
 
+/// Factor values: f32, or bf16 kept as its bits.
+#[derive(Clone, Debug)]
+enum Factors {
+    F32 { shrink: Vec<f32>, expand: Vec<f32> },
+    Bf16 { shrink: Vec<u16>, expand: Vec<u16> },
+}
+
 /// One adapter's factors for one linear layer, in the layout the kernel reads: `A` row-major
-/// (`rank × input`) and `B` transposed (`rank × output`), both f32.
+/// (`rank × input`) and `B` transposed (`rank × output`).
 #[derive(Clone, Debug)]
 pub struct LowRank {
     rank: usize,
     input: usize,
     output: usize,
-    shrink: Vec<f32>,
-    expand: Vec<f32>,
+    factors: Factors,
+}
+
+fn check_lengths(
+    rank: usize,
+    input: usize,
+    output: usize,
+    shrink: usize,
+    expand: usize,
+) -> Result<(), KernelError> {
+    if rank == 0 || shrink != rank * input || expand != output * rank {
+        return Err(KernelError::LowRankShape {
+            rank,
+            input,
+            output,
+            a: shrink,
+            b: expand,
+        });
+    }
+    Ok(())
 }
 
 impl LowRank {
@@ -67,21 +96,29 @@ impl LowRank {
         shrink: Vec<f32>,
         expand: Vec<f32>,
     ) -> Result<Self, KernelError> {
-        if rank == 0 || shrink.len() != rank * input || expand.len() != output * rank {
-            return Err(KernelError::LowRankShape {
-                rank,
-                input,
-                output,
-                a: shrink.len(),
-                b: expand.len(),
-            });
-        }
+        check_lengths(rank, input, output, shrink.len(), expand.len())?;
         Ok(Self {
             rank,
             input,
             output,
-            shrink,
-            expand,
+            factors: Factors::F32 { shrink, expand },
+        })
+    }
+
+    /// [`LowRank::from_parts`] with bf16 values (their bit patterns), kept as bf16.
+    pub fn from_parts_bf16(
+        rank: usize,
+        input: usize,
+        output: usize,
+        shrink: Vec<u16>,
+        expand: Vec<u16>,
+    ) -> Result<Self, KernelError> {
+        check_lengths(rank, input, output, shrink.len(), expand.len())?;
+        Ok(Self {
+            rank,
+            input,
+            output,
+            factors: Factors::Bf16 { shrink, expand },
         })
     }
 
@@ -102,16 +139,36 @@ impl LowRank {
 
     /// Bytes the factors occupy.
     pub fn byte_size(&self) -> usize {
-        (self.shrink.len() + self.expand.len()) * 4
+        match &self.factors {
+            Factors::F32 { shrink, expand } => (shrink.len() + expand.len()) * 4,
+            Factors::Bf16 { shrink, expand } => (shrink.len() + expand.len()) * 2,
+        }
+    }
+
+    /// True when the factors are kept as bf16.
+    pub fn is_bf16(&self) -> bool {
+        matches!(self.factors, Factors::Bf16 { .. })
+    }
+
+    /// `A` and transposed `B` as f32.
+    fn f32_factors(&self) -> (Vec<f32>, Vec<f32>) {
+        match &self.factors {
+            Factors::F32 { shrink, expand } => (shrink.clone(), expand.clone()),
+            Factors::Bf16 { shrink, expand } => {
+                let widen = |v: &[u16]| v.iter().map(|&b| simd::bf16_to_f32(b)).collect();
+                (widen(shrink), widen(expand))
+            }
+        }
     }
 
     /// `B · A` as a dense `output × input` matrix, row-major (to merge into a base matrix).
     pub fn dense(&self) -> Vec<f32> {
+        let (shrink, expand) = self.f32_factors();
         let mut dense = vec![0f32; self.output * self.input];
         for (o, row) in dense.chunks_exact_mut(self.input).enumerate() {
             for j in 0..self.rank {
-                let b = self.expand[j * self.output + o];
-                let a = &self.shrink[j * self.input..(j + 1) * self.input];
+                let b = expand[j * self.output + o];
+                let a = &shrink[j * self.input..(j + 1) * self.input];
                 row.iter_mut().zip(a).for_each(|(d, &a)| *d += b * a);
             }
         }
@@ -120,79 +177,23 @@ impl LowRank {
 
     /// Adds `scale · B · A · x` to `out` for one row.
     fn apply_row(&self, scale: f32, x: &[f32], out: &mut [f32], shrunk: &mut [f32]) {
-        let dot = kernels().f32;
-        for (t, a) in shrunk.iter_mut().zip(self.shrink.chunks_exact(self.input)) {
-            *t = scale * dot(a, x);
-        }
-        expand_kernel()(shrunk, &self.expand, out);
-    }
-}
-
-/// Outputs accumulated in registers by [`expand`] at a time.
-const EXPAND_BLOCK: usize = 64;
-
-/// `y[o] += Σⱼ t[j] · expand[j][o]`, `expand` holding `t.len()` rows of `y.len()` values.
-///
-/// A block of outputs is kept in registers across every `j` (one load and one store of `y`
-/// per block instead of one per `j`). Each `y[o]` is still summed in order of `j`, with
-/// separate multiplies and adds, so every build of this function gives the same bits.
-#[inline(always)]
-fn expand(t: &[f32], expand: &[f32], y: &mut [f32]) {
-    let output = y.len();
-    let whole = output - output % EXPAND_BLOCK;
-    for start in (0..whole).step_by(EXPAND_BLOCK) {
-        let mut block = [0f32; EXPAND_BLOCK];
-        block.copy_from_slice(&y[start..start + EXPAND_BLOCK]);
-        for (j, &tj) in t.iter().enumerate() {
-            let b = &expand[j * output + start..j * output + start + EXPAND_BLOCK];
-            for (acc, &b) in block.iter_mut().zip(b) {
-                *acc += tj * b;
+        let lora = simd::kernels();
+        match &self.factors {
+            Factors::F32 { shrink, expand } => {
+                let dot = kernels().f32;
+                for (t, a) in shrunk.iter_mut().zip(shrink.chunks_exact(self.input)) {
+                    *t = scale * dot(a, x);
+                }
+                (lora.expand_f32)(shrunk, expand, out);
+            }
+            Factors::Bf16 { shrink, expand } => {
+                for (t, a) in shrunk.iter_mut().zip(shrink.chunks_exact(self.input)) {
+                    *t = scale * (lora.dot_bf16)(a, x);
+                }
+                (lora.expand_bf16)(shrunk, expand, out);
             }
         }
-        y[start..start + EXPAND_BLOCK].copy_from_slice(&block);
     }
-    for (j, &tj) in t.iter().enumerate() {
-        let b = &expand[j * output + whole..(j + 1) * output];
-        for (acc, &b) in y[whole..].iter_mut().zip(b) {
-            *acc += tj * b;
-        }
-    }
-}
-
-/// [`expand`] compiled for AVX-512 (the same arithmetic on 16-lane vectors).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn expand_avx512(t: &[f32], b: &[f32], y: &mut [f32]) {
-    expand(t, b, y);
-}
-
-/// [`expand`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn expand_avx2(t: &[f32], b: &[f32], y: &mut [f32]) {
-    expand(t, b, y);
-}
-
-/// A build of [`expand`].
-type ExpandKernel = fn(&[f32], &[f32], &mut [f32]);
-
-/// The widest build of [`expand`] this CPU runs, chosen once.
-fn expand_kernel() -> ExpandKernel {
-    static CHOSEN: std::sync::OnceLock<ExpandKernel> = std::sync::OnceLock::new();
-    *CHOSEN.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was detected on this CPU.
-                return |t, b, y| unsafe { expand_avx512(t, b, y) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the feature was detected on this CPU.
-                return |t, b, y| unsafe { expand_avx2(t, b, y) };
-            }
-        }
-        expand
-    })
 }
 
 /// Rows of a batch that get one adapter's delta, and its scale (`lora_alpha / rank`, or
