@@ -143,7 +143,13 @@ impl Client {
             Some(key) => {
                 let signer = parse_key(key)?;
                 let sender = signer.address();
-                let provider = ProviderBuilder::new()
+                // The nonce is read from the node for every transaction (not cached): a
+                // transaction lost with a node that restarted is then sent again with its
+                // nonce instead of leaving a gap that stalls every later one.
+                let provider = ProviderBuilder::default()
+                    .with_gas_estimation()
+                    .with_simple_nonce_management()
+                    .fetch_chain_id()
                     .wallet(EthereumWallet::from(signer))
                     .connect_http(parsed)
                     .erased();

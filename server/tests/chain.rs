@@ -32,11 +32,57 @@ struct Anvil {
     url: String,
     keys: Vec<String>,
     accounts: Vec<String>,
+    state: Option<PathBuf>,
+    port: u16,
     _dir: tempfile::TempDir,
+}
+
+/// Starts anvil on `port` (loading and dumping `state` if given) and waits until it listens
+/// and has written its `config` (keys and accounts).
+fn spawn_anvil(port: u16, config: &Path, state: Option<&Path>) -> Child {
+    let mut command = Command::new(tool("anvil"));
+    command
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--silent",
+        ])
+        .arg("--config-out")
+        .arg(config);
+    if let Some(state) = state {
+        command.arg("--state").arg(state);
+    }
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let written = || {
+        std::fs::read(config)
+            .ok()
+            .is_some_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_ok())
+    };
+    while !written() {
+        assert!(Instant::now() < deadline, "anvil did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "anvil does not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 impl Anvil {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// With `persistent`, the chain is kept in a state file across [`Anvil::restart`].
+    fn start_with(persistent: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -44,36 +90,10 @@ impl Anvil {
             .unwrap()
             .port();
         let config = dir.path().join("anvil.json");
-        let child = Command::new(tool("anvil"))
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--silent",
-            ])
-            .arg("--config-out")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !config.exists() || std::fs::metadata(&config).unwrap().len() == 0 {
-            assert!(Instant::now() < deadline, "anvil did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "anvil does not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let parsed: serde_json::Value = loop {
-            if let Ok(v) = serde_json::from_slice(&std::fs::read(&config).unwrap()) {
-                break v;
-            }
-            assert!(Instant::now() < deadline, "anvil config unreadable");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let state = persistent.then(|| dir.path().join("state.json"));
+        let child = spawn_anvil(port, &config, state.as_deref());
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
         let strings = |field: &str| -> Vec<String> {
             parsed[field]
                 .as_array()
@@ -87,8 +107,26 @@ impl Anvil {
             url: format!("http://127.0.0.1:{port}"),
             keys: strings("private_keys"),
             accounts: strings("available_accounts"),
+            state,
+            port,
             _dir: dir,
         }
+    }
+
+    /// Stops anvil (SIGTERM: it writes its state file) and starts it again on the same port.
+    fn restart(&mut self, down_for: Duration) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.child.wait().unwrap();
+        std::thread::sleep(down_for);
+        let config = self._dir.path().join("anvil-again.json");
+        self.child = spawn_anvil(self.port, &config, self.state.as_deref());
     }
 
     fn cast(&self, args: &[&str]) -> Output {
@@ -592,4 +630,94 @@ fn sync_survives_sigkill_and_a_dead_rpc_without_skipping_or_doubling() {
     assert_eq!(anvil.balance(distributor), total);
     let ledger_after = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
     assert_eq!(ledger_before, ledger_after);
+}
+
+#[test]
+fn sync_finishes_across_an_anvil_restart_without_skipping_or_doubling() {
+    let mut anvil = Anvil::start_with(true);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    ok(provdb(&data, &["init"]));
+    ok(provdb(&data, &["datanet", "create", "aero"]));
+    let batches = 40u64;
+    for n in 1..=batches {
+        ingest(&data, dir.path(), "aero", &[&format!("restart batch {n}")]);
+    }
+    let operator = anvil.keys[0].clone();
+    let account = anvil.accounts[1].clone();
+    assert_eq!(pay_and_close(&data, &[(account.as_str(), 5000)], 1), 1);
+    let deployed = json(&ok(chain(
+        &data,
+        &anvil,
+        &["deploy", "--rpc", &anvil.url, "--key", &operator, "--json"],
+    )));
+    let registry = deployed["registry"].as_str().unwrap().to_string();
+    let mut sync = Command::new(env!("CARGO_BIN_EXE_provdb"))
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "chain",
+            "sync",
+            "--key",
+            &operator,
+            "--rpc",
+            &anvil.url,
+            "--attempts",
+            "30",
+            "--json",
+        ])
+        .env_remove("PROVDB_DATA")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it anchor a few batches, then take the node away for a while.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let last = anvil.cast(&["call", &registry, "lastSequence()(uint64)"]);
+        if stdout(&last).trim().parse::<u64>().unwrap_or(0) >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sync anchored nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        sync.try_wait().unwrap().is_none(),
+        "the restart must come mid-sync"
+    );
+    anvil.restart(Duration::from_millis(1500));
+    let finished = sync.wait_with_output().unwrap();
+    assert!(
+        finished.status.success(),
+        "sync across the restart: {}",
+        stderr(&finished)
+    );
+    let status = json(&ok(chain(&data, &anvil, &["status", "--json"])));
+    assert_eq!(status["pending_batches"], 0, "{status}");
+    assert_eq!(status["epochs"][0]["state"], "synced", "{status}");
+    let again = json(&ok(chain(
+        &data,
+        &anvil,
+        &["sync", "--key", &operator, "--json"],
+    )));
+    assert!(
+        again["batches_anchored"].as_array().unwrap().is_empty(),
+        "{again}"
+    );
+    // Each batch anchored exactly once on the chain that survived the restart.
+    let logs = anvil.cast_ok(&[
+        "logs",
+        "--from-block",
+        "0",
+        "--address",
+        &registry,
+        "BatchAnchored(uint32 indexed,uint64,uint64,bytes32,uint32)",
+        "--json",
+    ]);
+    let logs: serde_json::Value = serde_json::from_str(&logs).unwrap();
+    assert_eq!(
+        logs.as_array().unwrap().len() as u64,
+        batches,
+        "one event per batch"
+    );
 }
