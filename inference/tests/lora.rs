@@ -37,7 +37,7 @@ fn adapter(
     let mut spec = RandomAdapter::all_linear(4, seed);
     spec.magnitude = 0.2;
     spec.use_rslora = seed % 2 == 1;
-    spec.bf16 = seed % 3 == 0; // kept as bf16 in memory
+    spec.bf16 = seed.is_multiple_of(3); // kept as bf16 in memory
     let dir = scratch.join(format!("adapter-{seed}"));
     random::write(&dir, model.config(), &spec).unwrap();
     let info = store.add(&dir, None, model).unwrap();

@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::generate::{DECODE_TOKENS, best_of, decode};
+use super::rss_mb;
 use crate::cli::BenchAdaptersArgs;
 use crate::output::{UserError, print_json};
 
@@ -78,22 +79,6 @@ struct Report {
     llamacpp_error: Option<String>,
     mixed_vs_llamacpp_mixed: Option<f64>,
     round_robin_vs_llamacpp: Option<f64>,
-}
-
-/// Current resident set size of this process, MB.
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -28,10 +28,20 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
 
 /// Peak resident set size of this process, from /proc (Linux); 0 elsewhere.
 pub(crate) fn peak_rss_mb() -> f64 {
+    proc_status_mb("VmHWM:")
+}
+
+/// Current resident set size of this process, from /proc (Linux); 0 elsewhere.
+pub(crate) fn rss_mb() -> f64 {
+    proc_status_mb("VmRSS:")
+}
+
+/// A `kB` field of /proc/self/status, in MiB.
+fn proc_status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| {
             rest.trim()
                 .trim_end_matches("kB")
