@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{json, ok};
+use crate::common::{json, ok, repo_root};
 
 fn duckdb_installed() -> bool {
     let venv = std::env::var_os("PROVDB_DUCKDB_VENV")
@@ -18,7 +18,7 @@ fn duckdb_installed() -> bool {
 }
 
 fn bench(dir: &Path, baseline: bool) -> serde_json::Value {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = repo_root();
     let mut command = Command::new(env!("CARGO_BIN_EXE_provdb"));
     command
         .current_dir(&repo)

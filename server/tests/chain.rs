@@ -16,7 +16,7 @@ use provdb::storage::{
 use crate::common::*;
 
 fn tool(name: &str) -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/chain-tools.sh");
+    let script = repo_root().join("scripts/chain-tools.sh");
     let out = Command::new("bash")
         .arg(script)
         .args(["path", name])

@@ -2,15 +2,6 @@
 
 use crate::common::*;
 
-fn repo_root() -> std::path::PathBuf {
-    // At run time: a path baked in at compile time could be another clone's (the target
-    // directory is shared).
-    std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 #[test]
 fn datanet_lifecycle_and_json_output() {
     let dir = tempfile::tempdir().unwrap();

@@ -49,3 +49,12 @@ pub(crate) fn ok(output: Output) -> Output {
 }
 
 pub(crate) const ALICE: &str = "0x1111111111111111111111111111111111111111";
+
+/// The repository's root, read at run time: a path baked in at compile time could be another
+/// clone's (the target directory is shared between clones).
+pub(crate) fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
