@@ -41,25 +41,6 @@ pub struct LowRank {
     factors: Factors,
 }
 
-fn check_lengths(
-    rank: usize,
-    input: usize,
-    output: usize,
-    shrink: usize,
-    expand: usize,
-) -> Result<(), KernelError> {
-    if rank == 0 || shrink != rank * input || expand != output * rank {
-        return Err(KernelError::LowRankShape {
-            rank,
-            input,
-            output,
-            a: shrink,
-            b: expand,
-        });
-    }
-    Ok(())
-}
-
 impl LowRank {
     /// From PEFT's tensors: `lora_A` (`rank × input`, row-major) and `lora_B`
     /// (`output × rank`, row-major).
@@ -96,13 +77,7 @@ impl LowRank {
         shrink: Vec<f32>,
         expand: Vec<f32>,
     ) -> Result<Self, KernelError> {
-        check_lengths(rank, input, output, shrink.len(), expand.len())?;
-        Ok(Self {
-            rank,
-            input,
-            output,
-            factors: Factors::F32 { shrink, expand },
-        })
+        Self::checked(rank, input, output, Factors::F32 { shrink, expand })
     }
 
     /// [`LowRank::from_parts`] with bf16 values (their bit patterns), kept as bf16.
@@ -113,12 +88,34 @@ impl LowRank {
         shrink: Vec<u16>,
         expand: Vec<u16>,
     ) -> Result<Self, KernelError> {
-        check_lengths(rank, input, output, shrink.len(), expand.len())?;
+        Self::checked(rank, input, output, Factors::Bf16 { shrink, expand })
+    }
+
+    /// Checks the factors' lengths against the rank and widths.
+    fn checked(
+        rank: usize,
+        input: usize,
+        output: usize,
+        factors: Factors,
+    ) -> Result<Self, KernelError> {
+        let (a, b) = match &factors {
+            Factors::F32 { shrink, expand } => (shrink.len(), expand.len()),
+            Factors::Bf16 { shrink, expand } => (shrink.len(), expand.len()),
+        };
+        if rank == 0 || a != rank * input || b != output * rank {
+            return Err(KernelError::LowRankShape {
+                rank,
+                input,
+                output,
+                a,
+                b,
+            });
+        }
         Ok(Self {
             rank,
             input,
             output,
-            factors: Factors::Bf16 { shrink, expand },
+            factors,
         })
     }
 
