@@ -39,6 +39,7 @@ pub use tokenizer::tokenizer_from_gguf;
 
 use crate::error::{InferenceError, Result};
 use weights::LlamaWeights;
+pub(crate) use weights::block_shapes;
 
 /// A loaded LLaMA-family model, immutable and shareable between threads.
 #[derive(Debug)]

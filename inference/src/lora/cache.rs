@@ -131,10 +131,11 @@ impl AdapterCache {
                 return Ok(adapter);
             }
         }
-        let bytes = self.store.info(id)?.memory_bytes;
+        let info = self.store.info(id)?;
+        let bytes = info.memory_bytes;
         self.reserve(id, bytes)?;
         let started = Instant::now();
-        let loaded = self.store.load(id, &self.model);
+        let loaded = self.store.load_described(id, &info, &self.model);
         let mut state = self.lock();
         state.reserved -= bytes;
         let adapter = match loaded {

@@ -201,12 +201,4 @@ impl AdapterMix {
             .map(|(a, w)| format!("{}:{w}", a.id()))
             .collect()
     }
-
-    /// What identifies the mix: adapter ids and the bits of their weights, in order.
-    pub fn key(&self) -> Vec<(AdapterId, u32)> {
-        self.adapters
-            .iter()
-            .map(|(a, w)| (a.id(), w.to_bits()))
-            .collect()
-    }
 }

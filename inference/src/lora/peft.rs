@@ -115,10 +115,10 @@ fn read_config(dir: &Path) -> Result<PeftConfig> {
     Ok(config)
 }
 
-/// `(input, output)` widths of each module of a block.
-fn widths(config: &LlamaConfig) -> [(usize, usize); 7] {
-    let (h, kv, ff) = (config.hidden, config.kv_dim(), config.feed_forward);
-    [(h, h), (h, kv), (h, kv), (h, h), (h, ff), (h, ff), (ff, h)]
+/// `(input, output)` widths of each module of a block, in [`MODULES`] order: the base's own
+/// matrix shapes (`[output, input]`, same order).
+pub(super) fn widths(config: &LlamaConfig) -> [(usize, usize); 7] {
+    crate::llama::block_shapes(config).map(|(_, [rows, cols])| (cols, rows))
 }
 
 /// Which layer, module and factor a tensor name is.

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use safetensors::{Dtype, tensor::TensorView};
 
 use super::MODULES;
-use super::peft::{CONFIG_FILE, WEIGHTS_FILE};
+use super::peft::{CONFIG_FILE, WEIGHTS_FILE, widths};
 use crate::error::{InferenceError, Result};
 use crate::llama::LlamaConfig;
 
@@ -76,23 +76,16 @@ pub fn write(dir: &Path, config: &LlamaConfig, spec: &RandomAdapter) -> Result<(
     let text = serde_json::to_string_pretty(&peft_config)
         .map_err(|e| InferenceError::Invalid(e.to_string()))?;
     fs_err::write(dir.join(CONFIG_FILE), text).map_err(|e| write_error(dir, e))?;
-    let (h, kv, ff) = (config.hidden, config.kv_dim(), config.feed_forward);
+    let widths = widths(config);
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for layer in 0..config.layers {
         for &target in &spec.targets {
-            let (input, output, part) = match target {
-                "q_proj" => (h, h, "self_attn"),
-                "k_proj" | "v_proj" => (h, kv, "self_attn"),
-                "o_proj" => (h, h, "self_attn"),
-                "gate_proj" | "up_proj" => (h, ff, "mlp"),
-                "down_proj" => (ff, h, "mlp"),
-                other => {
-                    return Err(InferenceError::Invalid(format!(
-                        "unknown target module {other}"
-                    )));
-                }
-            };
+            let module = MODULES.iter().position(|m| *m == target).ok_or_else(|| {
+                InferenceError::Invalid(format!("unknown target module {target}"))
+            })?;
+            let (input, output) = widths[module];
+            let part = if module < 4 { "self_attn" } else { "mlp" };
             let prefix = format!("base_model.model.model.layers.{layer}.{part}.{target}");
             for (factor, shape) in [
                 ("lora_A", [spec.rank, input]),

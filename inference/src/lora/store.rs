@@ -298,7 +298,16 @@ impl AdapterStore {
 
     /// Loads `id` for `model`, refusing an adapter made for another base model.
     pub fn load(&self, id: AdapterId, model: &LlamaModel) -> Result<LoraAdapter> {
-        let info = self.info(id)?;
+        self.load_described(id, &self.info(id)?, model)
+    }
+
+    /// [`AdapterStore::load`] with the adapter's record already read.
+    pub(crate) fn load_described(
+        &self,
+        id: AdapterId,
+        info: &AdapterInfo,
+        model: &LlamaModel,
+    ) -> Result<LoraAdapter> {
         let base = format!("0x{}", hex::encode(model.content_hash()?));
         if info.base_model != base {
             return Err(InferenceError::Invalid(format!(

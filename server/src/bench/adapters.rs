@@ -23,7 +23,7 @@ use provdb::inference::model_files;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::generate::{DECODE_TOKENS, best_of, decode};
+use super::generate::{DECODE_TOKENS, decode};
 use super::rss_mb;
 use crate::cli::BenchAdaptersArgs;
 use crate::output::{UserError, print_json};
@@ -334,8 +334,8 @@ pub(crate) fn run(args: BenchAdaptersArgs) -> anyhow::Result<()> {
         // Alternate, so drifting load hits both alike.
         let (mut base_s, mut mixed_s) = (f64::MAX, f64::MAX);
         for _ in 0..args.reps.max(1) {
-            base_s = base_s.min(best_of(1, || decode(&model, &mut base, &prompts))?);
-            mixed_s = mixed_s.min(best_of(1, || decode(&model, &mut mixed, &prompts))?);
+            base_s = base_s.min(decode(&model, &mut base, &prompts)?);
+            mixed_s = mixed_s.min(decode(&model, &mut mixed, &prompts)?);
         }
         Ok((base_s, mixed_s))
     })?;

@@ -106,10 +106,7 @@ fn read_bandwidth(buffer: &[u64]) -> f64 {
 }
 
 /// The smallest of `reps` timings, each returned by `f` (which times only what it measures).
-pub(super) fn best_of(
-    reps: usize,
-    mut f: impl FnMut() -> anyhow::Result<f64>,
-) -> anyhow::Result<f64> {
+fn best_of(reps: usize, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
     let mut best = f64::MAX;
     for _ in 0..reps.max(1) {
         best = best.min(f()?);
