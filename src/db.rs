@@ -183,6 +183,21 @@ impl Db {
         Ok(self.store.set_status(id, status)?)
     }
 
+    /// Sets a record's curation status and/or quality score (0..=1).
+    pub fn set_curation(
+        &self,
+        id: &RecordId,
+        status: Option<Status>,
+        quality: Option<f32>,
+    ) -> Result<u64> {
+        Ok(self.store.set_curation(id, status, quality)?)
+    }
+
+    /// The Datanet a record belongs to.
+    pub fn datanet_of(&self, record: &Record) -> Result<Datanet> {
+        Ok(self.store.datanet_by_id(record.datanet_id)?)
+    }
+
     /// Removes a record: stores a tombstone version, keeping its history.
     pub fn tombstone(&self, id: &RecordId, by: Address) -> Result<u64> {
         Ok(self.store.tombstone(id, by, now_ms())?.sequence)

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod ask;
 mod db;
 pub mod demo;
@@ -25,6 +26,7 @@ pub mod search;
 pub mod smart;
 mod sql;
 
+pub use access::{DatanetRole, Principal};
 pub use ask::{DEFAULT_ADAPTER_CACHE_BYTES, adapter_store_at};
 pub use db::{DatanetInfo, Db};
 pub use error::{Error, Location, Result};
@@ -36,5 +38,7 @@ pub use provdb_query as query;
 pub use provdb_query::answer::{Answer, AskRequest, Attribution};
 pub use provdb_query::{Caller, QueryLimits, QueryOutput};
 pub use provdb_storage as storage;
-pub use provdb_storage::{Address, Chunk, Datanet, Record, RecordId, Status, Visibility};
+pub use provdb_storage::{
+    Address, ApiKey, Chunk, Datanet, KeyRole, Record, RecordId, Status, Visibility,
+};
 pub use search::{Filters, Fusion, SearchHit, SearchOptions, SentenceEmbedder, Weights};

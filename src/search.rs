@@ -13,7 +13,8 @@ use provdb_index::{
     CatchUp, DatanetIndex, Embed, IndexConfig, IndexError, IndexHit, Mode, Progress,
 };
 use provdb_inference::{Embedder, EmbedderConfig};
-use provdb_storage::{Address, Datanet, RecordId, Visibility};
+use provdb_query::Caller;
+use provdb_storage::{Address, Datanet, RecordId};
 use serde::{Serialize, Serializer};
 
 pub use provdb_index::{
@@ -63,6 +64,11 @@ impl Embed for SentenceEmbedder {
         self.embedder
             .embed(texts)
             .map_err(|e| IndexError::Embed(e.to_string()))
+    }
+
+    fn token_count(&self, text: &str) -> Option<usize> {
+        let ids = self.embedder.token_ids(text).ok()?;
+        Some(ids.len().min(self.embedder.max_tokens()))
     }
 }
 
@@ -123,6 +129,25 @@ impl Db {
         Ok(index)
     }
 
+    /// How many storage sequence numbers the least caught-up open index is behind (0 when
+    /// none is open). Indexes catch up on the next search; this is what that search will do.
+    pub fn index_lag(&self) -> Result<u64> {
+        let open: Vec<Arc<DatanetIndex>> = self
+            .indexes
+            .open
+            .lock()
+            .map_err(|_| Error::Internal("index registry lock poisoned".into()))?
+            .values()
+            .cloned()
+            .collect();
+        let head = self.store.sequence()?;
+        let mut lag = 0;
+        for index in open {
+            lag = lag.max(head.saturating_sub(index.sequence()?));
+        }
+        Ok(lag)
+    }
+
     /// Brings a Datanet's index up to date with storage: BM25 and filters always, vectors when
     /// the database has an embedder. `progress` sees (stage, chunks done, total).
     pub fn catch_up_index(&self, name: &str, progress: Progress<'_>) -> Result<CatchUp> {
@@ -160,27 +185,26 @@ impl Db {
         Ok(())
     }
 
-    /// Searches Datanet `name` for `text`. Only chunks of live, approved records are returned
-    /// unless the filters say otherwise; a private Datanet needs `filters.reader` to be its
-    /// owner or a grantee.
+    /// Searches Datanet `name` for `text` as an anonymous caller. Only chunks of live,
+    /// approved records are returned unless the filters say otherwise.
     pub fn search(
         &self,
         name: &str,
         text: &str,
         options: &SearchOptions,
     ) -> Result<Vec<SearchHit>> {
-        self.search_as(name, text, options, None)
+        self.search_as(name, text, options, Caller::anonymous())
     }
 
-    /// `search` on behalf of `reader` (checked against a private Datanet's owner and grants).
+    /// `search` on behalf of `caller`: a private Datanet it may not read is refused.
     pub fn search_as(
         &self,
         name: &str,
         text: &str,
         options: &SearchOptions,
-        reader: Option<Address>,
+        caller: Caller,
     ) -> Result<Vec<SearchHit>> {
-        let hits = self.search_hits(name, text, options, reader)?;
+        let hits = self.search_hits(name, text, options, caller)?;
         let mut out = Vec::with_capacity(hits.len());
         for hit in hits {
             let chunk = self.store.chunk(hit.chunk_id)?.ok_or_else(|| {
@@ -199,28 +223,20 @@ impl Db {
         Ok(out)
     }
 
-    /// The index's hits (without chunk text) of `text` in Datanet `name` for `reader`.
+    /// The index's hits (without chunk text) of `text` in Datanet `name` for `caller`.
     pub fn search_hits(
         &self,
         name: &str,
         text: &str,
         options: &SearchOptions,
-        reader: Option<Address>,
+        caller: Caller,
     ) -> Result<Vec<IndexHit>> {
         options.validate()?;
         let datanet = self.store.datanet(name)?;
-        if datanet.visibility == Visibility::Private {
-            let allowed = match reader {
-                Some(who) => {
-                    datanet.owner == Some(who) || self.store.has_grant(datanet.id, &who)?
-                }
-                None => false,
-            };
-            if !allowed {
-                return Err(Error::Invalid(format!(
-                    "datanet '{name}' is private: only its owner and grantees may search it"
-                )));
-            }
+        if !caller.may_read(&self.store, &datanet)? {
+            return Err(Error::Invalid(format!(
+                "datanet '{name}' is private: only its owner and grantees may search it"
+            )));
         }
         let needs_vectors = options.mode != Mode::Bm25;
         let embedder = if needs_vectors {

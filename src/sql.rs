@@ -64,7 +64,7 @@ impl Searcher for DbSearcher {
         caller: Caller,
     ) -> provdb_query::Result<Vec<IndexHit>> {
         self.0
-            .search_hits(datanet, text, options, caller.0)
+            .search_hits(datanet, text, options, caller)
             .map_err(|e| match e {
                 Error::Query(q) => q,
                 e if e.is_user_error() => QueryError::Invalid(e.to_string()),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use provdb::index::{Embed, IndexError};
-use provdb::{Db, Filters, IngestOptions, SearchMode, SearchOptions, Status};
+use provdb::{Caller, Db, Filters, IngestOptions, SearchMode, SearchOptions, Status};
 use serde_json::json;
 
 use crate::common::*;
@@ -398,7 +398,7 @@ fn a_private_datanet_is_searched_only_by_its_owner_and_grantees() {
         &[json!({"text": "secret wind tunnel data", "contributor": owner.to_string()})],
     );
     let bm25 = options(SearchMode::Bm25, 5);
-    for who in [None, Some(reader)] {
+    for who in [Caller::anonymous(), Caller::address(reader)] {
         let error = db.search_as("d", "wind tunnel", &bm25, who).unwrap_err();
         assert!(
             error.is_user_error() && error.to_string().contains("private"),
@@ -406,7 +406,7 @@ fn a_private_datanet_is_searched_only_by_its_owner_and_grantees() {
         );
     }
     assert_eq!(
-        db.search_as("d", "wind tunnel", &bm25, Some(owner))
+        db.search_as("d", "wind tunnel", &bm25, Caller::address(owner))
             .unwrap()
             .len(),
         1
@@ -421,14 +421,14 @@ fn a_private_datanet_is_searched_only_by_its_owner_and_grantees() {
         })
         .unwrap();
     assert_eq!(
-        db.search_as("d", "wind tunnel", &bm25, Some(reader))
+        db.search_as("d", "wind tunnel", &bm25, Caller::address(reader))
             .unwrap()
             .len(),
         1
     );
     db.store().revoke(id, &reader).unwrap();
     assert!(
-        db.search_as("d", "wind tunnel", &bm25, Some(reader))
+        db.search_as("d", "wind tunnel", &bm25, Caller::address(reader))
             .is_err(),
         "revoked"
     );

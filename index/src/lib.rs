@@ -35,4 +35,8 @@ pub trait Embed: Send + Sync {
     fn dim(&self) -> usize;
     /// One unit vector per text, in order.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+    /// Tokens the model reads of `text` (after truncation), when it can tell.
+    fn token_count(&self, _text: &str) -> Option<usize> {
+        None
+    }
 }

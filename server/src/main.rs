@@ -1,10 +1,11 @@
-//! The `provdb` binary: command line (and later the HTTP server) over the embedded API.
+//! The `provdb` binary: command line and HTTP server over the embedded API.
 //!
 //! Exit codes: 0 success, 1 user error (message on stderr), 2 internal or IO error.
 
 mod bench;
 mod cli;
 mod commands;
+mod http;
 mod output;
 
 use std::process::ExitCode;
@@ -75,6 +76,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => commands::ledger::audit(&data, args),
         Command::Epoch(command) => commands::epoch::run(&data, command),
         Command::Chain(command) => commands::chain::run(&data, command),
+        Command::Serve(args) => commands::serve::run(&data, args),
+        Command::Key(command) => commands::key::run(&data, command),
         Command::Demo(args) => commands::demo::run(&data, args),
         Command::Bench(command) => bench::run(command),
     }

@@ -1,4 +1,5 @@
-//! Tests of the `provdb` binary: exit codes, JSON output, and SIGKILL crash recovery.
+//! Tests of the `provdb` binary: exit codes, JSON output, SIGKILL crash recovery, and the
+//! HTTP server (`provdb serve`) with its web UI.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
 mod adapters;
@@ -7,8 +8,14 @@ mod chain;
 mod cli;
 mod common;
 mod crash;
+mod http_load;
+mod http_openai;
+mod http_roles;
+mod http_shutdown;
+mod http_ui;
 mod index_crash;
 mod ledger;
 mod ledger_crash;
 mod search;
+mod served;
 mod tiny_model;

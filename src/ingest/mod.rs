@@ -44,6 +44,9 @@ pub struct IngestOptions {
     pub max_record_bytes: usize,
     /// Largest accepted input file.
     pub max_file_bytes: u64,
+    /// When set, a row without a signature must have this contributor (an uploader may only
+    /// speak for others with their signatures; the HTTP server sets it for contributor keys).
+    pub unsigned_only_from: Option<Address>,
 }
 
 impl Default for IngestOptions {
@@ -54,6 +57,7 @@ impl Default for IngestOptions {
             rejects_path: None,
             max_record_bytes: 8 << 20,
             max_file_bytes: 4 << 30,
+            unsigned_only_from: None,
         }
     }
 }
@@ -367,6 +371,7 @@ impl Db {
             context: RowContext {
                 datanet,
                 default_contributor: options.contributor,
+                unsigned_only_from: options.unsigned_only_from,
                 now_ms: now_ms(),
             },
             skip_invalid: options.skip_invalid,

@@ -38,6 +38,7 @@ fn column_error(column: &str, reason: impl Into<String>) -> RowError {
 pub(crate) struct RowContext<'a> {
     pub(crate) datanet: &'a Datanet,
     pub(crate) default_contributor: Option<Address>,
+    pub(crate) unsigned_only_from: Option<Address>,
     pub(crate) now_ms: i64,
 }
 
@@ -138,7 +139,18 @@ pub(crate) fn prepare(
                 "missing: this datanet requires signed records",
             ));
         }
-        None => None,
+        None => match context.unsigned_only_from {
+            Some(uploader) if uploader != contributor => {
+                return Err(column_error(
+                    "contributor",
+                    format!(
+                        "an unsigned row must be contributed by the uploader {uploader}; \
+                         sign it with {contributor}'s key to upload it on their behalf"
+                    ),
+                ));
+            }
+            _ => None,
+        },
     };
     record.signature = signature;
     record.license = license;

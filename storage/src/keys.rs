@@ -35,8 +35,15 @@ pub(crate) const CF_BALANCES: &str = "balances";
 /// datanet id ‖ contributor ‖ created_at ‖ record id → nothing (see `store::by_contributor`).
 pub(crate) const CF_CONTRIBUTOR_RECORDS: &str = "contributor_records";
 
+/// key id (8 bytes) → ApiKey (hashed secret, address, role).
+pub(crate) const CF_API_KEYS: &str = "api_keys";
+/// datanet id ‖ address → Curator.
+pub(crate) const CF_CURATORS: &str = "curators";
+/// datanet id ‖ address → AccessRequest.
+pub(crate) const CF_ACCESS_REQUESTS: &str = "access_requests";
+
 /// Every column family, in creation order.
-pub(crate) const ALL_CFS: [&str; 15] = [
+pub(crate) const ALL_CFS: [&str; 18] = [
     CF_META,
     CF_DATANETS,
     CF_STATS,
@@ -52,6 +59,9 @@ pub(crate) const ALL_CFS: [&str; 15] = [
     CF_EPOCHS,
     CF_BALANCES,
     CF_CONTRIBUTOR_RECORDS,
+    CF_API_KEYS,
+    CF_CURATORS,
+    CF_ACCESS_REQUESTS,
 ];
 
 /// Meta key of the last committed sequence number.

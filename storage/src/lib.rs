@@ -13,11 +13,14 @@
 //!   or not there.
 //! - Record content is immutable and `record_id == keccak256(content)`; an update is a new
 //!   record version that `supersedes` the old one, a removal is a tombstone version. The only
-//!   field that changes in place is the curation `status` (approve, reject, slash), and every
+//!   fields that change in place are the curation `status` (approve, reject, slash) and quality, and every
 //!   such change is logged with its own sequence number.
+//! - Access-control metadata (API keys, curators, access requests: `access`) is written in
+//!   synced writes of its own, outside the change log: nothing is derived from it.
 //! - This crate knows nothing of parsing, SQL, models or chains; callers hand it validated
 //!   records.
 
+mod access;
 mod arrow_export;
 mod codec;
 mod error;
@@ -29,6 +32,7 @@ mod model;
 mod store;
 mod view;
 
+pub use access::{AccessRequest, ApiKey, Curator, KeyRole, MAX_ACCESS_MESSAGE_BYTES};
 pub use arrow_export::{
     RecordsBatchBuilder, chunks_schema, chunks_to_batch, chunks_to_batch_projected, records_schema,
     records_to_batch, records_to_batch_projected,

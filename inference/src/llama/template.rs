@@ -1,5 +1,6 @@
 //! [`ChatTemplate`]: the chat format a model was tuned on, recognised from its vocabulary's
-//! special tokens (the same for GGUF and safetensors models), and the one-turn prompt in it.
+//! special tokens (the same for GGUF and safetensors models), and prompts in it: one turn, or
+//! a whole conversation (system, user and assistant messages) ending at the assistant's turn.
 
 use tokenizers::Tokenizer;
 
@@ -33,21 +34,145 @@ impl ChatTemplate {
 
     /// A one-turn prompt: the user's message, then the start of the assistant's turn.
     pub fn prompt(self, user: &str) -> String {
+        self.conversation(&[ChatMessage::new(ChatRole::User, user)])
+    }
+
+    /// A conversation in order, then the start of the assistant's turn. Templates without a
+    /// system role (`[INST]`) put the system text before the first user message.
+    pub fn conversation(self, messages: &[ChatMessage<'_>]) -> String {
+        let mut out = String::new();
         match self {
-            Self::ChatMl => format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"),
-            Self::Llama3 => format!(
-                "<|start_header_id|>user<|end_header_id|>\n\n{user}<|eot_id|>\
-                 <|start_header_id|>assistant<|end_header_id|>\n\n"
-            ),
-            Self::Inst => format!("[INST] {user} [/INST]"),
-            Self::Plain => format!("User: {user}\nAssistant:"),
+            Self::ChatMl => {
+                for m in messages {
+                    out += &format!("<|im_start|>{}\n{}<|im_end|>\n", m.role.as_str(), m.content);
+                }
+                out += "<|im_start|>assistant\n";
+            }
+            Self::Llama3 => {
+                for m in messages {
+                    out += &format!(
+                        "<|start_header_id|>{}<|end_header_id|>\n\n{}<|eot_id|>",
+                        m.role.as_str(),
+                        m.content
+                    );
+                }
+                out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+            }
+            Self::Inst => {
+                let mut system = String::new();
+                for m in messages {
+                    match m.role {
+                        ChatRole::System => system = format!("{}\n\n", m.content),
+                        ChatRole::User => {
+                            out += &format!("[INST] {}{} [/INST]", system, m.content);
+                            system.clear();
+                        }
+                        ChatRole::Assistant => out += &format!(" {} ", m.content),
+                    }
+                }
+            }
+            Self::Plain => {
+                for m in messages {
+                    let who = match m.role {
+                        ChatRole::System => "System",
+                        ChatRole::User => "User",
+                        ChatRole::Assistant => "Assistant",
+                    };
+                    out += &format!("{who}: {}\n", m.content);
+                }
+                out += "Assistant:";
+            }
         }
+        out
+    }
+}
+
+/// Who speaks a chat message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatRole {
+    /// Instructions for the assistant.
+    System,
+    /// The user.
+    User,
+    /// The model.
+    Assistant,
+}
+
+impl ChatRole {
+    /// The role's name in chat formats and in OpenAI's API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+impl std::str::FromStr for ChatRole {
+    type Err = crate::InferenceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "system" | "developer" => Ok(Self::System),
+            "user" => Ok(Self::User),
+            "assistant" => Ok(Self::Assistant),
+            other => Err(crate::InferenceError::Invalid(format!(
+                "unknown message role '{other}' (system, user, assistant)"
+            ))),
+        }
+    }
+}
+
+/// One message of a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChatMessage<'a> {
+    /// Who speaks.
+    pub role: ChatRole,
+    /// What is said.
+    pub content: &'a str,
+}
+
+impl<'a> ChatMessage<'a> {
+    /// A message.
+    pub fn new(role: ChatRole, content: &'a str) -> Self {
+        Self { role, content }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ChatTemplate;
+    use super::{ChatMessage, ChatRole, ChatTemplate};
+
+    #[test]
+    fn conversations_keep_every_message_in_order() {
+        let messages = [
+            ChatMessage::new(ChatRole::System, "be brief"),
+            ChatMessage::new(ChatRole::User, "first question"),
+            ChatMessage::new(ChatRole::Assistant, "first answer"),
+            ChatMessage::new(ChatRole::User, "second question"),
+        ];
+        for template in [
+            ChatTemplate::ChatMl,
+            ChatTemplate::Llama3,
+            ChatTemplate::Inst,
+            ChatTemplate::Plain,
+        ] {
+            let prompt = template.conversation(&messages);
+            let at: Vec<usize> = messages
+                .iter()
+                .map(|m| prompt.find(m.content).unwrap())
+                .collect();
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{template:?}: {prompt}");
+            assert!(
+                !prompt.ends_with("second question"),
+                "{template:?}: {prompt}"
+            );
+        }
+        assert_eq!(
+            ChatTemplate::ChatMl.prompt("hi"),
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
 
     #[test]
     fn every_template_puts_the_message_before_the_assistant_turn() {

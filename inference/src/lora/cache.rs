@@ -222,6 +222,24 @@ impl AdapterCache {
         }
     }
 
+    /// Drops adapter `id` from memory; false when it was not resident. An adapter a request
+    /// holds is not dropped (its bytes must stay counted until the request ends): an error.
+    pub fn unload(&self, id: AdapterId) -> Result<bool> {
+        let mut state = self.lock();
+        match state.entries.get(&id) {
+            None => Ok(false),
+            Some(entry) if Arc::strong_count(&entry.adapter) > 1 => Err(InferenceError::Invalid(
+                format!("adapter {id} is in use by a request; unload it when the request ends"),
+            )),
+            Some(_) => {
+                state.entries.remove(&id);
+                drop(state);
+                self.room.notify_all();
+                Ok(true)
+            }
+        }
+    }
+
     /// What is resident and the counters.
     pub fn stats(&self) -> CacheStats {
         let state = self.lock();

@@ -244,7 +244,7 @@ impl Answerer {
         let record = AnswerRecord {
             answer_id,
             ts_ms: now_ms(),
-            caller: request.caller.0,
+            caller: request.caller.who(),
             datanet_ids,
             question: request.question.clone(),
             text: text.clone(),
@@ -394,7 +394,7 @@ fn entry_of(share: &Share) -> NewEntry {
 fn answer_id(request: &AskRequest, text: &str, sources: &[Source]) -> provdb_storage::AnswerId {
     let mut bytes = Vec::with_capacity(128 + request.question.len() + text.len());
     bytes.extend_from_slice(&now_ms().to_be_bytes());
-    bytes.extend_from_slice(&request.caller.0.map_or([0; 20], |a| a.0));
+    bytes.extend_from_slice(&request.caller.who().map_or([0; 20], |a| a.0));
     bytes.extend_from_slice(&rand::random::<[u8; 16]>());
     for part in [request.question.as_bytes(), text.as_bytes()] {
         bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());

@@ -13,8 +13,9 @@ fn hex32(bytes: &[u8; 32]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
+/// An epoch as the CLI and the HTTP API print it.
 #[derive(Serialize)]
-struct EpochOutput {
+pub(crate) struct EpochOutput {
     epoch: u64,
     root: String,
     accounts: u64,
@@ -40,14 +41,43 @@ impl From<&Epoch> for EpochOutput {
     }
 }
 
+/// An account's Merkle proof in an epoch, as a claim contract takes it.
 #[derive(Serialize)]
-struct ProofOutput {
+pub(crate) struct ProofOutput {
     epoch: u64,
     account: String,
     cumulative_wei: String,
     leaf: String,
     proof: Vec<String>,
     root: String,
+}
+
+/// `account`'s proof in `epoch` (the last closed one when `None`).
+pub(crate) fn epoch_proof(
+    db: &Db,
+    account: Address,
+    epoch: Option<u64>,
+) -> anyhow::Result<ProofOutput> {
+    let number = match epoch {
+        Some(n) => n,
+        None => db
+            .epochs()?
+            .last()
+            .map(|e| e.epoch)
+            .ok_or_else(|| UserError("no epoch is closed yet".into()))?,
+    };
+    let tree = db.epoch_tree(number)?;
+    let (Some(amount), Some(proof)) = (tree.amount(&account), tree.proof(&account)) else {
+        return Err(UserError(format!("{account} has no balance in epoch {number}")).into());
+    };
+    Ok(ProofOutput {
+        epoch: number,
+        account: account.to_string(),
+        cumulative_wei: amount.to_string(),
+        leaf: hex32(&merkle_leaf_hash(&account, amount)),
+        proof: proof.iter().map(hex32).collect(),
+        root: hex32(&tree.root()),
+    })
 }
 
 pub(crate) fn run(data: &Path, command: EpochCommand) -> anyhow::Result<()> {
@@ -98,28 +128,7 @@ pub(crate) fn run(data: &Path, command: EpochCommand) -> anyhow::Result<()> {
             json,
         } => {
             let account: Address = parse_arg(&address, "address")?;
-            let number = match epoch {
-                Some(n) => n,
-                None => db
-                    .epochs()?
-                    .last()
-                    .map(|e| e.epoch)
-                    .ok_or_else(|| UserError("no epoch is closed yet".into()))?,
-            };
-            let tree = db.epoch_tree(number)?;
-            let (Some(amount), Some(proof)) = (tree.amount(&account), tree.proof(&account)) else {
-                return Err(
-                    UserError(format!("{account} has no balance in epoch {number}")).into(),
-                );
-            };
-            let output = ProofOutput {
-                epoch: number,
-                account: account.to_string(),
-                cumulative_wei: amount.to_string(),
-                leaf: hex32(&merkle_leaf_hash(&account, amount)),
-                proof: proof.iter().map(hex32).collect(),
-                root: hex32(&tree.root()),
-            };
+            let output = epoch_proof(&db, account, epoch)?;
             if json {
                 return print_json(&output);
             }

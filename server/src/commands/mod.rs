@@ -11,9 +11,11 @@ pub(crate) mod eval;
 pub(crate) mod generate;
 pub(crate) mod index;
 pub(crate) mod ingest;
+pub(crate) mod key;
 pub(crate) mod ledger;
 pub(crate) mod records;
 pub(crate) mod search;
+pub(crate) mod serve;
 pub(crate) mod sql;
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use provdb::{Address, Db, Filters, Fusion, SearchOptions, Status, Weights};
+use provdb::{Address, Caller, Db, Filters, Fusion, SearchOptions, Status, Weights};
 use serde::Serialize;
 
 use crate::cli::{FusionArgs, SearchArgs};
@@ -43,11 +43,10 @@ pub(crate) fn run(data: &Path, args: SearchArgs) -> anyhow::Result<()> {
     }
     options.filters.licenses = args.licenses.clone();
     options.validate()?;
-    let reader = args
-        .reader
-        .as_deref()
-        .map(|a| parse_arg::<Address>(a, "reader address"))
-        .transpose()?;
+    let reader = match args.reader.as_deref() {
+        Some(a) => Caller::address(parse_arg::<Address>(a, "reader address")?),
+        None => Caller::anonymous(),
+    };
     let mut db = Db::open(data)?;
     // Check the Datanet before loading a model: a typo should not cost a model load.
     db.datanet_info(&args.name)?;

@@ -248,10 +248,29 @@ impl Store {
     /// Changes a record's curation status. A tombstone's status cannot change, and a record
     /// cannot be given the `tombstoned` status this way (use `tombstone`).
     pub fn set_status(&self, record_id: &RecordId, status: Status) -> Result<u64> {
-        if status == Status::Tombstoned {
+        self.set_curation(record_id, Some(status), None)
+    }
+
+    /// Changes a record's curation state: its status and/or its quality score (0..=1). The
+    /// change is logged as a `StatusChanged` entry carrying the (possibly unchanged) status, so
+    /// side indexes replay it like any status change.
+    pub fn set_curation(
+        &self,
+        record_id: &RecordId,
+        status: Option<Status>,
+        quality: Option<f32>,
+    ) -> Result<u64> {
+        if status == Some(Status::Tombstoned) {
             return Err(StorageError::Invalid(
                 "use tombstone to remove a record".into(),
             ));
+        }
+        if let Some(q) = quality
+            && !(0.0..=1.0).contains(&q)
+        {
+            return Err(StorageError::Invalid(format!(
+                "quality must be in 0..=1, got {q}"
+            )));
         }
         let mut counters = self.lock()?;
         let mut record = self
@@ -262,7 +281,11 @@ impl Store {
                 "record {record_id} is a tombstone"
             )));
         }
+        let status = status.unwrap_or(record.status);
         record.status = status;
+        if quality.is_some() {
+            record.quality = quality;
+        }
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_RECORDS)?,

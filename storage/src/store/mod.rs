@@ -5,6 +5,7 @@
 //! advanced counters, writes it, and only then advances the in-memory counters: if the write
 //! fails, memory and disk still agree.
 
+mod access;
 mod by_contributor;
 mod commit;
 mod epochs;

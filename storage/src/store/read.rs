@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// Calls `visit` with each key and value of `cf` that starts with `prefix`, in key order.
-    fn scan_prefix(
+    pub(super) fn scan_prefix(
         &self,
         cf_name: &'static str,
         prefix: &[u8],

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod serve;
+pub(crate) use serve::{KeyCommand, ServeArgs};
+
 /// provdb: a database whose records know their contributors, and whose answers pay them.
 #[derive(Debug, Parser)]
 #[command(name = "provdb", version, about)]
@@ -68,6 +71,12 @@ pub(crate) enum Command {
     /// compare local and on-chain state, claim an account's balance.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// Serve the HTTP API (REST, SQL, OpenAI-compatible chat with citations), the web UI and
+    /// Prometheus metrics.
+    Serve(ServeArgs),
+    /// Make, list and revoke API keys for `provdb serve`.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.

@@ -1,0 +1,158 @@
+//! [`ApiError`]: every failure of a route as an HTTP status and OpenAI's error body
+//! (`{"error": {"message", "type", "code"}}`), so OpenAI clients show the message.
+//!
+//! provdb's errors map by kind: an unknown (or unreadable) Datanet or record is 404, any other
+//! user error 400, everything else 500. A private Datanet's name therefore meets the same 404
+//! as a name that does not exist.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use provdb::storage::StorageError;
+
+/// A failed request.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after_s: Option<u64>,
+}
+
+/// Result of a route.
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after_s: None,
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// 429 with `Retry-After: seconds`.
+    pub(crate) fn too_many(message: impl Into<String>, retry_after_s: u64) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: message.into(),
+            retry_after_s: Some(retry_after_s.max(1)),
+        }
+    }
+
+    /// The same error with `text` cut out of its message (a server path, say).
+    pub(crate) fn without(mut self, text: &str) -> Self {
+        if !text.is_empty() {
+            self.message = self.message.replace(text, "");
+        }
+        self
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn kind(&self) -> &'static str {
+        match self.status {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            StatusCode::NOT_FOUND => "not_found_error",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+            s if s.is_server_error() => "server_error",
+            _ => "invalid_request_error",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": {
+                "message": self.message,
+                "type": self.kind(),
+                "code": self.status.as_u16(),
+            }
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+fn is_not_found(error: &StorageError) -> bool {
+    matches!(
+        error,
+        StorageError::UnknownDatanet(_) | StorageError::UnknownRecord(_)
+    )
+}
+
+impl From<provdb::Error> for ApiError {
+    fn from(error: provdb::Error) -> Self {
+        match &error {
+            provdb::Error::Storage(e) if is_not_found(e) => Self::not_found(error.to_string()),
+            e if e.is_user_error() => Self::bad_request(error.to_string()),
+            _ => {
+                eprintln!("provdb serve: internal error: {error}");
+                Self::internal(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        provdb::Error::from(error).into()
+    }
+}
+
+impl From<provdb::inference::InferenceError> for ApiError {
+    fn from(error: provdb::inference::InferenceError) -> Self {
+        provdb::Error::from(error).into()
+    }
+}
+
+impl From<provdb::query::QueryError> for ApiError {
+    fn from(error: provdb::query::QueryError) -> Self {
+        provdb::Error::from(error).into()
+    }
+}
+
+/// Runs blocking work (RocksDB, indexes, models) on tokio's blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("a worker task failed: {e}")))?
+}

@@ -1,0 +1,261 @@
+//! `provdb serve`: the HTTP API (`docs/http-api.md`), the web UI and Prometheus metrics over one
+//! database.
+//!
+//! Owns routing, authentication, limits, and the translation of provdb's errors to statuses.
+//! Invariants: every `/v1/` route authenticates before it reads anything; a Datanet the caller
+//! may not read answers 404 exactly like an unknown one; blocking work (RocksDB, indexes,
+//! models) runs on tokio's blocking pool; a request body is bounded (uploads by their own
+//! limit, streamed to disk); shutdown stops accepting, then waits for the generations in
+//! flight to finish and record their answers.
+
+mod adapters;
+mod auth;
+mod datanets;
+mod error;
+mod keys;
+mod ledger;
+mod limits;
+mod metrics;
+mod openai;
+mod query;
+mod records;
+mod state;
+mod ui;
+
+use std::net::SocketAddr;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use provdb::Db;
+use provdb::inference::llama::{Generator, GeneratorOptions, LlamaModel};
+
+pub(crate) use state::ServeLimits;
+
+use crate::commands::load_embedder;
+use error::ApiError;
+use state::{AppState, Shared};
+
+/// What `provdb serve` loads and where it listens.
+pub(crate) struct ServeConfig {
+    pub(crate) addr: SocketAddr,
+    /// The generator (GGUF or safetensors folder); `None`: the default when present.
+    pub(crate) model: Option<std::path::PathBuf>,
+    /// The embedder folder; `None`: the default when present.
+    pub(crate) embedder: Option<std::path::PathBuf>,
+    pub(crate) adapter_cache_bytes: usize,
+    pub(crate) limits: ServeLimits,
+}
+
+/// Loads the models, binds, serves until SIGINT or SIGTERM, then drains.
+pub(crate) fn run(data: &FsPath, config: ServeConfig) -> anyhow::Result<()> {
+    let mut db = Db::open(data)?;
+    if let Some(embedder) = load_embedder(config.embedder.as_deref())? {
+        db = db.with_embedder(embedder);
+    }
+    let model_path = config
+        .model
+        .clone()
+        .unwrap_or_else(provdb::inference::model_files::default_generator_path);
+    let (generator, model_name) = if config.model.is_some() || model_path.exists() {
+        let model = LlamaModel::load(&model_path)?;
+        // Named as `provdb ask` names it, so model fee policies apply alike.
+        let name = model_path
+            .file_name()
+            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+        db = db
+            .with_generator(Arc::clone(&model), name.clone())
+            .with_adapter_cache_bytes(config.adapter_cache_bytes);
+        let generator = Generator::new(model, GeneratorOptions::default())?;
+        (Some(Arc::new(generator)), Some(name))
+    } else {
+        eprintln!(
+            "provdb serve: no generator model at {} (scripts/fetch-models.sh): chat is off",
+            model_path.display()
+        );
+        (None, None)
+    };
+    let state = Arc::new(AppState::new(db, generator, model_name, config.limits));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("provdb-http")
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(state, config.addr))
+}
+
+async fn serve(state: Shared, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    // Tests and scripts read this line to find the port (with --addr 127.0.0.1:0).
+    println!("provdb serve: listening on http://{local}");
+    let app = router(Arc::clone(&state));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    eprintln!("provdb serve: stopping; waiting for generations in flight");
+    state.gate.wait_idle().await;
+    eprintln!("provdb serve: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+fn router(state: Shared) -> Router {
+    let max_body = state.limits.max_body_bytes;
+    let api = Router::new()
+        .route("/v1/me", get(auth::me))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", delete(keys::revoke))
+        .route("/v1/datanets", get(datanets::list).post(datanets::create))
+        .route("/v1/datanets/{name}", get(datanets::show))
+        .route(
+            "/v1/datanets/{name}/records",
+            // Uploads stream to disk under their own limit (--max-upload-mb).
+            get(records::list)
+                .post(records::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v1/datanets/{name}/access-requests",
+            post(datanets::request_access),
+        )
+        .route(
+            "/v1/datanets/{name}/grants",
+            get(datanets::grants).post(datanets::grant),
+        )
+        .route(
+            "/v1/datanets/{name}/grants/{address}",
+            delete(datanets::revoke),
+        )
+        .route("/v1/datanets/{name}/curators", post(datanets::add_curator))
+        .route(
+            "/v1/datanets/{name}/curators/{address}",
+            delete(datanets::remove_curator),
+        )
+        .route(
+            "/v1/records/{id}",
+            get(records::show)
+                .patch(records::curate)
+                .delete(records::remove),
+        )
+        .route("/v1/search", post(query::search))
+        .route("/v1/sql", post(query::sql))
+        .route("/v1/ledger/entries", get(ledger::entries))
+        .route("/v1/ledger/verify", get(ledger::verify))
+        .route("/v1/epochs", get(ledger::epochs).post(ledger::close_epoch))
+        .route("/v1/epochs/{epoch}/proofs/{address}", get(ledger::proof))
+        .route("/v1/chain/status", get(ledger::chain_status))
+        .route("/v1/adapters", get(adapters::list))
+        .route("/v1/adapters/{id}/load", post(adapters::load))
+        .route("/v1/adapters/{id}/unload", post(adapters::unload))
+        .route("/v1/models", get(adapters::models))
+        .route("/v1/chat/completions", post(openai::completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .fallback(|| async { ApiError::not_found("no such route (see docs/http-api.md)") });
+    Router::new()
+        .route("/", get(ui::index))
+        .route("/app.js", get(ui::app_js))
+        .route("/style.css", get(ui::style_css))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+        )
+        .route("/metrics", get(metrics_text))
+        .merge(api)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .with_state(state)
+}
+
+/// Times out requests whose response does not start in time, and counts every request.
+async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_string();
+    let method = request.method().as_str().to_string();
+    let started = Instant::now();
+    let response = match tokio::time::timeout(state.limits.request_timeout, next.run(request)).await
+    {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(format!(
+            "the request took over {} s (provdb serve --timeout-s)",
+            state.limits.request_timeout.as_secs()
+        ))
+        .into_response(),
+    };
+    state.metrics.request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// `GET /metrics`.
+async fn metrics_text(State(state): State<Shared>) -> Response {
+    let scrape = Arc::clone(&state);
+    let scraped = error::blocking(move || {
+        let (running, waiting) = scrape.gate.load();
+        let cache = scrape.db.adapter_cache().map(|c| c.stats());
+        Ok(metrics::Scraped {
+            generations_running: running,
+            generations_waiting: waiting,
+            adapter_hits: cache.as_ref().map_or(0, |c| c.hits),
+            adapter_loads: cache.as_ref().map_or(0, |c| c.loads),
+            adapter_evictions: cache.as_ref().map_or(0, |c| c.evictions),
+            adapter_resident_bytes: cache.as_ref().map_or(0, |c| c.resident_bytes),
+            ledger_entries: scrape.db.store().ledger_head()?.0,
+            index_lag: scrape.db.index_lag()?,
+        })
+    })
+    .await;
+    let encoded = match scraped {
+        Ok(scraped) => state
+            .metrics
+            .encode(&scraped)
+            .map_err(|e| ApiError::internal(format!("cannot encode metrics: {e}"))),
+        Err(e) => Err(e),
+    };
+    match encoded {
+        Ok(text) => {
+            let mut response = text.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}

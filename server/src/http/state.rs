@@ -1,0 +1,64 @@
+//! What every route shares: the database (with its embedder and answering model), the batching
+//! generator for plain chat, the limits and the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use provdb::Db;
+use provdb::inference::llama::Generator;
+
+use crate::http::limits::{GenerationGate, KeyRateLimit};
+use crate::http::metrics::Metrics;
+
+/// Limits of `provdb serve` (its flags).
+#[derive(Clone, Debug)]
+pub(crate) struct ServeLimits {
+    /// Largest request body except uploads.
+    pub(crate) max_body_bytes: usize,
+    /// Largest upload.
+    pub(crate) max_upload_bytes: u64,
+    /// Requests per second per key, and the burst above it.
+    pub(crate) rate_per_second: u32,
+    pub(crate) rate_burst: u32,
+    /// Generations running at once, and waiting.
+    pub(crate) generation_slots: usize,
+    pub(crate) generation_queue: usize,
+    /// Time until a response starts.
+    pub(crate) request_timeout: Duration,
+}
+
+/// The state of a running server.
+pub(crate) struct AppState {
+    /// The database, with the embedder and generator loaded (when their models are there).
+    pub(crate) db: Db,
+    /// Plain chat (no retrieval) is batched here, across requests and adapters.
+    pub(crate) generator: Option<Arc<Generator>>,
+    /// The generator's name (`model` in OpenAI requests).
+    pub(crate) model_name: Option<String>,
+    pub(crate) limits: ServeLimits,
+    pub(crate) gate: GenerationGate,
+    pub(crate) rate: KeyRateLimit,
+    pub(crate) metrics: Metrics,
+}
+
+/// The shared handle routes receive.
+pub(crate) type Shared = Arc<AppState>;
+
+impl AppState {
+    pub(crate) fn new(
+        db: Db,
+        generator: Option<Arc<Generator>>,
+        model_name: Option<String>,
+        limits: ServeLimits,
+    ) -> Self {
+        Self {
+            db,
+            generator,
+            model_name,
+            gate: GenerationGate::new(limits.generation_slots, limits.generation_queue),
+            rate: KeyRateLimit::new(limits.rate_per_second, limits.rate_burst),
+            metrics: Metrics::new(),
+            limits,
+        }
+    }
+}

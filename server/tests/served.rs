@@ -1,0 +1,120 @@
+//! A `provdb serve` child process on a free loopback port, and a blocking HTTP client for it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+use crate::common::*;
+
+/// A running server; killed when dropped.
+pub(crate) struct Served {
+    child: Child,
+    pub(crate) url: String,
+    client: Client,
+}
+
+impl Served {
+    /// Starts `provdb serve` over `data` with `extra` flags and waits for its address.
+    pub(crate) fn start(data: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_provdb"))
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("PROVDB_DATA")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start provdb serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("provdb serve exited before listening")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("provdb serve: listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let client = Client::builder()
+            .timeout(Duration::from_secs(600))
+            .build()
+            .unwrap();
+        Self { child, url, client }
+    }
+
+    /// A request to `path`, with `key` as the bearer token when given.
+    pub(crate) fn request(&self, method: &str, path: &str, key: Option<&str>) -> RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let builder = self.client.request(method, format!("{}{path}", self.url));
+        match key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    /// `method path` with an optional JSON body: (status, JSON or text).
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.request(method, path, key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().unwrap())
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        ok(Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .output()
+            .unwrap());
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Status and body (JSON when it parses, else the text as a JSON string).
+pub(crate) fn read(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// Makes a key with `role` for `address` through the CLI; returns the key.
+pub(crate) fn make_key(data: &Path, address: &str, role: &str) -> String {
+    let out = json(&ok(provdb(
+        data,
+        &[
+            "key",
+            "create",
+            "--address",
+            address,
+            "--role",
+            role,
+            "--json",
+        ],
+    )));
+    out["key"].as_str().unwrap().to_string()
+}

@@ -1,0 +1,270 @@
+// End-to-end test of the web UI (server/ui) against a running `provdb serve`, in Debian's Chromium
+// driven by npm playwright-core (which never downloads a browser). scripts/browser-deps.sh installs
+// both and prints the NODE_PATH that finds playwright-core:
+//
+//   PROVDB_URL=http://127.0.0.1:7878 PROVDB_ADMIN_KEY=... PROVDB_READER_KEY=... \
+//   PROVDB_UPLOAD_FILE=notes.jsonl SCREENSHOT_DIR=/tmp/ui-shots \
+//   NODE_PATH="$(scripts/browser-deps.sh)" node server/tests/ui/e2e.mjs
+//
+// Optional: CHROMIUM (default /usr/bin/chromium), E2E_CHAT_TIMEOUT_S (default 180).
+// Steps: sign in with the admin key; create the private Datanet e2e_notes; upload the file; reject a
+// record and see it after a reload; ask a streamed, cited question and open a citation; on Audit see
+// top contributors, verify the ledger, see the fee chart; sign in as the reader and check that
+// e2e_notes is invisible to it. A failed check prints what was expected and what was seen, and
+// exits 1. Success prints `e2e ok` and the screenshots' paths.
+
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+class CheckFailed extends Error {}
+
+function env(name, fallback) {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined || v === '') {
+    console.error(`e2e: set ${name} (see the header of ${path.basename(import.meta.url)})`);
+    process.exit(2);
+  }
+  return v;
+}
+
+const BASE = env('PROVDB_URL').replace(/\/+$/, '');
+const ADMIN_KEY = env('PROVDB_ADMIN_KEY');
+const READER_KEY = env('PROVDB_READER_KEY');
+const UPLOAD_FILE = path.resolve(env('PROVDB_UPLOAD_FILE'));
+const SHOTS = path.resolve(env('SCREENSHOT_DIR'));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHAT_TIMEOUT = Number(process.env.E2E_CHAT_TIMEOUT_S || 180) * 1000;
+const DATANET = 'e2e_notes';
+const FEE_WEI = '10000000000000000'; // 0.01 ETH: the answer's split then pays someone
+const T = 30_000; // default wait
+
+let chromium;
+try {
+  ({ chromium } = require('playwright-core'));
+} catch (e) {
+  console.error(`e2e: cannot load playwright-core (${e.message.split('\n')[0]}); run with NODE_PATH="$(scripts/browser-deps.sh)"`);
+  process.exit(2);
+}
+if (!fs.existsSync(UPLOAD_FILE)) {
+  console.error(`e2e: PROVDB_UPLOAD_FILE ${UPLOAD_FILE} does not exist`);
+  process.exit(2);
+}
+fs.mkdirSync(SHOTS, { recursive: true });
+
+const tid = (id) => `[data-testid="${id}"]`;
+const shots = [];
+let page;
+let current = 'start';
+const pageErrors = [];
+
+function check(ok, expected, seen) {
+  if (!ok) throw new CheckFailed(`${current}: expected ${expected}; saw ${typeof seen === 'string' ? seen : JSON.stringify(seen)}`);
+}
+
+async function shot(name) {
+  const file = path.join(SHOTS, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  shots.push(file);
+}
+
+/** Fails with the UI's own error messages if it shows any. */
+async function noErrors() {
+  const errors = await page.locator(`${tid('message-error')} ${tid('message-text')}`).allTextContents();
+  check(errors.length === 0, 'no error message in the UI', errors.join(' | '));
+  check(pageErrors.length === 0, 'no uncaught page error', pageErrors.join(' | '));
+}
+
+/** Waits until the element's data-state leaves the given "busy" states; returns the final state. */
+async function settled(selector, busy = ['loading'], timeout = T) {
+  const handle = await page.waitForFunction(([sel, b]) => {
+    const el = document.querySelector(sel);
+    return el && !b.includes(el.dataset.state) && (el.dataset.state || 'none');
+  }, [selector, busy], { timeout });
+  return handle.jsonValue();
+}
+
+async function waitText(selector, timeout = T) {
+  await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent || '').trim() !== '', selector, { timeout });
+  return (await page.textContent(selector)).trim();
+}
+
+async function signIn(key, label) {
+  await page.waitForSelector(tid('key-form'), { state: 'visible', timeout: T });
+  await page.fill(tid('key-input'), key);
+  await page.click(tid('key-submit'));
+  const role = await waitText(tid('whoami-role'));
+  const address = (await page.textContent(tid('whoami-address'))).trim();
+  check(/^0x[0-9a-fA-F]{40}$/.test(address), `a 0x address in the header for the ${label} key`, address);
+  return role;
+}
+
+async function datanetNames() {
+  check(await settled(tid('datanet-list')) === 'ready', 'the Datanet list to load', 'an error');
+  return page.$$eval(`${tid('datanet-row')}`, (rows) => rows.map((r) => r.dataset.name));
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.setDefaultTimeout(T);
+
+    current = 'key form';
+    await page.goto(`${BASE}/`);
+    await page.waitForSelector(tid('key-form'), { state: 'visible' });
+    await shot('key');
+    const adminRole = await signIn(ADMIN_KEY, 'admin');
+    check(adminRole === 'admin', 'role admin for PROVDB_ADMIN_KEY', adminRole);
+    await noErrors();
+
+    current = 'create Datanet';
+    await page.click(tid('nav-curate'));
+    let names = await datanetNames();
+    if (names.includes(DATANET)) {
+      console.log(`e2e: ${DATANET} already exists (a reused data directory): not created again`);
+      await page.click(`${tid('datanet-row')}[data-name="${DATANET}"] ${tid('datanet-open')}`);
+    } else {
+      await page.click(`${tid('create-box')} summary`);
+      await page.fill(tid('create-name'), DATANET);
+      await page.fill(tid('create-description'), 'notes uploaded by the UI end-to-end test');
+      await page.fill(tid('create-license'), 'CC-BY-4.0');
+      await page.check(tid('create-private'));
+      await page.click(tid('create-submit'));
+    }
+    await page.waitForFunction((n) => location.hash === `#/curate/${n}`, DATANET);
+    check((await waitText(tid('detail-name'))) === DATANET, `the detail of ${DATANET}`, await page.textContent(tid('detail-name')));
+    names = await datanetNames();
+    check(names.includes(DATANET), `${DATANET} in the list`, names);
+    const visibility = await page.textContent(`${tid('datanet-row')}[data-name="${DATANET}"] td:nth-child(2)`);
+    check(visibility.trim() === 'private', `${DATANET} listed as private`, visibility);
+    await noErrors();
+
+    current = 'upload';
+    await page.setInputFiles(tid('upload-file'), UPLOAD_FILE);
+    await page.click(tid('upload-submit'));
+    await page.waitForFunction(() => ['done', 'error'].includes(document.querySelector('[data-testid="upload-progress"]')?.dataset.state), null, { timeout: 120_000 });
+    await noErrors();
+    const accepted = Number(await waitText(tid('upload-accepted')));
+    const rejected = Number(await page.textContent(tid('upload-rejected')));
+    check(accepted > 0, 'a positive accepted count after the upload', `accepted ${accepted}, rejected ${rejected}`);
+    check(await settled(tid('records-table')) === 'ready', 'the records table to load', 'an error');
+    const rows = await page.locator(tid('record-row')).count();
+    check(rows > 0, 'records in the table after the upload', `${rows} rows`);
+    await shot('curate-upload');
+
+    current = 'record status';
+    const first = page.locator(`${tid('record-row')}:not([data-status="rejected"])`).first();
+    check(await first.count() === 1, 'a record not rejected yet', 'every record rejected');
+    const recordId = await first.getAttribute('data-record-id');
+    const patched = page.waitForResponse((r) => r.url().includes('/v1/records/') && r.request().method() === 'PATCH');
+    await first.locator(tid('record-status')).selectOption('rejected');
+    const patchRes = await patched;
+    check(patchRes.ok(), 'PATCH /v1/records/{id} to succeed', `HTTP ${patchRes.status()} ${await patchRes.text()}`);
+    await noErrors();
+    await page.reload();
+    check(await settled(tid('records-table')) === 'ready', 'the records table to load after a reload', 'an error');
+    const row = page.locator(`${tid('record-row')}[data-record-id="${recordId}"]`);
+    check(await row.count() === 1, `record ${recordId} listed after the reload`, `${await row.count()} rows`);
+    const status = await row.locator(tid('record-status')).evaluate((el) => el.value ?? el.textContent);
+    check(status === 'rejected', `record ${recordId} shown as rejected after the reload`, status);
+    await shot('curate-status');
+
+    current = 'ask';
+    await page.click(tid('nav-ask'));
+    await page.waitForSelector(`${tid('ask-datanets')}[data-state="ready"]`);
+    const options = await page.$$eval(tid('ask-datanet'), (els) => els.map((e) => e.value));
+    const datanet = options.includes('cranfield') ? 'cranfield' : DATANET;
+    check(options.includes(datanet), `${datanet} among the Ask page's Datanets`, options);
+    await page.check(`${tid('ask-datanet')}[value="${datanet}"]`);
+    await page.fill(tid('ask-fee'), FEE_WEI);
+    // Leave-one-out measures which sources the answer used, so there is a source to open.
+    await page.selectOption(tid('ask-attribution'), 'loo');
+    const question = datanet === 'cranfield' ? 'What is a boundary layer?' : 'What do these notes say?';
+    await page.fill(tid('ask-question'), question);
+    const finished = page.waitForEvent('requestfinished', { predicate: (r) => r.url().includes('/v1/chat/completions'), timeout: CHAT_TIMEOUT });
+    finished.catch(() => {}); // awaited below; a failure shows through `failed` instead
+    const failed = page.waitForEvent('requestfailed', { predicate: (r) => r.url().includes('/v1/chat/completions'), timeout: CHAT_TIMEOUT }).catch(() => null);
+    await page.click(tid('ask-submit'));
+    const answerSel = `${tid('turn')}:first-child ${tid('answer-text')}`;
+    const started = Date.now();
+    await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent || '').trim() !== ''
+      || document.querySelector('[data-testid="ask-status"]')?.dataset.state === 'error', answerSel, { timeout: CHAT_TIMEOUT });
+    console.log(`e2e: first answer text after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const chatState = await settled(tid('ask-status'), ['streaming', 'idle'], CHAT_TIMEOUT);
+    await noErrors();
+    check(chatState === 'done', 'the streamed answer to finish', chatState);
+    const req = await Promise.race([finished, failed]);
+    check(req && !req.failure(), 'the chat request to finish', req ? req.failure()?.errorText : 'no event');
+    const answer = (await page.textContent(answerSel)).trim();
+    check(answer.length > 0, 'a non-empty answer', JSON.stringify(answer));
+    console.log(`e2e: answer in ${((Date.now() - started) / 1000).toFixed(1)} s: ${answer.slice(0, 120).replace(/\s+/g, ' ')}`);
+    const splitRows = await page.locator(`${tid('turn')}:first-child ${tid('split-row')}`).count();
+    check(splitRows > 0, `who was paid (split rows) for a fee of ${FEE_WEI} wei`, `${splitRows} rows`);
+    await shot('ask-answer');
+    const cites = page.locator(`${tid('turn')}:first-child ${tid('citation-link')}`);
+    const sources = page.locator(`${tid('turn')}:first-child ${tid('source-link')}`);
+    const link = (await cites.count()) > 0 ? cites.first() : ((await sources.count()) > 0 ? sources.first() : null);
+    check(link !== null, 'a source to open (leave-one-out attribution names the sources used)', 'none');
+    await link.click();
+    check(await settled(tid('record-panel'), ['loading', 'closed']) === 'ready', 'the cited record to load', 'an error');
+    const contributor = (await page.textContent(tid('record-contributor'))).trim();
+    check(/^0x[0-9a-fA-F]{40}$/.test(contributor), 'a 0x contributor address in the record panel', contributor);
+    await shot('ask-record');
+    await page.click(tid('record-close'));
+    await noErrors();
+
+    current = 'audit';
+    await page.click(tid('nav-audit'));
+    check(await settled(tid('top-contributors')) === 'ready', 'the top-contributors table to load', 'an error');
+    const top = await page.locator(tid('top-row')).count();
+    check(top > 0, 'at least one paid contributor after a paid answer', `${top} rows`);
+    await page.click(tid('verify-ledger'));
+    const verified = await settled(tid('verify-result'), ['idle', 'loading']);
+    const verifyText = (await page.textContent(tid('verify-result'))).trim();
+    check(verified === 'ok' && /\bok\b/.test(verifyText), '"ok" from Verify ledger', verifyText || verified);
+    check(await page.locator(`svg${tid('fees-chart')}`).count() === 1, 'the fees-per-epoch chart (svg)', 'no svg');
+    const chain = await settled(tid('chain-status'));
+    check(chain !== 'error', 'the chain status to load', chain);
+    check(await settled(tid('ledger-entries')) === 'ready', 'the ledger entries to load', 'an error');
+    await noErrors();
+    await shot('audit');
+
+    current = 'reader';
+    await page.click(tid('sign-out'));
+    const readerRole = await signIn(READER_KEY, 'reader');
+    check(readerRole === 'reader', 'role reader for PROVDB_READER_KEY', readerRole);
+    await page.click(tid('nav-curate'));
+    names = await datanetNames();
+    check(!names.includes(DATANET), `the private ${DATANET} not listed for the reader`, names);
+    await noErrors();
+    await shot('reader-curate');
+    await page.goto(`${BASE}/#/curate/${DATANET}`);
+    await page.waitForSelector(tid('message-error'));
+    const msg = (await page.textContent(`${tid('message-error')} ${tid('message-text')}`)).trim();
+    check(/404/.test(msg), `a 404 for ${DATANET} opened directly by the reader`, msg);
+  } catch (e) {
+    if (page) {
+      try { await shot(`failed-${current.replace(/\W+/g, '-')}`); } catch { /* browser gone */ }
+    }
+    throw e;
+  } finally {
+    await browser.close();
+  }
+}
+
+try {
+  await main();
+  console.log(`e2e ok\nscreenshots:\n${shots.map((s) => `  ${s}`).join('\n')}`);
+} catch (e) {
+  console.error(e instanceof CheckFailed ? `e2e FAILED: ${e.message}` : `e2e FAILED in ${current}: ${e.stack || e}`);
+  if (shots.length) console.error(`screenshots:\n${shots.map((s) => `  ${s}`).join('\n')}`);
+  process.exit(1);
+}
