@@ -129,6 +129,44 @@ fn a_bad_line_in_the_middle_stores_nothing_and_names_the_line() {
 }
 
 #[test]
+fn csv_provenance_numbers_are_read_from_their_text() {
+    let (dir, db) = fresh_db();
+    datanet(&db, "typed", false);
+    let alice = address(&ALICE_KEY).to_string();
+    let csv = dir.path().join("rows.csv");
+    std::fs::write(
+        &csv,
+        format!("text,quality,created_at,contributor\nfirst,0.25,1700000000123,{alice}\n"),
+    )
+    .unwrap();
+    db.ingest_file("typed", &csv, &IngestOptions::default())
+        .unwrap();
+    let record = db
+        .record(&id_of(&json!({"text": "first"})))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (record.quality, record.created_at_ms),
+        (Some(0.25), 1_700_000_000_123)
+    );
+    for (bad, column) in [
+        ("first,high,1,", "quality"),
+        ("first,0.5,yesterday,", "created_at"),
+    ] {
+        std::fs::write(
+            &csv,
+            format!("text,quality,created_at,contributor\n{bad}{alice}\n"),
+        )
+        .unwrap();
+        let error = db
+            .ingest_file("typed", &csv, &IngestOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&format!("column '{column}'")), "{error}");
+    }
+}
+
+#[test]
 fn csv_parquet_and_arrow_batches_ingest() {
     let (dir, db) = fresh_db();
     datanet(&db, "mixed", false);

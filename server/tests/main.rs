@@ -8,6 +8,7 @@ mod chain;
 mod cli;
 mod common;
 mod crash;
+mod http_limits;
 mod http_load;
 mod http_openai;
 mod http_roles;

@@ -72,11 +72,18 @@ pub(crate) fn prepare(
     };
     let signature_hex = take_string(&mut fields, "signature")?;
     let license = take_string(&mut fields, "license")?.unwrap_or_else(|| datanet.license.clone());
+    // CSV has no types: a provenance number may come as its text.
     let created_at_ms = match fields.remove("created_at") {
         None | Some(Value::Null) => context.now_ms,
         Some(Value::Number(n)) => n
             .as_i64()
             .ok_or_else(|| column_error("created_at", "expected integer milliseconds"))?,
+        Some(Value::String(text)) => text.trim().parse::<i64>().map_err(|_| {
+            column_error(
+                "created_at",
+                format!("expected integer milliseconds, found \"{text}\""),
+            )
+        })?,
         Some(other) => {
             return Err(column_error(
                 "created_at",
@@ -95,6 +102,15 @@ pub(crate) fn prepare(
         Some(Value::Number(n)) => match n.as_f64() {
             Some(q) if (0.0..=1.0).contains(&q) => Some(q as f32),
             _ => return Err(column_error("quality", format!("{n} is not in 0..1"))),
+        },
+        Some(Value::String(text)) => match text.trim().parse::<f64>() {
+            Ok(q) if (0.0..=1.0).contains(&q) => Some(q as f32),
+            _ => {
+                return Err(column_error(
+                    "quality",
+                    format!("\"{text}\" is not a number in 0..1"),
+                ));
+            }
         },
         Some(other) => {
             return Err(column_error(
