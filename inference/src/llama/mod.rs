@@ -38,7 +38,7 @@ pub use template::ChatTemplate;
 pub use tokenizer::tokenizer_from_gguf;
 
 use crate::error::{InferenceError, Result};
-use weights::LlamaWeights;
+pub(crate) use weights::LlamaWeights;
 pub(crate) use weights::block_shapes;
 
 /// A loaded LLaMA-family model, immutable and shareable between threads.
@@ -157,6 +157,11 @@ impl LlamaModel {
     /// The file or folder it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The weights, as the forward pass computes with them (the trainer reads them too).
+    pub(crate) fn weights(&self) -> &LlamaWeights {
+        &self.weights
     }
 
     /// Bytes of weights in memory.
