@@ -178,16 +178,21 @@ impl Trainer {
         if let Some(policy) = checkpoints {
             self.save_checkpoint(&policy.dir)?;
         }
-        let held_out = if self.held_out.is_empty() {
-            None
-        } else {
-            Some(self.evaluate(&self.held_out)?)
-        };
         Ok(TrainingOutcome::Finished {
             steps: total,
             last_loss,
-            held_out,
+            held_out: self.evaluate_held_out()?,
         })
+    }
+
+    /// Loss on the held-out examples with the current factors (`None` when none are held
+    /// out). Before the first step the factors leave the base unchanged (`B = 0`), so this is
+    /// the base model's loss.
+    pub fn evaluate_held_out(&self) -> Result<Option<Evaluation>> {
+        if self.held_out.is_empty() {
+            return Ok(None);
+        }
+        self.evaluate(&self.held_out).map(Some)
     }
 
     fn train_step(&mut self) -> Result<StepReport> {
@@ -281,13 +286,17 @@ impl Trainer {
         validate_examples(examples, &self.config, model.context_length, model.vocab)
     }
 
-    /// Mean loss of `examples` (one batch) and its gradient for every factor: what a step
-    /// computes, without updating anything (for checks and diagnostics).
+    /// Mean loss over the response tokens of `examples` and its gradient for every factor,
+    /// accumulated over micro-batches of the config's batch size: what a step computes,
+    /// without updating anything (for checks and diagnostics).
     pub fn loss_and_gradients(&self, examples: &[Example]) -> Result<(f32, Vec<FactorValues>)> {
         self.check_examples(examples)?;
-        let batch = Batch::new(&examples.iter().collect::<Vec<_>>());
-        let tokens = batch.targets.len();
-        let (loss, gradients) = self.gradients(std::slice::from_ref(&batch), tokens)?;
+        let batches: Vec<Batch> = examples
+            .chunks(self.config.batch_size)
+            .map(|chunk| Batch::new(&chunk.iter().collect::<Vec<_>>()))
+            .collect();
+        let tokens = batches.iter().map(|b| b.targets.len()).sum();
+        let (loss, gradients) = self.gradients(&batches, tokens)?;
         Ok((loss, self.pair_up(gradients)))
     }
 
