@@ -29,8 +29,10 @@ pub enum Schedule {
 }
 
 /// The hyperparameters of a run. Two runs with equal configs, base and data give the same
-/// adapter bytes.
+/// adapter bytes. As JSON, missing fields take their [`Default`] values and unknown fields are
+/// refused (a misspelt hyperparameter is not silently ignored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainingConfig {
     /// LoRA rank `r` of every factor.
     pub rank: usize,
@@ -231,6 +233,15 @@ mod tests {
         assert_eq!(config.learning_rate_at(14, 14), 0.0);
         config.schedule = Schedule::Constant;
         assert_eq!(config.learning_rate_at(13, 14), 1.0);
+    }
+
+    #[test]
+    fn json_fills_defaults_and_refuses_unknown_fields() {
+        let config: TrainingConfig =
+            serde_json::from_str(r#"{"rank": 16, "schedule": "linear"}"#).unwrap();
+        assert_eq!((config.rank, config.schedule), (16, Schedule::Linear));
+        assert_eq!(config.alpha, TrainingConfig::default().alpha);
+        assert!(serde_json::from_str::<TrainingConfig>(r#"{"rnak": 16}"#).is_err());
     }
 
     #[test]

@@ -40,8 +40,11 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> InferenceError + '_ {
     }
 }
 
-/// The tensors of the adapter, named as PEFT names them, in f32 little-endian bytes.
-fn tensors(factors: &LoraFactors, head_dim: usize) -> Result<Vec<(String, [usize; 2], Vec<u8>)>> {
+/// A tensor to write: PEFT name, shape, f32 little-endian bytes.
+type NamedTensor = (String, [usize; 2], Vec<u8>);
+
+/// The tensors of the adapter, named as PEFT names them.
+fn tensors(factors: &LoraFactors, head_dim: usize) -> Result<Vec<NamedTensor>> {
     let compute = |e: candle_core::Error| InferenceError::Invalid(e.to_string());
     let mut out = Vec::new();
     for factor in factors.all() {

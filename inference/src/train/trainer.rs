@@ -480,3 +480,12 @@ fn fingerprint(
     }
     Ok(hasher.finalize().into())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_trainer_can_move_to_a_job_thread() {
+        fn send<T: Send>() {}
+        send::<super::Trainer>();
+    }
+}
