@@ -1,11 +1,12 @@
 //! Training throughput on the real SmolLM2-135M-Instruct (GGUF Q4_1, dequantized to f32 for
 //! training): rank-8 LoRA on q, k, v, o, sequences of 256 tokens (all of them response, so the
-//! head runs on every position), batch 1, with provdb's frozen-linear op and with candle's
-//! matmul. The first step of each run is a warm-up and is not counted.
+//! head runs on every position), batch 1: base dequantized to f32 with provdb's frozen-linear
+//! op, the same with candle's matmul, and the base kept as stored (Q4_1) and multiplied by
+//! provdb's inference kernels. The first step of each run is a warm-up and is not counted.
 //!
 //! ```text
 //! cargo build --workspace --examples
-//! $CARGO_TARGET_DIR/debug/examples/train_speed [MODEL] [STEPS] [frozen|matmul|both]
+//! $CARGO_TARGET_DIR/debug/examples/train_speed [MODEL] [STEPS] [frozen|matmul|stored|all]
 //! ```
 //!
 //! candle's CPU element-wise ops run on its own spinning thread pool beside rayon's (gemm):
@@ -32,7 +33,12 @@ fn main() {
     let products = match args.next().as_deref() {
         Some("frozen") => vec![BaseProduct::FrozenLinear],
         Some("matmul") => vec![BaseProduct::Matmul],
-        _ => vec![BaseProduct::FrozenLinear, BaseProduct::Matmul],
+        Some("stored") => vec![BaseProduct::AsStored],
+        _ => vec![
+            BaseProduct::FrozenLinear,
+            BaseProduct::Matmul,
+            BaseProduct::AsStored,
+        ],
     };
     let model = LlamaModel::load(&path).unwrap();
     let text = "Provenance matters: every record in a Datanet names its contributor, its \
@@ -64,9 +70,10 @@ fn main() {
     );
     for product in products {
         let started = Instant::now();
+        let examples = examples.clone();
         let mut trainer =
-            Trainer::new(Arc::clone(&model), config.clone(), examples.clone()).unwrap();
-        trainer.set_base_product(product);
+            Trainer::with_base_product(Arc::clone(&model), config.clone(), examples, product)
+                .unwrap();
         let setup = started.elapsed().as_secs_f64();
         let mut step_started = Instant::now();
         let mut timed = Vec::new();

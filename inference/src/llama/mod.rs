@@ -38,8 +38,8 @@ pub use template::ChatTemplate;
 pub use tokenizer::tokenizer_from_gguf;
 
 use crate::error::{InferenceError, Result};
-pub(crate) use weights::LlamaWeights;
 pub(crate) use weights::block_shapes;
+pub(crate) use weights::{LayerWeights, LlamaWeights};
 
 /// A loaded LLaMA-family model, immutable and shareable between threads.
 #[derive(Debug)]

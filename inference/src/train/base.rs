@@ -1,7 +1,15 @@
-//! The frozen base model as the trainer computes with it: every matrix of the loaded
-//! [`LlamaModel`] dequantized once to an f32 candle tensor (GGUF Q4_1/Q8_0 blocks through the
-//! kernels' own `row_f32`, so the values are the ones inference multiplies with), norms as f32
-//! vectors, and the product of activations with a frozen matrix.
+//! The frozen base model as the trainer computes with it, and the product of activations with
+//! a frozen matrix. Two representations of every matrix ([`BaseProduct`] chooses):
+//!
+//! - dense: dequantized once to an f32 candle tensor (GGUF Q4_1/Q8_0 blocks through the
+//!   kernels' own `row_f32`, so the values are the ones inference multiplies with), about four
+//!   bytes per parameter beside the model;
+//! - as stored: the loaded model's own matrix, multiplied by the kernels exactly as inference
+//!   does (8-bit activation blocks against Q4_1/Q8_0 rows), no copy kept; the backward pass
+//!   dequantizes the matrix for the moment of its product `grad · W` (straight through the
+//!   activation rounding).
+//!
+//! Embeddings are looked up row by row from the model in both cases.
 //!
 //! Why not candle's quantized `QMatMul`: it has no backward, so a gradient through it is
 //! silently cut. Why a custom op rather than `x.matmul(&w.t())`: candle's matmul backward also
@@ -14,39 +22,85 @@
 //! (GGUF's; a Hugging Face checkpoint was permuted at load), so a trained `lora_B` of `q_proj`
 //! or `k_proj` is in that order too until it is written out. No tensor here is a variable.
 
+use std::sync::Arc;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Storage, Tensor};
-use provdb_kernels::Matrix;
+use provdb_kernels::{Activations, Matrix, matmul};
 use rayon::prelude::*;
 
-use crate::llama::LlamaModel;
+use crate::llama::{LayerWeights, LlamaModel};
 
-/// How the frozen base matrices are multiplied (the results are identical; only the cost of
-/// the backward pass differs).
+/// How the frozen base matrices are kept and multiplied.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BaseProduct {
-    /// provdb's frozen-linear op: the backward computes the input's gradient only.
+    /// Dequantized to f32; provdb's frozen-linear op, whose backward computes the input's
+    /// gradient only.
     #[default]
     FrozenLinear,
-    /// candle's matmul, whose backward also computes the (unused) weight gradient.
+    /// Dequantized to f32; candle's matmul, whose backward also computes the (unused) weight
+    /// gradient: the same numbers as [`Self::FrozenLinear`], a third more work.
     Matmul,
+    /// As the model stores them (no f32 copy), multiplied by provdb's inference kernels.
+    AsStored,
 }
 
-/// One decoder block: norms and the seven matrices in [`crate::lora::MODULES`] order, each
-/// `[output, input]`.
+/// Which matrix of the model.
+#[derive(Clone, Copy, Debug)]
+enum Which {
+    Linear { layer: usize, module: usize },
+    Head,
+}
+
+/// A matrix of the loaded model, read where it is stored.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredMatrix {
+    model: Arc<LlamaModel>,
+    which: Which,
+}
+
+fn module_matrix(layer: &LayerWeights, module: usize) -> &Matrix {
+    [
+        &layer.query,
+        &layer.key,
+        &layer.value,
+        &layer.output,
+        &layer.gate,
+        &layer.up,
+        &layer.down,
+    ][module]
+}
+
+impl StoredMatrix {
+    fn matrix(&self) -> &Matrix {
+        let weights = self.model.weights();
+        match self.which {
+            Which::Linear { layer, module } => module_matrix(&weights.layers[layer], module),
+            Which::Head => weights.head(),
+        }
+    }
+}
+
+/// A frozen `[output, input]` matrix.
+#[derive(Clone, Debug)]
+pub(crate) enum FrozenMatrix {
+    Dense(Tensor),
+    Stored(StoredMatrix),
+}
+
+/// One decoder block: norms and the seven matrices in [`crate::lora::MODULES`] order.
 #[derive(Debug)]
 pub(crate) struct FrozenLayer {
     pub(crate) attention_norm: Tensor,
     pub(crate) ffn_norm: Tensor,
-    pub(crate) linear: [Tensor; 7],
+    pub(crate) linear: [FrozenMatrix; 7],
 }
 
 /// The whole frozen base.
 #[derive(Debug)]
 pub(crate) struct FrozenBase {
-    pub(crate) embeddings: Tensor,
-    /// The output head (the embeddings again when tied).
-    pub(crate) head: Tensor,
+    model: Arc<LlamaModel>,
+    pub(crate) head: FrozenMatrix,
     pub(crate) output_norm: Tensor,
     pub(crate) layers: Vec<FrozenLayer>,
 }
@@ -66,61 +120,75 @@ fn vector(values: &[f32]) -> candle_core::Result<Tensor> {
 }
 
 impl FrozenBase {
-    /// Dequantizes the model's weights (about 4 bytes per parameter).
-    pub(crate) fn from_model(model: &LlamaModel) -> candle_core::Result<Self> {
-        let weights = model.weights();
-        let embeddings = dequantized(&weights.embeddings)?;
-        let head = match &weights.output {
-            Some(head) => dequantized(head)?,
-            None => embeddings.clone(),
+    /// The base for `product`: dequantized (about 4 bytes per parameter) unless as stored.
+    pub(crate) fn new(model: &Arc<LlamaModel>, product: BaseProduct) -> candle_core::Result<Self> {
+        let frozen = |which: Which| -> candle_core::Result<FrozenMatrix> {
+            let stored = StoredMatrix {
+                model: Arc::clone(model),
+                which,
+            };
+            if product == BaseProduct::AsStored {
+                Ok(FrozenMatrix::Stored(stored))
+            } else {
+                dequantized(stored.matrix()).map(FrozenMatrix::Dense)
+            }
         };
-        let layers = weights
-            .layers
-            .iter()
-            .map(|layer| {
-                let matrices = [
-                    &layer.query,
-                    &layer.key,
-                    &layer.value,
-                    &layer.output,
-                    &layer.gate,
-                    &layer.up,
-                    &layer.down,
-                ];
-                let mut linear = Vec::with_capacity(7);
-                for matrix in matrices {
-                    linear.push(dequantized(matrix)?);
-                }
-                let linear: [Tensor; 7] = linear
-                    .try_into()
-                    .map_err(|_| candle_core::Error::Msg("seven matrices per block".into()))?;
-                Ok(FrozenLayer {
-                    attention_norm: vector(&layer.attention_norm)?,
-                    ffn_norm: vector(&layer.ffn_norm)?,
-                    linear,
-                })
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        let weights = model.weights();
+        let mut layers = Vec::with_capacity(weights.layers.len());
+        for (index, layer) in weights.layers.iter().enumerate() {
+            let mut linear = Vec::with_capacity(7);
+            for module in 0..7 {
+                linear.push(frozen(Which::Linear {
+                    layer: index,
+                    module,
+                })?);
+            }
+            let linear: [FrozenMatrix; 7] = linear
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg("seven matrices per block".into()))?;
+            layers.push(FrozenLayer {
+                attention_norm: vector(&layer.attention_norm)?,
+                ffn_norm: vector(&layer.ffn_norm)?,
+                linear,
+            });
+        }
         Ok(Self {
-            embeddings,
-            head,
+            model: Arc::clone(model),
+            head: frozen(Which::Head)?,
             output_norm: vector(&weights.output_norm)?,
             layers,
         })
     }
+
+    /// True when the matrices are read as stored.
+    pub(crate) fn is_stored(&self) -> bool {
+        matches!(self.head, FrozenMatrix::Stored(_))
+    }
+
+    /// The embedding rows of `tokens` (ids checked by the caller): `[tokens, hidden]`.
+    pub(crate) fn embed(&self, tokens: &[u32]) -> candle_core::Result<Tensor> {
+        let embeddings = &self.model.weights().embeddings;
+        let hidden = embeddings.cols();
+        let mut values = vec![0f32; tokens.len() * hidden];
+        for (row, &token) in values.chunks_exact_mut(hidden).zip(tokens) {
+            embeddings.row_f32(token as usize, row);
+        }
+        Tensor::from_vec(values, (tokens.len(), hidden), &Device::Cpu)
+    }
 }
 
-/// `x · Wᵀ` for activations `x` (`[rows, input]`) and `weight` (`[output, input]`).
+/// `x · Wᵀ` for activations `x` (`[rows, input]`) and a frozen `[output, input]` matrix.
 pub(crate) fn frozen_product(
     x: &Tensor,
-    weight: &Tensor,
+    weight: &FrozenMatrix,
     product: BaseProduct,
 ) -> candle_core::Result<Tensor> {
-    match product {
-        BaseProduct::FrozenLinear => x.apply_op1(FrozenLinear {
+    match (weight, product) {
+        (FrozenMatrix::Dense(weight), BaseProduct::Matmul) => x.matmul(&weight.t()?),
+        (FrozenMatrix::Dense(weight), _) => x.apply_op1(FrozenLinear {
             weight: weight.clone(),
         }),
-        BaseProduct::Matmul => x.matmul(&weight.t()?),
+        (FrozenMatrix::Stored(stored), _) => x.apply_op1(stored.clone()),
     }
 }
 
@@ -166,11 +234,54 @@ impl CustomOp1 for FrozenLinear {
     }
 }
 
+impl CustomOp1 for StoredMatrix {
+    fn name(&self) -> &'static str {
+        "stored-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, input) = layout.shape().dims2()?;
+        let matrix = self.matrix();
+        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("stored-linear: contiguous f32 activations expected")
+        };
+        if matrix.cols() != input {
+            candle_core::bail!(
+                "stored-linear: input width {input}, weight width {}",
+                matrix.cols()
+            )
+        }
+        let mut out = vec![0f32; rows * matrix.rows()];
+        matmul(
+            matrix,
+            &Activations::new(&values[start..end], input),
+            &mut out,
+        );
+        Ok((CpuStorage::F32(out), Shape::from((rows, matrix.rows()))))
+    }
+
+    fn bwd(
+        &self,
+        _input: &Tensor,
+        _output: &Tensor,
+        output_grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        // Dequantized for this product only: memory stays at one matrix, and the cost (one
+        // pass over the weights) is small beside the product's `2 · rows` flops per weight.
+        output_grad.matmul(&dequantized(self.matrix())?).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use candle_core::{Device, Tensor, Var};
 
-    use super::{BaseProduct, frozen_product};
+    use super::{BaseProduct, FrozenMatrix, frozen_product};
 
     #[test]
     fn the_frozen_op_equals_matmul_forward_and_backward() {
@@ -186,7 +297,8 @@ mod tests {
         .unwrap();
         let mut results = Vec::new();
         for product in [BaseProduct::FrozenLinear, BaseProduct::Matmul] {
-            let y = frozen_product(x.as_tensor(), &weight, product).unwrap();
+            let y = frozen_product(x.as_tensor(), &FrozenMatrix::Dense(weight.clone()), product)
+                .unwrap();
             let loss = y.sqr().unwrap().sum_all().unwrap();
             let grads = loss.backward().unwrap();
             let grad = grads.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();

@@ -175,8 +175,7 @@ impl Forward<'_> {
             sin,
             mask: causal_mask(length)?,
         };
-        let ids = Tensor::from_slice(tokens, tokens.len(), &Device::Cpu)?;
-        let mut x = self.base.embeddings.index_select(&ids, 0)?;
+        let mut x = self.base.embed(tokens)?;
         for layer in 0..self.config.layers {
             x = (&x + self.attention(&x, layer, &pass)?)?;
             x = (&x + self.feed_forward(&x, layer)?)?;

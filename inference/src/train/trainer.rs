@@ -60,6 +60,16 @@ impl Trainer {
         config: TrainingConfig,
         examples: Vec<Example>,
     ) -> Result<Self> {
+        Self::with_base_product(model, config, examples, BaseProduct::default())
+    }
+
+    /// [`Trainer::new`] with the frozen matrices kept and multiplied as `product` says.
+    pub fn with_base_product(
+        model: Arc<LlamaModel>,
+        config: TrainingConfig,
+        examples: Vec<Example>,
+        product: BaseProduct,
+    ) -> Result<Self> {
         let model_config = model.config();
         config.validate(model_config)?;
         validate_examples(
@@ -74,7 +84,7 @@ impl Trainer {
         let (base, factors) = {
             let compute = compute_error(&model);
             (
-                FrozenBase::from_model(&model).map_err(&compute)?,
+                FrozenBase::new(&model, product).map_err(&compute)?,
                 LoraFactors::init(model_config, &config).map_err(&compute)?,
             )
         };
@@ -90,7 +100,7 @@ impl Trainer {
             optimizer,
             step: 0,
             fingerprint,
-            product: BaseProduct::default(),
+            product,
         })
     }
 
@@ -114,9 +124,15 @@ impl Trainer {
         (self.train.len(), self.held_out.len())
     }
 
-    /// Chooses how frozen matrices are multiplied (for measurements; results are identical).
-    pub fn set_base_product(&mut self, product: BaseProduct) {
+    /// Chooses how the frozen matrices are kept and multiplied (the default dequantizes them
+    /// once; [`BaseProduct::AsStored`] keeps no copy and computes the forward pass exactly as
+    /// inference does). Rebuilds the base when its representation changes.
+    pub fn set_base_product(&mut self, product: BaseProduct) -> Result<()> {
+        if (product == BaseProduct::AsStored) != self.base.is_stored() {
+            self.base = FrozenBase::new(&self.model, product).map_err(|e| self.compute(e))?;
+        }
         self.product = product;
+        Ok(())
     }
 
     fn forward(&self) -> Forward<'_> {
