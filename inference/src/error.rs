@@ -35,6 +35,23 @@ pub enum InferenceError {
     /// A request is invalid (user error), e.g. too many inputs.
     #[error("{0}")]
     Invalid(String),
+    /// A file provdb wrote itself (a training checkpoint) fails its checksum or does not
+    /// decode: corruption on disk, not the caller's mistake.
+    #[error("{path}: corrupt: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Reading or writing a file provdb owns (checkpoints, trained adapters) failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// A tensor operation failed while running a loaded model: a bug in provdb.
     #[error("internal error while running {model}: {source}")]
     Compute {
@@ -47,8 +64,11 @@ pub enum InferenceError {
 
 impl InferenceError {
     /// True for the caller's mistakes (missing files, bad model files given by the user, bad
-    /// requests), false for bugs.
+    /// requests), false for corruption, IO failures and bugs.
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, Self::Compute { .. })
+        !matches!(
+            self,
+            Self::Compute { .. } | Self::Corrupt { .. } | Self::Io { .. }
+        )
     }
 }

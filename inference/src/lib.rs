@@ -12,6 +12,7 @@ mod error;
 pub mod llama;
 pub mod lora;
 pub mod model_files;
+pub mod train;
 
 pub use embedder::{Embedder, EmbedderConfig, MAX_TEXTS_PER_CALL};
 pub use error::{InferenceError, Result};

@@ -9,6 +9,8 @@ mod smollm2;
 mod tiny_bert;
 mod tiny_llama;
 mod tiny_safetensors;
+mod train;
+mod train_checks;
 
 /// Largest absolute difference between two vectors of the same length.
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

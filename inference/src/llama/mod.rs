@@ -38,8 +38,8 @@ pub use template::{ChatMessage, ChatRole, ChatTemplate};
 pub use tokenizer::tokenizer_from_gguf;
 
 use crate::error::{InferenceError, Result};
-use weights::LlamaWeights;
 pub(crate) use weights::block_shapes;
+pub(crate) use weights::{LayerWeights, LlamaWeights};
 
 /// A loaded LLaMA-family model, immutable and shareable between threads.
 #[derive(Debug)]
@@ -157,6 +157,11 @@ impl LlamaModel {
     /// The file or folder it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The weights, as the forward pass computes with them (the trainer reads them too).
+    pub(crate) fn weights(&self) -> &LlamaWeights {
+        &self.weights
     }
 
     /// Bytes of weights in memory.

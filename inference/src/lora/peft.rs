@@ -117,7 +117,7 @@ fn read_config(dir: &Path) -> Result<PeftConfig> {
 
 /// `(input, output)` widths of each module of a block, in [`MODULES`] order: the base's own
 /// matrix shapes (`[output, input]`, same order).
-pub(super) fn widths(config: &LlamaConfig) -> [(usize, usize); 7] {
+pub(crate) fn widths(config: &LlamaConfig) -> [(usize, usize); 7] {
     crate::llama::block_shapes(config).map(|(_, [rows, cols])| (cols, rows))
 }
 

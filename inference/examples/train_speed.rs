@@ -1,0 +1,100 @@
+//! Training throughput on the real SmolLM2-135M-Instruct (GGUF Q4_1, dequantized to f32 for
+//! training): rank-8 LoRA on q, k, v, o, sequences of 256 tokens (all of them response, so the
+//! head runs on every position), batch 1: base dequantized to f32 with provdb's frozen-linear
+//! op, the same with candle's matmul, and the base kept as stored (Q4_1) and multiplied by
+//! provdb's inference kernels. The first step of each run is a warm-up and is not counted.
+//!
+//! ```text
+//! cargo build --workspace --examples
+//! $CARGO_TARGET_DIR/debug/examples/train_speed [MODEL] [STEPS] [frozen|matmul|stored|all]
+//! ```
+//!
+//! candle's CPU element-wise ops run on its own spinning thread pool beside rayon's (gemm):
+//! on a machine shared with other work, `CANDLE_NUM_THREADS=1` keeps those ops on the calling
+//! thread and avoids spinning on a descheduled worker.
+#![allow(clippy::unwrap_used, reason = "a measurement script fails loudly")]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use provdb_inference::llama::LlamaModel;
+use provdb_inference::model_files;
+use provdb_inference::train::{BaseProduct, Control, Example, Schedule, Trainer, TrainingConfig};
+
+const LENGTH: usize = 256;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .map(Into::into)
+        .unwrap_or_else(model_files::default_generator_path);
+    let steps: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(6);
+    let products = match args.next().as_deref() {
+        Some("frozen") => vec![BaseProduct::FrozenLinear],
+        Some("matmul") => vec![BaseProduct::Matmul],
+        Some("stored") => vec![BaseProduct::AsStored],
+        _ => vec![
+            BaseProduct::FrozenLinear,
+            BaseProduct::Matmul,
+            BaseProduct::AsStored,
+        ],
+    };
+    let model = LlamaModel::load(&path).unwrap();
+    let text = "Provenance matters: every record in a Datanet names its contributor, its \
+                license and its history, and every answer cites the records it used. "
+        .repeat(40);
+    let tokens = model.encode(&text).unwrap();
+    let examples: Vec<Example> = (0..steps)
+        .map(|i| Example::new(Vec::new(), tokens[i..i + LENGTH].to_vec()))
+        .collect();
+    let config = TrainingConfig {
+        rank: 8,
+        alpha: 16.0,
+        targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
+            .map(String::from)
+            .to_vec(),
+        learning_rate: 1e-4,
+        warmup_steps: 0,
+        schedule: Schedule::Constant,
+        epochs: 1,
+        batch_size: 1,
+        max_length: LENGTH,
+        held_out_fraction: 0.0,
+        ..TrainingConfig::default()
+    };
+    println!(
+        "{} | rank 8 on q,k,v,o | {LENGTH} tokens x batch 1 | {} rayon threads",
+        path.display(),
+        rayon::current_num_threads()
+    );
+    for product in products {
+        let started = Instant::now();
+        let examples = examples.clone();
+        let mut trainer =
+            Trainer::with_base_product(Arc::clone(&model), config.clone(), examples, product)
+                .unwrap();
+        let setup = started.elapsed().as_secs_f64();
+        let mut step_started = Instant::now();
+        let mut timed = Vec::new();
+        trainer
+            .run(None, &mut |p| {
+                let seconds = step_started.elapsed().as_secs_f64();
+                if p.step > 1 {
+                    timed.push(seconds);
+                }
+                println!(
+                    "  {product:?} step {}/{}: loss {:.4}, {seconds:.2} s",
+                    p.step, p.total_steps, p.loss
+                );
+                step_started = Instant::now();
+                Control::Continue
+            })
+            .unwrap();
+        let mean = timed.iter().sum::<f64>() / timed.len().max(1) as f64;
+        println!(
+            "{product:?}: {:.0} tokens/s ({mean:.2} s per step of {LENGTH} tokens; setup {setup:.1} s)",
+            LENGTH as f64 / mean
+        );
+    }
+}
