@@ -65,6 +65,20 @@ impl Db {
         adapter_store_at(self.dir())
     }
 
+    /// The generator this database answers (and trains) with.
+    pub(crate) fn answer_model(&self) -> Result<&AnswerModel> {
+        self.generator.as_ref().ok_or_else(|| {
+            Error::Invalid(
+                "no generator model is loaded (run scripts/fetch-models.sh or pass --model)".into(),
+            )
+        })
+    }
+
+    /// The loaded generator model and its name, if any.
+    pub fn generator_model(&self) -> Option<(&Arc<LlamaModel>, &str)> {
+        self.generator.as_ref().map(|g| (&g.model, g.name.as_str()))
+    }
+
     /// The adapter cache of the loaded generator, if any (what is resident, counters).
     pub fn adapter_cache(&self) -> Option<&Arc<AdapterCache>> {
         self.generator.as_ref().map(|g| &g.adapters)
@@ -77,11 +91,7 @@ impl Db {
         request: &AskRequest,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
-        let generator = self.generator.as_ref().ok_or_else(|| {
-            Error::Invalid(
-                "no generator model is loaded (run scripts/fetch-models.sh or pass --model)".into(),
-            )
-        })?;
+        let generator = self.answer_model()?;
         let answerer = Answerer::new(
             Arc::clone(&self.store),
             Arc::new(DbSearcher(self.clone())),

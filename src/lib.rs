@@ -20,6 +20,7 @@ mod db;
 pub mod demo;
 mod error;
 pub mod eval;
+pub mod factory;
 pub mod ingest;
 pub mod schema;
 pub mod search;

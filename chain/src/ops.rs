@@ -20,10 +20,11 @@ use alloy::sol_types::SolEvent;
 use provdb_storage::{Address, Epoch, LogEntry, Store, keccak256};
 use serde::Serialize;
 
-use crate::bindings::{AttributionDistributor, ProvenanceRegistry, records_root};
+use crate::bindings::{AttributionDistributor, ProvenanceRegistry};
 use crate::client::{Client, RetryPolicy, StepError, classify, classify_rpc};
 use crate::error::{ChainError, Result};
 use crate::state::{ChainState, TxRecord};
+use provdb_storage::record_ids_root as records_root;
 
 fn hex32(bytes: &[u8; 32]) -> String {
     format!("0x{}", hex::encode(bytes))

@@ -42,8 +42,13 @@ pub(crate) const CF_CURATORS: &str = "curators";
 /// datanet id ‖ address → AccessRequest.
 pub(crate) const CF_ACCESS_REQUESTS: &str = "access_requests";
 
+/// job id (16 bytes) → JobRecord.
+pub(crate) const CF_JOBS: &str = "jobs";
+/// job id ‖ event seq → JobEvent.
+pub(crate) const CF_JOB_EVENTS: &str = "job_events";
+
 /// Every column family, in creation order.
-pub(crate) const ALL_CFS: [&str; 18] = [
+pub(crate) const ALL_CFS: [&str; 20] = [
     CF_META,
     CF_DATANETS,
     CF_STATS,
@@ -62,6 +67,8 @@ pub(crate) const ALL_CFS: [&str; 18] = [
     CF_API_KEYS,
     CF_CURATORS,
     CF_ACCESS_REQUESTS,
+    CF_JOBS,
+    CF_JOB_EVENTS,
 ];
 
 /// Meta key of the last committed sequence number.

@@ -62,6 +62,8 @@ pub enum Role {
     ModelOwner,
     /// The protocol's share.
     Protocol,
+    /// The contributor of a record an adapter that answered was trained on.
+    TrainingContributor,
 }
 
 impl Role {
@@ -72,6 +74,7 @@ impl Role {
             Self::Treasury => "treasury",
             Self::ModelOwner => "model_owner",
             Self::Protocol => "protocol",
+            Self::TrainingContributor => "training_contributor",
         }
     }
 
@@ -81,6 +84,7 @@ impl Role {
             Self::Treasury => 1,
             Self::ModelOwner => 2,
             Self::Protocol => 3,
+            Self::TrainingContributor => 4,
         }
     }
 }

@@ -15,8 +15,9 @@
 //!   record version that `supersedes` the old one, a removal is a tombstone version. The only
 //!   fields that change in place are the curation `status` (approve, reject, slash) and quality, and every
 //!   such change is logged with its own sequence number.
-//! - Access-control metadata (API keys, curators, access requests: `access`) is written in
-//!   synced writes of its own, outside the change log: nothing is derived from it.
+//! - Access-control metadata (API keys, curators, access requests: `access`) and fine-tuning
+//!   jobs (`jobs`) are written in synced writes of their own, outside the change log: nothing
+//!   is derived from them.
 //! - This crate knows nothing of parsing, SQL, models or chains; callers hand it validated
 //!   records.
 
@@ -25,6 +26,7 @@ mod arrow_export;
 mod codec;
 mod error;
 mod hash;
+mod jobs;
 mod keys;
 mod ledger;
 mod merkle;
@@ -39,12 +41,14 @@ pub use arrow_export::{
 };
 pub use error::{Result, StorageError};
 pub use hash::{keccak256, record_id_of};
+pub use jobs::{JobEvent, JobRecord, JobStatus};
 pub use ledger::{
     AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
     NewEntry, PolicyScope, Role,
 };
 pub use merkle::{
     MAX_MERKLE_LEAVES, MerkleTree, merkle_leaf_hash, merkle_process_proof, merkle_verify,
+    record_ids_root,
 };
 pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,

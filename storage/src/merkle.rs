@@ -31,7 +31,7 @@
 
 use crate::error::{Result, StorageError};
 use crate::hash::keccak256;
-use crate::model::Address;
+use crate::model::{Address, RecordId};
 
 /// The most leaves a tree may have: `2^24` leaves is 1 GiB of nodes.
 pub const MAX_MERKLE_LEAVES: usize = 1 << 24;
@@ -186,6 +186,28 @@ impl MerkleTree {
             .ok()
             .map(|i| &self.entries[i])
     }
+}
+
+/// The Merkle root of a set of record ids (an ingest batch the registry anchors, the records an
+/// adapter was trained on), as OpenZeppelin's `StandardMerkleTree.of(ids.map(id => [id]),
+/// ["bytes32"])` computes it: leaf = `keccak256(keccak256(id))`, sorted pairs, the layout of
+/// [`MerkleTree`]. Order-free; `None` for no ids.
+pub fn record_ids_root(ids: &[RecordId]) -> Option<[u8; 32]> {
+    if ids.is_empty() {
+        return None;
+    }
+    let mut leaves: Vec<[u8; 32]> = ids.iter().map(|id| keccak256(&keccak256(&id.0))).collect();
+    leaves.sort_unstable();
+    let leaf_count = leaves.len();
+    let node_count = 2 * leaf_count - 1;
+    let mut nodes = vec![[0u8; 32]; node_count];
+    for (rank, leaf) in leaves.iter().enumerate() {
+        nodes[node_count - 1 - rank] = *leaf;
+    }
+    for i in (0..node_count - leaf_count).rev() {
+        nodes[i] = hash_pair(&nodes[2 * i + 1], &nodes[2 * i + 2]);
+    }
+    Some(nodes[0])
 }
 
 #[cfg(test)]
@@ -360,5 +382,16 @@ mod tests {
             }
             prop_assert!(a.leaves().eq(b.leaves()));
         }
+    }
+
+    #[test]
+    fn record_ids_root_is_order_free_and_one_leaf_is_its_hash() {
+        let a = RecordId([1; 32]);
+        let b = RecordId([2; 32]);
+        let c = RecordId([3; 32]);
+        assert_eq!(record_ids_root(&[]), None);
+        assert_eq!(record_ids_root(&[a]), Some(keccak256(&keccak256(&a.0))));
+        assert_eq!(record_ids_root(&[a, b, c]), record_ids_root(&[c, a, b]));
+        assert_ne!(record_ids_root(&[a, b]), record_ids_root(&[a, c]));
     }
 }

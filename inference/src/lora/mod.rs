@@ -17,6 +17,7 @@
 
 mod cache;
 pub mod peft;
+pub mod provenance;
 pub mod random;
 mod store;
 
@@ -26,7 +27,8 @@ use std::sync::Arc;
 use provdb_kernels::LowRank;
 
 pub use cache::{AdapterCache, CacheStats, MAX_ADAPTERS_PER_REQUEST};
-pub use store::{AdapterInfo, AdapterStore, adapter_id};
+pub use provenance::{TrainingContributor, TrainingProvenance};
+pub use store::{AdapterInfo, AdapterStore, Training, adapter_id};
 
 use crate::error::{InferenceError, Result};
 

@@ -1,7 +1,9 @@
 //! [`AdapterStore`]: the directory source of adapters, content-addressed.
 //!
 //! Layout: `ROOT/<id as 64 hex digits>/` holds the adapter's two PEFT files exactly as added
-//! and `provdb-adapter.json` ([`AdapterInfo`]: owner, base-model hash, rank, targets, sizes).
+//! and `provdb-adapter.json` ([`AdapterInfo`]: owner, base-model hash, rank, targets, sizes,
+//! and for a trained adapter its training provenance, with the record ids it trained on in
+//! `training-records.json`).
 //! An id is keccak256 over, for `adapter_config.json` then `adapter_model.safetensors`: the
 //! file name, a zero byte, the file's length as 8 big-endian bytes, and its bytes; anyone can
 //! recompute it from the two files.
@@ -18,6 +20,7 @@ use keccak_asm::{Digest, Keccak256};
 use serde::{Deserialize, Serialize};
 
 use super::peft::{self, CONFIG_FILE, WEIGHTS_FILE};
+use super::provenance::{TRAINING_RECORDS_FILE, TrainingProvenance};
 use super::{AdapterId, LoraAdapter};
 use crate::error::{InferenceError, Result};
 use crate::llama::LlamaModel;
@@ -45,7 +48,13 @@ pub struct AdapterInfo {
     pub source: String,
     /// When it was added (Unix seconds).
     pub added_at: u64,
+    /// How it was trained, for an adapter the Model Factory made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingProvenance>,
 }
+
+/// A trained adapter's provenance and the record ids it trained on.
+pub type Training<'a> = (&'a TrainingProvenance, &'a [String]);
 
 /// The content-addressed folder of adapters.
 #[derive(Clone, Debug)]
@@ -107,6 +116,28 @@ impl AdapterStore {
         owner: Option<&str>,
         model: &LlamaModel,
     ) -> Result<AdapterInfo> {
+        self.add_with(source, owner, model, None)
+    }
+
+    /// [`AdapterStore::add`] for an adapter the Model Factory trained: records its provenance
+    /// and the record ids it trained on.
+    pub fn add_trained(
+        &self,
+        source: &Path,
+        owner: Option<&str>,
+        model: &LlamaModel,
+        training: Training<'_>,
+    ) -> Result<AdapterInfo> {
+        self.add_with(source, owner, model, Some(training))
+    }
+
+    fn add_with(
+        &self,
+        source: &Path,
+        owner: Option<&str>,
+        model: &LlamaModel,
+        training: Option<Training<'_>>,
+    ) -> Result<AdapterInfo> {
         let owner = owner.map(owner_address).transpose()?;
         let read = |name: &str, what: &'static str| {
             fs_err::read(source.join(name)).map_err(|_| InferenceError::MissingFile {
@@ -139,7 +170,9 @@ impl AdapterStore {
             std::process::id(),
             nanos.as_nanos()
         ));
-        let result = self.stage(&staging, id, &config, &weights, owner, source, model);
+        let result = self.stage(
+            &staging, id, &config, &weights, owner, source, model, training,
+        );
         if result.is_err() {
             let _ = fs_err::remove_dir_all(&staging);
         }
@@ -156,8 +189,14 @@ impl AdapterStore {
         owner: Option<String>,
         source: &Path,
         model: &LlamaModel,
+        training: Option<Training<'_>>,
     ) -> Result<AdapterInfo> {
         fs_err::create_dir_all(staging).map_err(|e| io_error(staging, e))?;
+        if let Some((_, record_ids)) = training {
+            let json = serde_json::to_vec(record_ids)
+                .map_err(|e| InferenceError::Invalid(e.to_string()))?;
+            write_synced(&staging.join(TRAINING_RECORDS_FILE), &json)?;
+        }
         for (name, bytes) in [(CONFIG_FILE, config), (WEIGHTS_FILE, weights)] {
             write_synced(&staging.join(name), bytes)?;
         }
@@ -175,6 +214,7 @@ impl AdapterStore {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_secs(),
+            training: training.map(|(provenance, _)| provenance.clone()),
         };
         let json =
             serde_json::to_vec_pretty(&info).map_err(|e| InferenceError::Invalid(e.to_string()))?;
@@ -228,6 +268,16 @@ impl AdapterStore {
             InferenceError::Invalid(format!("no adapter {id} in {}", self.root.display()))
         })?;
         serde_json::from_slice(&text).map_err(|e| io_error(&path, e))
+    }
+
+    /// The record ids a trained adapter trained on (empty for an adapter added from outside).
+    pub fn training_records(&self, id: AdapterId) -> Result<Vec<String>> {
+        let path = self.folder(id).join(TRAINING_RECORDS_FILE);
+        match fs_err::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| io_error(&path, e)),
+            Err(_) if self.folder(id).is_dir() => Ok(Vec::new()),
+            Err(e) => Err(io_error(&path, e)),
+        }
     }
 
     /// Every adapter, oldest first.

@@ -201,6 +201,11 @@ impl Trainer {
         })
     }
 
+    /// The examples held out for evaluation.
+    pub fn held_out_examples(&self) -> &[Example] {
+        &self.held_out
+    }
+
     /// Loss on the held-out examples with the current factors (`None` when none are held
     /// out). Before the first step the factors leave the base unchanged (`B = 0`), so this is
     /// the base model's loss.

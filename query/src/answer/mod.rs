@@ -20,7 +20,7 @@ use provdb_storage::{Address, AnswerId, RecordId, Role};
 use serde::{Serialize, Serializer};
 
 pub use pipeline::Answerer;
-pub use split::{SplitPolicy, WeightedSource, split_fee};
+pub use split::{SplitPolicy, TrainingPool, WeightedSource, split_fee, split_fee_with_training};
 
 use crate::access::Caller;
 

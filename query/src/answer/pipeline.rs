@@ -13,7 +13,7 @@ use provdb_storage::{
 use super::citations::parse_citations;
 use super::loo::{Variant, answer_log_probs};
 use super::prompt::{PromptTokens, answer_prompt, clip};
-use super::split::{Share, SplitPolicy, WeightedSource, split_fee};
+use super::split::{Share, SplitPolicy, TrainingPool, WeightedSource, split_fee_with_training};
 use super::{
     Answer, AskRequest, Attribution, Citation, MAX_QUESTION_BYTES, MAX_SOURCES, Payment, Usage,
 };
@@ -86,6 +86,37 @@ impl Answerer {
         cache
             .mix(&request.adapters)
             .map_err(|e| QueryError::Invalid(e.to_string()))
+    }
+
+    /// What the training data of each adapter in `mix` earns: from the provenance the adapter
+    /// store records of the adapters the Model Factory trained (none for others).
+    fn training_pools(&self, mix: &AdapterMix) -> Result<Vec<TrainingPool>> {
+        let Some(cache) = &self.adapters else {
+            return Ok(Vec::new());
+        };
+        let mut pools = Vec::new();
+        for (adapter, weight) in mix.adapters() {
+            let info = cache
+                .store()
+                .info(adapter.id())
+                .map_err(|e| QueryError::Execution(e.to_string()))?;
+            let Some(training) = info.training else {
+                continue;
+            };
+            let contributors = training
+                .contributors
+                .iter()
+                .filter_map(|c| Some((c.address.parse().ok()?, c.tokens)))
+                .collect();
+            pools.push(TrainingPool {
+                bps: u16::try_from(training.share_bps.min(10_000)).unwrap_or(10_000),
+                // The adapter's part of the mix, in millionths (at least one).
+                mix_weight: ((f64::from(weight.abs()) * 1e6).round() as u64).max(1),
+                datanet_id: self.store.datanet(&training.datanet).ok().map(|d| d.id),
+                contributors,
+            });
+        }
+        Ok(pools)
     }
 
     fn validate(&self, request: &AskRequest) -> Result<()> {
@@ -233,7 +264,15 @@ impl Answerer {
             .filter_map(|d| d.owner.or(ledger_policy.protocol).map(|t| (d.id, t)))
             .collect();
         let policy = SplitPolicy::from_ledger(&ledger_policy);
-        let shares = split_fee(request.fee_wei, &policy, &weighted, &treasuries).map_err(|e| {
+        let training = self.training_pools(&adapters)?;
+        let shares = split_fee_with_training(
+            request.fee_wei,
+            &policy,
+            &weighted,
+            &treasuries,
+            &training,
+        )
+        .map_err(|e| {
             QueryError::Invalid(format!(
                 "{e}: the answer cites no source, and its Datanets have no owner to hold the \
                  data share (set a protocol account: provdb ledger policy --protocol ADDR)"

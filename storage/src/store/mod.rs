@@ -9,6 +9,7 @@ mod access;
 mod by_contributor;
 mod commit;
 mod epochs;
+mod jobs;
 mod ledger;
 mod pages;
 mod read;
@@ -63,6 +64,7 @@ pub struct Store {
     writer: Mutex<Counters>,
     ledger: Mutex<ledger::LedgerHead>,
     epoch_closing: Mutex<()>,
+    jobs_writer: Mutex<()>,
 }
 
 fn rocks_options() -> Options {
@@ -126,6 +128,7 @@ impl Store {
             }),
             ledger: Mutex::new(ledger::LedgerHead::default()),
             epoch_closing: Mutex::new(()),
+            jobs_writer: Mutex::new(()),
         };
         let counters = store.load_counters()?;
         *store

@@ -1,0 +1,38 @@
+//! What an adapter trained by the Model Factory records of its training: the job, the Datanet,
+//! the Merkle root of the record ids it trained on (the ids themselves are stored beside it in
+//! `training-records.json`), the hash of its hyperparameters, and what its training data
+//! earns: `share_bps` of the data share of every answer made with it, split over the records'
+//! contributors in proportion to the tokens of theirs it trained on.
+
+use serde::{Deserialize, Serialize};
+
+/// One contributor of an adapter's training data.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrainingContributor {
+    /// Its address (`0x`, lower case).
+    pub address: String,
+    /// Tokens of its records in the training set.
+    pub tokens: u64,
+}
+
+/// An adapter's training provenance.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrainingProvenance {
+    /// The fine-tuning job that made it.
+    pub job_id: String,
+    /// The Datanet it trained on.
+    pub datanet: String,
+    /// Merkle root of the record ids it trained on (storage's `record_ids_root`).
+    pub records_root: String,
+    /// How many records.
+    pub records: u64,
+    /// keccak256 of its hyperparameters as JSON.
+    pub config_hash: String,
+    /// Basis points of an answer's data share paid to the training contributors.
+    pub share_bps: u32,
+    /// Who contributed the training data, by address.
+    pub contributors: Vec<TrainingContributor>,
+}
+
+/// The file beside an adapter listing the record ids it trained on.
+pub const TRAINING_RECORDS_FILE: &str = "training-records.json";

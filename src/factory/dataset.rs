@@ -1,0 +1,225 @@
+//! A job's training set: rows read by SQL as the job's owner (so access rules apply exactly as
+//! to any query), turned into examples in the model's chat template, each traced to its record
+//! and contributor.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use provdb_inference::llama::{ChatMessage, ChatRole, LlamaModel};
+use provdb_inference::train::Example;
+use provdb_query::{Caller, QueryLimits};
+use provdb_storage::{Address, RecordId};
+use serde_json::{Map, Value};
+
+use super::spec::{DataFormat, FineTuneSpec};
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// Most records one job trains on.
+pub const MAX_TRAINING_RECORDS: usize = 100_000;
+
+/// The file of a job folder listing the record ids it trains on, in example order.
+const RECORDS_FILE: &str = "records.json";
+
+/// Examples with where each came from.
+#[derive(Clone, Debug, Default)]
+pub struct TrainingSet {
+    /// The examples, in row order.
+    pub examples: Vec<Example>,
+    /// The record of each example.
+    pub record_ids: Vec<RecordId>,
+    /// Tokens of the examples per contributor.
+    pub contributors: BTreeMap<Address, u64>,
+}
+
+fn invalid(message: String) -> Error {
+    Error::Invalid(message)
+}
+
+/// Reads `spec`'s rows as `caller` and makes them examples for `model`.
+pub(crate) fn training_set(
+    db: &Db,
+    spec: &FineTuneSpec,
+    caller: Caller,
+    model: &LlamaModel,
+) -> Result<TrainingSet> {
+    let datanet = db.store().datanet(&spec.datanet)?;
+    if !caller.may_read(db.store(), &datanet)? {
+        // Told like an unknown name: no hint that a private Datanet exists.
+        return Err(provdb_storage::StorageError::UnknownDatanet(spec.datanet.clone()).into());
+    }
+    // Datanet names are letters, digits, '_' and '-': safe inside a SQL string literal.
+    let (query, rows_are_content) = match &spec.query {
+        Some(query) => (query.clone(), false),
+        None => (
+            format!(
+                "SELECT record_id, content FROM records WHERE datanet = '{}' AND status = 'approved' \
+                 AND record_id NOT IN (SELECT supersedes FROM records WHERE supersedes IS NOT NULL) \
+                 ORDER BY sequence, record_id",
+                datanet.name
+            ),
+            true,
+        ),
+    };
+    let limits = QueryLimits {
+        max_rows: Some(MAX_TRAINING_RECORDS + 1),
+        ..QueryLimits::default()
+    };
+    let output = db.sql(&query, caller, limits)?;
+    if output.truncated {
+        return Err(invalid(format!(
+            "the training query gives more than {MAX_TRAINING_RECORDS} rows"
+        )));
+    }
+    let mut writer = provdb_query::arrow::json::ArrayWriter::new(Vec::new());
+    for batch in &output.batches {
+        writer
+            .write(batch)
+            .map_err(|e| Error::Internal(format!("cannot read the training rows: {e}")))?;
+    }
+    writer
+        .finish()
+        .map_err(|e| Error::Internal(format!("cannot read the training rows: {e}")))?;
+    let bytes = writer.into_inner();
+    let rows: Vec<Map<String, Value>> = if bytes.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("cannot read the training rows: {e}")))?
+    };
+    let max_length = spec.hyperparameters.max_length;
+    let mut set = TrainingSet::default();
+    for (index, row) in rows.iter().enumerate() {
+        let id_text = row
+            .get("record_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "row {} of the training query has no record_id column",
+                    index + 1
+                ))
+            })?;
+        let record_id = RecordId::from_str(id_text)?;
+        let record = db
+            .record(&record_id)?
+            .filter(|r| r.datanet_id == datanet.id)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "row {}: record {record_id} is not in datanet '{}'",
+                    index + 1,
+                    datanet.name
+                ))
+            })?;
+        let fields = if rows_are_content {
+            match serde_json::from_str::<Value>(&record.content) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            }
+        } else {
+            row.clone()
+        };
+        let example = example_of(&fields, &spec.format, &datanet.text_column, model)
+            .map_err(|e| invalid(format!("record {record_id}: {e}")))?;
+        if example.len() > max_length {
+            return Err(invalid(format!(
+                "record {record_id} is {} tokens, over max_length {max_length} (raise it, or \
+                 leave such records out with a query)",
+                example.len()
+            )));
+        }
+        *set.contributors.entry(record.contributor).or_default() += example.len() as u64;
+        set.examples.push(example);
+        set.record_ids.push(record_id);
+    }
+    Ok(set)
+}
+
+fn text<'a>(fields: &'a Map<String, Value>, column: &str) -> std::result::Result<&'a str, String> {
+    match fields.get(column) {
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(format!("column '{column}' is not text: {other}")),
+        None => Err(format!("no column '{column}'")),
+    }
+}
+
+fn example_of(
+    fields: &Map<String, Value>,
+    format: &DataFormat,
+    text_column: &str,
+    model: &LlamaModel,
+) -> std::result::Result<Example, String> {
+    let failed = |e: provdb_inference::InferenceError| e.to_string();
+    match format {
+        DataFormat::Completion { column } => {
+            let column = column.as_deref().unwrap_or(text_column);
+            Example::completion(model, text(fields, column)?).map_err(failed)
+        }
+        DataFormat::Instruction {
+            instruction,
+            response,
+        } => Example::chat(model, text(fields, instruction)?, text(fields, response)?)
+            .map_err(failed),
+        DataFormat::Chat { messages } => {
+            let value = fields
+                .get(messages)
+                .ok_or_else(|| format!("no column '{messages}'"))?;
+            // A typed column holds the array; an untyped one its JSON text.
+            let parsed;
+            let list = match value {
+                Value::Array(list) => list,
+                Value::String(text) => {
+                    parsed = serde_json::from_str::<Vec<Value>>(text)
+                        .map_err(|e| format!("column '{messages}' is not a JSON array: {e}"))?;
+                    &parsed
+                }
+                other => return Err(format!("column '{messages}' is not a list: {other}")),
+            };
+            chat_example(list, model)
+        }
+    }
+}
+
+/// The messages before the last one are the prompt; the last, an assistant's, the response.
+fn chat_example(list: &[Value], model: &LlamaModel) -> std::result::Result<Example, String> {
+    let mut turns = Vec::with_capacity(list.len());
+    for message in list {
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+        let role = ChatRole::from_str(role).map_err(|e| e.to_string())?;
+        let content = message
+            .get("content")
+            .and_then(Value::as_str)
+            .ok_or("a message has no text content")?;
+        turns.push(ChatMessage::new(role, content));
+    }
+    let Some((last, before)) = turns.split_last() else {
+        return Err("no messages".into());
+    };
+    if last.role != ChatRole::Assistant || before.is_empty() {
+        return Err(
+            "a conversation ends with an assistant message after at least one other".into(),
+        );
+    }
+    let prompt = model
+        .encode(&model.chat_template().conversation(before))
+        .map_err(|e| e.to_string())?;
+    let mut response = model.encode(last.content).map_err(|e| e.to_string())?;
+    response.extend(model.end_of_turn().first());
+    Ok(Example::new(prompt, response))
+}
+
+/// Writes the record ids of a job's examples into its folder.
+pub(crate) fn write_record_ids(job_dir: &Path, ids: &[RecordId]) -> Result<()> {
+    fs_err::create_dir_all(job_dir).map_err(Error::io(job_dir))?;
+    let text: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let path = job_dir.join(RECORDS_FILE);
+    let json = serde_json::to_vec(&text).map_err(|e| Error::Internal(e.to_string()))?;
+    fs_err::write(&path, json).map_err(Error::io(&path))
+}
+
+/// The record ids a job trained on.
+pub(crate) fn read_record_ids(job_dir: &Path) -> Result<Vec<String>> {
+    let path = job_dir.join(RECORDS_FILE);
+    let bytes = fs_err::read(&path).map_err(Error::io(&path))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,105 @@
+//! What a fine-tuning job is asked to do: [`FineTuneSpec`] (the request) and [`StoredSpec`]
+//! (the request with what the server adds: the model and whether the owner is an admin).
+
+use provdb_inference::train::TrainingConfig;
+use serde::{Deserialize, Serialize};
+
+/// How a row becomes a training example.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DataFormat {
+    /// Plain text to continue: every token is trained on.
+    Completion {
+        /// The column holding the text (default: the Datanet's text column).
+        #[serde(default)]
+        column: Option<String>,
+    },
+    /// An instruction and its response, in the model's chat template; only the response is
+    /// trained on.
+    Instruction {
+        /// The instruction's column.
+        #[serde(default = "instruction_column")]
+        instruction: String,
+        /// The response's column.
+        #[serde(default = "response_column")]
+        response: String,
+    },
+    /// A conversation (a JSON array of `{role, content}`); the last assistant message is
+    /// trained on, the messages before it are the prompt.
+    Chat {
+        /// The column holding the messages.
+        #[serde(default = "messages_column")]
+        messages: String,
+    },
+}
+
+fn instruction_column() -> String {
+    "instruction".into()
+}
+
+fn response_column() -> String {
+    "response".into()
+}
+
+fn messages_column() -> String {
+    "messages".into()
+}
+
+impl Default for DataFormat {
+    fn default() -> Self {
+        Self::Completion { column: None }
+    }
+}
+
+/// Basis points of an answer's data share paid to an adapter's training contributors, unless
+/// the job says otherwise.
+pub const DEFAULT_TRAINING_SHARE_BPS: u32 = 1000;
+
+fn default_share() -> u32 {
+    DEFAULT_TRAINING_SHARE_BPS
+}
+
+/// A fine-tuning request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FineTuneSpec {
+    /// The Datanet to train on.
+    pub datanet: String,
+    /// A SQL query over it returning `record_id` and the format's columns; default: every
+    /// live approved record of the Datanet.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// How rows become examples.
+    #[serde(default)]
+    pub format: DataFormat,
+    /// Hyperparameters (missing ones take their defaults).
+    #[serde(default)]
+    pub hyperparameters: TrainingConfig,
+    /// Basis points of every answer's data share paid to the training contributors.
+    #[serde(default = "default_share")]
+    pub training_share_bps: u32,
+}
+
+impl FineTuneSpec {
+    /// A request with the defaults for `datanet`.
+    pub fn new(datanet: impl Into<String>) -> Self {
+        Self {
+            datanet: datanet.into(),
+            query: None,
+            format: DataFormat::default(),
+            hyperparameters: TrainingConfig::default(),
+            training_share_bps: DEFAULT_TRAINING_SHARE_BPS,
+        }
+    }
+}
+
+/// A request as a job stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredSpec {
+    /// The base model's name (the loaded generator's).
+    pub model: String,
+    /// Whether the owner reads every Datanet (an admin).
+    pub as_admin: bool,
+    /// The request.
+    pub spec: FineTuneSpec,
+}
