@@ -74,6 +74,11 @@ impl Trainer {
                 factor.shapes()
             )));
         }
+        if !a.iter().chain(b).all(|v| v.is_finite()) {
+            return Err(InferenceError::Invalid(format!(
+                "layer {layer} {module}: factor values must be finite numbers"
+            )));
+        }
         set_values(&factor.a, a.to_vec())
             .and_then(|()| set_values(&factor.b, b.to_vec()))
             .map_err(|e| self.compute(e))

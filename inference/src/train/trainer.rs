@@ -122,8 +122,9 @@ impl Trainer {
     }
 
     /// Chooses how the frozen matrices are kept and multiplied (the default dequantizes them
-    /// once; [`BaseProduct::AsStored`] keeps no copy and computes the forward pass exactly as
-    /// inference does). Rebuilds the base when its representation changes.
+    /// once; [`BaseProduct::AsStored`] keeps no copy and multiplies with the inference kernels,
+    /// 8-bit activations included). Rebuilds the base when its representation changes; a
+    /// checkpoint continues bit for bit only under the product it was written with.
     pub fn set_base_product(&mut self, product: BaseProduct) -> Result<()> {
         if (product == BaseProduct::AsStored) != self.base.is_stored() {
             self.base = FrozenBase::new(&self.model, product).map_err(|e| self.compute(e))?;
@@ -217,8 +218,17 @@ impl Trainer {
             .collect();
         let loss_tokens: usize = batches.iter().map(|b| b.targets.len()).sum();
         let (loss, mut gradients) = self.gradients(&batches, loss_tokens)?;
-        if let Some(max_norm) = self.config.clip_norm {
-            optim::clip(&mut gradients, max_norm);
+        let norm = match self.config.clip_norm {
+            Some(max_norm) => optim::clip(&mut gradients, max_norm),
+            None => optim::global_norm(&gradients),
+        };
+        if !loss.is_finite() || !norm.is_finite() {
+            // Refused before the update: the factors stay those of the last finite step.
+            return Err(InferenceError::Invalid(format!(
+                "training diverged at step {} (loss {loss}, gradient norm {norm}); lower the \
+                 learning rate or clip gradients",
+                self.step + 1
+            )));
         }
         let learning_rate = self.config.learning_rate_at(self.step, self.total_steps());
         let variables: Vec<_> = self.factors.variables().cloned().collect();
