@@ -9,6 +9,10 @@
 //! $CARGO_TARGET_DIR/debug/examples/train_speed [MODEL] [STEPS] [frozen|matmul|stored|all]
 //! ```
 //!
+//! Measured on the 2-core development machine (AMD EPYC, AVX2 gemm), idle, 5 steps, mean of
+//! steps 2-5: frozen-linear 88 tokens/s (2.9 s per step), matmul 62 tokens/s (4.1 s; the same
+//! factors bit for bit), as stored 63-72 tokens/s (3.6-4.0 s) with no f32 copy of the base.
+//!
 //! candle's CPU element-wise ops run on its own spinning thread pool beside rayon's (gemm):
 //! on a machine shared with other work, `CANDLE_NUM_THREADS=1` keeps those ops on the calling
 //! thread and avoids spinning on a descheduled worker.
