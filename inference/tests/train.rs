@@ -260,4 +260,21 @@ fn bad_hyperparameters_and_data_are_user_errors() {
         examples[..1].to_vec(),
         "none to train",
     );
+    // Factors that overflow the forward pass stop the run with a user error before an update.
+    let mut trainer = Trainer::new(Arc::clone(&model), quick_config(), examples.clone()).unwrap();
+    let q = trainer.factors().unwrap().remove(0);
+    let nan = vec![f32::NAN; q.b.len()];
+    let error = trainer.set_factor(0, "q_proj", &q.a, &nan).unwrap_err();
+    assert!(
+        error.is_user_error() && error.to_string().contains("finite"),
+        "{error}"
+    );
+    let (huge_a, huge_b) = (vec![1e30; q.a.len()], vec![1e30; q.b.len()]);
+    trainer.set_factor(0, "q_proj", &huge_a, &huge_b).unwrap();
+    let error = trainer.run(None, &mut |_| Control::Continue).unwrap_err();
+    assert!(
+        error.is_user_error() && error.to_string().contains("diverged"),
+        "{error}"
+    );
+    assert_eq!(trainer.step(), 0, "no update after a non-finite loss");
 }

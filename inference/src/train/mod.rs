@@ -13,6 +13,7 @@
 //!   dequantized once and frozen (`base`), LoRA factors as candle variables (`factors`),
 //!   the differentiable decoder and masked cross-entropy (`forward`), AdamW and clipping
 //!   written here (`optim`), checksummed checkpoints (`checkpoint`), PEFT output (`export`),
+//!   factor access and checkpoint save/restore (`state`),
 //!   seeded randomness fixed by this crate (`rng`), data split and order (`data`).
 //!
 //! Invariants: the same base, examples and config give the same adapter bytes; a run resumed
@@ -28,6 +29,7 @@ mod factors;
 mod forward;
 mod optim;
 mod rng;
+mod state;
 mod trainer;
 
 use std::path::PathBuf;

@@ -10,39 +10,36 @@
 //! the uninterrupted run; a checkpoint is only restored into a trainer whose fingerprint
 //! (base, data, config) matches.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use keccak_asm::{Digest, Keccak256};
 
 use super::base::{BaseProduct, FrozenBase};
-use super::checkpoint::{self, Slot, TrainingState};
 use super::config::TrainingConfig;
 use super::data::{Batch, Example, Plan, split, validate_examples};
 use super::factors::{LoraFactors, set_values, values};
 use super::forward::Forward;
 use super::optim::{self, AdamW};
-use super::{CheckpointPolicy, Control, Evaluation, FactorValues, Progress, TrainingOutcome};
+use super::{CheckpointPolicy, Control, Evaluation, Progress, TrainingOutcome};
 use crate::error::{InferenceError, Result};
 use crate::llama::LlamaModel;
-use crate::lora::MODULES;
 
 /// A LoRA fine-tuning run. Create it with [`Trainer::new`], optionally [`Trainer::restore`] a
 /// checkpoint, then [`Trainer::run`]; write the result with [`Trainer::save_adapter`].
 pub struct Trainer {
-    model: Arc<LlamaModel>,
-    base: FrozenBase,
-    config: TrainingConfig,
-    train: Vec<Example>,
-    held_out: Vec<Example>,
-    plan: Plan,
-    factors: LoraFactors,
-    optimizer: AdamW,
+    pub(super) model: Arc<LlamaModel>,
+    pub(super) base: FrozenBase,
+    pub(super) config: TrainingConfig,
+    pub(super) train: Vec<Example>,
+    pub(super) held_out: Vec<Example>,
+    pub(super) plan: Plan,
+    pub(super) factors: LoraFactors,
+    pub(super) optimizer: AdamW,
     /// Optimiser steps done.
-    step: usize,
-    fingerprint: [u8; 32],
-    product: BaseProduct,
+    pub(super) step: usize,
+    pub(super) fingerprint: [u8; 32],
+    pub(super) product: BaseProduct,
 }
 
 /// One step's figures.
@@ -125,8 +122,9 @@ impl Trainer {
     }
 
     /// Chooses how the frozen matrices are kept and multiplied (the default dequantizes them
-    /// once; [`BaseProduct::AsStored`] keeps no copy and computes the forward pass exactly as
-    /// inference does). Rebuilds the base when its representation changes.
+    /// once; [`BaseProduct::AsStored`] keeps no copy and multiplies with the inference kernels,
+    /// 8-bit activations included). Rebuilds the base when its representation changes; a
+    /// checkpoint continues bit for bit only under the product it was written with.
     pub fn set_base_product(&mut self, product: BaseProduct) -> Result<()> {
         if (product == BaseProduct::AsStored) != self.base.is_stored() {
             self.base = FrozenBase::new(&self.model, product).map_err(|e| self.compute(e))?;
@@ -135,7 +133,7 @@ impl Trainer {
         Ok(())
     }
 
-    fn forward(&self) -> Forward<'_> {
+    pub(super) fn forward(&self) -> Forward<'_> {
         Forward {
             config: self.model.config(),
             base: &self.base,
@@ -144,7 +142,7 @@ impl Trainer {
         }
     }
 
-    fn compute(&self, error: candle_core::Error) -> InferenceError {
+    pub(super) fn compute(&self, error: candle_core::Error) -> InferenceError {
         compute_error(&self.model)(error)
     }
 
@@ -225,8 +223,17 @@ impl Trainer {
             .collect();
         let loss_tokens: usize = batches.iter().map(|b| b.targets.len()).sum();
         let (loss, mut gradients) = self.gradients(&batches, loss_tokens)?;
-        if let Some(max_norm) = self.config.clip_norm {
-            optim::clip(&mut gradients, max_norm);
+        let norm = match self.config.clip_norm {
+            Some(max_norm) => optim::clip(&mut gradients, max_norm),
+            None => optim::global_norm(&gradients),
+        };
+        if !loss.is_finite() || !norm.is_finite() {
+            // Refused before the update: the factors stay those of the last finite step.
+            return Err(InferenceError::Invalid(format!(
+                "training diverged at step {} (loss {loss}, gradient norm {norm}); lower the \
+                 learning rate or clip gradients",
+                self.step + 1
+            )));
         }
         let learning_rate = self.config.learning_rate_at(self.step, self.total_steps());
         let variables: Vec<_> = self.factors.variables().cloned().collect();
@@ -253,7 +260,11 @@ impl Trainer {
     }
 
     /// Mean loss over `loss_tokens` and its gradient for every variable, summed over batches.
-    fn gradients(&self, batches: &[Batch], loss_tokens: usize) -> Result<(f32, Vec<Vec<f32>>)> {
+    pub(super) fn gradients(
+        &self,
+        batches: &[Batch],
+        loss_tokens: usize,
+    ) -> Result<(f32, Vec<Vec<f32>>)> {
         let variables: Vec<_> = self.factors.variables().collect();
         let mut sums: Vec<Vec<f32>> = variables
             .iter()
@@ -302,174 +313,9 @@ impl Trainer {
         })
     }
 
-    fn check_examples(&self, examples: &[Example]) -> Result<()> {
+    pub(super) fn check_examples(&self, examples: &[Example]) -> Result<()> {
         let model = self.model.config();
         validate_examples(examples, &self.config, model.context_length, model.vocab)
-    }
-
-    /// Mean loss over the response tokens of `examples` and its gradient for every factor,
-    /// accumulated over micro-batches of the config's batch size: what a step computes,
-    /// without updating anything (for checks and diagnostics).
-    pub fn loss_and_gradients(&self, examples: &[Example]) -> Result<(f32, Vec<FactorValues>)> {
-        self.check_examples(examples)?;
-        let batches: Vec<Batch> = examples
-            .chunks(self.config.batch_size)
-            .map(|chunk| Batch::new(&chunk.iter().collect::<Vec<_>>()))
-            .collect();
-        let tokens = batches.iter().map(|b| b.targets.len()).sum();
-        let (loss, gradients) = self.gradients(&batches, tokens)?;
-        Ok((loss, self.pair_up(gradients)))
-    }
-
-    fn pair_up(&self, flat: Vec<Vec<f32>>) -> Vec<FactorValues> {
-        let mut flat = flat.into_iter();
-        self.factors
-            .all()
-            .iter()
-            .map(|factor| FactorValues {
-                layer: factor.layer,
-                module: MODULES[factor.module],
-                a: flat.next().unwrap_or_default(),
-                b: flat.next().unwrap_or_default(),
-            })
-            .collect()
-    }
-
-    /// The current factors (`b` rows of `q_proj`/`k_proj` in the base's adjacent-pair
-    /// rotary order, as trained).
-    pub fn factors(&self) -> Result<Vec<FactorValues>> {
-        let flat = self
-            .factors
-            .variables()
-            .map(values)
-            .collect::<candle_core::Result<Vec<_>>>()
-            .map_err(|e| self.compute(e))?;
-        Ok(self.pair_up(flat))
-    }
-
-    /// Replaces the factors of `module` of `layer` (same layout as [`Trainer::factors`]).
-    pub fn set_factor(&mut self, layer: usize, module: &str, a: &[f32], b: &[f32]) -> Result<()> {
-        let index = MODULES.iter().position(|m| *m == module);
-        let Some(factor) = index.and_then(|m| self.factors.get(layer, m)) else {
-            return Err(InferenceError::Invalid(format!(
-                "layer {layer} {module} is not trained"
-            )));
-        };
-        if a.len() != factor.a.elem_count() || b.len() != factor.b.elem_count() {
-            return Err(InferenceError::Invalid(format!(
-                "layer {layer} {module}: {} and {} values given, {:?} expected",
-                a.len(),
-                b.len(),
-                factor.shapes()
-            )));
-        }
-        set_values(&factor.a, a.to_vec())
-            .and_then(|()| set_values(&factor.b, b.to_vec()))
-            .map_err(|e| self.compute(e))
-    }
-
-    /// Next-token logits after every position of `tokens`, from the training forward pass.
-    pub fn logits(&self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
-        let model = self.model.config();
-        if tokens.is_empty() || tokens.len() > model.context_length {
-            return Err(InferenceError::Invalid(format!(
-                "{} tokens: 1 to the model's context of {} are scored",
-                tokens.len(),
-                model.context_length
-            )));
-        }
-        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= model.vocab) {
-            return Err(InferenceError::Invalid(format!(
-                "token id {bad} is outside the vocabulary of {}",
-                model.vocab
-            )));
-        }
-        self.forward()
-            .logits(tokens)
-            .and_then(|l| l.to_vec2::<f32>())
-            .map_err(|e| self.compute(e))
-    }
-
-    /// Writes the adapter as a PEFT folder (`base_model_name` goes in
-    /// `base_model_name_or_path`, e.g. `HuggingFaceTB/SmolLM2-135M-Instruct`).
-    pub fn save_adapter(&self, dir: &Path, base_model_name: &str) -> Result<()> {
-        let head_dim = self.model.config().head_dim();
-        super::export::write_peft(dir, &self.factors, &self.config, head_dim, base_model_name)
-    }
-
-    fn slots(&self) -> Vec<Slot> {
-        self.factors
-            .all()
-            .iter()
-            .flat_map(|f| {
-                let [a, b] = f.shapes();
-                [
-                    Slot::new(f.layer, f.module, true, a),
-                    Slot::new(f.layer, f.module, false, b),
-                ]
-            })
-            .collect()
-    }
-
-    /// Writes the full training state to `dir/step-NNNNNNNN/` (older steps removed).
-    pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf> {
-        let values = self
-            .factors
-            .variables()
-            .map(values)
-            .collect::<candle_core::Result<Vec<_>>>()
-            .map_err(|e| self.compute(e))?;
-        let variables = values
-            .into_iter()
-            .zip(&self.optimizer.moments)
-            .map(|(v, (m, s))| [v, m.clone(), s.clone()])
-            .collect();
-        let state = TrainingState {
-            step: self.step,
-            updates: self.optimizer.updates,
-            fingerprint: self.fingerprint,
-            config_json: serde_json::to_string(&self.config)
-                .map_err(|e| InferenceError::Invalid(e.to_string()))?,
-            variables,
-        };
-        checkpoint::write(dir, &self.slots(), &state)
-    }
-
-    /// Restores the newest checkpoint in `dir`, if there is one (returns whether it did). A
-    /// checkpoint of another base, dataset or config is refused.
-    pub fn restore(&mut self, dir: &Path) -> Result<bool> {
-        let Some(folder) = checkpoint::latest(dir)? else {
-            return Ok(false);
-        };
-        let state = checkpoint::read(&folder, &self.slots())?;
-        if state.fingerprint != self.fingerprint {
-            return Err(InferenceError::Invalid(format!(
-                "{}: this checkpoint was written for another base model, dataset or config",
-                folder.display()
-            )));
-        }
-        if state.step > self.total_steps() {
-            return Err(InferenceError::Corrupt {
-                path: folder,
-                reason: format!(
-                    "step {} beyond the run's {}",
-                    state.step,
-                    self.total_steps()
-                ),
-            });
-        }
-        let variables: Vec<_> = self.factors.variables().cloned().collect();
-        let mut moments = Vec::with_capacity(variables.len());
-        for (variable, [values, m, v]) in variables.iter().zip(state.variables) {
-            set_values(variable, values).map_err(|e| self.compute(e))?;
-            moments.push((m, v));
-        }
-        self.optimizer = AdamW {
-            moments,
-            updates: state.updates,
-        };
-        self.step = state.step;
-        Ok(true)
     }
 }
 
