@@ -4,6 +4,7 @@
 mod answers;
 mod common;
 mod corrupt_input;
+mod factory;
 mod ingest;
 mod search;
 mod signatures;

@@ -1,6 +1,6 @@
 //! Registering LoRA adapters in the `ProvenanceRegistry`: id (the hash of its files), owner,
-//! base-model hash and training-data root (zero until the Model Factory trains adapters from
-//! Datanet records). Each registration reads the registry first, so a repeated or resumed sync
+//! base-model hash and training-data root (the Merkle root of the record ids a Model Factory
+//! adapter trained on; zero for an adapter added from outside). Each registration reads the registry first, so a repeated or resumed sync
 //! registers nothing twice; adapters without an owner are not registered (the registry keys
 //! "registered" on a non-zero owner).
 
@@ -22,6 +22,8 @@ pub struct AdapterRecord {
     pub owner: [u8; 20],
     /// keccak256 of its base model's files.
     pub base_model: [u8; 32],
+    /// Merkle root of the record ids it was trained on (zero when unknown).
+    pub training_root: [u8; 32],
 }
 
 /// One adapter a sync registered.
@@ -67,7 +69,7 @@ pub(crate) async fn register(
                         B256::from(adapter.id),
                         EvmAddress::from(adapter.owner),
                         B256::from(adapter.base_model),
-                        B256::ZERO,
+                        B256::from(adapter.training_root),
                     )
                     .send()
                     .await

@@ -28,7 +28,7 @@ use provdb_storage::{Address, JobEvent, JobRecord, JobStatus};
 use serde_json::{Value, json};
 
 pub use dataset::{MAX_TRAINING_RECORDS, TrainingSet};
-pub use run::{EvalView, JobResult, Sample};
+pub use run::{EvalView, EventSink, JobResult, Sample};
 pub use runner::JobRunner;
 pub use spec::{DEFAULT_TRAINING_SHARE_BPS, DataFormat, FineTuneSpec, StoredSpec};
 
@@ -176,6 +176,24 @@ impl Db {
         }
         self.job_event(id, event)?;
         Ok(job)
+    }
+
+    /// Runs a queued job here, in the foreground, until it ends or `cancel` is set (the CLI; a
+    /// server runs jobs on a [`JobRunner`]); `on_event` sees each event as it is stored.
+    pub fn run_fine_tune_job(
+        &self,
+        id: JobId,
+        cancel: &std::sync::atomic::AtomicBool,
+        on_event: EventSink<'_>,
+    ) -> Result<JobStatus> {
+        let job = self.fine_tune_job(id)?;
+        if job.status != JobStatus::Queued {
+            return Err(Error::Invalid(format!(
+                "job {id} is {}, not queued",
+                job.status.as_str()
+            )));
+        }
+        run::run_job(self, id, cancel, on_event)
     }
 
     /// Queues a cancelled or failed job again; it resumes from its last checkpoint.

@@ -80,8 +80,16 @@ pub struct JobResult {
     pub provenance: TrainingProvenance,
 }
 
+/// Sees each event of a running job as it is stored.
+pub type EventSink<'a> = &'a (dyn Fn(&serde_json::Value) + Sync);
+
 /// Runs job `id` until it ends or `cancel` is set; the status it ended with.
-pub(crate) fn run_job(db: &Db, id: JobId, cancel: &AtomicBool) -> Result<JobStatus> {
+pub(crate) fn run_job(
+    db: &Db,
+    id: JobId,
+    cancel: &AtomicBool,
+    on_event: EventSink<'_>,
+) -> Result<JobStatus> {
     let job = db.fine_tune_job(id)?;
     let stored: StoredSpec = serde_json::from_str(&job.spec_json)
         .map_err(|e| Error::Internal(format!("job {id} has an unreadable request: {e}")))?;
@@ -91,7 +99,20 @@ pub(crate) fn run_job(db: &Db, id: JobId, cancel: &AtomicBool) -> Result<JobStat
     } else {
         Caller::address(job.owner)
     };
-    match train(db, id, &stored, caller, cancel) {
+    let emit = |event: serde_json::Value| -> Result<()> {
+        db.job_event(id, event.clone())?;
+        on_event(&event);
+        Ok(())
+    };
+    let outcome = train(db, id, &stored, caller, cancel, &emit);
+    let status = match &outcome {
+        Ok(Some(_)) => JobStatus::Succeeded,
+        Ok(None) => JobStatus::Cancelled,
+        Err(_) => JobStatus::Failed,
+    };
+    on_event(&json!({"type": "status", "status": status.as_str(),
+        "error": outcome.as_ref().err().map(ToString::to_string)}));
+    match outcome {
         Ok(Some(result)) => {
             let value =
                 serde_json::to_value(&result).map_err(|e| Error::Internal(e.to_string()))?;
@@ -120,6 +141,7 @@ fn train(
     stored: &StoredSpec,
     caller: Caller,
     cancel: &AtomicBool,
+    emit: &dyn Fn(serde_json::Value) -> Result<()>,
 ) -> Result<Option<JobResult>> {
     let answer_model = db.answer_model()?;
     if answer_model.name != stored.model {
@@ -154,16 +176,14 @@ fn train(
         before
     };
     let (train_examples, held_out_examples) = trainer.example_counts();
-    db.job_event(
-        id,
+    emit(
         json!({"type": "started", "step": trainer.step(), "total_steps": trainer.total_steps(),
                "train_examples": train_examples, "held_out_examples": held_out_examples,
                "resumed": resumed, "before": before}),
     )?;
     let outcome = trainer.run(Some(&checkpoints), &mut |p| {
         // An event that cannot be stored is not worth stopping a run for; the status is.
-        let _ = db.job_event(
-            id,
+        let _ = emit(
             json!({"type": "step", "step": p.step, "total_steps": p.total_steps, "loss": p.loss,
                    "learning_rate": p.learning_rate, "tokens_per_second": p.tokens_per_second,
                    "eta_seconds": p.eta_seconds}),

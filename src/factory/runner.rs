@@ -135,7 +135,7 @@ fn work(shared: &Shared) {
                 queue = shared.wake.wait(queue).unwrap_or_else(|p| p.into_inner());
             }
         };
-        if let Err(e) = run_job(&shared.db, id, &flag) {
+        if let Err(e) = run_job(&shared.db, id, &flag, &|_| {}) {
             eprintln!("provdb: fine-tuning job {id} could not run: {e}");
         }
         shared.lock().running = None;

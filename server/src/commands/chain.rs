@@ -179,7 +179,14 @@ fn owned_adapters(db: &Db) -> anyhow::Result<Vec<provdb_chain::AdapterRecord>> {
             id: [0; 32],
             owner: [0; 20],
             base_model: [0; 32],
+            training_root: [0; 32],
         };
+        if let Some(training) = &info.training {
+            hex::decode_to_slice(
+                training.records_root.trim_start_matches("0x"),
+                &mut record.training_root,
+            )?;
+        }
         hex::decode_to_slice(info.id.trim_start_matches("0x"), &mut record.id)?;
         hex::decode_to_slice(owner.trim_start_matches("0x"), &mut record.owner)?;
         hex::decode_to_slice(
