@@ -78,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chain(command) => commands::chain::run(&data, command),
         Command::Serve(args) => commands::serve::run(&data, args),
         Command::Key(command) => commands::key::run(&data, command),
+        Command::Train(command) => commands::train::run(&data, command),
         Command::Demo(args) => commands::demo::run(&data, args),
         Command::Bench(command) => bench::run(command),
     }

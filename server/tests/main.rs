@@ -13,6 +13,7 @@ mod http_load;
 mod http_openai;
 mod http_roles;
 mod http_shutdown;
+mod http_train;
 mod http_ui;
 mod index_crash;
 mod ledger;

@@ -40,7 +40,7 @@ impl Shared {
 /// Runs fine-tuning jobs in the background.
 pub struct JobRunner {
     shared: Arc<Shared>,
-    worker: Option<JoinHandle<()>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl JobRunner {
@@ -69,7 +69,7 @@ impl JobRunner {
             .map_err(|e| Error::Internal(format!("cannot start the fine-tuning worker: {e}")))?;
         Ok(Self {
             shared,
-            worker: Some(worker),
+            worker: Mutex::new(Some(worker)),
         })
     }
 
@@ -142,8 +142,10 @@ fn work(shared: &Shared) {
     }
 }
 
-impl Drop for JobRunner {
-    fn drop(&mut self) {
+impl JobRunner {
+    /// Stops: cancels the running job (it checkpoints and stays resumable), leaves queued ones
+    /// queued for the next runner, and waits for the worker. Idempotent.
+    pub fn stop(&self) {
         {
             let mut queue = self.shared.lock();
             queue.stopping = true;
@@ -152,8 +154,15 @@ impl Drop for JobRunner {
             }
         }
         self.shared.wake.notify_all();
-        if let Some(worker) = self.worker.take() {
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(worker) = worker {
             let _ = worker.join();
         }
+    }
+}
+
+impl Drop for JobRunner {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod serve;
-pub(crate) use serve::{KeyCommand, ServeArgs};
+pub(crate) use serve::{KeyCommand, ServeArgs, TrainCommand, TrainCreateArgs};
 
 /// provdb: a database whose records know their contributors, and whose answers pay them.
 #[derive(Debug, Parser)]
@@ -77,6 +77,10 @@ pub(crate) enum Command {
     /// Make, list and revoke API keys for `provdb serve`.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Fine-tune LoRA adapters on Datanet records (the Model Factory): create, list, show,
+    /// events, resume, publish.
+    #[command(subcommand)]
+    Train(TrainCommand),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
     /// Benchmarks that print ratios against a baseline measured in the same run.

@@ -17,6 +17,7 @@ pub(crate) mod records;
 pub(crate) mod search;
 pub(crate) mod serve;
 pub(crate) mod sql;
+pub(crate) mod train;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,12 +6,14 @@
 //! may not read answers 404 exactly like an unknown one; blocking work (RocksDB, indexes,
 //! models) runs on tokio's blocking pool; a request body is bounded (uploads by their own
 //! limit, streamed to disk); shutdown stops accepting, then waits for the generations in
-//! flight to finish and record their answers.
+//! flight to finish and record their answers, then stops the fine-tuning job running (it
+//! checkpoints and resumes next time).
 
 mod adapters;
 mod auth;
 mod datanets;
 mod error;
+mod jobs;
 mod keys;
 mod ledger;
 mod limits;
@@ -82,7 +84,17 @@ pub(crate) fn run(data: &FsPath, config: ServeConfig) -> anyhow::Result<()> {
         );
         (None, None)
     };
-    let state = Arc::new(AppState::new(db, generator, model_name, config.limits));
+    let jobs = match generator {
+        Some(_) => Some(provdb::factory::JobRunner::start(db.clone())?),
+        None => None,
+    };
+    let state = Arc::new(AppState::new(
+        db,
+        generator,
+        model_name,
+        jobs,
+        config.limits,
+    ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("provdb-http")
@@ -104,6 +116,16 @@ async fn serve(state: Shared, addr: SocketAddr) -> anyhow::Result<()> {
         .await?;
     eprintln!("provdb serve: stopping; waiting for generations in flight");
     state.gate.wait_idle().await;
+    if state.jobs.is_some() {
+        // The running job stops after its step with a checkpoint; it resumes next time.
+        let stopping = Arc::clone(&state);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(jobs) = &stopping.jobs {
+                jobs.stop();
+            }
+        })
+        .await;
+    }
     eprintln!("provdb serve: stopped");
     Ok(())
 }
@@ -177,6 +199,12 @@ fn router(state: Shared) -> Router {
         .route("/v1/models", get(adapters::models))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/fine_tuning/jobs", get(jobs::list).post(jobs::create))
+        .route("/v1/fine_tuning/jobs/{id}", get(jobs::show))
+        .route("/v1/fine_tuning/jobs/{id}/events", get(jobs::events))
+        .route("/v1/fine_tuning/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/fine_tuning/jobs/{id}/resume", post(jobs::resume))
+        .route("/v1/fine_tuning/jobs/{id}/publish", post(jobs::publish))
         .fallback(|| async { ApiError::not_found("no such route (see docs/http-api.md)") });
     Router::new()
         .route("/", get(ui::index))

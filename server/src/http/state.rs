@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use provdb::Db;
+use provdb::factory::JobRunner;
 use provdb::inference::llama::Generator;
 
 use crate::http::limits::{GenerationGate, KeyRateLimit};
@@ -35,6 +36,8 @@ pub(crate) struct AppState {
     pub(crate) generator: Option<Arc<Generator>>,
     /// The generator's name (`model` in OpenAI requests).
     pub(crate) model_name: Option<String>,
+    /// Fine-tuning jobs run here (when a generator is loaded).
+    pub(crate) jobs: Option<JobRunner>,
     pub(crate) limits: ServeLimits,
     pub(crate) gate: GenerationGate,
     pub(crate) rate: KeyRateLimit,
@@ -49,12 +52,14 @@ impl AppState {
         db: Db,
         generator: Option<Arc<Generator>>,
         model_name: Option<String>,
+        jobs: Option<JobRunner>,
         limits: ServeLimits,
     ) -> Self {
         Self {
             db,
             generator,
             model_name,
+            jobs,
             gate: GenerationGate::new(limits.generation_slots, limits.generation_queue),
             rate: KeyRateLimit::new(limits.rate_per_second, limits.rate_burst),
             metrics: Metrics::new(),
