@@ -290,8 +290,7 @@ fn fine_tuning_jobs_train_stream_publish_and_pay_over_http() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["type"] == "started")
-        .last()
+        .rfind(|e| e["type"] == "started")
         .unwrap()
         .clone();
     assert!(

@@ -78,7 +78,7 @@ pub(crate) enum KeyCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrainCommand {
     /// Fine-tune a LoRA adapter on a Datanet's records, in the foreground with a progress bar.
-    Create(TrainCreateArgs),
+    Create(Box<TrainCreateArgs>),
     /// List fine-tuning jobs.
     List {
         /// Print JSON.

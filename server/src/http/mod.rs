@@ -208,13 +208,12 @@ fn router(state: Shared) -> Router {
         .fallback(|| async { ApiError::not_found("no such route (see docs/http-api.md)") });
     Router::new()
         .route("/", get(ui::index))
-        .route("/app.js", get(ui::app_js))
-        .route("/style.css", get(ui::style_css))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
         )
         .route("/metrics", get(metrics_text))
+        .route("/{file}", get(ui::file))
         .merge(api)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))

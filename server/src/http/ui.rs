@@ -1,15 +1,35 @@
-//! The web UI: three files compiled into the binary (`server/ui/`), served without a key (the
-//! page asks for one and sends it with every API call).
+//! The web UI: the files of `server/ui/` compiled into the binary and served without a key
+//! (the page asks for one and sends it with every API call). Only the files listed here are
+//! served; any other name is 404.
 
-use axum::http::{HeaderValue, header};
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const INDEX_HTML: &str = include_str!("../../ui/index.html");
-const APP_JS: &str = include_str!("../../ui/app.js");
-const STYLE_CSS: &str = include_str!("../../ui/style.css");
+/// (name, contents, media type) of every file of the UI.
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        include_str!("../../ui/index.html"),
+        "text/html; charset=utf-8",
+    ),
+    (
+        "app.js",
+        include_str!("../../ui/app.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "style.css",
+        include_str!("../../ui/style.css"),
+        "text/css; charset=utf-8",
+    ),
+];
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    let mut response = body.into_response();
+fn asset(name: &str) -> Response {
+    let Some((_, body, content_type)) = FILES.iter().find(|(file, _, _)| *file == name) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mut response = (*body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -24,15 +44,10 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 
 /// `GET /`.
 pub(crate) async fn index() -> Response {
-    asset(INDEX_HTML, "text/html; charset=utf-8")
+    asset("index.html")
 }
 
-/// `GET /app.js`.
-pub(crate) async fn app_js() -> Response {
-    asset(APP_JS, "text/javascript; charset=utf-8")
-}
-
-/// `GET /style.css`.
-pub(crate) async fn style_css() -> Response {
-    asset(STYLE_CSS, "text/css; charset=utf-8")
+/// `GET /{file}`: one of the UI's files.
+pub(crate) async fn file(Path(name): Path<String>) -> Response {
+    asset(&name)
 }
