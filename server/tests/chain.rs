@@ -318,6 +318,36 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         &["adapter", "add", &format!("{peft_arg}/adapter-0001")],
     ));
     let adapter_id = owned[0]["id"].as_str().unwrap().to_string();
+    // A Model Factory adapter, trained on aero's records, is registered with their root.
+    let job = json(&ok(provdb(
+        &data,
+        &[
+            "train",
+            "create",
+            "aero",
+            "--rank",
+            "2",
+            "--targets",
+            "q_proj",
+            "--batch-size",
+            "1",
+            "--max-length",
+            "32",
+            "--json",
+        ],
+    )));
+    let trained = json(&ok(provdb(
+        &data,
+        &[
+            "train",
+            "publish",
+            job["id"].as_str().unwrap(),
+            "--owner",
+            contributors[1],
+            "--json",
+        ],
+    )));
+    let trained_id = trained["id"].as_str().unwrap().to_string();
 
     let synced = json(&ok(chain(
         &data,
@@ -325,9 +355,25 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         &["sync", "--key", operator, "--json"],
     )));
     let registered = synced["adapters_registered"].as_array().unwrap();
-    assert_eq!(registered.len(), 1, "{synced}");
-    assert_eq!(registered[0]["id"], adapter_id.as_str());
+    assert_eq!(registered.len(), 2, "{synced}");
+    assert!(
+        registered.iter().any(|r| r["id"] == adapter_id.as_str()),
+        "{synced}"
+    );
     let registry = deployed["registry"].as_str().unwrap().to_string();
+    let on_chain_trained = anvil.cast_ok(&[
+        "call",
+        &registry,
+        "adapters(bytes32)(address,bytes32,bytes32)",
+        &trained_id,
+    ]);
+    let fields: Vec<&str> = on_chain_trained.lines().collect();
+    assert_eq!(fields[0].to_lowercase(), contributors[1].to_lowercase());
+    assert_eq!(
+        fields[2],
+        trained["training"]["records_root"].as_str().unwrap()
+    );
+    assert_ne!(fields[2], format!("0x{}", "0".repeat(64)));
     let on_chain = anvil.cast_ok(&[
         "call",
         &registry,
