@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing provdb need beyond the Rust toolchain, and nothing when it
-# is there: clang's libclang (bindgen generates the rocksdb crate's bindings against it), and the
+# is there: clang's libclang (bindgen generates the rocksdb crate's bindings against it),
+# OpenSSL's headers and socat (https RPC endpoints and their test), and the
 # pinned npm package @openzeppelin/merkle-tree that the Merkle tree is cross-checked against
 # (scripts/oz-merkle.sh; needs node and npm), and the pinned chain tools solc, anvil and cast
 # (scripts/chain-tools.sh), and for the HTTP server's tests OpenAI's Python client
@@ -12,12 +13,19 @@ have_libclang() {
   ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1
 }
 
-if ! have_libclang; then
-  echo "install-deps: installing clang and libclang-dev (for bindgen)" >&2
+# Debian packages: clang's libclang (bindgen), OpenSSL's headers with pkg-config (TLS for https
+# RPC endpoints, through native-tls), and socat (the https test puts a TLS front on anvil).
+missing=()
+have_libclang || missing+=(clang libclang-dev)
+pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
+command -v socat >/dev/null || missing+=(socat)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang libclang-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 bash "$(dirname "${BASH_SOURCE[0]}")/oz-merkle.sh" --install

@@ -74,6 +74,22 @@ fn transport_is_transient(e: &TransportError) -> bool {
 
 /// Turns an alloy contract error from `operation` into a [`StepError`], decoding a revert
 /// into the contract's named custom error.
+/// An error with its causes (`top: cause: root cause`), so that what went wrong deep in the
+/// transport (a refused connection, an untrusted certificate) reaches the user.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 pub(crate) fn classify(operation: &str, e: alloy::contract::Error) -> StepError {
     use alloy::contract::Error as E;
     if let Some(decoded) =
@@ -87,12 +103,12 @@ pub(crate) fn classify(operation: &str, e: alloy::contract::Error) -> StepError 
         return reverted(operation, format!("{decoded:?}"));
     }
     match &e {
-        E::TransportError(t) if transport_is_transient(t) => StepError::Transient(e.to_string()),
-        E::PendingTransactionError(_) => StepError::Transient(e.to_string()),
+        E::TransportError(t) if transport_is_transient(t) => StepError::Transient(with_causes(&e)),
+        E::PendingTransactionError(_) => StepError::Transient(with_causes(&e)),
         E::TransportError(RpcError::ErrorResp(payload)) => {
             reverted(operation, payload.message.to_string())
         }
-        _ => StepError::Transient(e.to_string()),
+        _ => StepError::Transient(with_causes(&e)),
     }
 }
 
@@ -111,10 +127,11 @@ fn reverted(operation: &str, reason: String) -> StepError {
 /// Turns a provider (non-contract) RPC error into a [`StepError`].
 pub(crate) fn classify_rpc(e: TransportError) -> StepError {
     if transport_is_transient(&e) {
-        StepError::Transient(e.to_string())
+        StepError::Transient(with_causes(&e))
     } else {
         StepError::Fatal(ChainError::Invalid(format!(
-            "the RPC endpoint refused: {e}"
+            "the RPC endpoint refused: {}",
+            with_causes(&e)
         )))
     }
 }

@@ -27,10 +27,10 @@ fn tool(name: &str) -> PathBuf {
 }
 
 /// An anvil on a free loopback port, killed on drop.
-struct Anvil {
+pub(crate) struct Anvil {
     child: Child,
-    url: String,
-    keys: Vec<String>,
+    pub(crate) url: String,
+    pub(crate) keys: Vec<String>,
     accounts: Vec<String>,
     state: Option<PathBuf>,
     port: u16,
@@ -77,7 +77,7 @@ fn spawn_anvil(port: u16, config: &Path, state: Option<&Path>) -> Child {
 }
 
 impl Anvil {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(false)
     }
 
@@ -214,7 +214,7 @@ fn pay_and_close(data: &Path, payments: &[(&str, u128)], salt: u64) -> u64 {
     store.close_epoch(1_700_000_000_000).unwrap().epoch
 }
 
-fn ingest(data: &Path, dir: &Path, name: &str, texts: &[&str]) {
+pub(crate) fn ingest(data: &Path, dir: &Path, name: &str, texts: &[&str]) {
     let input = dir.join(format!("{name}.jsonl"));
     let lines: Vec<String> = texts
         .iter()
@@ -227,7 +227,7 @@ fn ingest(data: &Path, dir: &Path, name: &str, texts: &[&str]) {
     ));
 }
 
-fn chain(data: &Path, anvil: &Anvil, args: &[&str]) -> Output {
+pub(crate) fn chain(data: &Path, anvil: &Anvil, args: &[&str]) -> Output {
     let mut all = vec!["chain"];
     all.extend_from_slice(args);
     Command::new(env!("CARGO_BIN_EXE_provdb"))

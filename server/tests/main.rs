@@ -5,6 +5,7 @@
 mod adapters;
 mod bench_sql;
 mod chain;
+mod chain_tls;
 mod cli;
 mod common;
 mod crash;
