@@ -1,9 +1,10 @@
 //! The web UI in a real browser: server/tests/ui/e2e.mjs drives Debian's Chromium (npm
 //! playwright-core, both installed by scripts/browser-deps.sh) through every page against
 //! `provdb serve` with the real models: sign in, create a private Datanet, upload with
-//! progress, curate a record, ask a streamed cited question and open a citation, audit the
-//! ledger, and check that a reader cannot see the private Datanet. Screenshots are kept in
-//! `$CARGO_TARGET_TMPDIR/ui-screenshots/`.
+//! progress, curate a record, ask a streamed cited question and open a citation, fine-tune an
+//! adapter on the Datanet from the Train page (live loss chart, evaluation, samples), publish it
+//! and chat with it, audit the ledger, and check that a reader cannot see the private Datanet.
+//! Screenshots are kept in `$CARGO_TARGET_TMPDIR/ui-screenshots/`.
 
 use std::process::Command;
 
@@ -72,13 +73,36 @@ fn the_web_ui_works_in_headless_chromium() {
                 .is_some_and(|x| x == "png")
         })
         .count();
-    assert!(pngs >= 4, "a screenshot per page step, found {pngs}");
+    assert!(pngs >= 8, "a screenshot per page step, found {pngs}");
     // What the browser did is in the database: the private Datanet, its records, an answer.
     let (_, datanet) = served.call("GET", "/v1/datanets/e2e_notes", Some(&admin), None);
     assert_eq!(
         (datanet["visibility"].as_str(), datanet["records"].as_u64()),
         (Some("private"), Some(4)),
         "{datanet}"
+    );
+    // The Train page's job succeeded with the form's hyperparameters and its adapter is served.
+    let (_, jobs) = served.call("GET", "/v1/fine_tuning/jobs", Some(&admin), None);
+    let job = &jobs["data"][0];
+    assert_eq!(
+        (
+            job["status"].as_str(),
+            job["datanet"].as_str(),
+            job["hyperparameters"]["rank"].as_u64(),
+            job["hyperparameters"]["batch_size"].as_u64(),
+        ),
+        (Some("succeeded"), Some("e2e_notes"), Some(2), Some(1)),
+        "{jobs}"
+    );
+    let adapter = job["result"]["adapter_id"].as_str().unwrap();
+    let (_, models) = served.call("GET", "/v1/models", Some(&admin), None);
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"].as_str().unwrap().ends_with(&format!(":{adapter}"))),
+        "the published adapter is a model: {models}"
     );
     let (_, verify) = served.call("GET", "/v1/ledger/verify", Some(&admin), None);
     assert!(

@@ -19,6 +19,36 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
     ),
     (
+        "api.js",
+        include_str!("../../ui/api.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "curate.js",
+        include_str!("../../ui/curate.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "ask.js",
+        include_str!("../../ui/ask.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "train.js",
+        include_str!("../../ui/train.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "train-form.js",
+        include_str!("../../ui/train-form.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "audit.js",
+        include_str!("../../ui/audit.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
         "style.css",
         include_str!("../../ui/style.css"),
         "text/css; charset=utf-8",

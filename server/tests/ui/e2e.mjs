@@ -6,11 +6,14 @@
 //   PROVDB_UPLOAD_FILE=notes.jsonl SCREENSHOT_DIR=/tmp/ui-shots \
 //   NODE_PATH="$(scripts/browser-deps.sh)" node server/tests/ui/e2e.mjs
 //
-// Optional: CHROMIUM (default /usr/bin/chromium), E2E_CHAT_TIMEOUT_S (default 180).
+// Optional: CHROMIUM (default /usr/bin/chromium), E2E_CHAT_TIMEOUT_S (default 180),
+// E2E_TRAIN_TIMEOUT_S (default 600).
 // Steps: sign in with the admin key; create the private Datanet e2e_notes; upload the file; reject a
-// record and see it after a reload; ask a streamed, cited question and open a citation; on Audit see
-// top contributors, verify the ledger, see the fee chart; sign in as the reader and check that
-// e2e_notes is invisible to it. A failed check prints what was expected and what was seen, and
+// record and see it after a reload; ask a streamed, cited question and open a citation; on Train
+// start a tiny fine-tuning job on e2e_notes through the form, watch its loss chart and status to
+// `succeeded`, see the evaluation and samples, publish the adapter and ask it a question in the
+// page's chat box; on Audit see top contributors, verify the ledger, see the fee chart; sign in as
+// the reader and check that e2e_notes is invisible to it. A failed check prints what was expected and what was seen, and
 // exits 1. Success prints `e2e ok` and the screenshots' paths.
 
 import { createRequire } from 'node:module';
@@ -37,6 +40,7 @@ const UPLOAD_FILE = path.resolve(env('PROVDB_UPLOAD_FILE'));
 const SHOTS = path.resolve(env('SCREENSHOT_DIR'));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHAT_TIMEOUT = Number(process.env.E2E_CHAT_TIMEOUT_S || 180) * 1000;
+const TRAIN_TIMEOUT = Number(process.env.E2E_TRAIN_TIMEOUT_S || 600) * 1000;
 const DATANET = 'e2e_notes';
 const FEE_WEI = '10000000000000000'; // 0.01 ETH: the answer's split then pays someone
 const T = 30_000; // default wait
@@ -220,6 +224,86 @@ async function main() {
     await shot('ask-record');
     await page.click(tid('record-close'));
     await noErrors();
+
+    current = 'train';
+    await page.click(tid('nav-train'));
+    await page.waitForSelector(tid('train-form'), { state: 'visible' });
+    check(await settled(tid('job-list')) === 'ready', 'the jobs list to load', 'an error');
+    await page.waitForFunction((n) => [...document.querySelectorAll('[data-testid="train-datanet"] option')]
+      .some((o) => o.value === n), DATANET);
+    const bases = await page.$$eval(`${tid('train-model')} option`, (els) => els.map((e) => e.value));
+    check(bases.length > 0 && bases.every((b) => b && !b.includes(':')), 'the base models (no adapters) to train', bases);
+    const defaults = await page.evaluate(() => Object.fromEntries(['rank', 'alpha', 'learning-rate', 'epochs', 'batch-size',
+      'max-length', 'seed', 'held-out', 'share-bps'].map((k) => [k, document.querySelector(`[data-testid="train-${k}"]`).value])));
+    const defaultTargets = await page.$$eval(`${tid('train-target')}:checked`, (els) => els.map((e) => e.value).join(' '));
+    check(defaults.rank === '8' && defaults['batch-size'] === '4' && defaults['share-bps'] === '1000'
+      && defaultTargets === 'q_proj k_proj v_proj o_proj', 'the small-CPU defaults in the form', { ...defaults, targets: defaultTargets });
+    await page.selectOption(tid('train-datanet'), DATANET);
+    await page.selectOption(tid('train-format'), 'completion');
+    await page.fill(tid('train-column'), 'text');
+    await page.fill(tid('train-rank'), '2');
+    for (const box of await page.locator(tid('train-target')).all()) {
+      await box.setChecked((await box.getAttribute('value')) === 'q_proj');
+    }
+    await page.fill(tid('train-batch-size'), '1');
+    await page.fill(tid('train-max-length'), '64');
+    await page.fill(tid('train-epochs'), '1');
+    await page.fill(tid('train-held-out'), '0.25');
+    await page.click(`${tid('train-advanced')} summary`);
+    await page.fill(tid('train-warmup'), '0');
+    const created = page.waitForResponse((r) => r.url().endsWith('/v1/fine_tuning/jobs') && r.request().method() === 'POST');
+    await page.click(tid('train-submit'));
+    const createRes = await created;
+    check(createRes.status() === 201, 'POST /v1/fine_tuning/jobs to answer 201', `HTTP ${createRes.status()} ${await createRes.text()}`);
+    const job = await createRes.json();
+    check(job.hyperparameters?.rank === 2 && job.hyperparameters?.targets?.join() === 'q_proj' && job.hyperparameters?.batch_size === 1
+      && job.hyperparameters?.max_length === 64 && job.hyperparameters?.held_out_fraction === 0.25, 'the form\'s hyperparameters in the job', job.hyperparameters);
+    await page.waitForFunction((id) => location.hash === `#/train/${id}`, job.id);
+    check((await waitText(tid('job-id'))) === job.id, `the detail of job ${job.id}`, await page.textContent(tid('job-id')));
+    await noErrors();
+    const trainStart = Date.now();
+    const statusOf = () => page.$eval(tid('job-status'), (el) => el.dataset.state);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.dataset.points || 0) >= 1
+      || ['failed', 'cancelled'].includes(document.querySelector('[data-testid="job-status"]')?.dataset.state), null, { timeout: TRAIN_TIMEOUT });
+    console.log(`e2e: first loss point after ${((Date.now() - trainStart) / 1000).toFixed(1)} s, job ${await statusOf()}: `
+      + (await page.textContent(tid('job-progress'))).trim());
+    const final = await settled(tid('job-status'), ['loading', 'queued', 'running'], TRAIN_TIMEOUT);
+    const jobError = (await page.textContent(tid('job-error'))).trim();
+    check(final === 'succeeded', 'the job to succeed', `${final}${jobError ? `: ${jobError}` : ''}`);
+    console.log(`e2e: job ${job.id} succeeded after ${((Date.now() - trainStart) / 1000).toFixed(1)} s`);
+    const points = Number(await page.getAttribute(tid('loss-chart'), 'data-points'));
+    check(points >= 1 && await page.locator(tid('loss-line')).count() === 1, 'a loss chart with at least one point', `${points} points`);
+    check(await settled(tid('job-eval'), ['pending']) === 'ready', 'the held-out evaluation', await page.textContent(tid('job-eval')));
+    const evalText = await page.evaluate(() => ['loss-before', 'loss-after', 'perplexity-before', 'perplexity-after']
+      .map((k) => document.querySelector(`[data-testid="eval-${k}"]`)?.textContent.trim()));
+    check(evalText.every((t) => Number.isFinite(Number(t))), 'held-out loss and perplexity before and after as numbers', evalText);
+    console.log(`e2e: held-out loss ${evalText[0]} → ${evalText[1]}, perplexity ${evalText[2]} → ${evalText[3]}`);
+    check(await settled(tid('job-samples'), ['pending']) === 'ready', 'samples', await page.textContent(tid('job-samples')));
+    const samples = await page.locator(tid('job-sample')).count();
+    check(samples >= 1, 'at least one side-by-side sample', `${samples}`);
+    check((await page.textContent(`${tid('job-sample')} ${tid('sample-prompt')}`)).trim() !== '', 'a sample prompt', 'an empty one');
+    check(await page.locator(`${tid('job-row')}[data-id="${job.id}"][data-status="succeeded"]`).count() === 1,
+      'the job listed as succeeded', await page.$$eval(tid('job-row'), (rows) => rows.map((r) => `${r.dataset.id} ${r.dataset.status}`)));
+    await noErrors();
+    await shot('train-succeeded');
+
+    current = 'publish';
+    const adapterId = (await page.textContent(tid('job-adapter'))).trim();
+    await page.click(tid('job-publish'));
+    await page.waitForSelector(`${tid('job-published')}[data-state="yes"]`);
+    await noErrors();
+    const tuned = (await page.textContent(tid('tuned-model'))).trim();
+    check(tuned === `${job.model}:${adapterId}`, `the published model ${job.model}:${adapterId}`, tuned);
+    await page.fill(tid('tuned-chat-input'), 'What happens to a boundary layer?');
+    await page.click(tid('tuned-chat-submit'));
+    const chatStarted = Date.now();
+    const tunedState = await settled(tid('tuned-chat-answer'), ['idle', 'streaming'], CHAT_TIMEOUT);
+    await noErrors();
+    check(tunedState === 'done', 'the tuned model\'s answer to finish', tunedState);
+    const tunedAnswer = (await page.textContent(tid('tuned-chat-answer'))).trim();
+    check(tunedAnswer.length > 0, 'a non-empty answer from the published adapter', JSON.stringify(tunedAnswer));
+    console.log(`e2e: ${tuned.slice(0, 40)}… answered in ${((Date.now() - chatStarted) / 1000).toFixed(1)} s: ${tunedAnswer.slice(0, 120).replace(/\s+/g, ' ')}`);
+    await shot('train-published');
 
     current = 'audit';
     await page.click(tid('nav-audit'));

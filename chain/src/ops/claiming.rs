@@ -1,0 +1,112 @@
+//! `claim`: an account's proof from the local epoch tree, submitted to the distributor.
+
+use std::path::Path;
+
+use alloy::primitives::{Address as EvmAddress, B256, U256};
+use provdb_storage::{Address, Store};
+use serde::Serialize;
+
+use crate::client::{RetryPolicy, StepError, classify};
+use crate::error::{ChainError, Result};
+
+use super::deploying::{Deployment, check_receipt, hex32};
+
+/// What a claim paid.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimReport {
+    /// The epoch whose root the proof was checked against (the chain's last).
+    pub epoch: u64,
+    /// Who was paid.
+    pub account: String,
+    /// Its cumulative balance in that epoch (decimal wei).
+    pub cumulative_wei: String,
+    /// What this claim paid (decimal wei).
+    pub paid_wei: String,
+    /// The proof submitted.
+    pub proof: Vec<String>,
+    /// The transaction.
+    pub tx: String,
+    /// Gas used.
+    pub gas_used: u64,
+}
+
+/// Claims what `account` is owed by the chain's last epoch (its proof built from the local
+/// epoch tree), paid to `account`, sent and paid for by `key`'s account.
+pub async fn claim(
+    store: &Store,
+    data_dir: &Path,
+    account: Address,
+    key: &str,
+    rpc_url: Option<&str>,
+    retry: RetryPolicy,
+) -> Result<ClaimReport> {
+    let d = Deployment::open(data_dir, rpc_url, Some(key), retry)?;
+    let (epoch, _) = d.last_epoch().await?;
+    if epoch == 0 {
+        return Err(ChainError::Invalid(
+            "no epoch is on chain yet: close one and run `provdb chain sync`".into(),
+        ));
+    }
+    let tree = store.epoch_tree(epoch)?;
+    let chain_root = d.root(epoch).await?;
+    if chain_root != tree.root() {
+        return Err(ChainError::Diverged {
+            epoch,
+            chain_root: hex32(&chain_root),
+            local_root: hex32(&tree.root()),
+        });
+    }
+    let (Some(cumulative), Some(proof)) = (tree.amount(&account), tree.proof(&account)) else {
+        return Err(ChainError::Invalid(format!(
+            "{account} has no balance in epoch {epoch}"
+        )));
+    };
+    let evm_account = EvmAddress::from(account.0);
+    let proof_b256: Vec<B256> = proof.iter().map(|p| B256::from(*p)).collect();
+    let operation = format!("claim for {account}");
+    let sent = std::cell::Cell::new(false);
+    let receipt = d
+        .client
+        .run(&operation, || async {
+            let dist = d.distributor();
+            let already = dist
+                .claimed(evm_account)
+                .call()
+                .await
+                .map_err(|e| classify("claimed", e))?;
+            if already >= U256::from(cumulative) && !sent.get() {
+                return Err(StepError::Fatal(ChainError::Reverted {
+                    operation: operation.clone(),
+                    reason: format!(
+                        "AlreadyClaimed {{ account: {evm_account}, claimed: {already} }}"
+                    ),
+                }));
+            }
+            let call = dist.claim(
+                U256::from(epoch),
+                evm_account,
+                U256::from(cumulative),
+                proof_b256.clone(),
+            );
+            let pending = call.send().await.map_err(|e| classify(&operation, e))?;
+            sent.set(true);
+            let receipt = pending
+                .get_receipt()
+                .await
+                .map_err(|e| StepError::Transient(e.to_string()))?;
+            check_receipt(&operation, &receipt)?;
+            Ok((receipt, already))
+        })
+        .await?;
+    let (receipt, already) = receipt;
+    let paid = U256::from(cumulative) - already;
+    Ok(ClaimReport {
+        epoch,
+        account: account.to_string(),
+        cumulative_wei: cumulative.to_string(),
+        paid_wei: paid.to_string(),
+        proof: proof.iter().map(hex32).collect(),
+        tx: format!("{}", receipt.transaction_hash),
+        gas_used: receipt.gas_used,
+    })
+}

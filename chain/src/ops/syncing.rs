@@ -1,0 +1,308 @@
+//! `sync`: post every closed epoch and anchor every ingest batch the chain does not hold yet,
+//! in order, reading the contracts before each step.
+
+use std::path::Path;
+
+use alloy::primitives::{Address as EvmAddress, B256, U256};
+use provdb_storage::{Address, LogEntry, Store, keccak256};
+use serde::Serialize;
+
+use crate::client::{RetryPolicy, StepError, classify};
+use crate::error::{ChainError, Result};
+use provdb_storage::record_ids_root as records_root;
+
+use super::deploying::{Deployment, check_receipt, hex32, tx_record};
+
+/// One epoch sync posted.
+#[derive(Clone, Debug, Serialize)]
+pub struct PostedEpoch {
+    /// Its number.
+    pub epoch: u64,
+    /// Its root.
+    pub root: String,
+    /// Its total, in wei (decimal).
+    pub total_wei: String,
+    /// The wei sent with it (decimal).
+    pub funded_wei: String,
+    /// The transaction.
+    pub tx: String,
+    /// Gas used.
+    pub gas_used: u64,
+}
+
+/// One ingest batch sync anchored.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnchoredBatch {
+    /// Its database sequence number.
+    pub sequence: u64,
+    /// Its Datanet.
+    pub datanet_id: u32,
+    /// Records in it.
+    pub records: u32,
+    /// Merkle root of their ids.
+    pub records_root: String,
+    /// The transaction.
+    pub tx: String,
+    /// Gas used.
+    pub gas_used: u64,
+}
+
+/// What `sync` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncReport {
+    /// Epochs posted by this run, in order.
+    pub epochs_posted: Vec<PostedEpoch>,
+    /// Datanets registered by this run.
+    pub datanets_registered: Vec<u32>,
+    /// Ingest batches anchored by this run, in order.
+    pub batches_anchored: Vec<AnchoredBatch>,
+    /// Adapters registered by this run (with their owners).
+    pub adapters_registered: Vec<crate::adapters::RegisteredAdapter>,
+    /// The chain's last epoch afterwards.
+    pub chain_last_epoch: u64,
+    /// The chain's last anchored sequence number afterwards.
+    pub chain_last_sequence: u64,
+}
+
+/// Posts every closed epoch and anchors every ingest batch the chain does not have yet, in
+/// order, and registers the `adapters` it does not hold, signing with `key` (the operator's).
+/// Idempotent (see the module docs).
+pub async fn sync(
+    store: &Store,
+    data_dir: &Path,
+    key: &str,
+    rpc_url: Option<&str>,
+    retry: RetryPolicy,
+    adapters: &[crate::adapters::AdapterRecord],
+) -> Result<SyncReport> {
+    let mut deployment = Deployment::open(data_dir, rpc_url, Some(key), retry)?;
+    let epochs_posted = sync_epochs(store, data_dir, &mut deployment).await?;
+    let (datanets_registered, batches_anchored) =
+        sync_batches(store, data_dir, &mut deployment).await?;
+    let adapters_registered =
+        crate::adapters::register(adapters, data_dir, &mut deployment).await?;
+    let (chain_last_epoch, _) = deployment.last_epoch().await?;
+    let chain_last_sequence = deployment.last_sequence().await?;
+    Ok(SyncReport {
+        epochs_posted,
+        datanets_registered,
+        batches_anchored,
+        adapters_registered,
+        chain_last_epoch,
+        chain_last_sequence,
+    })
+}
+
+async fn sync_epochs(
+    store: &Store,
+    data_dir: &Path,
+    d: &mut Deployment,
+) -> Result<Vec<PostedEpoch>> {
+    let local = store.epochs()?;
+    let (chain_last, _) = d.check_epochs(&local).await?;
+    // Recover the hashes of posts a crashed run sent but did not record.
+    let mut recovered = false;
+    for number in 1..=chain_last {
+        if !d.state.epochs.contains_key(&number)
+            && let Some(record) = d.find_epoch_tx(number).await?
+        {
+            d.state.epochs.insert(number, record);
+            recovered = true;
+        }
+    }
+    if recovered {
+        d.state.save(data_dir)?;
+    }
+    let mut posted = Vec::new();
+    for epoch in local.iter().filter(|e| e.epoch > chain_last) {
+        let operation = format!("post epoch {}", epoch.epoch);
+        let outcome = d
+            .client
+            .run(&operation, || async {
+                let dist = d.distributor();
+                let on_chain = dist
+                    .lastEpoch()
+                    .call()
+                    .await
+                    .map_err(|e| classify("lastEpoch", e))?;
+                if on_chain >= epoch.epoch {
+                    // An earlier attempt got through before its receipt was seen.
+                    return Ok(None);
+                }
+                let previous = U256::from(
+                    dist.lastTotal()
+                        .call()
+                        .await
+                        .map_err(|e| classify("lastTotal", e))?,
+                );
+                let total = U256::from(epoch.total_wei);
+                let funding = total.checked_sub(previous).ok_or_else(|| {
+                    StepError::Fatal(ChainError::Invalid(format!(
+                        "epoch {} totals {} wei, less than the {previous} wei on chain",
+                        epoch.epoch, epoch.total_wei
+                    )))
+                })?;
+                let pending = dist
+                    .postEpoch(U256::from(epoch.epoch), B256::from(epoch.root), total)
+                    .value(funding)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&operation, e))?;
+                let receipt = pending
+                    .get_receipt()
+                    .await
+                    .map_err(|e| StepError::Transient(e.to_string()))?;
+                check_receipt(&operation, &receipt)?;
+                Ok(Some((receipt, funding)))
+            })
+            .await?;
+        let (record, gas_used, funded) = match outcome {
+            Some((receipt, funding)) => {
+                let record = tx_record(&receipt);
+                (record, receipt.gas_used, funding.to_string())
+            }
+            None => match d.find_epoch_tx(epoch.epoch).await? {
+                Some(record) => (record, 0, "0".into()),
+                None => continue,
+            },
+        };
+        d.state.epochs.insert(epoch.epoch, record.clone());
+        d.state.save(data_dir)?;
+        posted.push(PostedEpoch {
+            epoch: epoch.epoch,
+            root: hex32(&epoch.root),
+            total_wei: epoch.total_wei.to_string(),
+            funded_wei: funded,
+            tx: record.tx,
+            gas_used,
+        });
+    }
+    Ok(posted)
+}
+
+pub(crate) struct PendingBatch {
+    sequence: u64,
+    datanet_id: u32,
+    records: u32,
+    root: [u8; 32],
+}
+
+pub(crate) fn pending_batches(store: &Store, after: u64) -> Result<Vec<PendingBatch>> {
+    let mut out = Vec::new();
+    for (sequence, entry) in store.log_since(after)? {
+        if let LogEntry::Ingest {
+            datanet_id,
+            record_ids,
+            ..
+        } = entry
+        {
+            let Some(root) = records_root(&record_ids) else {
+                continue;
+            };
+            let records = u32::try_from(record_ids.len()).map_err(|_| {
+                ChainError::Invalid(format!("batch {sequence} holds more than 2^32 records"))
+            })?;
+            out.push(PendingBatch {
+                sequence,
+                datanet_id,
+                records,
+                root,
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn sync_batches(
+    store: &Store,
+    data_dir: &Path,
+    d: &mut Deployment,
+) -> Result<(Vec<u32>, Vec<AnchoredBatch>)> {
+    let chain_last = d.last_sequence().await?;
+    let batches = pending_batches(store, chain_last)?;
+    let mut registered = Vec::new();
+    let mut anchored = Vec::new();
+    for batch in batches {
+        let datanet = store.datanet_by_id(batch.datanet_id)?;
+        let operation = format!("register Datanet {}", batch.datanet_id);
+        let registration = d
+            .client
+            .run(&operation, || async {
+                let reg = d.registry();
+                let info = reg
+                    .datanets(batch.datanet_id)
+                    .call()
+                    .await
+                    .map_err(|e| classify("datanets", e))?;
+                if info.registered {
+                    return Ok(None);
+                }
+                let owner = EvmAddress::from(datanet.owner.unwrap_or(Address([0; 20])).0);
+                let metadata = B256::from(keccak256(datanet.name.as_bytes()));
+                let receipt = reg
+                    .registerDatanet(batch.datanet_id, owner, metadata)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&operation, e))?
+                    .get_receipt()
+                    .await
+                    .map_err(|e| StepError::Transient(e.to_string()))?;
+                check_receipt(&operation, &receipt)?;
+                Ok(Some(receipt))
+            })
+            .await?;
+        if let Some(receipt) = registration {
+            d.state
+                .datanets
+                .insert(batch.datanet_id, tx_record(&receipt));
+            d.state.save(data_dir)?;
+            registered.push(batch.datanet_id);
+        }
+
+        let operation = format!("anchor batch {}", batch.sequence);
+        let outcome = d
+            .client
+            .run(&operation, || async {
+                let reg = d.registry();
+                let last = reg
+                    .lastSequence()
+                    .call()
+                    .await
+                    .map_err(|e| classify("lastSequence", e))?;
+                if last >= batch.sequence {
+                    return Ok(None);
+                }
+                let receipt = reg
+                    .anchorBatch(
+                        batch.datanet_id,
+                        batch.sequence,
+                        batch.sequence,
+                        B256::from(batch.root),
+                        batch.records,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| classify(&operation, e))?
+                    .get_receipt()
+                    .await
+                    .map_err(|e| StepError::Transient(e.to_string()))?;
+                check_receipt(&operation, &receipt)?;
+                Ok(Some(receipt))
+            })
+            .await?;
+        if let Some(receipt) = outcome {
+            let record = tx_record(&receipt);
+            d.state.batches.insert(batch.sequence, record.clone());
+            d.state.save(data_dir)?;
+            anchored.push(AnchoredBatch {
+                sequence: batch.sequence,
+                datanet_id: batch.datanet_id,
+                records: batch.records,
+                records_root: hex32(&batch.root),
+                tx: record.tx,
+                gas_used: receipt.gas_used,
+            });
+        }
+    }
+    Ok((registered, anchored))
+}
