@@ -131,6 +131,31 @@ fn oversized_bodies_rates_and_a_full_gate_get_clear_refusals() {
         .unwrap();
     assert_eq!(refused.status().as_u16(), 413);
 
+    // Malformed or misspelt bodies and queries get the JSON error body too.
+    for (body, expected) in [
+        ("{not json", 400),
+        (r#"{"query": "SELECT 1", "limit": 5}"#, 422),
+    ] {
+        let (status, error) = read(
+            served
+                .request("POST", "/v1/sql", Some(&key))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .unwrap(),
+        );
+        assert_eq!(status, expected, "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{error}"
+        );
+    }
+    let (status, error) = served.call("GET", "/v1/datanets/d/records?limit=many", Some(&key), None);
+    assert_eq!(status, 400, "{error}");
+    assert!(error["error"]["message"].is_string(), "{error}");
+
     // SQL as an Arrow IPC stream.
     let response = served
         .request("POST", "/v1/sql", Some(&key))

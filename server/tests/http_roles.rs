@@ -376,7 +376,11 @@ fn every_route_answers_every_role_as_documented() {
         [401, 200, 200, 200, 200, 200],
     );
     walk.expect("GET", "/v1/models", None, [401, 200, 200, 200, 200, 200]);
-    walk.expect("GET", "/v1/adapters", None, [401, 200, 200, 200, 200, 200]);
+    let listed = walk.expect("GET", "/v1/adapters", None, [401, 200, 200, 200, 200, 200]);
+    assert!(
+        listed[1]["adapters"][0]["source"].is_null(),
+        "no server path leaves the server"
+    );
     walk.expect(
         "POST",
         &format!("/v1/adapters/{adapter}/load"),

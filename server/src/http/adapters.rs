@@ -13,6 +13,16 @@ use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
 use crate::http::state::Shared;
 
+/// An adapter as the API shows it: without `source`, the path it was added from (a server
+/// path is nobody's business outside the server).
+pub(crate) fn adapter_view(info: &provdb::inference::lora::AdapterInfo) -> Value {
+    let mut view = json!(info);
+    if let Some(object) = view.as_object_mut() {
+        object.remove("source");
+    }
+    view
+}
+
 /// `GET /v1/adapters`: stored adapters, which are resident, and the cache's counters.
 pub(crate) async fn list(State(state): State<Shared>, _: Auth) -> ApiResult<Json<Value>> {
     blocking(move || {
@@ -26,7 +36,7 @@ pub(crate) async fn list(State(state): State<Shared>, _: Auth) -> ApiResult<Json
         let adapters: Vec<Value> = stored
             .iter()
             .map(|a| {
-                let mut v = json!(a);
+                let mut v = adapter_view(a);
                 v["resident"] = json!(resident.contains_key(&a.id));
                 v["in_use"] = json!(resident.get(&a.id).is_some_and(|r| r.1));
                 v

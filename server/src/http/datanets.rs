@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::http::auth::{Auth, require_on};
 use crate::http::error::{ApiError, ApiResult, blocking};
+use crate::http::extract::ApiJson;
 use crate::http::state::Shared;
 
 fn parse_address(text: &str, what: &str) -> ApiResult<Address> {
@@ -53,7 +54,7 @@ pub(crate) struct CreateDatanet {
 pub(crate) async fn create(
     State(state): State<Shared>,
     auth: Auth,
-    Json(body): Json<CreateDatanet>,
+    ApiJson(body): ApiJson<CreateDatanet>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require(KeyRole::Curator, "creating a datanet")?;
     let mut datanet = Datanet::new(body.name);
@@ -106,9 +107,9 @@ pub(crate) async fn request_access(
     State(state): State<Shared>,
     Auth(who): Auth,
     Path(name): Path<String>,
-    body: Option<Json<AccessRequestBody>>,
+    body: Option<ApiJson<AccessRequestBody>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let message = body.map(|Json(b)| b.message).unwrap_or_default();
+    let message = body.map(|ApiJson(b)| b.message).unwrap_or_default();
     blocking(move || {
         state.db.request_access(&name, who.address, &message)?;
         Ok((StatusCode::ACCEPTED, Json(json!({ "requested": true }))))
@@ -191,7 +192,7 @@ pub(crate) async fn grant(
     State(state): State<Shared>,
     Auth(who): Auth,
     Path(name): Path<String>,
-    Json(body): Json<GrantBody>,
+    ApiJson(body): ApiJson<GrantBody>,
 ) -> ApiResult<Json<Value>> {
     let grantee = parse_address(&body.grantee, "grantee")?;
     blocking(move || {
@@ -229,7 +230,7 @@ pub(crate) async fn add_curator(
     State(state): State<Shared>,
     Auth(who): Auth,
     Path(name): Path<String>,
-    Json(body): Json<CuratorBody>,
+    ApiJson(body): ApiJson<CuratorBody>,
 ) -> ApiResult<Json<Value>> {
     let address = parse_address(&body.address, "address")?;
     blocking(move || {

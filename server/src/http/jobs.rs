@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -18,8 +18,10 @@ use provdb::{KeyRole, Principal};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::http::adapters::adapter_view;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::state::Shared;
 
 /// Events sent per poll of a stream, and the pause between polls.
@@ -46,11 +48,22 @@ fn visible_job(state: &Shared, who: &Principal, id: JobId) -> ApiResult<JobRecor
     }
 }
 
+/// A job as the API shows it, with `published`: whether its adapter is in the adapter store.
+fn view(state: &Shared, job: &JobRecord) -> Value {
+    let mut view = job_view(job);
+    let published = view["result"]["adapter_id"]
+        .as_str()
+        .and_then(|id| provdb::inference::lora::AdapterId::parse(id).ok())
+        .is_some_and(|id| state.db.adapter_store().info(id).is_ok());
+    view["published"] = json!(published);
+    view
+}
+
 /// `POST /v1/fine_tuning/jobs`: queues a job owned by the caller.
 pub(crate) async fn create(
     State(state): State<Shared>,
     auth: Auth,
-    Json(spec): Json<FineTuneSpec>,
+    ApiJson(spec): ApiJson<FineTuneSpec>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require(KeyRole::Contributor, "fine-tuning")?;
     runner(&state)?;
@@ -61,7 +74,7 @@ pub(crate) async fn create(
             .create_fine_tune_job(spec, caller)
             .map_err(ApiError::from)?;
         runner(&state)?.submit(JobId(job.job_id));
-        Ok((StatusCode::CREATED, Json(job_view(&job))))
+        Ok((StatusCode::CREATED, Json(view(&state, &job))))
     })
     .await
 }
@@ -74,7 +87,7 @@ pub(crate) async fn list(State(state): State<Shared>, Auth(who): Auth) -> ApiRes
             .fine_tune_jobs()?
             .iter()
             .filter(|j| j.owner == who.address || who.has(KeyRole::Admin))
-            .map(job_view)
+            .map(|j| view(&state, j))
             .collect();
         jobs.reverse();
         Ok(Json(json!({ "object": "list", "data": jobs })))
@@ -89,7 +102,7 @@ pub(crate) async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    blocking(move || Ok(Json(job_view(&visible_job(&state, &who, id)?)))).await
+    blocking(move || Ok(Json(view(&state, &visible_job(&state, &who, id)?)))).await
 }
 
 /// `GET /v1/fine_tuning/jobs/{id}/events` query.
@@ -113,7 +126,7 @@ pub(crate) async fn events(
     State(state): State<Shared>,
     Auth(who): Auth,
     Path(id): Path<String>,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
@@ -191,7 +204,7 @@ pub(crate) async fn cancel(
     let id = parse_id(&id)?;
     blocking(move || {
         visible_job(&state, &who, id)?;
-        Ok(Json(job_view(&runner(&state)?.cancel(id)?)))
+        Ok(Json(view(&state, &runner(&state)?.cancel(id)?)))
     })
     .await
 }
@@ -208,7 +221,7 @@ pub(crate) async fn resume(
         let runner = runner(&state)?;
         let job = state.db.resume_fine_tune_job(id)?;
         runner.submit(id);
-        Ok(Json(job_view(&job)))
+        Ok(Json(view(&state, &job)))
     })
     .await
 }
@@ -224,7 +237,7 @@ pub(crate) async fn publish(
     blocking(move || {
         let job = visible_job(&state, &who, id)?;
         let info = state.db.publish_fine_tune_job(id, job.owner)?;
-        Ok(Json(json!(info)))
+        Ok(Json(adapter_view(&info)))
     })
     .await
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::commands::key::key_view;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
+use crate::http::extract::ApiJson;
 use crate::http::state::Shared;
 
 /// `GET /v1/keys`.
@@ -37,7 +38,7 @@ pub(crate) struct CreateKey {
 pub(crate) async fn create(
     State(state): State<Shared>,
     auth: Auth,
-    Json(body): Json<CreateKey>,
+    ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require(KeyRole::Admin, "making keys")?;
     let address = body

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use provdb::{Address, KeyRole, QueryLimits};
 use provdb_chain::RetryPolicy;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::commands::epoch::{EpochOutput, epoch_proof};
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
+use crate::http::extract::ApiQuery;
 use crate::http::state::Shared;
 
 /// `GET /v1/ledger/entries` query.
@@ -40,7 +41,7 @@ fn hex_literal(text: &str, what: &str, bytes: usize) -> ApiResult<String> {
 pub(crate) async fn entries(
     State(state): State<Shared>,
     Auth(who): Auth,
-    Query(query): Query<EntriesQuery>,
+    ApiQuery(query): ApiQuery<EntriesQuery>,
 ) -> ApiResult<Json<Value>> {
     let mut conditions = Vec::new();
     if let Some(id) = &query.answer_id {

@@ -13,6 +13,7 @@ mod adapters;
 mod auth;
 mod datanets;
 mod error;
+mod extract;
 mod jobs;
 mod keys;
 mod ledger;

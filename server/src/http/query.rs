@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
+use crate::http::extract::ApiJson;
 use crate::http::state::Shared;
 
 /// Longest search text or SQL query, in bytes.
@@ -38,7 +39,7 @@ pub(crate) struct SearchBody {
 pub(crate) async fn search(
     State(state): State<Shared>,
     Auth(who): Auth,
-    Json(body): Json<SearchBody>,
+    ApiJson(body): ApiJson<SearchBody>,
 ) -> ApiResult<Json<Value>> {
     if body.query.len() > MAX_QUERY_BYTES {
         return Err(ApiError::bad_request(format!(
@@ -80,7 +81,7 @@ pub(crate) async fn sql(
     State(state): State<Shared>,
     Auth(who): Auth,
     headers: HeaderMap,
-    Json(body): Json<SqlBody>,
+    ApiJson(body): ApiJson<SqlBody>,
 ) -> ApiResult<Response> {
     if body.query.len() > MAX_QUERY_BYTES {
         return Err(ApiError::bad_request(format!(

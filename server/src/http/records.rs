@@ -6,7 +6,7 @@ use std::io::Write;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use futures::StreamExt;
 use provdb::{DatanetRole, IngestOptions, KeyRole, RecordId, Status};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::commands::records::RecordView;
 use crate::http::auth::{Auth, require_on};
 use crate::http::error::{ApiError, ApiResult, blocking};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::state::Shared;
 
 /// `POST /v1/datanets/{name}/records` query.
@@ -51,7 +52,7 @@ pub(crate) async fn upload(
     State(state): State<Shared>,
     auth: Auth,
     Path(name): Path<String>,
-    Query(query): Query<UploadQuery>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     auth.require(KeyRole::Contributor, "uploading records")?;
@@ -152,7 +153,7 @@ pub(crate) async fn list(
     State(state): State<Shared>,
     Auth(who): Auth,
     Path(name): Path<String>,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = query.limit.unwrap_or(50).min(1000);
     blocking(move || {
@@ -214,7 +215,7 @@ pub(crate) async fn curate(
     State(state): State<Shared>,
     Auth(who): Auth,
     Path(id): Path<String>,
-    Json(body): Json<CurationBody>,
+    ApiJson(body): ApiJson<CurationBody>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_record_id(&id)?;
     let status = body

@@ -28,6 +28,7 @@ use super::request::{ChatRequest, Conversation};
 use super::unix_now;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
+use crate::http::extract::ApiJson;
 use crate::http::state::Shared;
 
 /// What the generating task sends.
@@ -48,7 +49,7 @@ struct Finish {
 pub(crate) async fn completions(
     State(state): State<Shared>,
     Auth(who): Auth,
-    Json(request): Json<ChatRequest>,
+    ApiJson(request): ApiJson<ChatRequest>,
 ) -> ApiResult<Response> {
     let conversation = request.conversation()?;
     let max_tokens = request.max_new_tokens()?;

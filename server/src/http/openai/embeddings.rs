@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
+use crate::http::extract::ApiJson;
 use crate::http::state::Shared;
 
 /// Most texts in one request.
@@ -61,7 +62,7 @@ fn texts(input: &Value) -> ApiResult<Vec<String>> {
 pub(crate) async fn embeddings(
     State(state): State<Shared>,
     _: Auth,
-    Json(request): Json<EmbeddingsRequest>,
+    ApiJson(request): ApiJson<EmbeddingsRequest>,
 ) -> ApiResult<Json<Value>> {
     let embedder = state
         .db
