@@ -47,6 +47,7 @@ function jobRequest() {
     held_out_fraction: num('#train-held-out', 'the held-out fraction', { int: false }),
   };
   const body = { datanet, format, hyperparameters, training_share_bps: num('#train-share-bps', 'the training share') };
+  if ($('#train-model').value) body.model = $('#train-model').value;
   if ($('#train-query').value.trim()) body.query = $('#train-query').value.trim();
   return body;
 }

@@ -94,6 +94,14 @@ impl Db {
             .who()
             .ok_or_else(|| Error::Invalid("a fine-tuning job needs an owner address".into()))?;
         let model = self.answer_model()?;
+        if let Some(name) = &spec.model
+            && *name != model.name
+        {
+            return Err(Error::Invalid(format!(
+                "model '{name}' is not served here; this database trains '{}'",
+                model.name
+            )));
+        }
         spec.hyperparameters
             .validate(model.model.config())
             .map_err(Error::from)?;

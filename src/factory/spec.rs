@@ -63,6 +63,10 @@ fn default_share() -> u32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FineTuneSpec {
+    /// The base model to train (default: the loaded generator, the only one a database
+    /// trains; another name is refused).
+    #[serde(default)]
+    pub model: Option<String>,
     /// The Datanet to train on.
     pub datanet: String,
     /// A SQL query over it returning `record_id` and the format's columns; default: every
@@ -84,6 +88,7 @@ impl FineTuneSpec {
     /// A request with the defaults for `datanet`.
     pub fn new(datanet: impl Into<String>) -> Self {
         Self {
+            model: None,
             datanet: datanet.into(),
             query: None,
             format: DataFormat::default(),

@@ -63,6 +63,7 @@ fn spec_of(args: &TrainCreateArgs) -> anyhow::Result<FineTuneSpec> {
         }
     };
     Ok(FineTuneSpec {
+        model: None,
         datanet: args.datanet.clone(),
         query: args.query.clone(),
         format,
