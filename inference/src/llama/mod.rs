@@ -34,7 +34,7 @@ pub use engine::{
 pub use forward::{LogitsWanted, Sequence, StepInput};
 pub use sampling::{Sampler, SamplingParams, argmax};
 pub use session::Llama;
-pub use template::{ChatMessage, ChatRole, ChatTemplate};
+pub use template::{ChatMessage, ChatRole, ChatTemplate, neutralize};
 pub use tokenizer::tokenizer_from_gguf;
 
 use crate::error::{InferenceError, Result};

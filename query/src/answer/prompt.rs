@@ -8,7 +8,7 @@
 //! same sources in every variant.
 
 use provdb_inference::InferenceError;
-use provdb_inference::llama::LlamaModel;
+use provdb_inference::llama::{LlamaModel, neutralize};
 
 /// Longest source text put into a prompt, in bytes (cut at a character boundary).
 pub const MAX_SOURCE_BYTES: usize = 700;
@@ -81,14 +81,15 @@ pub fn answer_prompt(
         .iter()
         .enumerate()
         .map(|(index, text)| {
-            let flat: String = clip(text, MAX_SOURCE_BYTES)
+            // A record's text is outside input: it must not speak as the template.
+            let flat: String = neutralize(clip(text, MAX_SOURCE_BYTES))
                 .chars()
                 .map(|c| if c.is_whitespace() { ' ' } else { c })
                 .collect();
             model.encode(&format!("[{}] {}\n", index + 1, flat.trim()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let tail = format!("\nQuestion: {}{after}", question.trim());
+    let tail = format!("\nQuestion: {}{after}", neutralize(question.trim()));
     Ok(PromptTokens {
         head: model.encode(&head)?,
         lines,
