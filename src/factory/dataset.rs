@@ -203,7 +203,9 @@ fn chat_example(list: &[Value], model: &LlamaModel) -> std::result::Result<Examp
     let prompt = model
         .encode(&model.chat_template().conversation(before))
         .map_err(|e| e.to_string())?;
-    let mut response = model.encode(last.content).map_err(|e| e.to_string())?;
+    let mut response = model
+        .encode(&provdb_inference::llama::neutralize(last.content))
+        .map_err(|e| e.to_string())?;
     response.extend(model.end_of_turn().first());
     Ok(Example::new(prompt, response))
 }

@@ -32,7 +32,8 @@ impl Example {
     /// the adapter learns to stop).
     pub fn chat(model: &LlamaModel, user: &str, assistant: &str) -> Result<Self> {
         let prompt = model.encode(&model.chat_prompt(user))?;
-        let mut response = model.encode(assistant)?;
+        // The answer is outside text too: its markers must not become control tokens.
+        let mut response = model.encode(&crate::llama::neutralize(assistant))?;
         response.extend(model.end_of_turn().first());
         Ok(Self { prompt, response })
     }
