@@ -4,6 +4,7 @@
 
 mod adapters;
 mod bench_sql;
+mod bench_train;
 mod chain;
 mod cli;
 mod common;

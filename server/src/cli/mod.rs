@@ -701,7 +701,8 @@ pub(crate) struct BenchTrainArgs {
     /// Threads of provdb's pool and of torch.
     #[arg(long, default_value_t = 2)]
     pub(crate) threads: usize,
-    /// Threads of candle's element-wise pool (sets CANDLE_NUM_THREADS unless it is set).
+    /// Threads of candle's element-wise pool (sets CANDLE_NUM_THREADS unless it is set): 1 is
+    /// the fastest measured, as its spinning worker would compete with gemm's threads.
     #[arg(long, default_value_t = 1)]
     pub(crate) candle_threads: usize,
     /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
