@@ -229,7 +229,7 @@ pub(crate) fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
     )?;
     let work = tempfile::tempdir()?;
     let tokens_file = work.path().join("tokens.json");
-    std::fs::write(
+    fs_err::write(
         &tokens_file,
         serde_json::to_vec(&serde_json::json!({ "sequences": sequences }))?,
     )?;
