@@ -9,13 +9,16 @@
 //! $CARGO_TARGET_DIR/debug/examples/train_speed [MODEL] [STEPS] [frozen|matmul|stored|all]
 //! ```
 //!
-//! Measured on the 2-core development machine (AMD EPYC, AVX2 gemm), idle, 5 steps, mean of
-//! steps 2-5: frozen-linear 88 tokens/s (2.9 s per step), matmul 62 tokens/s (4.1 s; the same
-//! factors bit for bit), as stored 63-72 tokens/s (3.6-4.0 s) with no f32 copy of the base.
+//! Measured on the 2-core development machine (AMD EPYC, AVX-512), idle, 5 steps, mean of
+//! steps 2-5, `CANDLE_NUM_THREADS=1`: frozen-linear 198 tokens/s (1.29 s per step), matmul 137
+//! (1.87 s; the same factors bit for bit), as stored 111 (2.30 s) with no f32 copy of the base.
+//! (Before the fused ops and the gemm build without debug assertions: 88, 62 and 63-72.)
+//! `provdb bench train` times the same step against PyTorch + PEFT.
 //!
 //! candle's CPU element-wise ops run on its own spinning thread pool beside rayon's (gemm):
-//! on a machine shared with other work, `CANDLE_NUM_THREADS=1` keeps those ops on the calling
-//! thread and avoids spinning on a descheduled worker.
+//! `CANDLE_NUM_THREADS=1` keeps those ops on the calling thread, which is faster even on an idle
+//! machine (213 against 160 tokens/s in `provdb bench train`): the spinning worker competes
+//! with gemm's two threads for the two cores.
 #![allow(clippy::unwrap_used, reason = "a measurement script fails loudly")]
 
 use std::sync::Arc;

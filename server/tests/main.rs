@@ -4,6 +4,7 @@
 
 mod adapters;
 mod bench_sql;
+mod bench_train;
 mod chain;
 mod chain_tls;
 mod cli;

@@ -91,8 +91,8 @@ pub(crate) enum FrozenMatrix {
 /// One decoder block: norms and the seven matrices in [`crate::lora::MODULES`] order.
 #[derive(Debug)]
 pub(crate) struct FrozenLayer {
-    pub(crate) attention_norm: Tensor,
-    pub(crate) ffn_norm: Tensor,
+    pub(crate) attention_norm: Arc<[f32]>,
+    pub(crate) ffn_norm: Arc<[f32]>,
     pub(crate) linear: [FrozenMatrix; 7],
 }
 
@@ -101,7 +101,7 @@ pub(crate) struct FrozenLayer {
 pub(crate) struct FrozenBase {
     model: Arc<LlamaModel>,
     pub(crate) head: FrozenMatrix,
-    pub(crate) output_norm: Tensor,
+    pub(crate) output_norm: Arc<[f32]>,
     pub(crate) layers: Vec<FrozenLayer>,
 }
 
@@ -115,8 +115,8 @@ fn dequantized(matrix: &Matrix) -> candle_core::Result<Tensor> {
     Tensor::from_vec(values, (rows, cols), &Device::Cpu)
 }
 
-fn vector(values: &[f32]) -> candle_core::Result<Tensor> {
-    Tensor::from_slice(values, values.len(), &Device::Cpu)
+fn vector(values: &[f32]) -> candle_core::Result<Arc<[f32]>> {
+    Ok(values.into())
 }
 
 impl FrozenBase {

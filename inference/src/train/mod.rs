@@ -27,6 +27,7 @@ mod data;
 mod export;
 mod factors;
 mod forward;
+mod ops;
 mod optim;
 mod rng;
 mod state;

@@ -10,6 +10,8 @@ mod ingest;
 mod search;
 mod sql;
 mod sql_data;
+mod train;
+mod train_check;
 
 use crate::cli::BenchCommand;
 
@@ -23,6 +25,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sql(args) => sql::run(args),
         BenchCommand::Chain(args) => chain::run(args),
         BenchCommand::Adapters(args) => adapters::run(args),
+        BenchCommand::Train(args) => train::run(args),
     }
 }
 

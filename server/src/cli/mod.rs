@@ -676,6 +676,59 @@ pub(crate) enum BenchCommand {
     /// Multi-LoRA serving: batch-8 decode on 8 distinct adapters against the base, cold
     /// adapter load, 1,000 adapters round-robin through a 64-adapter cache; llama.cpp anchor.
     Adapters(BenchAdaptersArgs),
+    /// LoRA training tokens/s (rank 8 on SmolLM2-135M, sequences of 256) against PyTorch +
+    /// PEFT on the same GGUF; `--peft-check` loads a provdb-trained adapter in PEFT instead.
+    Train(BenchTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchTrainArgs {
+    /// Timed training steps on each side (after the warm-up steps).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) steps: usize,
+    /// Untimed warm-up steps on each side.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) warmup: usize,
+    /// Tokens per sequence (batch 1).
+    #[arg(long, default_value_t = 256)]
+    pub(crate) length: usize,
+    /// LoRA rank (alpha is twice the rank, PEFT's usual 2r).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) rank: usize,
+    /// Targeted modules (comma-separated PEFT names), the same on both sides.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "q_proj,k_proj,v_proj,o_proj"
+    )]
+    pub(crate) targets: Vec<String>,
+    /// Threads of provdb's pool and of torch.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) threads: usize,
+    /// Threads of candle's element-wise pool (sets CANDLE_NUM_THREADS unless it is set): 1 is
+    /// the fastest measured, as its spinning worker would compete with gemm's threads.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) candle_threads: usize,
+    /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// The collection whose text makes the training sequences.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Measure PyTorch even when its venv is not installed yet (installs it: ~2.5 GB).
+    #[arg(long, conflicts_with = "no_anchor")]
+    pub(crate) anchor: bool,
+    /// Do not measure PyTorch (no ratio is printed).
+    #[arg(long)]
+    pub(crate) no_anchor: bool,
+    /// Instead of timing: train a few steps, save the PEFT folder, load it with Hugging Face
+    /// PEFT and compare the adapter's effect on the logits with provdb's (exit 2 above the
+    /// tolerance).
+    #[arg(long, conflicts_with = "no_anchor")]
+    pub(crate) peft_check: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
