@@ -101,18 +101,6 @@ pub(super) fn run_anchor(args: &[String]) -> Result<Value, String> {
     serde_json::from_slice(&output.stdout).map_err(|e| format!("bad anchor output: {e}"))
 }
 
-/// Sets `CANDLE_NUM_THREADS` (the size of candle's element-wise pool, read once when candle
-/// first needs it) unless the caller set it; what is in force.
-pub(super) fn set_candle_threads(threads: usize) -> String {
-    if let Some(set) = std::env::var_os("CANDLE_NUM_THREADS") {
-        return set.to_string_lossy().into_owned();
-    }
-    // SAFETY: called first thing in the command, on the main thread, before this process
-    // has started any other thread that could read or write the environment.
-    unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
-    threads.to_string()
-}
-
 /// `count` sequences of `length` tokens cut one after another from the collection's text.
 fn sequences(
     model: &LlamaModel,
@@ -204,7 +192,7 @@ fn measure_provdb(
 }
 
 pub(crate) fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
-    let candle_threads = set_candle_threads(args.candle_threads);
+    let candle_threads = crate::commands::set_candle_threads(args.candle_threads);
     if args.peft_check {
         return super::train_check::run(args);
     }

@@ -45,3 +45,15 @@ pub(crate) fn load_embedder(model: Option<&Path>) -> anyhow::Result<Option<Arc<d
     }
     Ok(Some(Arc::new(SentenceEmbedder::load(&dir)?)))
 }
+
+/// Sets `CANDLE_NUM_THREADS` (the size of candle's element-wise pool, read once when candle
+/// first needs it) unless the caller set it; what is in force.
+pub(crate) fn set_candle_threads(threads: usize) -> String {
+    if let Some(set) = std::env::var_os("CANDLE_NUM_THREADS") {
+        return set.to_string_lossy().into_owned();
+    }
+    // SAFETY: called first thing in the command, on the main thread, before this process
+    // has started any other thread that could read or write the environment.
+    unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
+    threads.to_string()
+}

@@ -152,6 +152,14 @@ fn show(view: &Value) {
 }
 
 pub(crate) fn run(data: &Path, command: TrainCommand) -> anyhow::Result<()> {
+    if matches!(
+        command,
+        TrainCommand::Create(_) | TrainCommand::Resume { .. }
+    ) {
+        // One element-wise thread beside gemm's two is the fastest training step on 2 cores
+        // (`provdb bench train`); set before candle starts its pool.
+        crate::commands::set_candle_threads(1);
+    }
     match command {
         TrainCommand::Create(args) => {
             let db = open(data, args.model.clone())?;
