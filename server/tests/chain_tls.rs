@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::chain::Anvil;
+use crate::anvil::Anvil;
 use crate::common::*;
 
 struct Front(Child);

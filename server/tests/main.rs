@@ -3,13 +3,16 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
 mod adapters;
+mod anvil;
 mod bench_sql;
 mod bench_train;
 mod chain;
 mod chain_tls;
 mod cli;
 mod common;
-mod crash;
+mod faults_disk;
+mod faults_rpc;
+mod faults_serving;
 mod http_limits;
 mod http_load;
 mod http_openai;
@@ -17,9 +20,8 @@ mod http_roles;
 mod http_shutdown;
 mod http_train;
 mod http_ui;
-mod index_crash;
 mod ledger;
-mod ledger_crash;
+mod ledger_check;
 mod search;
 mod served;
 mod tiny_model;

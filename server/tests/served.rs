@@ -20,11 +20,33 @@ pub(crate) struct Served {
 impl Served {
     /// Starts `provdb serve` over `data` with `extra` flags and waits for its address.
     pub(crate) fn start(data: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_provdb"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_provdb"));
+        command
             .arg("--data")
             .arg(data)
             .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        Self::spawn(command)
+    }
+
+    /// Starts `provdb serve` over `data` without models (BM25 search only), with every file it
+    /// writes limited to `limit_kib` KiB (`RLIMIT_FSIZE`: a write past it fails as on a full
+    /// disk).
+    pub(crate) fn start_limited(data: &Path, limit_kib: u64) -> Self {
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; ulimit -f {limit_kib}; exec \"$0\" --data \"$1\" serve --addr 127.0.0.1:0"
+            ))
+            .arg(env!("CARGO_BIN_EXE_provdb"))
+            .arg(data)
+            .env("PROVDB_MODELS", "/nonexistent/provdb-models");
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .env_remove("PROVDB_DATA")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

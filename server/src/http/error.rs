@@ -50,7 +50,17 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
+    /// 500, or 507 when the cause is a full disk (the client may retry once there is room).
     pub(crate) fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        if is_disk_full(&message) {
+            return Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!(
+                    "the server's disk is full; nothing of this request was stored ({message})"
+                ),
+            );
+        }
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
@@ -85,6 +95,7 @@ impl ApiError {
             StatusCode::FORBIDDEN => "permission_error",
             StatusCode::NOT_FOUND => "not_found_error",
             StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+            StatusCode::INSUFFICIENT_STORAGE => "insufficient_storage_error",
             s if s.is_server_error() => "server_error",
             _ => "invalid_request_error",
         }
@@ -108,6 +119,18 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Whether an error's text names a full disk or an exceeded file-size or disk quota (RocksDB
+/// passes the OS error on as text).
+fn is_disk_full(message: &str) -> bool {
+    [
+        "No space left on device",
+        "File too large",
+        "Disk quota exceeded",
+    ]
+    .iter()
+    .any(|cause| message.contains(cause))
 }
 
 fn is_not_found(error: &StorageError) -> bool {

@@ -11,9 +11,9 @@ use rand::Rng;
 
 use crate::common::ALICE;
 use crate::tiny_model::{WORDS, write_tiny_model};
+use crate::trials::{Report, trials};
 
 const RECORDS: usize = 6000;
-const TRIALS: usize = 6;
 const QUERIES: [&str; 3] = [
     "shock wave wing",
     "boundary layer heat plate",
@@ -41,19 +41,6 @@ fn stored_only(dir: &Path) -> PathBuf {
     db.ingest_file("crash", &input, &IngestOptions::default())
         .unwrap();
     data
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn spawn_indexing(data: &Path, model: &Path) -> std::process::Child {
@@ -108,7 +95,7 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
     let embedder = Arc::new(SentenceEmbedder::load(&model).unwrap());
 
     let full = dir.path().join("full");
-    copy_dir(&template, &full);
+    crate::files::copy_dir(&template, &full);
     let started = Instant::now();
     assert!(spawn_indexing(&full, &model).wait().unwrap().success());
     let full_run = started.elapsed();
@@ -118,10 +105,10 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
     drop(db);
 
     let mut rng = rand::rng();
-    let mut partial = 0;
-    for trial in 0..TRIALS {
+    let mut report = Report::new("indexing", trials(6));
+    for trial in 0..report.trials {
         let data = dir.path().join(format!("trial-{trial}"));
-        copy_dir(&template, &data);
+        crate::files::copy_dir(&template, &data);
         let mut child = spawn_indexing(&data, &model);
         std::thread::sleep(Duration::from_millis(
             rng.random_range(0..full_run.as_millis().max(2) as u64),
@@ -132,7 +119,7 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
         let coverage = db.index("crash").unwrap().coverage().unwrap();
         let total = RECORDS as u32;
         if coverage != (0, 0, 0) && coverage != (total, total, total) {
-            partial += 1;
+            report.interrupted += 1;
         }
         let recovered = results(&db);
         db.rebuild_index("crash", &|_, _, _| {}).unwrap();
@@ -142,5 +129,9 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
         drop(db);
         std::fs::remove_dir_all(&data).unwrap();
     }
-    assert!(partial > 0, "no trial was killed in the middle of indexing");
+    assert!(
+        report.interrupted > 0,
+        "no trial was killed in the middle of indexing"
+    );
+    report.finish();
 }

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use provdb::Db;
 use rand::Rng;
 
-const TRIALS: usize = 16;
+use crate::ledger_check::check_whole_answers;
+use crate::trials::{Report, trials};
 
 fn spawn_appends(dir: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_provdb"))
@@ -30,47 +30,12 @@ fn spawn_appends(dir: &Path) -> std::process::Child {
         .unwrap()
 }
 
-/// The invariants; returns the number of answers stored.
-fn check_whole_answers(data: &Path) -> usize {
-    let db = Db::open(data).unwrap();
-    let check = db.verify_ledger().unwrap();
-    assert!(check.broken.is_none(), "{check:?}");
-    let mut answers = 0;
-    let mut expected_entries = 0u64;
-    db.store()
-        .visit_answers(&mut |answer| {
-            answers += 1;
-            expected_entries += u64::from(answer.entries);
-            let mut seen = 0;
-            db.store().visit_ledger(answer.first_seq, &mut |entry| {
-                if seen == answer.entries {
-                    return Ok(false);
-                }
-                assert_eq!(entry.answer_id, answer.answer_id, "entry {}", entry.seq);
-                seen += 1;
-                Ok(true)
-            })?;
-            assert_eq!(
-                seen, answer.entries,
-                "answer {} is partial",
-                answer.answer_id
-            );
-            Ok(true)
-        })
-        .unwrap();
-    assert_eq!(
-        check.entries, expected_entries,
-        "no entry without its answer"
-    );
-    answers
-}
-
 #[test]
 fn sigkill_during_answers_leaves_every_answer_whole_or_absent() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rng();
-    let mut interrupted = 0;
-    for trial in 0..TRIALS {
+    let mut report = Report::new("ledger_appends", trials(16));
+    for trial in 0..report.trials {
         let run = dir.path().join(format!("trial-{trial}"));
         let started = Instant::now();
         let mut child = spawn_appends(&run);
@@ -85,7 +50,7 @@ fn sigkill_during_answers_leaves_every_answer_whole_or_absent() {
         }
         let answers = check_whole_answers(&data);
         if !finished && answers > 0 {
-            interrupted += 1;
+            report.interrupted += 1;
         }
         eprintln!(
             "trial {trial}: killed after {:?}, {answers} whole answers",
@@ -93,7 +58,9 @@ fn sigkill_during_answers_leaves_every_answer_whole_or_absent() {
         );
     }
     assert!(
-        interrupted >= TRIALS / 2,
-        "only {interrupted} runs were cut mid-append"
+        report.interrupted >= report.trials / 2,
+        "only {} runs were cut mid-append",
+        report.interrupted
     );
+    report.finish();
 }

@@ -12,10 +12,10 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use crate::common::ALICE;
+use crate::trials::{Report, trials};
 
 const FILES: usize = 12;
 const RECORDS_PER_FILE: usize = 1500;
-const TRIALS: usize = 24;
 
 struct Input {
     path: PathBuf,
@@ -135,8 +135,8 @@ fn sigkill_during_ingest_loses_no_acknowledged_batch_and_leaves_no_partial_one()
     assert_eq!(check_consistent(&full, &inputs, &acknowledged), FILES);
 
     let mut rng = rand::rng();
-    let mut partial_runs = 0;
-    for trial in 0..TRIALS {
+    let mut report = Report::new("ingest", trials(24));
+    for trial in 0..report.trials {
         let data = dir.path().join(format!("trial-{trial}"));
         fresh_database(&data);
         let mut child = spawn_ingest(&data, &inputs);
@@ -147,13 +147,15 @@ fn sigkill_during_ingest_loses_no_acknowledged_batch_and_leaves_no_partial_one()
         let _ = child.wait();
         let committed = check_consistent(&data, &inputs, &acknowledged);
         assert!(committed >= acknowledged.len());
-        if committed > 0 && committed < FILES {
-            partial_runs += 1;
+        report.acknowledged_checked += acknowledged.len() as u64;
+        if committed < FILES {
+            report.interrupted += 1;
         }
         std::fs::remove_dir_all(&data).unwrap();
     }
     assert!(
-        partial_runs > 0,
+        report.interrupted > 0,
         "no trial was killed in the middle of the ingest"
     );
+    report.finish();
 }

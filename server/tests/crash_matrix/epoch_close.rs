@@ -1,0 +1,173 @@
+//! SIGKILL while `provdb epoch close` runs over a large ledger: after reopening, the epoch is
+//! either wholly there (its balances hash to its stored root, which equals an uninterrupted
+//! close's) or absent; an acknowledged close (its JSON printed) is always there; the ledger's
+//! hash chain verifies; and closing again gives the uninterrupted root.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use provdb::Db;
+use provdb::storage::{
+    Address, AnswerId, AnswerRecord, Epoch, NewAnswer, NewEntry, Role, keccak256,
+};
+use rand::Rng;
+
+use crate::trials::{Report, trials};
+
+const ANSWERS: u64 = 6000;
+const ENTRIES_PER_ANSWER: u64 = 20;
+const ACCOUNTS: u64 = 20_000;
+
+fn account(n: u64) -> Address {
+    let mut bytes = [0u8; 20];
+    bytes[..8].copy_from_slice(&(n % ACCOUNTS + 1).to_be_bytes());
+    Address(bytes)
+}
+
+fn answer(n: u64) -> NewAnswer {
+    let entries: Vec<NewEntry> = (0..ENTRIES_PER_ANSWER)
+        .map(|e| NewEntry {
+            datanet_id: None,
+            record_id: None,
+            chunk_id: None,
+            to: account(n * 7919 + e * 104_729),
+            role: Role::Contributor,
+            weight_ppm: 50_000,
+            amount_wei: u128::from(n % 97 + e + 1),
+        })
+        .collect();
+    NewAnswer {
+        record: AnswerRecord {
+            answer_id: AnswerId(keccak256(format!("epoch-crash/{n}").as_bytes())),
+            ts_ms: 1_700_000_000_000 + n as i64,
+            caller: None,
+            datanet_ids: vec![],
+            question: "q".into(),
+            text: "a".into(),
+            model: "test".into(),
+            adapter: None,
+            fee_wei: entries.iter().map(|e| e.amount_wei).sum(),
+            attribution: "cited".into(),
+            citations: vec![],
+            first_seq: 0,
+            entries: 0,
+        },
+        entries,
+    }
+}
+
+/// A database whose ledger holds `ANSWERS * ENTRIES_PER_ANSWER` open entries.
+fn template(dir: &Path) -> PathBuf {
+    let data = dir.join("template");
+    let db = Db::init(&data).unwrap();
+    for start in (0..ANSWERS).step_by(500) {
+        let end = (start + 500).min(ANSWERS);
+        db.store()
+            .append_answers((start..end).map(answer).collect())
+            .unwrap();
+    }
+    data
+}
+
+fn spawn_close(data: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_provdb"))
+        .arg("--data")
+        .arg(data)
+        .args(["epoch", "close", "--json"])
+        .env_remove("PROVDB_DATA")
+        .env("PROVDB_MODELS", "/nonexistent/provdb-models")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The closed epoch after a crash, checked whole; `None` when the close did not commit.
+fn closed_epoch(db: &Db) -> Option<Epoch> {
+    let check = db.verify_ledger().unwrap();
+    assert!(check.broken.is_none(), "{check:?}");
+    assert_eq!(check.entries, ANSWERS * ENTRIES_PER_ANSWER);
+    let epochs = db.store().epochs().unwrap();
+    assert!(epochs.len() <= 1, "one close made {} epochs", epochs.len());
+    let epoch = epochs.into_iter().next()?;
+    // Its balances are all there: they hash to the stored root.
+    db.store().epoch_tree(epoch.epoch).unwrap();
+    Some(epoch)
+}
+
+fn same(a: &Epoch, b: &Epoch) {
+    assert_eq!(
+        (
+            a.epoch,
+            a.first_seq,
+            a.end_seq,
+            a.root,
+            a.accounts,
+            a.total_wei
+        ),
+        (
+            b.epoch,
+            b.first_seq,
+            b.end_seq,
+            b.root,
+            b.accounts,
+            b.total_wei
+        )
+    );
+}
+
+#[test]
+fn sigkill_during_epoch_close_leaves_the_epoch_whole_or_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = template(dir.path());
+
+    let full = dir.path().join("full");
+    crate::files::copy_dir(&template, &full);
+    let started = Instant::now();
+    assert!(spawn_close(&full).wait().unwrap().success());
+    let full_run = started.elapsed();
+    let reference = closed_epoch(&Db::open(&full).unwrap()).expect("the close committed");
+    eprintln!(
+        "epoch close over {} entries: {full_run:?}",
+        reference.end_seq - 1
+    );
+
+    let mut rng = rand::rng();
+    let mut report = Report::new("epoch_close", trials(16));
+    for trial in 0..report.trials {
+        let data = dir.path().join(format!("trial-{trial}"));
+        crate::files::copy_dir(&template, &data);
+        let mut child = spawn_close(&data);
+        let delay = rng.random_range(0..full_run.as_millis().max(2) as u64);
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL on Unix
+        let mut printed = String::new();
+        if let Some(mut out) = child.stdout.take() {
+            let _ = out.read_to_string(&mut printed);
+        }
+        let _ = child.wait();
+        let acknowledged = !printed.trim().is_empty();
+        let db = Db::open(&data).unwrap();
+        match closed_epoch(&db) {
+            Some(epoch) => {
+                same(&epoch, &reference);
+                report.acknowledged_checked += u64::from(acknowledged);
+            }
+            None => {
+                assert!(!acknowledged, "acknowledged close lost: {printed}");
+                report.interrupted += 1;
+                let epoch = db.store().close_epoch(1_700_000_000_000).unwrap();
+                same(&epoch, &reference);
+            }
+        }
+        drop(db);
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+    assert!(
+        report.interrupted > 0,
+        "no trial was killed in the middle of the close"
+    );
+    report.finish();
+}

@@ -1,0 +1,60 @@
+//! How many SIGKILL trials each scenario runs, and the report each one leaves.
+//!
+//! `PROVDB_CRASH_TRIALS` overrides every scenario's default (the hardening run,
+//! `scripts/harden.sh`, sets 50); when `PROVDB_CRASH_REPORT` names a directory, each scenario
+//! writes `<scenario>.json` there with its figures, which `docs/GUARANTEES.md` quotes.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+/// The number of trials: `PROVDB_CRASH_TRIALS`, or `default` (what the test suite runs).
+pub(crate) fn trials(default: usize) -> usize {
+    std::env::var("PROVDB_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+/// What one scenario did: its trials, how many were cut in the middle of the work, and how
+/// many acknowledged items were checked present after the crash (none was lost, or the
+/// scenario would have failed before reporting).
+pub(crate) struct Report {
+    pub(crate) scenario: &'static str,
+    pub(crate) trials: usize,
+    pub(crate) interrupted: usize,
+    pub(crate) acknowledged_checked: u64,
+    pub(crate) started: Instant,
+}
+
+impl Report {
+    pub(crate) fn new(scenario: &'static str, trials: usize) -> Self {
+        Self {
+            scenario,
+            trials,
+            interrupted: 0,
+            acknowledged_checked: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Prints the figures and writes them to `$PROVDB_CRASH_REPORT/<scenario>.json`.
+    pub(crate) fn finish(self) {
+        let report = json!({
+            "scenario": self.scenario,
+            "trials": self.trials,
+            "killed_mid_work": self.interrupted,
+            "acknowledged_checked": self.acknowledged_checked,
+            "lost": 0,
+            "partial": 0,
+            "seconds": self.started.elapsed().as_secs_f64(),
+        });
+        eprintln!("crash matrix: {report}");
+        if let Ok(dir) = std::env::var("PROVDB_CRASH_REPORT") {
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = std::path::Path::new(&dir).join(format!("{}.json", self.scenario));
+            std::fs::write(path, report.to_string()).unwrap();
+        }
+    }
+}
