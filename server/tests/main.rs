@@ -23,5 +23,6 @@ mod http_ui;
 mod ledger;
 mod ledger_check;
 mod search;
+mod security;
 mod served;
 mod tiny_model;

@@ -26,7 +26,18 @@ impl Served {
             .arg(data)
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(extra);
-        Self::spawn(command)
+        Self::spawn(command, Stdio::inherit())
+    }
+
+    /// [`Served::start`] with the server's log (its stderr) written to `log`.
+    pub(crate) fn start_logging_to(data: &Path, extra: &[&str], log: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_provdb"));
+        command
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra);
+        Self::spawn(command, std::fs::File::create(log).unwrap().into())
     }
 
     /// Starts `provdb serve` over `data` without models (BM25 search only), with every file it
@@ -42,14 +53,14 @@ impl Served {
             .arg(env!("CARGO_BIN_EXE_provdb"))
             .arg(data)
             .env("PROVDB_MODELS", "/nonexistent/provdb-models");
-        Self::spawn(command)
+        Self::spawn(command, Stdio::inherit())
     }
 
-    fn spawn(mut command: Command) -> Self {
+    fn spawn(mut command: Command, stderr: Stdio) -> Self {
         let mut child = command
             .env_remove("PROVDB_DATA")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start provdb serve");
         let stdout = child.stdout.take().unwrap();

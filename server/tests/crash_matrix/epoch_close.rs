@@ -140,7 +140,8 @@ fn sigkill_during_epoch_close_leaves_the_epoch_whole_or_absent() {
         let data = dir.path().join(format!("trial-{trial}"));
         crate::files::copy_dir(&template, &data);
         let mut child = spawn_close(&data);
-        let delay = rng.random_range(0..full_run.as_millis().max(2) as u64);
+        // A quarter past the full run too, so that some kills come after the commit.
+        let delay = rng.random_range(0..full_run.as_millis().max(2) as u64 * 5 / 4);
         std::thread::sleep(Duration::from_millis(delay));
         child.kill().unwrap(); // SIGKILL on Unix
         let mut printed = String::new();
