@@ -155,6 +155,7 @@ fn sigkill_during_epoch_close_leaves_the_epoch_whole_or_absent() {
             Some(epoch) => {
                 same(&epoch, &reference);
                 report.acknowledged_checked += u64::from(acknowledged);
+                report.whole_checked += 1;
             }
             None => {
                 assert!(!acknowledged, "acknowledged close lost: {printed}");

@@ -148,6 +148,7 @@ fn sigkill_during_ingest_loses_no_acknowledged_batch_and_leaves_no_partial_one()
         let committed = check_consistent(&data, &inputs, &acknowledged);
         assert!(committed >= acknowledged.len());
         report.acknowledged_checked += acknowledged.len() as u64;
+        report.whole_checked += committed as u64;
         if committed < FILES {
             report.interrupted += 1;
         }

@@ -49,6 +49,7 @@ fn sigkill_during_answers_leaves_every_answer_whole_or_absent() {
             continue; // killed before the database existed: nothing was acknowledged
         }
         let answers = check_whole_answers(&data);
+        report.whole_checked += answers as u64;
         if !finished && answers > 0 {
             report.interrupted += 1;
         }

@@ -120,6 +120,7 @@ fn sigkill_of_the_server_keeps_every_acknowledged_answer_whole() {
             );
         }
         report.acknowledged_checked += acknowledged.len() as u64;
+        report.whole_checked += answers as u64;
         report.interrupted += 1;
         eprintln!(
             "trial {trial}: {} acknowledged, {answers} stored",

@@ -17,14 +17,16 @@ pub(crate) fn trials(default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// What one scenario did: its trials, how many were cut in the middle of the work, and how
-/// many acknowledged items were checked present after the crash (none was lost, or the
-/// scenario would have failed before reporting).
+/// What one scenario did: its trials, how many were cut in the middle of the work, how many
+/// acknowledged items were checked present after the crash, and how many stored items were
+/// checked whole (none was lost or partial, or the scenario would have failed before
+/// reporting).
 pub(crate) struct Report {
     pub(crate) scenario: &'static str,
     pub(crate) trials: usize,
     pub(crate) interrupted: usize,
     pub(crate) acknowledged_checked: u64,
+    pub(crate) whole_checked: u64,
     pub(crate) started: Instant,
 }
 
@@ -35,6 +37,7 @@ impl Report {
             trials,
             interrupted: 0,
             acknowledged_checked: 0,
+            whole_checked: 0,
             started: Instant::now(),
         }
     }
@@ -46,6 +49,7 @@ impl Report {
             "trials": self.trials,
             "killed_mid_work": self.interrupted,
             "acknowledged_checked": self.acknowledged_checked,
+            "whole_checked": self.whole_checked,
             "lost": 0,
             "partial": 0,
             "seconds": self.started.elapsed().as_secs_f64(),
