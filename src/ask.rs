@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use provdb_inference::llama::LlamaModel;
+use provdb_inference::llama::{Generator, LlamaModel};
 use provdb_inference::lora::{AdapterCache, AdapterStore};
 use provdb_query::answer::{Answer, Answerer, AskRequest};
 use provdb_storage::{Epoch, LedgerCheck, LedgerPolicy, MerkleTree, PolicyScope};
@@ -28,6 +28,8 @@ pub(crate) struct AnswerModel {
     pub(crate) model: Arc<LlamaModel>,
     pub(crate) name: String,
     pub(crate) adapters: Arc<AdapterCache>,
+    /// Where cited answers generate, batched with other requests (else a session each).
+    pub(crate) batching: Option<Arc<Generator>>,
 }
 
 impl Db {
@@ -43,7 +45,19 @@ impl Db {
             model,
             name: name.into(),
             adapters,
+            batching: None,
         });
+        self
+    }
+
+    /// Generates cited answers through `generator` (built on the model of
+    /// [`Db::with_generator`]), batched with the other requests it serves, instead of a
+    /// session of their own each: a server answering several questions at once shares each
+    /// decoding step between them. Leave-one-out answers keep their own session.
+    pub fn with_batching_generator(mut self, generator: Arc<Generator>) -> Self {
+        if let Some(answer_model) = &mut self.generator {
+            answer_model.batching = Some(generator);
+        }
         self
     }
 
@@ -99,6 +113,10 @@ impl Db {
             generator.name.clone(),
         )
         .with_adapters(Arc::clone(&generator.adapters));
+        let answerer = match &generator.batching {
+            Some(batching) => answerer.with_batching(Arc::clone(batching)),
+            None => answerer,
+        };
         Ok(answerer.ask(request, on_text)?)
     }
 

@@ -342,3 +342,31 @@ fn leave_one_out_from_cached_prefixes_equals_full_recomputation() {
         .collect();
     assert!(drops[2] > drops[0] && drops[2] > drops[1], "{drops:?}");
 }
+
+#[test]
+fn cited_answers_through_the_batching_generator_equal_their_own_sessions() {
+    use provdb::inference::llama::{Generator, GeneratorOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let alone = fixture(dir.path());
+    let (model, _) = models();
+    let generator = Generator::new(model, GeneratorOptions::default()).unwrap();
+    let batched = alone.clone().with_batching_generator(Arc::new(generator));
+    let questions: Vec<&str> = PLANTED.iter().map(|(q, _)| *q).collect();
+    // Four questions at once share the generator's decoding steps.
+    let together: Vec<Answer> = std::thread::scope(|scope| {
+        let asking: Vec<_> = questions
+            .iter()
+            .map(|q| scope.spawn(|| ask(&batched, q, Attribution::Cited)))
+            .collect();
+        asking.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (question, answer) in questions.iter().zip(&together) {
+        check_answer(&batched, answer);
+        let own = ask(&alone, question, Attribution::Cited);
+        assert_eq!(answer.answer, own.answer, "{question}");
+        assert_eq!(answer.usage.completion_tokens, own.usage.completion_tokens);
+        let ids = |a: &Answer| a.citations.iter().map(|c| c.chunk_id).collect::<Vec<_>>();
+        assert_eq!(ids(answer), ids(&own));
+        assert_eq!(answer.split, own.split);
+    }
+}

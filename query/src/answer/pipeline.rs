@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use provdb_index::{IndexHit, SearchOptions};
-use provdb_inference::llama::{Llama, LlamaModel, SamplingParams, Sequence};
+use provdb_inference::llama::{
+    GenerationEvent, GenerationRequest, Generator, Llama, LlamaModel, SamplingParams, Sequence,
+};
 use provdb_inference::lora::{AdapterCache, AdapterMix};
 use provdb_storage::{
     AnswerRecord, CitationRecord, Datanet, NewAnswer, NewEntry, Store, keccak256,
@@ -38,6 +40,7 @@ pub struct Answerer {
     model: Arc<LlamaModel>,
     model_name: String,
     adapters: Option<Arc<AdapterCache>>,
+    batching: Option<Arc<Generator>>,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -66,7 +69,16 @@ impl Answerer {
             model,
             model_name,
             adapters: None,
+            batching: None,
         }
+    }
+
+    /// Generates answers attributed by their citations through `generator` (built on the same
+    /// model), batched with whatever else it is generating; leave-one-out attribution needs
+    /// the generation's own cache and keeps a private session.
+    pub fn with_batching(mut self, generator: Arc<Generator>) -> Self {
+        self.batching = Some(generator);
+        self
     }
 
     /// Serves the adapters requests name from `cache` (built for the same model).
@@ -207,20 +219,34 @@ impl Answerer {
         let prompt = parts.tokens(None);
         usage.prompt_tokens = prompt.len();
         let generating = Instant::now();
-        let mut session = Llama::new(Arc::clone(&self.model));
-        session.set_adapters(adapters.clone());
         let params = SamplingParams {
             max_tokens: request.max_tokens,
             temperature: 0.0,
             ..SamplingParams::default()
         };
         let mut first_token = None;
-        let tokens = session
-            .generate(&prompt, params, &mut |piece| {
-                first_token.get_or_insert_with(|| ms(generating));
-                on_text(piece)
-            })
-            .map_err(failed)?;
+        let mut on_piece = |piece: &str| {
+            first_token.get_or_insert_with(|| ms(generating));
+            on_text(piece)
+        };
+        let (tokens, session) = match (&self.batching, request.attribution) {
+            (Some(generator), Attribution::Cited) => {
+                let request = GenerationRequest {
+                    prompt,
+                    params,
+                    adapters: adapters.clone(),
+                };
+                (generate_batched(generator, request, &mut on_piece)?, None)
+            }
+            _ => {
+                let mut session = Llama::new(Arc::clone(&self.model));
+                session.set_adapters(adapters.clone());
+                let tokens = session
+                    .generate(&prompt, params, &mut on_piece)
+                    .map_err(failed)?;
+                (tokens, Some(session))
+            }
+        };
         usage.generation_ms = ms(generating);
         usage.first_token_ms = first_token.unwrap_or(usage.generation_ms);
         usage.completion_tokens = tokens.len();
@@ -235,7 +261,14 @@ impl Answerer {
         let attributing = Instant::now();
         let weights = match request.attribution {
             Attribution::Cited => cited_weights(&sources, &parsed.markers),
-            Attribution::Loo => loo_weights(&self.model, session.sequence(), &parts, &tokens)?,
+            Attribution::Loo => match &session {
+                Some(session) => loo_weights(&self.model, session.sequence(), &parts, &tokens)?,
+                None => {
+                    return Err(QueryError::Execution(
+                        "leave-one-out attribution needs the generation's own session".into(),
+                    ));
+                }
+            },
         };
         usage.attribution_ms = ms(attributing);
         let weighted: Vec<WeightedSource> = sources
@@ -318,6 +351,33 @@ impl Answerer {
                 .collect(),
         })
     }
+}
+
+/// Runs `request` on the batching generator, passing each piece of text to `on_text` (false
+/// stops it: dropping the stream cancels the request). Returns the generated ids as
+/// [`Llama::generate`] does: up to and including an end-of-turn token.
+fn generate_batched(
+    generator: &Generator,
+    request: GenerationRequest,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Vec<u32>> {
+    let events = generator
+        .submit(request)
+        .map_err(|e| QueryError::Execution(e.to_string()))?;
+    let mut tokens = Vec::new();
+    for event in events {
+        match event {
+            GenerationEvent::Token { id, text } => {
+                tokens.push(id);
+                if !text.is_empty() && !on_text(&text) {
+                    return Ok(tokens);
+                }
+            }
+            GenerationEvent::Done { tokens, .. } => return Ok(tokens),
+            GenerationEvent::Failed(message) => return Err(QueryError::Execution(message)),
+        }
+    }
+    Err(QueryError::Execution("the generator stopped".into()))
 }
 
 /// Leave-one-out weights: k+1 teacher-forced scorings of the answer, each starting from the
