@@ -40,7 +40,7 @@ use axum::routing::{delete, get, post};
 use provdb::Db;
 use provdb::inference::llama::{Generator, GeneratorOptions, LlamaModel};
 
-pub(crate) use state::ServeLimits;
+pub use state::ServeLimits;
 
 use crate::commands::load_embedder;
 use error::ApiError;
@@ -147,6 +147,13 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
+}
+
+/// The HTTP API over `db` without models (chat, embeddings and fine-tuning answer as
+/// `provdb serve` does when no model is there): the same routes, authentication, limits and
+/// error mapping as the server, for in-process callers that have no socket (the fuzz harness).
+pub fn api_router(db: Db, limits: ServeLimits) -> Router {
+    router(Arc::new(AppState::new(db, None, None, None, limits)))
 }
 
 fn router(state: Shared) -> Router {

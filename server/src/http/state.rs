@@ -11,21 +11,38 @@ use provdb::inference::llama::Generator;
 use crate::http::limits::{GenerationGate, KeyRateLimit};
 use crate::http::metrics::Metrics;
 
-/// Limits of `provdb serve` (its flags).
+/// Limits of `provdb serve` (its flags; [`Default`] gives the flags' defaults).
 #[derive(Clone, Debug)]
-pub(crate) struct ServeLimits {
+pub struct ServeLimits {
     /// Largest request body except uploads.
-    pub(crate) max_body_bytes: usize,
+    pub max_body_bytes: usize,
     /// Largest upload.
-    pub(crate) max_upload_bytes: u64,
-    /// Requests per second per key, and the burst above it.
-    pub(crate) rate_per_second: u32,
-    pub(crate) rate_burst: u32,
-    /// Generations running at once, and waiting.
-    pub(crate) generation_slots: usize,
-    pub(crate) generation_queue: usize,
+    pub max_upload_bytes: u64,
+    /// Requests per second per key.
+    pub rate_per_second: u32,
+    /// Requests a key may send at once above its rate.
+    pub rate_burst: u32,
+    /// Generations running at once.
+    pub generation_slots: usize,
+    /// Generations waiting for a slot.
+    pub generation_queue: usize,
     /// Time until a response starts.
-    pub(crate) request_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for ServeLimits {
+    /// The defaults of `provdb serve`'s flags (`cli/serve.rs`).
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_upload_bytes: 64 << 20,
+            rate_per_second: 50,
+            rate_burst: 100,
+            generation_slots: 4,
+            generation_queue: 16,
+            request_timeout: Duration::from_secs(300),
+        }
+    }
 }
 
 /// The state of a running server.

@@ -1,0 +1,1 @@
+SELECT datanet, count(*) FROM records GROUP BY datanet

@@ -1,0 +1,1 @@
+SELECT name, visibility FROM datanets

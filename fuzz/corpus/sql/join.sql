@@ -1,0 +1,1 @@
+SELECT c.text FROM chunks c JOIN records r USING (record_id) WHERE r.datanet_id = 2

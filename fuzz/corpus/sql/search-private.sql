@@ -1,0 +1,1 @@
+SELECT * FROM bm25_search('zq_private', 'design', 5)

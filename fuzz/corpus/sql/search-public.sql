@@ -1,0 +1,1 @@
+SELECT s.rank, c.text FROM bm25_search('notes', 'shock waves', 5) s JOIN chunks c USING (chunk_id)

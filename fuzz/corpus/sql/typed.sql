@@ -1,0 +1,1 @@
+SELECT text FROM notes WHERE year > 1960 ORDER BY year LIMIT 5

@@ -1,0 +1,1 @@
+SELECT title FROM notes UNION ALL SELECT title FROM zq_private
