@@ -73,11 +73,16 @@ pub(crate) fn run(data: &FsPath, config: ServeConfig) -> anyhow::Result<()> {
         let name = model_path
             .file_name()
             .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+        let generator = Arc::new(Generator::new(
+            Arc::clone(&model),
+            GeneratorOptions::default(),
+        )?);
+        // Plain chat and cited answers share the batching generator.
         db = db
-            .with_generator(Arc::clone(&model), name.clone())
-            .with_adapter_cache_bytes(config.adapter_cache_bytes);
-        let generator = Generator::new(model, GeneratorOptions::default())?;
-        (Some(Arc::new(generator)), Some(name))
+            .with_generator(model, name.clone())
+            .with_adapter_cache_bytes(config.adapter_cache_bytes)
+            .with_batching_generator(Arc::clone(&generator));
+        (Some(generator), Some(name))
     } else {
         eprintln!(
             "provdb serve: no generator model at {} (scripts/fetch-models.sh): chat is off",

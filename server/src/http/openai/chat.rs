@@ -111,7 +111,8 @@ pub(crate) async fn completions(
     respond(request.model, request.stream, receiver).await
 }
 
-/// Cited answer: `Db::ask` on the blocking pool.
+/// Cited answer: `Db::ask` on the blocking pool, generating through the shared batching
+/// generator.
 async fn start_answer(
     state: &Shared,
     request: AskRequest,
