@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use provdb::storage::{
-    AnswerId, AnswerRecord, NewAnswer, NewEntry, Role, Store, StoreOptions, keccak256,
-};
+use provdb::storage::{Store, StoreOptions};
 
 use crate::common::*;
+use crate::ledger_check::{payment, synthetic_answer};
 
 pub(crate) fn tool(name: &str) -> PathBuf {
     let script = repo_root().join("scripts/chain-tools.sh");
@@ -152,6 +151,23 @@ impl Anvil {
         stdout(&out).trim().trim_start_matches("0x").to_string()
     }
 
+    /// The events `signature` emitted by `contract`, as `cast logs` decodes them.
+    pub(crate) fn event_logs(&self, contract: &str, signature: &str) -> Vec<serde_json::Value> {
+        let out = self.cast_ok(&[
+            "logs",
+            "--from-block",
+            "0",
+            "--address",
+            contract,
+            signature,
+            "--json",
+        ]);
+        match serde_json::from_str(&out).unwrap() {
+            serde_json::Value::Array(logs) => logs,
+            other => panic!("cast logs: {other}"),
+        }
+    }
+
     pub(crate) fn balance(&self, account: &str) -> u128 {
         self.cast_ok(&["balance", account]).parse().unwrap()
     }
@@ -182,31 +198,13 @@ pub(crate) fn pay_and_close(data: &Path, payments: &[(&str, u128)], salt: u64) -
     let answers = payments
         .iter()
         .enumerate()
-        .map(|(i, (to, amount))| NewAnswer {
-            record: AnswerRecord {
-                answer_id: AnswerId(keccak256(format!("{salt}/{i}").as_bytes())),
-                ts_ms: 1_700_000_000_000 + i as i64,
-                caller: None,
-                datanet_ids: vec![],
-                question: "q".into(),
-                text: "a".into(),
-                model: "test".into(),
-                adapter: None,
-                fee_wei: *amount,
-                attribution: "cited".into(),
-                citations: vec![],
-                first_seq: 0,
-                entries: 0,
-            },
-            entries: vec![NewEntry {
-                datanet_id: None,
-                record_id: None,
-                chunk_id: None,
-                to: address(to),
-                role: Role::Contributor,
-                weight_ppm: 1_000_000,
-                amount_wei: *amount,
-            }],
+        .map(|(i, (to, amount))| {
+            let entries = vec![payment(address(to), *amount, 1_000_000)];
+            synthetic_answer(
+                &format!("{salt}/{i}"),
+                1_700_000_000_000 + i as i64,
+                entries,
+            )
         })
         .collect();
     store.append_answers(answers).unwrap();

@@ -18,51 +18,14 @@ fn models_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| std::env::home_dir().unwrap().join(".cache/provdb/models"))
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A server over a fresh database with one Datanet `d` of three records; returns it, a
 /// curator's key and the base model's name.
 fn serving(data: &Path, extra: &[&str]) -> (Served, String, String) {
     ok(provdb(data, &["init"]));
     let key = make_key(data, ALICE, "curator");
     let served = Served::start(data, extra);
-    let (status, body) = served.call(
-        "POST",
-        "/v1/datanets",
-        Some(&key),
-        Some(&json!({"name": "d"})),
-    );
-    assert_eq!(status, 201, "{body}");
-    let records = [
-        "The boundary layer separates behind the shock when the pressure rises.",
-        "Transition to turbulence moves upstream as the Reynolds number grows.",
-        "Heat transfer to the plate peaks where the boundary layer reattaches.",
-    ]
-    .map(|t| json!({"text": t}).to_string())
-    .join("\n");
-    let (status, body) = read(
-        served
-            .request("POST", "/v1/datanets/d/records?format=jsonl", Some(&key))
-            .body(records)
-            .send()
-            .unwrap(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let model = served.call("GET", "/v1/models", Some(&key), None).1["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    sample_datanet(&served, &key);
+    let model = base_model(&served, &key);
     (served, key, model)
 }
 
@@ -82,7 +45,7 @@ fn ask(served: &Served, key: &str, model: &str) -> (u16, Value) {
 fn model_files_vanishing_under_a_running_server_change_nothing_it_serves() {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
-    copy_tree(&models_dir(), &models);
+    copy_dir(&models_dir(), &models);
     let gguf = std::fs::read_dir(models.join("smollm2"))
         .unwrap()
         .map(|e| e.unwrap().path())

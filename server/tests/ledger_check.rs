@@ -1,8 +1,45 @@
-//! The ledger's invariants after a crash or a fault, checked on the reopened database.
+//! Ledger fixtures and invariants: answers paying given accounts, appended straight through
+//! the storage API (no model needed), and the checks a ledger passes after a crash or a fault.
 
 use std::path::Path;
 
 use provdb::Db;
+use provdb::storage::{Address, AnswerId, AnswerRecord, NewAnswer, NewEntry, Role, keccak256};
+
+/// One contributor payment of `amount_wei` to `to`.
+pub(crate) fn payment(to: Address, amount_wei: u128, weight_ppm: u32) -> NewEntry {
+    NewEntry {
+        datanet_id: None,
+        record_id: None,
+        chunk_id: None,
+        to,
+        role: Role::Contributor,
+        weight_ppm,
+        amount_wei,
+    }
+}
+
+/// An answer whose id is the keccak256 of `seed`, paying `entries` (its fee is their sum).
+pub(crate) fn synthetic_answer(seed: &str, ts_ms: i64, entries: Vec<NewEntry>) -> NewAnswer {
+    NewAnswer {
+        record: AnswerRecord {
+            answer_id: AnswerId(keccak256(seed.as_bytes())),
+            ts_ms,
+            caller: None,
+            datanet_ids: vec![],
+            question: "q".into(),
+            text: "a".into(),
+            model: "test".into(),
+            adapter: None,
+            fee_wei: entries.iter().map(|e| e.amount_wei).sum(),
+            attribution: "cited".into(),
+            citations: vec![],
+            first_seq: 0,
+            entries: 0,
+        },
+        entries,
+    }
+}
 
 /// Reopens `data` and checks the ledger: the hash chain verifies, every stored answer has all
 /// of its entries, no entry is without its answer. Returns the number of answers stored.

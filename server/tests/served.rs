@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -17,27 +17,27 @@ pub(crate) struct Served {
     client: Client,
 }
 
+/// `provdb --data DATA serve` on any free loopback port, with `extra` flags.
+fn serve_command(data: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provdb"));
+    command
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra);
+    command
+}
+
 impl Served {
     /// Starts `provdb serve` over `data` with `extra` flags and waits for its address.
     pub(crate) fn start(data: &Path, extra: &[&str]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_provdb"));
-        command
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra);
-        Self::spawn(command, Stdio::inherit())
+        Self::spawn(serve_command(data, extra), Stdio::inherit())
     }
 
     /// [`Served::start`] with the server's log (its stderr) written to `log`.
     pub(crate) fn start_logging_to(data: &Path, extra: &[&str], log: &Path) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_provdb"));
-        command
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra);
-        Self::spawn(command, std::fs::File::create(log).unwrap().into())
+        let log = std::fs::File::create(log).unwrap();
+        Self::spawn(serve_command(data, extra), log.into())
     }
 
     /// Starts `provdb serve` over `data` without models (BM25 search only), with every file it
@@ -150,4 +150,38 @@ pub(crate) fn make_key(data: &Path, address: &str, role: &str) -> String {
         ],
     )));
     out["key"].as_str().unwrap().to_string()
+}
+
+/// Makes the Datanet `d` of three aerodynamics sentences through the API, as `key`'s owner.
+pub(crate) fn sample_datanet(served: &Served, key: &str) {
+    let (status, body) = served.call(
+        "POST",
+        "/v1/datanets",
+        Some(key),
+        Some(&json!({"name": "d"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let records = [
+        "The boundary layer separates behind the shock when the pressure rises.",
+        "Transition to turbulence moves upstream as the Reynolds number grows.",
+        "Heat transfer to the plate peaks where the boundary layer reattaches.",
+    ]
+    .map(|t| json!({"text": t}).to_string())
+    .join("\n");
+    let (status, body) = read(
+        served
+            .request("POST", "/v1/datanets/d/records?format=jsonl", Some(key))
+            .body(records)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The name of the base model the server generates with.
+pub(crate) fn base_model(served: &Served, key: &str) -> String {
+    served.call("GET", "/v1/models", Some(key), None).1["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -19,24 +19,6 @@ use crate::trials::{Report, trials};
 const EPOCH_POSTED: &str = "EpochPosted(uint256 indexed,bytes32,uint256,uint256)";
 const BATCH_ANCHORED: &str = "BatchAnchored(uint32 indexed,uint64,uint64,bytes32,uint32)";
 
-/// The events `signature` emitted by `contract`, as `cast logs` decodes them.
-fn logs(anvil: &Anvil, contract: &str, signature: &str) -> Vec<Value> {
-    let out = anvil.cast_ok(&[
-        "logs",
-        "--from-block",
-        "0",
-        "--address",
-        contract,
-        signature,
-        "--json",
-    ]);
-    serde_json::from_str::<Value>(&out)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 /// Asserts no log repeats (the same event data twice means a doubled post); returns how many.
 fn distinct(logs: &[Value]) -> usize {
     let mut seen = std::collections::BTreeSet::new();
@@ -49,7 +31,7 @@ fn distinct(logs: &[Value]) -> usize {
 
 /// The epoch numbers posted, in the order of their events, each at most once.
 fn posted_epochs(anvil: &Anvil, distributor: &str) -> Vec<u64> {
-    let logs = logs(anvil, distributor, EPOCH_POSTED);
+    let logs = anvil.event_logs(distributor, EPOCH_POSTED);
     distinct(&logs);
     logs.iter()
         .map(|log| {
@@ -148,7 +130,7 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
             (1..=posted.len() as u64).collect::<Vec<_>>(),
             "skipped"
         );
-        distinct(&logs(&anvil, &registry, BATCH_ANCHORED));
+        distinct(&anvil.event_logs(&registry, BATCH_ANCHORED));
         let ledger_after = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
         assert_eq!(ledger_before, ledger_after, "a sync changed the ledger");
     }
@@ -171,7 +153,7 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
     );
     let batches = status["local_batches"].as_u64().unwrap();
     assert_eq!(
-        distinct(&logs(&anvil, &registry, BATCH_ANCHORED)) as u64,
+        distinct(&anvil.event_logs(&registry, BATCH_ANCHORED)) as u64,
         batches,
         "every ingest batch anchored exactly once"
     );

@@ -9,11 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use provdb::Db;
-use provdb::storage::{
-    Address, AnswerId, AnswerRecord, Epoch, NewAnswer, NewEntry, Role, keccak256,
-};
+use provdb::storage::{Address, Epoch, NewAnswer};
 use rand::Rng;
 
+use crate::ledger_check::{payment, synthetic_answer};
 use crate::trials::{Report, trials};
 
 const ANSWERS: u64 = 6000;
@@ -27,35 +26,20 @@ fn account(n: u64) -> Address {
 }
 
 fn answer(n: u64) -> NewAnswer {
-    let entries: Vec<NewEntry> = (0..ENTRIES_PER_ANSWER)
-        .map(|e| NewEntry {
-            datanet_id: None,
-            record_id: None,
-            chunk_id: None,
-            to: account(n * 7919 + e * 104_729),
-            role: Role::Contributor,
-            weight_ppm: 50_000,
-            amount_wei: u128::from(n % 97 + e + 1),
+    let entries = (0..ENTRIES_PER_ANSWER)
+        .map(|e| {
+            payment(
+                account(n * 7919 + e * 104_729),
+                u128::from(n % 97 + e + 1),
+                50_000,
+            )
         })
         .collect();
-    NewAnswer {
-        record: AnswerRecord {
-            answer_id: AnswerId(keccak256(format!("epoch-crash/{n}").as_bytes())),
-            ts_ms: 1_700_000_000_000 + n as i64,
-            caller: None,
-            datanet_ids: vec![],
-            question: "q".into(),
-            text: "a".into(),
-            model: "test".into(),
-            adapter: None,
-            fee_wei: entries.iter().map(|e| e.amount_wei).sum(),
-            attribution: "cited".into(),
-            citations: vec![],
-            first_seq: 0,
-            entries: 0,
-        },
+    synthetic_answer(
+        &format!("epoch-crash/{n}"),
+        1_700_000_000_000 + n as i64,
         entries,
-    }
+    )
 }
 
 /// A database whose ledger holds `ANSWERS * ENTRIES_PER_ANSWER` open entries.
@@ -124,7 +108,7 @@ fn sigkill_during_epoch_close_leaves_the_epoch_whole_or_absent() {
     let template = template(dir.path());
 
     let full = dir.path().join("full");
-    crate::files::copy_dir(&template, &full);
+    crate::common::copy_dir(&template, &full);
     let started = Instant::now();
     assert!(spawn_close(&full).wait().unwrap().success());
     let full_run = started.elapsed();
@@ -138,7 +122,7 @@ fn sigkill_during_epoch_close_leaves_the_epoch_whole_or_absent() {
     let mut report = Report::new("epoch_close", trials(16));
     for trial in 0..report.trials {
         let data = dir.path().join(format!("trial-{trial}"));
-        crate::files::copy_dir(&template, &data);
+        crate::common::copy_dir(&template, &data);
         let mut child = spawn_close(&data);
         // A quarter past the full run too, so that some kills come after the commit.
         let delay = rng.random_range(0..full_run.as_millis().max(2) as u64 * 5 / 4);

@@ -95,7 +95,7 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
     let embedder = Arc::new(SentenceEmbedder::load(&model).unwrap());
 
     let full = dir.path().join("full");
-    crate::files::copy_dir(&template, &full);
+    crate::common::copy_dir(&template, &full);
     let started = Instant::now();
     assert!(spawn_indexing(&full, &model).wait().unwrap().success());
     let full_run = started.elapsed();
@@ -108,7 +108,7 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
     let mut report = Report::new("indexing", trials(6));
     for trial in 0..report.trials {
         let data = dir.path().join(format!("trial-{trial}"));
-        crate::files::copy_dir(&template, &data);
+        crate::common::copy_dir(&template, &data);
         let mut child = spawn_indexing(&data, &model);
         std::thread::sleep(Duration::from_millis(
             rng.random_range(0..full_run.as_millis().max(2) as u64),

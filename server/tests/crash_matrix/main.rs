@@ -24,7 +24,6 @@ mod tiny_model;
 
 mod chain_sync;
 mod epoch_close;
-mod files;
 mod indexing;
 mod ingest;
 mod ledger_appends;

@@ -48,29 +48,7 @@ fn setup(data: &Path) -> String {
     ok(provdb(data, &["init"]));
     let key = make_key(data, ALICE, "curator");
     let served = Served::start(data, &[]);
-    let (status, body) = served.call(
-        "POST",
-        "/v1/datanets",
-        Some(&key),
-        Some(&json!({"name": "d"})),
-    );
-    assert_eq!(status, 201, "{body}");
-    let records: Vec<String> = [
-        "The boundary layer separates behind the shock when the pressure rises.",
-        "Transition to turbulence moves upstream as the Reynolds number grows.",
-        "Heat transfer to the plate peaks where the boundary layer reattaches.",
-    ]
-    .iter()
-    .map(|t| json!({"text": t}).to_string())
-    .collect();
-    let (status, body) = read(
-        served
-            .request("POST", "/v1/datanets/d/records?format=jsonl", Some(&key))
-            .body(records.join("\n"))
-            .send()
-            .unwrap(),
-    );
-    assert_eq!(status, 200, "{body}");
+    sample_datanet(&served, &key);
     assert!(served.terminate().success());
     key
 }
@@ -84,10 +62,9 @@ fn sigkill_of_the_server_keeps_every_acknowledged_answer_whole() {
     let mut report = Report::new("served_answers", trials(3));
     for trial in 0..report.trials {
         let data = dir.path().join(format!("trial-{trial}"));
-        crate::files::copy_dir(&template, &data);
+        crate::common::copy_dir(&template, &data);
         let served = Served::start(&data, &[]);
-        let (_, models) = served.call("GET", "/v1/models", Some(&key), None);
-        let model = models["data"][0]["id"].as_str().unwrap().to_string();
+        let model = base_model(&served, &key);
         let acknowledged = Arc::new(Mutex::new(Vec::new()));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|client| {
