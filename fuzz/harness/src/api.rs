@@ -76,7 +76,9 @@ fn fixture() -> &'static Fixture {
             .expect("tokio runtime");
         let route = |method: Method, path: &str, needs_model| Route {
             method,
-            path: path.replace("{name}", OPEN).replace("{record}", &record.to_string()),
+            path: path
+                .replace("{name}", OPEN)
+                .replace("{record}", &record.to_string()),
             needs_model,
         };
         let routes = vec![
@@ -89,8 +91,16 @@ fn fixture() -> &'static Fixture {
             route(Method::POST, "/v1/sql", false),
             route(Method::PATCH, "/v1/records/{record}", false),
             route(Method::POST, "/v1/epochs", false),
-            route(Method::POST, "/v1/datanets/{name}/records?format=jsonl", false),
-            route(Method::POST, "/v1/datanets/{name}/records?format=csv", false),
+            route(
+                Method::POST,
+                "/v1/datanets/{name}/records?format=jsonl",
+                false,
+            ),
+            route(
+                Method::POST,
+                "/v1/datanets/{name}/records?format=csv",
+                false,
+            ),
             route(Method::POST, "/v1/chat/completions", true),
             route(Method::POST, "/v1/embeddings", true),
             route(Method::POST, "/v1/fine_tuning/jobs", true),

@@ -33,7 +33,8 @@ fn fixture() -> &'static Fixture {
             .expect("temporary directory")
             .keep();
         let db = Db::init(dir.join("data")).expect("database");
-        db.create_datanet(Datanet::new(LOOSE)).expect("loose datanet");
+        db.create_datanet(Datanet::new(LOOSE))
+            .expect("loose datanet");
         let column = |name: &str, kind, required| ColumnSpec {
             name: name.into(),
             kind,

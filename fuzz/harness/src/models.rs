@@ -52,7 +52,10 @@ pub fn adapter(data: &[u8]) {
     let config = tiny_config();
     match peft::load(dir.path(), &config, AdapterId([7; 32])) {
         Ok(adapter) => {
-            assert!(adapter.fits(&config), "a loaded adapter does not fit its base");
+            assert!(
+                adapter.fits(&config),
+                "a loaded adapter does not fit its base"
+            );
             assert!(adapter.rank() >= 1);
             assert!(!adapter.targets().is_empty(), "an adapter without targets");
         }

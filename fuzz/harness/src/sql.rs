@@ -30,7 +30,8 @@ fn db() -> &'static Db {
             .keep();
         let db = Db::init(dir.join("data")).expect("database");
         let owner = Address([0x22; 20]);
-        db.create_datanet(Datanet::new("notes")).expect("public datanet");
+        db.create_datanet(Datanet::new("notes"))
+            .expect("public datanet");
         let mut private = Datanet::new(PRIVATE);
         private.visibility = Visibility::Private;
         private.owner = Some(owner);

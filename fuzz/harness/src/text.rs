@@ -27,7 +27,10 @@ pub fn smart(data: &[u8]) {
         }
         Err(e) => {
             let message = e.to_string();
-            assert!(message.contains("fuzz.all"), "error without the source: {message}");
+            assert!(
+                message.contains("fuzz.all"),
+                "error without the source: {message}"
+            );
             assert!(e.is_user_error(), "bad text is a user error: {message}");
         }
     }

@@ -154,8 +154,11 @@ fn write_gguf_seeds() {
     )
     .expect("write seed");
     // The header and metadata alone: the tensor data cut off.
-    std::fs::write(dir.join("truncated.gguf"), &f32_model[..f32_model.len() / 2])
-        .expect("write seed");
+    std::fs::write(
+        dir.join("truncated.gguf"),
+        &f32_model[..f32_model.len() / 2],
+    )
+    .expect("write seed");
 }
 
 /// An adapter seed: little-endian u16 length of the configuration, the configuration, the
@@ -205,7 +208,10 @@ fn write_adapter_seeds() {
     )
     .expect("write seed");
     let config = r#"{"r":2,"lora_alpha":2,"target_modules":"all-linear"}"#;
-    let mixed = [("self_attn", "o_proj", 64, 64), ("mlp", "gate_proj", 64, 128)];
+    let mixed = [
+        ("self_attn", "o_proj", 64, 64),
+        ("mlp", "gate_proj", 64, 128),
+    ];
     std::fs::write(
         dir.join("o-gate-f16.bin"),
         adapter_seed(config, &mixed, DType::F16),
