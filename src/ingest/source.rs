@@ -286,9 +286,15 @@ pub(crate) fn read_parquet(
     source_name: &str,
     sink: &mut dyn FnMut(RawRow) -> Result<()>,
 ) -> Result<()> {
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
     let file = fs_err::File::open(path).map_err(Error::io(path))?;
+    // The Arrow schema some writers embed (`ARROW:schema`, an IPC message in the footer) is not
+    // read: arrow-ipc panics on a field type it does not know (found by fuzzing,
+    // fuzz/regressions/ingest_parquet/), and the Parquet schema alone gives every type provdb
+    // ingests (strings, integers, floats, booleans).
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file.into_parts().0, options)
             .and_then(|builder| builder.with_batch_size(8192).build())
             .map_err(|e| whole(source_name, format!("not a readable Parquet file: {e}")))?;
     let mut row = 0u64;

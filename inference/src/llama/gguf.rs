@@ -2,7 +2,9 @@
 //! as stored; F16/BF16 become f32; every other quantized format (Q4_0, k-quants, ...) is
 //! dequantized by candle and requantized to Q8_0, which keeps it within a fraction of its own
 //! quantization error. Every tensor is checked against the configuration before it is read, and
-//! an error names the file and the tensor.
+//! an error names the file and the tensor. Sizes come from the configuration (metadata a file
+//! may make up): they are computed with checked arithmetic and checked against the file's
+//! length before anything is allocated.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -20,6 +22,8 @@ struct Reader<'a> {
     content: &'a Content,
     file: &'a mut fs_err::File,
     path: &'a Path,
+    /// The file's length: no tensor is read (or allocated) past it.
+    file_bytes: u64,
 }
 
 impl Reader<'_> {
@@ -56,8 +60,25 @@ impl Reader<'_> {
         elements: usize,
         offset: u64,
     ) -> Result<Vec<u8>> {
-        let size = elements / dtype.block_size() * dtype.type_size();
-        let start = self.content.tensor_data_offset + offset;
+        if !elements.is_multiple_of(dtype.block_size()) {
+            return Err(self.bad(
+                name,
+                format!("{elements} elements do not fill {dtype:?} blocks"),
+            ));
+        }
+        let size = (elements / dtype.block_size())
+            .checked_mul(dtype.type_size())
+            .ok_or_else(|| self.bad(name, "size overflows"))?;
+        let start = self.content.tensor_data_offset.saturating_add(offset);
+        if start.saturating_add(size as u64) > self.file_bytes {
+            return Err(self.bad(
+                name,
+                format!(
+                    "needs {size} bytes at {start}, past the end of the file ({} bytes)",
+                    self.file_bytes
+                ),
+            ));
+        }
         let mut bytes = vec![0u8; size];
         self.file
             .seek(SeekFrom::Start(start))
@@ -93,7 +114,10 @@ impl Reader<'_> {
             _ => None,
         };
         if let Some(format) = format {
-            let bytes = self.raw_bytes(name, dtype, rows * cols, offset)?;
+            let elements = rows
+                .checked_mul(cols)
+                .ok_or_else(|| self.bad(name, format!("{rows} x {cols} elements overflow")))?;
+            let bytes = self.raw_bytes(name, dtype, elements, offset)?;
             return Matrix::from_gguf_bytes(format, rows, cols, &bytes)
                 .map_err(|e| self.bad(name, e));
         }
@@ -113,10 +137,18 @@ pub(crate) fn load_weights(
     path: &Path,
     config: &LlamaConfig,
 ) -> Result<LlamaWeights> {
+    let file_bytes = file
+        .metadata()
+        .map_err(|e| InferenceError::BadModelFile {
+            path: path.to_path_buf(),
+            reason: format!("cannot read its length: {e}"),
+        })?
+        .len();
     let mut reader = Reader {
         content,
         file,
         path,
+        file_bytes,
     };
     let (hidden, vocab) = (config.hidden, config.vocab);
     let embeddings = reader.matrix("token_embd.weight", vocab, hidden)?;

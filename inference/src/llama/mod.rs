@@ -14,6 +14,7 @@ mod config;
 mod engine;
 mod forward;
 mod gguf;
+mod gguf_header;
 mod safetensors;
 mod sampling;
 mod session;
@@ -76,6 +77,7 @@ impl LlamaModel {
             reason,
         };
         let mut file = fs_err::File::open(path).map_err(|e| bad(e.to_string()))?;
+        gguf_header::check(&mut file, path)?;
         let content =
             Content::read(&mut file).map_err(|e| bad(format!("not a readable GGUF file: {e}")))?;
         let architecture = content
