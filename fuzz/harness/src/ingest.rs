@@ -27,6 +27,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
+        let_parquet_panics_unwind();
         let dir = tempfile::Builder::new()
             .prefix("provdb-fuzz-ingest-")
             .tempdir()
@@ -55,6 +56,25 @@ fn fixture() -> &'static Fixture {
             lock: Mutex::new(()),
         }
     })
+}
+
+/// provdb catches the panics of the parquet crate on corrupt data and reports an input error
+/// (`read_parquet`); libFuzzer's panic hook aborts at the panic, before that catch can run. So
+/// a panic raised inside the parquet crate goes on unwinding (to provdb's catch, or, if provdb
+/// did not catch it, to libFuzzer's own `catch_unwind`, which aborts); every other panic goes
+/// to the hook installed before (libFuzzer's, or the default one in the replay tests).
+fn let_parquet_panics_unwind() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_parquet = info
+            .location()
+            .is_some_and(|l| l.file().contains("/parquet-"));
+        if in_parquet {
+            eprintln!("parquet panicked (provdb should catch it): {info}");
+        } else {
+            previous(info);
+        }
+    }));
 }
 
 /// A JSONL file. First byte: bit 0 picks the typed Datanet, bit 1 `skip_invalid`.

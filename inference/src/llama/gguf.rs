@@ -158,7 +158,9 @@ pub(crate) fn load_weights(
         None
     };
     let output_norm = reader.vector("output_norm.weight", hidden)?;
-    let mut layers = Vec::with_capacity(config.layers);
+    // `layers` is the file's word: never reserve more than its tensors could fill (found by
+    // fuzzing, fuzz/regressions/gguf/block-count-reserves-terabytes.gguf).
+    let mut layers = Vec::with_capacity(config.layers.min(content.tensor_infos.len()));
     for layer in 0..config.layers {
         let attention_norm = reader.vector(&format!("blk.{layer}.attn_norm.weight"), hidden)?;
         let ffn_norm = reader.vector(&format!("blk.{layer}.ffn_norm.weight"), hidden)?;
