@@ -293,12 +293,13 @@ pub(crate) fn read_parquet(
     // fuzz/regressions/ingest_parquet/), and the Parquet schema alone gives every type provdb
     // ingests (strings, integers, floats, booleans).
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    let reader =
+    let mut reader = parquet_call(source_name, || {
         ParquetRecordBatchReaderBuilder::try_new_with_options(file.into_parts().0, options)
             .and_then(|builder| builder.with_batch_size(8192).build())
-            .map_err(|e| whole(source_name, format!("not a readable Parquet file: {e}")))?;
+    })?
+    .map_err(|e| whole(source_name, format!("not a readable Parquet file: {e}")))?;
     let mut row = 0u64;
-    for batch in reader {
+    while let Some(batch) = parquet_call(source_name, || reader.next())? {
         let batch = batch.map_err(|e| whole(source_name, format!("invalid Parquet data: {e}")))?;
         row = batch_rows(&batch, row, sink)?;
     }
@@ -306,6 +307,24 @@ pub(crate) fn read_parquet(
         return Err(whole(source_name, "no records in file"));
     }
     Ok(())
+}
+
+/// Runs a call into the parquet crate, which asserts on some corrupt data instead of returning
+/// an error (an RLE bit width over 64 in a dictionary page: found by fuzzing,
+/// fuzz/regressions/ingest_parquet/): its panic becomes an input error. Unwind safety: after a
+/// panic the reader is dropped unused and the whole input fails, so nothing half-read is kept.
+fn parquet_call<T>(source_name: &str, call: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        whole(
+            source_name,
+            format!("invalid Parquet data (the decoder failed: {message})"),
+        )
+    })
 }
 
 /// Sends every row of an Arrow batch to `sink`, numbering rows after `rows_before`; returns

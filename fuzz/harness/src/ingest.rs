@@ -27,6 +27,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
+        let_parquet_panics_unwind();
         let dir = tempfile::Builder::new()
             .prefix("provdb-fuzz-ingest-")
             .tempdir()
@@ -55,6 +56,26 @@ fn fixture() -> &'static Fixture {
             lock: Mutex::new(()),
         }
     })
+}
+
+/// provdb catches the panics of the parquet and arrow crates on corrupt data and reports an
+/// input error (`parquet_call` in `src/ingest/source.rs`); libFuzzer's panic hook aborts at the
+/// panic, before that catch can run. So a panic raised under `parquet_call` (its frame is on the
+/// stack) goes on unwinding to provdb's catch; every other panic goes to the hook installed
+/// before (libFuzzer's, or the default one in the replay tests). The fuzz and test profiles
+/// keep line tables, so inlined frames are named too.
+fn let_parquet_panics_unwind() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let caught = std::backtrace::Backtrace::force_capture()
+            .to_string()
+            .contains("parquet_call");
+        if caught {
+            eprintln!("parquet panicked (provdb should catch it): {info}");
+        } else {
+            previous(info);
+        }
+    }));
 }
 
 /// A JSONL file. First byte: bit 0 picks the typed Datanet, bit 1 `skip_invalid`.

@@ -20,8 +20,11 @@ pub use models::{adapter, gguf};
 pub use sql::sql;
 pub use text::{citations, smart};
 
+/// A target's body: one input, panics when an invariant breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `fuzz/fuzz_targets/` and `fuzz/corpus/` name them.
-pub const TARGETS: [(&str, fn(&[u8])); 9] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("ingest_jsonl", ingest_jsonl),
     ("ingest_csv", ingest_csv),
     ("ingest_parquet", ingest_parquet),

@@ -105,6 +105,11 @@ impl Reader<'_> {
     }
 
     fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        // Before candle sees the shape: its element count overflows unchecked (found by
+        // fuzzing, fuzz/regressions/gguf/f16-matrix-element-count-overflows.gguf).
+        let elements = rows
+            .checked_mul(cols)
+            .ok_or_else(|| self.bad(name, format!("{rows} x {cols} elements overflow")))?;
         let info = self.info(name, &[rows, cols])?;
         let (dtype, offset) = (info.ggml_dtype, info.offset);
         let format = match dtype {
@@ -114,9 +119,6 @@ impl Reader<'_> {
             _ => None,
         };
         if let Some(format) = format {
-            let elements = rows
-                .checked_mul(cols)
-                .ok_or_else(|| self.bad(name, format!("{rows} x {cols} elements overflow")))?;
             let bytes = self.raw_bytes(name, dtype, elements, offset)?;
             return Matrix::from_gguf_bytes(format, rows, cols, &bytes)
                 .map_err(|e| self.bad(name, e));
@@ -158,7 +160,9 @@ pub(crate) fn load_weights(
         None
     };
     let output_norm = reader.vector("output_norm.weight", hidden)?;
-    let mut layers = Vec::with_capacity(config.layers);
+    // `layers` is the file's word: never reserve more than its tensors could fill (found by
+    // fuzzing, fuzz/regressions/gguf/block-count-reserves-terabytes.gguf).
+    let mut layers = Vec::with_capacity(config.layers.min(content.tensor_infos.len()));
     for layer in 0..config.layers {
         let attention_norm = reader.vector(&format!("blk.{layer}.attn_norm.weight"), hidden)?;
         let ffn_norm = reader.vector(&format!("blk.{layer}.ffn_norm.weight"), hidden)?;

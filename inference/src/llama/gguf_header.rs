@@ -131,7 +131,10 @@ impl<R: Read + Seek> Walker<R> {
             let key_length = self.length()?;
             let mut key = Vec::new();
             if key_length <= MAX_KEY_BYTES {
-                (&mut self.reader).take(key_length).read_to_end(&mut key)?;
+                self.reader
+                    .by_ref()
+                    .take(key_length)
+                    .read_to_end(&mut key)?;
             } else {
                 self.skip(key_length)?;
             }

@@ -118,7 +118,8 @@ pub(crate) fn load_weights(dir: &Path, config: &LlamaConfig, tied: bool) -> Resu
     } else {
         Some(reader.matrix("lm_head.weight", config.vocab, h)?)
     };
-    let mut layers = Vec::with_capacity(config.layers);
+    // `num_hidden_layers` is the file's word: a missing tensor ends the loop, not the memory.
+    let mut layers = Vec::with_capacity(config.layers.min(1024));
     for layer in 0..config.layers {
         let p = format!("model.layers.{layer}");
         layers.push(LayerWeights {
