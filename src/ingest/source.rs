@@ -242,7 +242,10 @@ pub(crate) fn read_csv(
             Field::new(name, arrow_type(kind), true)
         })
         .collect();
-    let file = fs_err::File::open(path).map_err(Error::io(path))?;
+    // Read whole into memory (the file's records are held for its one batch anyway): the
+    // decoder makes many small reads, and from a file each is a system call, so a crafted
+    // 840-byte file kept it busy for 40 s (found by fuzzing, fuzz/regressions/ingest_parquet/).
+    let bytes = bytes::Bytes::from(fs_err::read(path).map_err(Error::io(path))?);
     let reader = arrow_csv::ReaderBuilder::new(Arc::new(Schema::new(fields)))
         .with_header(true)
         .with_batch_size(8192)
@@ -287,14 +290,17 @@ pub(crate) fn read_parquet(
     sink: &mut dyn FnMut(RawRow) -> Result<()>,
 ) -> Result<()> {
     use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-    let file = fs_err::File::open(path).map_err(Error::io(path))?;
+    // Read whole into memory (the file's records are held for its one batch anyway): the
+    // decoder makes many small reads, and from a file each is a system call, so a crafted
+    // 840-byte file kept it busy for 40 s (found by fuzzing, fuzz/regressions/ingest_parquet/).
+    let bytes = bytes::Bytes::from(fs_err::read(path).map_err(Error::io(path))?);
     // The Arrow schema some writers embed (`ARROW:schema`, an IPC message in the footer) is not
     // read: arrow-ipc panics on a field type it does not know (found by fuzzing,
     // fuzz/regressions/ingest_parquet/), and the Parquet schema alone gives every type provdb
     // ingests (strings, integers, floats, booleans).
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let mut reader = parquet_call(source_name, || {
-        ParquetRecordBatchReaderBuilder::try_new_with_options(file.into_parts().0, options)
+        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
             .and_then(|builder| builder.with_batch_size(8192).build())
     })?
     .map_err(|e| whole(source_name, format!("not a readable Parquet file: {e}")))?;
