@@ -242,10 +242,7 @@ pub(crate) fn read_csv(
             Field::new(name, arrow_type(kind), true)
         })
         .collect();
-    // Read whole into memory (the file's records are held for its one batch anyway): the
-    // decoder makes many small reads, and from a file each is a system call, so a crafted
-    // 840-byte file kept it busy for 40 s (found by fuzzing, fuzz/regressions/ingest_parquet/).
-    let bytes = bytes::Bytes::from(fs_err::read(path).map_err(Error::io(path))?);
+    let file = fs_err::File::open(path).map_err(Error::io(path))?;
     let reader = arrow_csv::ReaderBuilder::new(Arc::new(Schema::new(fields)))
         .with_header(true)
         .with_batch_size(8192)

@@ -121,7 +121,6 @@ async fn start_answer(
     let ticket = state.gate.enter().await?;
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let _ticket = ticket;
         let started = Instant::now();
         let result = state.db.ask(&request, &mut |piece| {
             sender
@@ -145,6 +144,9 @@ async fn start_answer(
             }
             Err(e) => ChatEvent::Failed(e.into()),
         };
+        // The slot is free before the client hears the end, so a client that asks again at
+        // once is not refused by its own finished request.
+        drop(ticket);
         // The client may be gone; the answer is recorded either way.
         let _ = sender.blocking_send(event);
     });
@@ -166,7 +168,6 @@ async fn start_chat(
     let ticket = state.gate.enter().await?;
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let _ticket = ticket;
         let started = Instant::now();
         let run = || -> ApiResult<Option<Finish>> {
             let model = generator.model();
@@ -223,6 +224,8 @@ async fn start_chat(
             Ok(None) => return,
             Err(e) => ChatEvent::Failed(e),
         };
+        // Free the slot before the client hears the end (see `start_answer`).
+        drop(ticket);
         let _ = sender.blocking_send(event);
     });
     Ok(())
