@@ -238,3 +238,10 @@ pub(crate) fn chain(data: &Path, anvil: &Anvil, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// The total (wei) of the last closed epoch, as `provdb epoch list` shows it.
+pub(crate) fn last_epoch_total(data: &Path) -> u128 {
+    let listed = json(&ok(provdb(data, &["epoch", "list", "--json"])));
+    let last = listed.as_array().and_then(|epochs| epochs.last()).unwrap();
+    last["total_wei"].as_str().unwrap().parse().unwrap()
+}
