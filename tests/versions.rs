@@ -30,6 +30,69 @@ fn duplicates_are_refused_within_and_across_inputs() {
     assert_eq!(record_count(&db, "d"), 1);
 }
 
+/// Files of one call are prepared while the one before commits, so a record that repeats one
+/// of an earlier file of the same call is found by the commit's own check; the error still
+/// names the row, and `skip_invalid` still stores the others.
+#[test]
+fn a_record_repeated_from_an_earlier_file_of_the_same_call_is_named_by_line() {
+    let (dir, db) = fresh_db();
+    datanet(&db, "d", false);
+    let alice = address(&ALICE_KEY).to_string();
+    let row = |text: &str| json!({"text": text, "contributor": alice});
+    let first = write_rows(dir.path(), "first.jsonl", &[row("one"), row("two")]);
+    let second = write_rows(
+        dir.path(),
+        "second.jsonl",
+        &[row("three"), row("two"), row("four")],
+    );
+    let files = [first.clone(), second.clone()];
+    let error = db
+        .ingest_files(
+            "d",
+            &files,
+            &IngestOptions::default(),
+            &|_, _| {},
+            &mut |_| {},
+        )
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("second.jsonl")
+            && message.contains("line 2")
+            && message.contains("already stored"),
+        "{message}"
+    );
+    assert_eq!(
+        record_count(&db, "d"),
+        2,
+        "the first file stays, nothing of the second"
+    );
+
+    let (dir, db) = fresh_db();
+    datanet(&db, "d", false);
+    let first = write_rows(dir.path(), "first.jsonl", &[row("one"), row("two")]);
+    let second = write_rows(
+        dir.path(),
+        "second.jsonl",
+        &[row("three"), row("two"), row("four")],
+    );
+    let options = IngestOptions {
+        skip_invalid: true,
+        ..Default::default()
+    };
+    let reports = db
+        .ingest_files("d", &[first, second], &options, &|_, _| {}, &mut |_| {})
+        .unwrap();
+    assert_eq!(reports[1].accepted, 2);
+    assert_eq!(reports[1].rejected, 1);
+    let rejects = std::fs::read_to_string(reports[1].rejects_file.as_ref().unwrap()).unwrap();
+    assert!(
+        rejects.contains("\"line\":2") && rejects.contains("already stored"),
+        "{rejects}"
+    );
+    assert_eq!(record_count(&db, "d"), 4);
+}
+
 #[test]
 fn a_new_version_supersedes_and_the_old_stays_readable() {
     let (dir, db) = fresh_db();

@@ -26,14 +26,43 @@ pub fn canonical_object_with_span(
     map: &Map<String, Value>,
     key: &str,
 ) -> (String, Option<(u32, u32)>) {
+    canonical_object_with_literal(map, None, key)
+}
+
+/// A top-level member given as its key and its value's JSON text, already canonical (a string
+/// literal without escapes, which is how serde_json writes such a string).
+#[derive(Clone, Copy)]
+pub(crate) struct CanonicalMember<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) literal: &'a str,
+}
+
+/// `canonical_object_with_span` of `map` with `member` added (its key must not be in `map`).
+pub(crate) fn canonical_object_with_literal(
+    map: &Map<String, Value>,
+    member: Option<CanonicalMember<'_>>,
+    span_key: &str,
+) -> (String, Option<(u32, u32)>) {
     // Sized up front: growing a large record's buffer would copy it several times.
     let estimate: usize = map
         .iter()
         .map(|(k, v)| k.len() + 4 + v.as_str().map_or(24, |s| s.len() + s.len() / 16 + 2))
-        .sum();
+        .sum::<usize>()
+        + member.map_or(0, |m| m.key.len() + m.literal.len() + 4);
     let mut out = Vec::with_capacity(estimate + 2);
-    let span = write_object(map, &mut out, key);
+    let mut entries: Vec<(&str, Member<'_>)> = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), Member::Value(v)))
+        .chain(member.map(|m| (m.key, Member::Literal(m.literal))))
+        .collect();
+    let span = write_members(&mut entries, &mut out, span_key);
     (into_string(out), span)
+}
+
+/// A member's value: to be written canonically, or already canonical text.
+enum Member<'a> {
+    Value(&'a Value),
+    Literal(&'a str),
 }
 
 fn into_string(bytes: Vec<u8>) -> String {
@@ -67,19 +96,34 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, span_key: &str) -> Option<(u32, u32)> {
+    let mut entries: Vec<(&str, Member<'_>)> = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), Member::Value(v)))
+        .collect();
+    write_members(&mut entries, out, span_key)
+}
+
+/// Writes the members sorted by key; returns the byte range of `span_key`'s value.
+fn write_members(
+    entries: &mut [(&str, Member<'_>)],
+    out: &mut Vec<u8>,
+    span_key: &str,
+) -> Option<(u32, u32)> {
     let mut span = None;
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     out.push(b'{');
-    for (i, (key, value)) in entries.into_iter().enumerate() {
+    for (i, (key, value)) in entries.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_json(key.as_str(), out);
+        write_json(*key, out);
         out.push(b':');
         let start = out.len();
-        write_value(value, out);
-        if !span_key.is_empty() && key == span_key {
+        match value {
+            Member::Value(value) => write_value(value, out),
+            Member::Literal(literal) => out.extend_from_slice(literal.as_bytes()),
+        }
+        if !span_key.is_empty() && *key == span_key {
             span = Some((start as u32, out.len() as u32));
         }
     }
@@ -117,6 +161,21 @@ mod tests {
             "a \"quoted\" é"
         );
         assert_eq!(canonical_object_with_span(&map, "missing").1, None);
+    }
+
+    #[test]
+    fn a_literal_member_is_placed_in_key_order_like_a_value() {
+        let map: Map<String, Value> = serde_json::from_str(r#"{"z": 1, "a": [true]}"#).unwrap();
+        let member = CanonicalMember {
+            key: "text",
+            literal: r#""plain é text""#,
+        };
+        let (content, span) = canonical_object_with_literal(&map, Some(member), "text");
+        let mut whole = map.clone();
+        whole.insert("text".into(), Value::String("plain é text".into()));
+        assert_eq!(content, canonical_object(&whole));
+        let (start, end) = span.unwrap();
+        assert_eq!(&content[start as usize..end as usize], member.literal);
     }
 
     proptest! {

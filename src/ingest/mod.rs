@@ -28,8 +28,8 @@ pub use signature::{address_of_key, sign_record_id, verify_signature};
 
 use crate::db::{Db, now_ms};
 use crate::error::{Error, Location, Result};
-use row::{RowContext, RowError, prepare};
-use source::{Format, RawRow};
+use row::{RowContext, RowError, prepare, prepare_json_line};
+use source::{Format, RawRow, RowData};
 
 /// How an input is ingested.
 #[derive(Clone, Debug)]
@@ -130,14 +130,16 @@ impl Batch<'_> {
             std::mem::take(&mut self.pending)
                 .into_par_iter()
                 .map(|row| {
-                    let record = row
-                        .fields
-                        .into_object()
-                        .map_err(|reason| RowError {
-                            column: None,
-                            reason,
-                        })
-                        .and_then(|fields| prepare(fields, context));
+                    let record = match row.fields {
+                        RowData::Json(line) => prepare_json_line(&line, context),
+                        fields => fields
+                            .into_object()
+                            .map_err(|reason| RowError {
+                                column: None,
+                                reason,
+                            })
+                            .and_then(|fields| prepare(fields, None, context)),
+                    };
                     (row.location, record)
                 })
                 .collect();
@@ -178,7 +180,7 @@ impl Batch<'_> {
     }
 
     /// Refuses rows whose record is already stored or whose `supersedes` cannot hold, so the
-    /// error names the row; storage checks all of it again under its writer lock.
+    /// error names the row (storage checks it all again under its writer lock).
     fn check_against_store(&mut self) -> Result<()> {
         let store = &self.db.store;
         let ids: Vec<RecordId> = self.records.iter().map(|(_, r)| r.record_id()).collect();
@@ -385,41 +387,58 @@ impl Db {
         }
     }
 
-    /// Checks a prepared batch against the store and commits it: the one write of an input.
+    /// Commits a prepared batch: the one write of an input. Storage checks every record
+    /// against what is stored (under its writer lock); only when it refuses the batch are the
+    /// records checked here one by one, so that the rows at fault are named (or, with
+    /// `skip_invalid`, refused) and the others committed.
     fn finish(&self, mut batch: Batch<'_>, rejects_path: Option<PathBuf>) -> Result<IngestReport> {
-        batch.check_against_store()?;
         let mut report = IngestReport {
             source: batch.source_name.clone(),
-            rejected: batch.rejects.len(),
             ..Default::default()
         };
-        if !batch.rejects.is_empty() {
-            // Written before the commit: if it cannot be written, nothing is stored.
-            let path = rejects_path.ok_or_else(|| {
-                Error::Invalid("rows were refused but no rejects file was given".into())
-            })?;
-            write_rejects(&path, &batch.rejects)?;
-            report.rejects_file = Some(path);
+        loop {
+            report.rejected = batch.rejects.len();
+            if !batch.rejects.is_empty() {
+                // Written before the commit: if it cannot be written, nothing is stored.
+                let path = rejects_path.clone().ok_or_else(|| {
+                    Error::Invalid("rows were refused but no rejects file was given".into())
+                })?;
+                write_rejects(&path, &batch.rejects)?;
+                report.rejects_file = Some(path);
+            }
+            if batch.records.is_empty() {
+                return Ok(report);
+            }
+            report.content_bytes = batch
+                .records
+                .iter()
+                .map(|(_, r)| r.content().len() as u64)
+                .sum();
+            let (locations, records): (Vec<Location>, Vec<NewRecord>) =
+                std::mem::take(&mut batch.records).into_iter().unzip();
+            let uncommitted = match self
+                .store
+                .try_commit_records(batch.context.datanet.id, records)
+            {
+                Ok(receipt) => {
+                    report.accepted = receipt.records;
+                    report.chunks = receipt.chunks;
+                    report.sequence = Some(receipt.sequence);
+                    return Ok(report);
+                }
+                Err(uncommitted) => *uncommitted,
+            };
+            if uncommitted.records.is_empty() {
+                return Err(uncommitted.error.into());
+            }
+            batch.records = locations.into_iter().zip(uncommitted.records).collect();
+            let before = batch.records.len();
+            batch.check_against_store()?;
+            if batch.records.len() == before {
+                // No row is at fault here: the refusal stands for the whole input.
+                return Err(uncommitted.error.into());
+            }
         }
-        if batch.records.is_empty() {
-            return Ok(report);
-        }
-        report.content_bytes = batch
-            .records
-            .iter()
-            .map(|(_, r)| r.content().len() as u64)
-            .sum();
-        let records = std::mem::take(&mut batch.records)
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
-        let receipt = self
-            .store
-            .commit_records(batch.context.datanet.id, records)?;
-        report.accepted = receipt.records;
-        report.chunks = receipt.chunks;
-        report.sequence = Some(receipt.sequence);
-        Ok(report)
     }
 }
 

@@ -2,10 +2,13 @@
 //! checked against the Datanet's schema, hashed in canonical form, the signature verified, the
 //! text chunked.
 
+use std::collections::BTreeMap;
+
 use provdb_storage::{Address, ColumnKind, Datanet, NewRecord, RecordId};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::canonical::canonical_object_with_span;
+use super::canonical::{CanonicalMember, canonical_object_with_literal};
 use super::chunk::chunk_text;
 use super::signature::verify_signature;
 
@@ -53,9 +56,50 @@ fn take_string(fields: &mut Map<String, Value>, column: &str) -> Result<Option<S
     }
 }
 
-/// Validates and prepares one row.
+/// Validates and prepares one JSONL line. The text column, the bulk of a line, is not copied
+/// when it is a string literal without escapes: that literal is the text itself and already
+/// canonical, so it is chunked in place and copied once, into the content. Other lines (keys
+/// with escapes, texts with escapes, not an object) are read as a whole JSON value.
+pub(crate) fn prepare_json_line(
+    line: &str,
+    context: &RowContext<'_>,
+) -> Result<NewRecord, RowError> {
+    let Ok(members) = serde_json::from_str::<BTreeMap<&str, &RawValue>>(line) else {
+        return super::source::parse_object(line)
+            .map_err(|reason| RowError {
+                column: None,
+                reason,
+            })
+            .and_then(|fields| prepare(fields, None, context));
+    };
+    let text_column = context.datanet.text_column.as_str();
+    let mut fields = Map::new();
+    let mut text_literal = None;
+    for (key, raw) in members {
+        if key == text_column && is_plain_string(raw.get()) {
+            text_literal = Some(raw.get());
+            continue;
+        }
+        // The parse above checked this text is JSON; parsing it again cannot fail.
+        let value =
+            serde_json::from_str(raw.get()).map_err(|e| column_error(key, e.to_string()))?;
+        fields.insert(key.to_string(), value);
+    }
+    prepare(fields, text_literal, context)
+}
+
+/// Whether a JSON value's text is a string literal without escapes (a parsed literal has no
+/// control character, so it is then exactly how serde_json writes that string).
+fn is_plain_string(literal: &str) -> bool {
+    let bytes = literal.as_bytes();
+    bytes.len() >= 2 && bytes[0] == b'"' && memchr::memchr(b'\\', bytes).is_none()
+}
+
+/// Validates and prepares one row: its fields, and the text column's literal when the reader
+/// kept it out of them (see `prepare_json_line`).
 pub(crate) fn prepare(
     mut fields: Map<String, Value>,
+    text_literal: Option<&str>,
     context: &RowContext<'_>,
 ) -> Result<NewRecord, RowError> {
     let datanet = context.datanet;
@@ -121,19 +165,26 @@ pub(crate) fn prepare(
     };
     let claimed_id = take_string(&mut fields, "record_id")?;
     fields.retain(|_, value| !value.is_null());
-    check_schema(&fields, datanet)?;
-    let text = match fields.get(&datanet.text_column) {
+    let text_column = datanet.text_column.as_str();
+    check_schema(&fields, text_literal.map(|_| text_column), datanet)?;
+    let text = match (text_literal, fields.get(text_column)) {
+        (Some(literal), _) => &literal[1..literal.len() - 1],
         // An empty text is a record without chunks (Cranfield has two such documents).
-        Some(Value::String(text)) => text.clone(),
-        Some(other) => {
+        (None, Some(Value::String(text))) => text.as_str(),
+        (None, Some(other)) => {
             return Err(column_error(
-                &datanet.text_column,
+                text_column,
                 format!("expected text, found {other}"),
             ));
         }
-        None => return Err(column_error(&datanet.text_column, "missing text column")),
+        (None, None) => return Err(column_error(text_column, "missing text column")),
     };
-    let (content, text_span) = canonical_object_with_span(&fields, &datanet.text_column);
+    let member = text_literal.map(|literal| CanonicalMember {
+        key: text_column,
+        literal,
+    });
+    let (content, text_span) = canonical_object_with_literal(&fields, member, text_column);
+    let chunks = chunk_text(text, datanet.chunking);
     let mut record = NewRecord::new(content, text_span, contributor);
     let record_id = record.record_id();
     if let Some(claimed) = claimed_id
@@ -174,17 +225,31 @@ pub(crate) fn prepare(
     record.supersedes = supersedes;
     record.quality = quality;
     record
-        .set_chunks(chunk_text(&text, datanet.chunking))
-        .map_err(|e| column_error(&datanet.text_column, e.to_string()))?;
+        .set_chunks(chunks)
+        .map_err(|e| column_error(text_column, e.to_string()))?;
     Ok(record)
 }
 
-fn check_schema(fields: &Map<String, Value>, datanet: &Datanet) -> Result<(), RowError> {
+/// Checks the fields against the Datanet's schema; `plain_text_column` names a column whose
+/// value is a string kept out of `fields`.
+fn check_schema(
+    fields: &Map<String, Value>,
+    plain_text_column: Option<&str>,
+    datanet: &Datanet,
+) -> Result<(), RowError> {
     let Some(schema) = &datanet.schema else {
         return Ok(());
     };
     for column in schema {
+        let is_plain_text = plain_text_column == Some(column.name.as_str());
         match fields.get(&column.name) {
+            None if is_plain_text && column.kind != ColumnKind::String => {
+                return Err(column_error(
+                    &column.name,
+                    format!("expected {}, found a string", column.kind.as_str()),
+                ));
+            }
+            None if is_plain_text => {}
             None if column.required => {
                 return Err(column_error(&column.name, "missing required column"));
             }
@@ -205,9 +270,13 @@ fn check_schema(fields: &Map<String, Value>, datanet: &Datanet) -> Result<(), Ro
             }
         }
     }
+    // The first unknown column in key order.
     if let Some(unknown) = fields
         .keys()
-        .find(|key| !schema.iter().any(|c| &c.name == *key))
+        .map(String::as_str)
+        .chain(plain_text_column)
+        .filter(|key| !schema.iter().any(|c| c.name == *key))
+        .min()
     {
         let known: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
         return Err(column_error(
@@ -216,4 +285,87 @@ fn check_schema(fields: &Map<String, Value>, datanet: &Datanet) -> Result<(), Ro
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn context(datanet: &Datanet) -> RowContext<'_> {
+        RowContext {
+            datanet,
+            default_contributor: "0x00000000000000000000000000000000000000a1".parse().ok(),
+            unsigned_only_from: None,
+            now_ms: 1,
+        }
+    }
+
+    /// `text` as a JSON literal that escapes every character (`\uXXXX`, surrogate pairs
+    /// beyond the BMP): the same string, written the long way.
+    fn escaped_literal(text: &str) -> String {
+        let units: String = text.encode_utf16().map(|u| format!("\\u{u:04x}")).collect();
+        format!("\"{units}\"")
+    }
+
+    proptest! {
+        /// The borrowed JSONL path gives exactly the record of the whole-value path, whether
+        /// the text is written plainly (borrowed) or with escapes (parsed).
+        #[test]
+        fn a_line_prepares_as_its_parsed_object_does(
+            text in "\\PC{0,300}",
+            title in "\\PC{0,20}",
+            number in any::<i64>(),
+            escape_text in any::<bool>(),
+            escape_key in any::<bool>(),
+        ) {
+            let datanet = Datanet::new("d");
+            let context = context(&datanet);
+            let literal = if escape_text {
+                escaped_literal(&text)
+            } else {
+                serde_json::to_string(&text).unwrap()
+            };
+            let title_key = if escape_key { "\\u0074itle" } else { "title" };
+            let nested = json!({"b": [1, "x\n"], "a": null});
+            let line = format!(
+                r#"{{"n": {number}, "text": {literal}, "{title_key}": {}, "nested": {nested}, "quality": 0.5}}"#,
+                serde_json::to_string(&title).unwrap()
+            );
+            let fast = prepare_json_line(&line, &context).unwrap();
+            let slow = prepare(super::super::source::parse_object(&line).unwrap(), None, &context)
+                .unwrap();
+            prop_assert_eq!(fast.content(), slow.content());
+            prop_assert_eq!(fast.record_id(), slow.record_id());
+            prop_assert_eq!(fast.text_span(), slow.text_span());
+            prop_assert_eq!(fast.chunks(), slow.chunks());
+            prop_assert_eq!(fast.quality, Some(0.5));
+        }
+    }
+
+    #[test]
+    fn a_plain_text_column_is_checked_against_the_schema() {
+        let mut datanet = Datanet::new("d");
+        datanet.schema = Some(vec![provdb_storage::ColumnSpec {
+            name: "title".into(),
+            kind: ColumnKind::String,
+            required: true,
+        }]);
+        let context = context(&datanet);
+        let error = prepare_json_line(r#"{"title": "t", "text": "plain"}"#, &context)
+            .err()
+            .unwrap();
+        assert_eq!(error.column.as_deref(), Some("text"));
+        assert!(
+            error.reason.contains("not in the datanet's schema"),
+            "{}",
+            error.reason
+        );
+        let error = prepare_json_line(r#"{"text": "plain"}"#, &context)
+            .err()
+            .unwrap();
+        assert_eq!(error.column.as_deref(), Some("title"));
+    }
 }

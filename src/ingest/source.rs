@@ -37,17 +37,22 @@ impl RowData {
     /// The row as a JSON object, or why it is not one.
     pub(crate) fn into_object(self) -> Result<Map<String, Value>, String> {
         match self {
-            Self::Json(text) => match serde_json::from_str::<Value>(&text) {
-                Ok(Value::Object(map)) => Ok(map),
-                Ok(other) => Err(format!(
-                    "expected a JSON object, found {}",
-                    json_kind(&other)
-                )),
-                Err(e) => Err(format!("invalid JSON: {e}")),
-            },
+            Self::Json(text) => parse_object(&text),
             Self::Object(map) => Ok(map),
             Self::Unreadable(reason) => Err(reason),
         }
+    }
+}
+
+/// A JSONL line as a JSON object, or why it is not one.
+pub(crate) fn parse_object(line: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!(
+            "expected a JSON object, found {}",
+            json_kind(&other)
+        )),
+        Err(e) => Err(format!("invalid JSON: {e}")),
     }
 }
 
@@ -113,10 +118,14 @@ pub(crate) fn read_jsonl(
             })?;
             continue;
         }
-        let text = match std::str::from_utf8(&line) {
-            Ok(text) => text.trim(),
+        // The line's buffer becomes the row (no copy); the next line gets a new one, sized
+        // for a line like this one.
+        let next = Vec::with_capacity(line.len() + line.len() / 2 + 64);
+        let text = match String::from_utf8(std::mem::replace(&mut line, next)) {
+            Ok(text) => text,
             Err(e) => {
-                let reason = format!("invalid UTF-8 at byte {}", e.valid_up_to());
+                let reason = format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to());
+                line = e.into_bytes();
                 sink(RawRow {
                     location,
                     fields: RowData::Unreadable(reason),
@@ -124,12 +133,18 @@ pub(crate) fn read_jsonl(
                 continue;
             }
         };
-        if text.is_empty() {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
             continue;
         }
+        let text = if trimmed.len() == text.len() {
+            text
+        } else {
+            trimmed.to_string()
+        };
         sink(RawRow {
             location,
-            fields: RowData::Json(text.to_string()),
+            fields: RowData::Json(text),
         })?;
     }
 }

@@ -1,5 +1,6 @@
 //! The provenance data model: what a Datanet, a record, a chunk and a grant are.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -291,16 +292,23 @@ impl Record {
     /// The value of the text column (unescaped), or `None` for a record without text.
     pub fn text(&self) -> Result<Option<String>, StorageError> {
         self.text_span
-            .map(|span| text_in(&self.content, span))
+            .map(|span| text_in(&self.content, span).map(Cow::into_owned))
             .transpose()
     }
 }
 
-/// Unescapes the JSON string literal at `span` of `content`.
-pub(crate) fn text_in(content: &str, (start, end): (u32, u32)) -> Result<String, StorageError> {
+/// Unescapes the JSON string literal at `span` of `content` (borrowed when it has no escape).
+pub(crate) fn text_in(
+    content: &str,
+    (start, end): (u32, u32),
+) -> Result<Cow<'_, str>, StorageError> {
     content
         .get(start as usize..end as usize)
-        .and_then(|literal| serde_json::from_str::<String>(literal).ok())
+        .and_then(|literal| match serde_json::from_str::<&str>(literal) {
+            Ok(text) => Some(Cow::Borrowed(text)),
+            // A literal with escapes cannot be borrowed.
+            Err(_) => serde_json::from_str::<String>(literal).ok().map(Cow::Owned),
+        })
         .ok_or_else(|| {
             StorageError::Invalid(format!(
                 "text span {start}..{end} is not a JSON string of the content"

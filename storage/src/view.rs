@@ -259,7 +259,7 @@ impl<'a> RecordView<'a> {
                 }
             }
         }
-        text_in(self.content()?, (start, end)).map(|t| Some(Cow::Owned(t)))
+        text_in(self.content()?, (start, end)).map(Some)
     }
 }
 

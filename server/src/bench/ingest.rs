@@ -1,7 +1,9 @@
 //! `provdb bench ingest`: records/s and MB/s ingesting a replicated Cranfield (JSONL files of
 //! `--batch` records, one all-or-nothing batch each), without and with signature checks, and
 //! the raw RocksDB `WriteBatch` rate for the same input bytes (the same batch boundaries, the
-//! same fsync per batch, lines held in memory so that only the write is timed).
+//! same fsync per batch, lines held in memory so that only the write is timed). Raw and
+//! unsigned runs alternate `--runs` times, each into an empty database; medians are reported,
+//! since on a small shared machine one run's time moves by a third.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,11 +38,16 @@ struct Report {
     records: usize,
     files: usize,
     input_bytes: u64,
+    runs: usize,
     unsigned: Rate,
-    signed: Rate,
+    /// Absent with `--unsigned-only`.
+    signed: Option<Rate>,
     raw_rocksdb: Rate,
+    /// Median raw time over median unsigned time.
     unsigned_vs_raw: f64,
-    signed_vs_raw: f64,
+    /// Raw time over unsigned time of each run, in run order.
+    unsigned_vs_raw_per_run: Vec<f64>,
+    signed_vs_raw: Option<f64>,
     target_unsigned_vs_raw: f64,
 }
 
@@ -59,8 +66,8 @@ fn write_inputs(
     let mut out: Option<std::io::BufWriter<fs_err::File>> = None;
     for i in 0..count {
         if i % per_file == 0 {
-            if let Some(mut file) = out.take() {
-                file.flush()?;
+            if let Some(file) = out.take() {
+                finish_input(file)?;
             }
             let path = dir.join(format!("part-{:04}.jsonl", i / per_file));
             out = Some(std::io::BufWriter::new(fs_err::File::create(&path)?));
@@ -84,10 +91,18 @@ fn write_inputs(
             file.write_all(b"\n")?;
         }
     }
-    if let Some(mut file) = out {
-        file.flush()?;
+    if let Some(file) = out {
+        finish_input(file)?;
     }
     Ok((paths, bytes))
+}
+
+/// Flushes and syncs an input file, so that writing it back to disk does not compete with the
+/// timed runs' own syncs.
+fn finish_input(file: std::io::BufWriter<fs_err::File>) -> anyhow::Result<()> {
+    let file = file.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(())
 }
 
 fn ingest_all(dir: &Path, files: &[PathBuf], signed: bool) -> anyhow::Result<(f64, usize)> {
@@ -138,8 +153,8 @@ fn raw_rocksdb(dir: &Path, files: &[PathBuf]) -> anyhow::Result<f64> {
 }
 
 pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
-    if args.records == 0 || args.batch == 0 {
-        return Err(UserError("--records and --batch must be positive".into()).into());
+    if args.records == 0 || args.batch == 0 || args.runs == 0 {
+        return Err(UserError("--records, --batch and --runs must be positive".into()).into());
     }
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
     let work = tempfile::tempdir()?;
@@ -151,30 +166,55 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
         &work.path().join("plain"),
         false,
     )?;
-    let (signed_files, signed_bytes) = write_inputs(
-        &docs,
-        args.records,
-        args.batch,
-        &work.path().join("signed"),
-        true,
-    )?;
-    eprintln!("raw RocksDB ...");
-    let raw_seconds = raw_rocksdb(&work.path().join("raw"), &plain_files)?;
-    eprintln!("provdb ingest, unsigned ...");
-    let (plain_seconds, plain_records) =
-        ingest_all(&work.path().join("db-plain"), &plain_files, false)?;
-    eprintln!("provdb ingest, signed ...");
-    let (signed_seconds, signed_records) =
-        ingest_all(&work.path().join("db-signed"), &signed_files, true)?;
+    eprintln!(
+        "raw RocksDB and provdb unsigned, {} runs each ...",
+        args.runs
+    );
+    let mut raw_runs = Vec::with_capacity(args.runs);
+    let mut plain_runs = Vec::with_capacity(args.runs);
+    let mut plain_records = 0;
+    for run in 0..args.runs {
+        raw_runs.push(raw_rocksdb(
+            &work.path().join(format!("raw-{run}")),
+            &plain_files,
+        )?);
+        let dir = work.path().join(format!("db-plain-{run}"));
+        let (seconds, records) = ingest_all(&dir, &plain_files, false)?;
+        plain_runs.push(seconds);
+        plain_records = records;
+        // Each run starts from an empty database and a disk without the last run's files.
+        fs_err::remove_dir_all(work.path().join(format!("raw-{run}")))?;
+        fs_err::remove_dir_all(dir)?;
+    }
+    let (raw_seconds, plain_seconds) = (median(&mut raw_runs), median(&mut plain_runs));
+    let signed = if args.unsigned_only {
+        None
+    } else {
+        let (signed_files, signed_bytes) = write_inputs(
+            &docs,
+            args.records,
+            args.batch,
+            &work.path().join("signed"),
+            true,
+        )?;
+        eprintln!("provdb ingest, signed ...");
+        let (seconds, records) = ingest_all(&work.path().join("db-signed"), &signed_files, true)?;
+        Some((
+            Rate::new(seconds, records, signed_bytes),
+            raw_seconds / seconds,
+        ))
+    };
     let report = Report {
         records: plain_records,
         files: plain_files.len(),
         input_bytes: bytes,
+        runs: args.runs,
         unsigned: Rate::new(plain_seconds, plain_records, bytes),
-        signed: Rate::new(signed_seconds, signed_records, signed_bytes),
         raw_rocksdb: Rate::new(raw_seconds, plain_records, bytes),
         unsigned_vs_raw: raw_seconds / plain_seconds,
-        signed_vs_raw: raw_seconds / signed_seconds,
+        unsigned_vs_raw_per_run: per_run_ratios(&raw_runs, &plain_runs),
+        signed_vs_raw: signed.as_ref().map(|s| s.1),
+        signed: signed.map(|s| s.0),
         target_unsigned_vs_raw: 0.5,
     };
     if args.json {
@@ -186,19 +226,45 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
         bytes as f64 / 1e6,
         report.files
     );
-    for (name, rate) in [
-        ("raw RocksDB WriteBatch", &report.raw_rocksdb),
-        ("provdb, unsigned", &report.unsigned),
-        ("provdb, signed", &report.signed),
-    ] {
-        println!(
-            "  {name:<24} {:>8.0} records/s {:>7.1} MB/s {:>7.2} s",
-            rate.records_per_s, rate.mb_per_s, rate.seconds
-        );
+    let rates = [
+        ("raw RocksDB WriteBatch", Some(&report.raw_rocksdb)),
+        ("provdb, unsigned", Some(&report.unsigned)),
+        ("provdb, signed", report.signed.as_ref()),
+    ];
+    for (name, rate) in rates {
+        if let Some(rate) = rate {
+            println!(
+                "  {name:<24} {:>8.0} records/s {:>7.1} MB/s {:>7.2} s",
+                rate.records_per_s, rate.mb_per_s, rate.seconds
+            );
+        }
     }
+    let per_run: Vec<String> = report
+        .unsigned_vs_raw_per_run
+        .iter()
+        .map(|r| format!("{r:.2}"))
+        .collect();
     println!(
-        "  unsigned / raw = {:.2} (target >= 0.5), signed / raw = {:.2}",
-        report.unsigned_vs_raw, report.signed_vs_raw
+        "  unsigned / raw = {:.2} (target >= 0.5; medians of {} runs, per run: {})",
+        report.unsigned_vs_raw,
+        report.runs,
+        per_run.join(" ")
     );
+    if let Some(ratio) = report.signed_vs_raw {
+        println!("  signed / raw = {ratio:.2}");
+    }
     Ok(())
+}
+
+/// The median of `values` (the lower middle one of an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values
+        .get(values.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+fn per_run_ratios(raw: &[f64], plain: &[f64]) -> Vec<f64> {
+    raw.iter().zip(plain).map(|(r, p)| r / p).collect()
 }

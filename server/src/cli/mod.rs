@@ -843,6 +843,12 @@ pub(crate) struct BenchIngestArgs {
     /// The collection to replicate.
     #[arg(long, default_value = "data/cranfield")]
     pub(crate) collection: PathBuf,
+    /// Times raw RocksDB and unsigned ingest are run, alternately (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: usize,
+    /// Skip the signed ingest (for profiling the unsigned path).
+    #[arg(long)]
+    pub(crate) unsigned_only: bool,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -21,6 +21,18 @@ impl Store {
     /// already stored or repeats within the batch, or when `supersedes` names a record that is
     /// missing, of another Datanet, tombstoned or already superseded.
     pub fn commit_records(&self, datanet_id: u32, records: Vec<NewRecord>) -> Result<BatchReceipt> {
+        self.try_commit_records(datanet_id, records)
+            .map_err(|uncommitted| uncommitted.error)
+    }
+
+    /// `commit_records`, giving the records back when a check refuses the batch, so that a
+    /// caller can find the records at fault, drop them and try again without checking every
+    /// record twice when none is.
+    pub fn try_commit_records(
+        &self,
+        datanet_id: u32,
+        records: Vec<NewRecord>,
+    ) -> std::result::Result<BatchReceipt, Box<Uncommitted>> {
         self.commit_versions(datanet_id, records, None)
     }
 
@@ -30,7 +42,32 @@ impl Store {
         datanet_id: u32,
         records: Vec<NewRecord>,
         status: Option<Status>,
-    ) -> Result<BatchReceipt> {
+    ) -> std::result::Result<BatchReceipt, Box<Uncommitted>> {
+        let checked = self
+            .lock()
+            .and_then(|counters| self.check_batch(datanet_id, &records, status, counters));
+        match checked {
+            Ok(checked) => self
+                .write_batch(datanet_id, records, checked)
+                .map_err(|error| {
+                    Box::new(Uncommitted {
+                        error,
+                        records: Vec::new(),
+                    })
+                }),
+            Err(error) => Err(Box::new(Uncommitted { error, records })),
+        }
+    }
+
+    /// Checks a batch under the writer lock (so nothing can slip in between the checks and the
+    /// write): its size, its ids (none repeated, none stored), its `supersedes` links.
+    fn check_batch<'a>(
+        &self,
+        datanet_id: u32,
+        records: &[NewRecord],
+        status: Option<Status>,
+        counters: std::sync::MutexGuard<'a, super::Counters>,
+    ) -> Result<CheckedBatch<'a>> {
         let status = match status {
             Some(status) => status,
             None => self.datanet_by_id(datanet_id)?.initial_status,
@@ -46,25 +83,52 @@ impl Store {
                 records.len()
             )));
         }
-        let mut seen = HashSet::with_capacity(records.len());
-        for record in &records {
-            if !seen.insert(record.record_id) {
-                return Err(StorageError::DuplicateRecord(record.record_id.to_string()));
-            }
+        // Positions in record-id order: a repeated id is next to its twin, the existence check
+        // reads in key order, and the records go into the batch in key order, which RocksDB's
+        // memtable inserts fast (its skiplist starts each insert from where the last one was).
+        let mut by_id: Vec<usize> = (0..records.len()).collect();
+        by_id.sort_unstable_by(|&a, &b| records[a].record_id.0.cmp(&records[b].record_id.0));
+        if let Some(pair) = by_id
+            .windows(2)
+            .find(|pair| records[pair[0]].record_id == records[pair[1]].record_id)
+        {
+            let id = records[pair[0]].record_id;
+            return Err(StorageError::DuplicateRecord(id.to_string()));
         }
-        let mut counters = self.lock()?;
-        // Checks read the store under the writer lock, so nothing can slip in between.
-        let records_cf = self.cf(CF_RECORDS)?;
-        let existing =
-            self.db
-                .batched_multi_get_cf(records_cf, records.iter().map(|r| &r.record_id.0), false);
-        for (record, found) in records.iter().zip(existing) {
+        let existing = self.db.batched_multi_get_cf(
+            self.cf(CF_RECORDS)?,
+            by_id.iter().map(|&i| &records[i].record_id.0),
+            true,
+        );
+        for (&i, found) in by_id.iter().zip(existing) {
             if found.map_err(|e| self.rocks(e))?.is_some() {
-                return Err(StorageError::DuplicateRecord(record.record_id.to_string()));
+                let id = records[i].record_id;
+                return Err(StorageError::DuplicateRecord(id.to_string()));
             }
         }
-        let versions = self.resolve_versions(datanet_id, &records)?;
+        let versions = self.resolve_versions(datanet_id, records)?;
+        Ok(CheckedBatch {
+            counters,
+            status,
+            by_id,
+            versions,
+        })
+    }
 
+    /// Writes a checked batch.
+    fn write_batch(
+        &self,
+        datanet_id: u32,
+        records: Vec<NewRecord>,
+        checked: CheckedBatch<'_>,
+    ) -> Result<BatchReceipt> {
+        let CheckedBatch {
+            mut counters,
+            status,
+            by_id,
+            versions,
+        } = checked;
+        let records_cf = self.cf(CF_RECORDS)?;
         let sequence = counters.sequence + 1;
         let mut stats = self.stats(datanet_id)?;
         let mut contributor_counts = self.contributor_counts(datanet_id, &records)?;
@@ -80,7 +144,9 @@ impl Store {
         let first_chunk_id = counters.next_chunk_id;
         let mut next_chunk_id = first_chunk_id;
         let mut record_ids = Vec::with_capacity(records.len());
+        let mut index_keys = Vec::with_capacity(records.len());
         let mut superseded = Vec::new();
+        let mut encoded = Vec::with_capacity(records.len());
         for (new, version) in records.into_iter().zip(versions) {
             let NewRecord {
                 record_id,
@@ -100,9 +166,12 @@ impl Store {
             let first_of_record = next_chunk_id;
             next_chunk_id += u64::from(chunk_count);
             page_entries.push((first_of_record, record_id));
-            let index_key =
-                contributor_record_key(datanet_id, &contributor, created_at_ms, &record_id);
-            batch.put_cf(by_contributor_cf, index_key, []);
+            index_keys.push(contributor_record_key(
+                datanet_id,
+                &contributor,
+                created_at_ms,
+                &record_id,
+            ));
             if let Some(old) = supersedes {
                 batch.put_cf(superseded_cf, record_key(&old), record_id.0);
                 superseded.push(old);
@@ -134,12 +203,16 @@ impl Store {
                 chunk_ranges: chunks.iter().map(|c| (c.start_byte, c.end_byte)).collect(),
             };
             let capacity = record.content.len() + 16 * record.chunk_ranges.len() + 256;
-            batch.put_cf(
-                records_cf,
-                record_key(&record_id),
-                encode_sized(&record, capacity)?,
-            );
+            encoded.push(encode_sized(&record, capacity)?);
             record_ids.push(record_id);
+        }
+        for &i in &by_id {
+            batch.put_cf(records_cf, record_key(&record_ids[i]), &encoded[i]);
+        }
+        drop(encoded);
+        index_keys.sort_unstable();
+        for key in &index_keys {
+            batch.put_cf(by_contributor_cf, key, []);
         }
         super::pages::put_pages(
             self,
@@ -324,5 +397,24 @@ impl Store {
         tombstone.created_at_ms = now_ms;
         tombstone.supersedes = Some(*record_id);
         self.commit_versions(old.datanet_id, vec![tombstone], Some(Status::Tombstoned))
+            .map_err(|uncommitted| uncommitted.error)
     }
+}
+
+/// A batch that was not committed: why, and its records when a check refused them before
+/// anything was written (empty when the failure came later).
+#[derive(Debug)]
+pub struct Uncommitted {
+    /// Why.
+    pub error: StorageError,
+    /// The records, when a check refused the batch.
+    pub records: Vec<NewRecord>,
+}
+
+/// What the checks of a batch found, with the writer lock still held.
+struct CheckedBatch<'a> {
+    counters: std::sync::MutexGuard<'a, super::Counters>,
+    status: Status,
+    by_id: Vec<usize>,
+    versions: Vec<u32>,
 }
