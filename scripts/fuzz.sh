@@ -5,7 +5,7 @@
 #
 # Installs the nightly toolchain and cargo-fuzz 0.13.2 when missing, builds every target into
 # $HOME/.cache/provdb-fuzz-target, and runs each from a scratch corpus outside the clone
-# (seeded from fuzz/corpus/<target> and fuzz/regressions/<target>, so runs leave the repo
+# (seeded from fuzz/corpus/<target>, fresh binary seeds and fuzz/regressions/<target>, so runs leave the repo
 # clean). A crash, timeout or out-of-memory artifact is copied into fuzz/regressions/<target>/
 # (replayed by `cargo test` from then on) and makes the script exit 1. At the end it prints a
 # table per target (runs, seconds, corpus size, crashes) and writes it as JSON to
@@ -44,6 +44,14 @@ if [ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz 0.13.2" ]; the
     cargo install cargo-fuzz --version 0.13.2 --locked
 fi
 
+# Fresh binary seeds (Parquet, GGUF, PEFT adapters) from the code being fuzzed, so a changed
+# format is fuzzed from valid inputs; written to the scratch corpus, not into the repo. Built in
+# the tests' target directory, where the workspace is already compiled.
+echo "fuzz.sh: writing fresh binary seeds"
+(cd "$ROOT" && CARGO_TARGET_DIR="${PROVDB_TARGET_DIR:-$HOME/.cache/provdb-target}" \
+    PROVDB_SEEDS_DIR="$SCRATCH/seeds" \
+    cargo test --workspace --test seeds -- --ignored --quiet)
+
 cd "$ROOT/fuzz"
 TARGETS="${FUZZ_TARGETS:-$(cargo fuzz list)}"
 echo "fuzz.sh: building the targets (nightly, release, debug assertions, no sanitizer)"
@@ -58,7 +66,7 @@ for target in $TARGETS; do
     artifacts="$SCRATCH/artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
     rm -f "$artifacts"/*
-    for seeds in "$ROOT/fuzz/corpus/$target" "$ROOT/fuzz/regressions/$target"; do
+    for seeds in "$ROOT/fuzz/corpus/$target" "$SCRATCH/seeds/$target" "$ROOT/fuzz/regressions/$target"; do
         if [ -d "$seeds" ]; then
             cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
         fi

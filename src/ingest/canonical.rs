@@ -50,12 +50,7 @@ pub(crate) fn canonical_object_with_literal(
         .sum::<usize>()
         + member.map_or(0, |m| m.key.len() + m.literal.len() + 4);
     let mut out = Vec::with_capacity(estimate + 2);
-    let mut entries: Vec<(&str, Member<'_>)> = map
-        .iter()
-        .map(|(k, v)| (k.as_str(), Member::Value(v)))
-        .chain(member.map(|m| (m.key, Member::Literal(m.literal))))
-        .collect();
-    let span = write_members(&mut entries, &mut out, span_key);
+    let span = write_object(map, member, &mut out, span_key);
     (into_string(out), span)
 }
 
@@ -79,7 +74,7 @@ fn write_json(value: &(impl serde::Serialize + ?Sized), out: &mut Vec<u8>) {
 fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            write_object(map, out, "");
+            write_object(map, None, out, "");
         }
         Value::Array(items) => {
             out.push(b'[');
@@ -95,20 +90,19 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, span_key: &str) -> Option<(u32, u32)> {
-    let mut entries: Vec<(&str, Member<'_>)> = map
-        .iter()
-        .map(|(k, v)| (k.as_str(), Member::Value(v)))
-        .collect();
-    write_members(&mut entries, out, span_key)
-}
-
-/// Writes the members sorted by key; returns the byte range of `span_key`'s value.
-fn write_members(
-    entries: &mut [(&str, Member<'_>)],
+/// Writes `map` (with `member` added) with its keys sorted; returns the byte range of
+/// `span_key`'s value.
+fn write_object(
+    map: &Map<String, Value>,
+    member: Option<CanonicalMember<'_>>,
     out: &mut Vec<u8>,
     span_key: &str,
 ) -> Option<(u32, u32)> {
+    let mut entries: Vec<(&str, Member<'_>)> = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), Member::Value(v)))
+        .chain(member.map(|m| (m.key, Member::Literal(m.literal))))
+        .collect();
     let mut span = None;
     entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     out.push(b'{');

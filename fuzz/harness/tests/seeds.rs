@@ -11,10 +11,13 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
+/// Where `target`'s seeds go: `PROVDB_SEEDS_DIR/<target>` when set (scripts/fuzz.sh writes
+/// fresh seeds into its scratch corpus), else `fuzz/corpus/<target>`.
 fn corpus(target: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
-        .join(target);
+    let root = std::env::var_os("PROVDB_SEEDS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus"));
+    let dir = root.join(target);
     std::fs::create_dir_all(&dir).expect("corpus folder");
     dir
 }
@@ -220,7 +223,7 @@ fn write_adapter_seeds() {
 }
 
 #[test]
-#[ignore = "writes fuzz/corpus: run by hand when a seed format changes"]
+#[ignore = "writes seed files: scripts/fuzz.sh runs it into its scratch corpus before fuzzing; run by hand to refresh fuzz/corpus"]
 fn write_binary_seeds() {
     write_parquet_seeds();
     write_gguf_seeds();

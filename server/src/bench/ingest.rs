@@ -159,13 +159,16 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
     let work = tempfile::tempdir()?;
     eprintln!("generating {} records ...", args.records);
-    let (plain_files, bytes) = write_inputs(
-        &docs,
-        args.records,
-        args.batch,
-        &work.path().join("plain"),
-        false,
-    )?;
+    let inputs = |name: &str, signed: bool| {
+        write_inputs(
+            &docs,
+            args.records,
+            args.batch,
+            &work.path().join(name),
+            signed,
+        )
+    };
+    let (plain_files, bytes) = inputs("plain", false)?;
     eprintln!(
         "raw RocksDB and provdb unsigned, {} runs each ...",
         args.runs
@@ -174,29 +177,23 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     let mut plain_runs = Vec::with_capacity(args.runs);
     let mut plain_records = 0;
     for run in 0..args.runs {
-        raw_runs.push(raw_rocksdb(
-            &work.path().join(format!("raw-{run}")),
-            &plain_files,
-        )?);
-        let dir = work.path().join(format!("db-plain-{run}"));
-        let (seconds, records) = ingest_all(&dir, &plain_files, false)?;
+        let (raw_dir, plain_dir) = (
+            work.path().join(format!("raw-{run}")),
+            work.path().join(format!("db-plain-{run}")),
+        );
+        raw_runs.push(raw_rocksdb(&raw_dir, &plain_files)?);
+        let (seconds, records) = ingest_all(&plain_dir, &plain_files, false)?;
         plain_runs.push(seconds);
         plain_records = records;
         // Each run starts from an empty database and a disk without the last run's files.
-        fs_err::remove_dir_all(work.path().join(format!("raw-{run}")))?;
-        fs_err::remove_dir_all(dir)?;
+        fs_err::remove_dir_all(raw_dir)?;
+        fs_err::remove_dir_all(plain_dir)?;
     }
     let (raw_seconds, plain_seconds) = (median(&mut raw_runs), median(&mut plain_runs));
     let signed = if args.unsigned_only {
         None
     } else {
-        let (signed_files, signed_bytes) = write_inputs(
-            &docs,
-            args.records,
-            args.batch,
-            &work.path().join("signed"),
-            true,
-        )?;
+        let (signed_files, signed_bytes) = inputs("signed", true)?;
         eprintln!("provdb ingest, signed ...");
         let (seconds, records) = ingest_all(&work.path().join("db-signed"), &signed_files, true)?;
         Some((
