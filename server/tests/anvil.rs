@@ -192,6 +192,7 @@ pub(crate) fn pay_and_close(data: &Path, payments: &[(&str, u128)], salt: u64) -
         StoreOptions {
             sync_writes: false,
             create_if_missing: false,
+            ..StoreOptions::default()
         },
     )
     .unwrap();

@@ -54,5 +54,7 @@ pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
     DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, Visibility,
 };
-pub use store::{NewAnswer, RecordScan, Store, StoreOptions, Uncommitted};
+pub use store::{
+    DEFAULT_BLOCK_CACHE_BYTES, NewAnswer, RecordScan, Store, StoreOptions, Uncommitted,
+};
 pub use view::RecordView;

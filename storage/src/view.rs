@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Result, StorageError};
-use crate::model::{Address, DatanetId, Record, RecordId, Status, text_in};
+use crate::model::{Address, DatanetId, Record, RecordId, Status, bad_text_span, unescape_literal};
 
 /// A stored record, borrowed: see the module docs. Fields mean what [`Record`]'s mean.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -204,6 +204,10 @@ impl<'a> RecordView<'a> {
     }
 
     fn utf8(&self, what: &str, bytes: &'a [u8]) -> Result<&'a str> {
+        if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+            return Ok(text);
+        }
+        // The slower check says where the bytes go wrong.
         std::str::from_utf8(bytes).map_err(|e| StorageError::Corruption {
             cf: crate::keys::CF_RECORDS,
             key: hex::encode(self.record_id.0),
@@ -236,30 +240,23 @@ impl<'a> RecordView<'a> {
             .content
             .get(start as usize..end as usize)
             .unwrap_or_default();
-        // A JSON string without `"`, `\` or control characters between its quotes is its own
-        // value; serde_json would return the same characters. Most texts are also ASCII, which
-        // is valid UTF-8: one pass checks both (a fold without early exit, which the compiler
-        // vectorises), and only other texts have their UTF-8 checked.
+        // A JSON string literal without `\` is its own value; serde_json would return the same
+        // characters. Stored content is canonical JSON, which escapes control characters, so a
+        // literal holds none raw; a raw `"` would mean the span is not one literal, and takes
+        // the checked path below. Both searches and the UTF-8 check run on SIMD chosen at run
+        // time (one pass each over mostly ASCII text).
         if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
             let inner = &bytes[1..bytes.len() - 1];
-            let (mut plain, mut ascii) = (true, true);
-            for &b in inner {
-                plain &= (b >= 0x20) & (b != b'"') & (b != b'\\');
-                ascii &= b < 0x80;
-            }
-            if plain {
-                if ascii {
-                    // SAFETY: every byte of `inner` was just checked to be below 0x80, and
-                    // ASCII is valid UTF-8.
-                    let text = unsafe { std::str::from_utf8_unchecked(inner) };
-                    return Ok(Some(Cow::Borrowed(text)));
-                }
-                if let Ok(text) = std::str::from_utf8(inner) {
-                    return Ok(Some(Cow::Borrowed(text)));
-                }
+            if memchr::memchr2(b'"', b'\\', inner).is_none()
+                && let Ok(text) = simdutf8::basic::from_utf8(inner)
+            {
+                return Ok(Some(Cow::Borrowed(text)));
             }
         }
-        text_in(self.content()?, (start, end)).map(Some)
+        // Only this literal needs checking and unescaping, not the whole content.
+        unescape_literal(self.utf8("text", bytes)?)
+            .map(Some)
+            .ok_or_else(|| bad_text_span((start, end)))
     }
 }
 

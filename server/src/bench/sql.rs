@@ -179,6 +179,7 @@ fn open_unsynced(dir: &Path) -> anyhow::Result<Db> {
         StoreOptions {
             sync_writes: false,
             create_if_missing: false,
+            ..StoreOptions::default()
         },
     )?)
 }

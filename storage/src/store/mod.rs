@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
     WriteBatch, WriteOptions,
 };
 
@@ -40,13 +40,22 @@ pub struct StoreOptions {
     pub sync_writes: bool,
     /// Create the database when the directory holds none.
     pub create_if_missing: bool,
+    /// Capacity of the one LRU cache of decompressed blocks that every column family shares.
+    /// It takes memory only as blocks are read, up to this size. Point reads fill it; a full
+    /// scan fills it only when the scanned family fits in half of it (see `scan`).
+    pub block_cache_bytes: usize,
 }
+
+/// The default block cache: 1 GiB, so the hot part of a database of a few million records
+/// stays decompressed in memory.
+pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 1 << 30;
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             sync_writes: true,
             create_if_missing: true,
+            block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
         }
     }
 }
@@ -68,8 +77,8 @@ pub struct Store {
     jobs_writer: Mutex<()>,
 }
 
-fn rocks_options() -> Options {
-    table_options(4 << 10, DBCompressionType::Zstd)
+fn rocks_options(cache: &Cache) -> Options {
+    table_options(cache, 4 << 10, DBCompressionType::Zstd)
 }
 
 /// The `records` column family's options. SQL scans read it sequentially, where 4 KiB Zstd
@@ -78,14 +87,14 @@ fn rocks_options() -> Options {
 /// bottom. (Each SST records its own settings, so files written before still read.) Every
 /// ingest looks up each new id to refuse duplicates, nearly always a miss: a Bloom filter over
 /// the memtable's keys answers most misses without searching its skiplist.
-fn records_options() -> Options {
-    let mut options = table_options(16 << 10, DBCompressionType::Lz4);
+fn records_options(cache: &Cache) -> Options {
+    let mut options = table_options(cache, 16 << 10, DBCompressionType::Lz4);
     options.set_memtable_prefix_bloom_ratio(0.01);
     options.set_memtable_whole_key_filtering(true);
     options
 }
 
-fn table_options(block_bytes: usize, bottommost: DBCompressionType) -> Options {
+fn table_options(cache: &Cache, block_bytes: usize, bottommost: DBCompressionType) -> Options {
     let mut options = Options::default();
     options.set_compression_type(DBCompressionType::Lz4);
     options.set_bottommost_compression_type(bottommost);
@@ -94,6 +103,7 @@ fn table_options(block_bytes: usize, bottommost: DBCompressionType) -> Options {
     let mut table = BlockBasedOptions::default();
     table.set_bloom_filter(10.0, false);
     table.set_block_size(block_bytes);
+    table.set_block_cache(cache);
     options.set_block_based_table_factory(&table);
     options
 }
@@ -110,12 +120,13 @@ impl Store {
     /// Opens (or creates) the database in directory `path`.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut db_options = rocks_options();
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let mut db_options = rocks_options(&cache);
         db_options.create_if_missing(options.create_if_missing);
         db_options.create_missing_column_families(true);
         let descriptors = ALL_CFS.iter().map(|&name| match name {
-            CF_RECORDS => ColumnFamilyDescriptor::new(name, records_options()),
-            _ => ColumnFamilyDescriptor::new(name, rocks_options()),
+            CF_RECORDS => ColumnFamilyDescriptor::new(name, records_options(&cache)),
+            _ => ColumnFamilyDescriptor::new(name, rocks_options(&cache)),
         });
         let db = rocksdb::DB::open_cf_descriptors(&db_options, &path, descriptors).map_err(
             |source| StorageError::Rocks {

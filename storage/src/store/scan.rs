@@ -10,7 +10,10 @@
 //!   batched point lookups (random reads); `parts` callers take every `parts`-th page.
 //! - [`Store::visit_records_by_id`]: batched point lookups of given ids.
 //!
-//! Scans do not fill the block cache (a full scan would evict what point lookups keep warm).
+//! A scan fills the block cache only when the family it reads fits in the cache, its SST files
+//! taken at twice their compressed size: then repeated analytic queries read decompressed
+//! blocks from memory, while a scan of a larger family does not evict what point lookups keep
+//! warm.
 
 use rocksdb::{DBPinnableSlice, Direction, IteratorMode, ReadOptions};
 
@@ -24,6 +27,9 @@ use crate::view::RecordView;
 /// Sequential read-ahead of a full scan.
 const READAHEAD_BYTES: usize = 2 << 20;
 
+/// The RocksDB property giving a column family's live SST bytes (compressed, on disk).
+const LIVE_SST_BYTES: &str = "rocksdb.live-sst-files-size";
+
 /// The record-id bounds of slice `part` of `parts`: ids are split by their first two bytes.
 fn id_bounds(part: usize, parts: usize) -> (Option<[u8; 2]>, Option<[u8; 2]>) {
     let edge = |i: usize| -> Option<[u8; 2]> {
@@ -34,6 +40,19 @@ fn id_bounds(part: usize, parts: usize) -> (Option<[u8; 2]>, Option<[u8; 2]>) {
 }
 
 impl Store {
+    /// Read options for a scan of column family `cf` (see the module doc for the cache rule).
+    fn scan_options(&self, cf: &'static str) -> Result<ReadOptions> {
+        let live = self
+            .db
+            .property_int_value_cf(self.cf(cf)?, LIVE_SST_BYTES)
+            .map_err(|e| self.rocks(e))?
+            .unwrap_or(u64::MAX);
+        let fits = live.saturating_mul(2) <= self.options.block_cache_bytes as u64;
+        let mut read = ReadOptions::default();
+        read.fill_cache(fits);
+        Ok(read)
+    }
+
     /// Record versions stored, over every Datanet (from their counters).
     pub fn total_records(&self) -> Result<u64> {
         let mut total = 0;
@@ -55,8 +74,7 @@ impl Store {
             return Err(StorageError::Internal(format!("no scan part {part} of {parts}")).into());
         }
         let (lower, upper) = id_bounds(part, parts);
-        let mut read = ReadOptions::default();
-        read.fill_cache(false);
+        let mut read = self.scan_options(CF_RECORDS)?;
         read.set_readahead_size(READAHEAD_BYTES);
         if let Some(lower) = lower {
             read.set_iterate_lower_bound(lower.to_vec());
@@ -138,9 +156,10 @@ impl Store {
         visit: &mut dyn FnMut(RecordView<'_>) -> std::result::Result<bool, E>,
     ) -> std::result::Result<bool, E> {
         let cf = self.cf(CF_RECORDS)?;
+        let read = self.scan_options(CF_RECORDS)?;
         let found: Vec<std::result::Result<Option<DBPinnableSlice<'_>>, rocksdb::Error>> = self
             .db
-            .batched_multi_get_cf(cf, ids.iter().map(|id| &id.0), false);
+            .batched_multi_get_cf_opt(cf, ids.iter().map(|id| &id.0), false, &read);
         for (id, found) in ids.iter().zip(found) {
             match found.map_err(|e| self.rocks(e))? {
                 Some(bytes) if !visit(RecordView::decode(CF_RECORDS, &id.0, &bytes)?)? => {

@@ -10,6 +10,7 @@ fn open(dir: &std::path::Path) -> Store {
     let options = StoreOptions {
         sync_writes: false,
         create_if_missing: true,
+        ..StoreOptions::default()
     };
     Store::open(dir, options).unwrap()
 }

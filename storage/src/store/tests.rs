@@ -41,6 +41,7 @@ fn open(dir: &std::path::Path) -> Store {
         StoreOptions {
             sync_writes: false,
             create_if_missing: true,
+            ..StoreOptions::default()
         },
     )
     .unwrap()
