@@ -170,6 +170,16 @@ impl Store {
         Ok(self.lock()?.sequence)
     }
 
+    /// Flushes the memtables and waits until RocksDB's background compactions are done, so
+    /// that what is timed next does not share the CPU with them (benchmarks, after a load).
+    pub fn wait_for_compactions(&self) -> Result<()> {
+        let mut options = rocksdb::WaitForCompactOptions::default();
+        options.set_flush(true);
+        self.db
+            .wait_for_compact(&options)
+            .map_err(|e| self.rocks(e))
+    }
+
     /// The raw RocksDB handle, for tests that damage data on purpose and for benchmarks.
     #[doc(hidden)]
     pub fn raw_db(&self) -> &rocksdb::DB {
