@@ -69,6 +69,7 @@ pub(crate) struct Counters {
 /// provdb's durable state. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct Store {
     db: rocksdb::DB,
+    block_cache: Cache,
     path: PathBuf,
     options: StoreOptions,
     writer: Mutex<Counters>,
@@ -136,6 +137,7 @@ impl Store {
         )?;
         let mut store = Self {
             db,
+            block_cache: cache,
             path,
             options,
             writer: Mutex::new(Counters {
@@ -168,6 +170,11 @@ impl Store {
     /// The last committed sequence number (0 for an empty database).
     pub fn sequence(&self) -> Result<u64> {
         Ok(self.lock()?.sequence)
+    }
+
+    /// Bytes the block cache holds now.
+    pub fn block_cache_usage(&self) -> usize {
+        self.block_cache.get_usage()
     }
 
     /// Flushes the memtables and waits until RocksDB's background compactions are done, so

@@ -246,3 +246,48 @@ fn a_format_1_database_gets_its_contributor_index_on_open() {
         });
     assert_eq!(by_contributor[&Address([1; 20])], 50 + 3 * 15);
 }
+
+#[test]
+fn a_scan_fills_the_block_cache_only_when_the_family_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = {
+        let store = open(dir.path());
+        let a = store.create_datanet(datanet("a")).unwrap().id;
+        let records = (0..2000u32)
+            .map(|i| record(&hex::encode(crate::keccak256(&i.to_le_bytes())), 1, 0))
+            .collect();
+        store.commit_records(a, records).unwrap();
+        store.wait_for_compactions().unwrap();
+        let cf = store.cf(CF_RECORDS).unwrap();
+        store
+            .db
+            .property_int_value_cf(cf, "rocksdb.live-sst-files-size")
+            .unwrap()
+            .unwrap() as usize
+    };
+    assert!(live > 100_000, "the records are in SST files: {live} bytes");
+    // Twice the compressed size must fit: a cache of `live` bytes is too small, four times is not.
+    for (capacity, fills) in [(live, false), (4 * live, true)] {
+        let options = StoreOptions {
+            sync_writes: false,
+            create_if_missing: false,
+            block_cache_bytes: capacity,
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        let before = store.block_cache_usage();
+        let mut seen = 0;
+        store
+            .visit_all_records(0, 1, &mut |_| {
+                seen += 1;
+                Ok::<bool, StorageError>(true)
+            })
+            .unwrap();
+        assert_eq!(seen, 2000);
+        let grown = store.block_cache_usage() - before;
+        if fills {
+            assert!(grown >= live / 2, "cache grew by {grown} of {live} bytes");
+        } else {
+            assert_eq!(grown, 0, "a scan too large for the cache filled it");
+        }
+    }
+}
