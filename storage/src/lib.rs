@@ -29,6 +29,7 @@ mod hash;
 mod jobs;
 mod keys;
 mod ledger;
+mod literal;
 mod merkle;
 mod model;
 mod store;

@@ -9,12 +9,14 @@
 //! order; LEB128 varints, zigzag for `i64`; arrays as raw bytes; `Option` as a 0/1 tag; `f32`
 //! as 4 little-endian bytes; enums as their variant index; strings and byte vectors as a varint
 //! length and the bytes): serde's visitors cost more than the scan itself. Invariant: it reads
-//! exactly what `codec::encode(&Record)` writes; the property test below holds the two together,
-//! and any change to `Record` must change both.
+//! what `codec::encode(&Record)` writes, up to the chunk ranges that end the value (no view
+//! needs them); the property test below holds the two together, and any change to `Record`
+//! must change both.
 
 use std::borrow::Cow;
 
 use crate::error::{Result, StorageError};
+use crate::literal::scan_literal;
 use crate::model::{Address, DatanetId, Record, RecordId, Status, bad_text_span, unescape_literal};
 
 /// A stored record, borrowed: see the module docs. Fields mean what [`Record`]'s mean.
@@ -202,10 +204,6 @@ impl<'a> RecordView<'a> {
     }
 
     fn utf8(&self, what: &str, bytes: &'a [u8]) -> Result<&'a str> {
-        if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
-            return Ok(text);
-        }
-        // The slower check says where the bytes go wrong.
         std::str::from_utf8(bytes).map_err(|e| StorageError::Corruption {
             cf: crate::keys::CF_RECORDS,
             key: hex::encode(self.record_id.0),
@@ -241,14 +239,21 @@ impl<'a> RecordView<'a> {
         // A JSON string literal without `\` is its own value; serde_json would return the same
         // characters. Stored content is canonical JSON, which escapes control characters, so a
         // literal holds none raw; a raw `"` would mean the span is not one literal, and takes
-        // the checked path below. Both searches and the UTF-8 check run on SIMD chosen at run
-        // time (one pass each over mostly ASCII text).
+        // the checked path below. One pass finds both and whether the text is ASCII (most are),
+        // which is valid UTF-8; only other texts have their UTF-8 checked.
         if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
             let inner = &bytes[1..bytes.len() - 1];
-            if memchr::memchr2(b'"', b'\\', inner).is_none()
-                && let Ok(text) = simdutf8::basic::from_utf8(inner)
-            {
-                return Ok(Some(Cow::Borrowed(text)));
+            let scan = scan_literal(inner);
+            if !scan.quote_or_backslash {
+                if scan.ascii {
+                    // SAFETY: every byte of `inner` was just checked to be below 0x80, and
+                    // ASCII is valid UTF-8.
+                    let text = unsafe { std::str::from_utf8_unchecked(inner) };
+                    return Ok(Some(Cow::Borrowed(text)));
+                }
+                if let Ok(text) = std::str::from_utf8(inner) {
+                    return Ok(Some(Cow::Borrowed(text)));
+                }
             }
         }
         // Only this literal needs checking and unescaping, not the whole content.
