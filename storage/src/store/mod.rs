@@ -41,8 +41,8 @@ pub struct StoreOptions {
     /// Create the database when the directory holds none.
     pub create_if_missing: bool,
     /// Capacity of the one LRU cache of decompressed blocks that every column family shares.
-    /// It takes memory only as blocks are read, up to this size. Point reads fill it; a full
-    /// scan fills it only when the scanned family fits in half of it (see `scan`).
+    /// It takes memory only as blocks are read, up to this size. Point reads fill it; a scan
+    /// fills it only when the family it reads fits in it (see `scan`).
     pub block_cache_bytes: usize,
 }
 

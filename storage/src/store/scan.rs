@@ -40,13 +40,16 @@ fn id_bounds(part: usize, parts: usize) -> (Option<[u8; 2]>, Option<[u8; 2]>) {
 }
 
 impl Store {
+    /// Column family `cf`'s live SST bytes (compressed, on disk).
+    pub(crate) fn live_sst_bytes(&self, cf: &'static str) -> Result<Option<u64>> {
+        self.db
+            .property_int_value_cf(self.cf(cf)?, LIVE_SST_BYTES)
+            .map_err(|e| self.rocks(e))
+    }
+
     /// Read options for a scan of column family `cf` (see the module doc for the cache rule).
     fn scan_options(&self, cf: &'static str) -> Result<ReadOptions> {
-        let live = self
-            .db
-            .property_int_value_cf(self.cf(cf)?, LIVE_SST_BYTES)
-            .map_err(|e| self.rocks(e))?
-            .unwrap_or(u64::MAX);
+        let live = self.live_sst_bytes(cf)?.unwrap_or(u64::MAX);
         let fits = live.saturating_mul(2) <= self.options.block_cache_bytes as u64;
         let mut read = ReadOptions::default();
         read.fill_cache(fits);
@@ -115,6 +118,7 @@ impl Store {
         if let Some(next) = datanet.checked_add(1) {
             read.set_iterate_upper_bound(datanet_key(next).to_vec());
         }
+        let record_reads = self.scan_options(CF_RECORDS)?;
         let start = datanet_key(datanet);
         let pages = self.db.iterator_cf_opt(
             self.cf(CF_BATCH_PAGES)?,
@@ -130,7 +134,7 @@ impl Store {
                 .into_iter()
                 .map(|(_, id)| id)
                 .collect();
-            if !self.visit_found(&ids, true, visit)? {
+            if !self.visit_found(&ids, true, &record_reads, visit)? {
                 return Ok(());
             }
         }
@@ -144,22 +148,24 @@ impl Store {
         ids: &[RecordId],
         visit: &mut dyn FnMut(RecordView<'_>) -> std::result::Result<bool, E>,
     ) -> std::result::Result<(), E> {
-        self.visit_found(ids, false, visit).map(|_| ())
+        let read = self.scan_options(CF_RECORDS)?;
+        self.visit_found(ids, false, &read, visit).map(|_| ())
     }
 
-    /// Batched lookups of `ids`, each found one visited; a missing one is corruption when
-    /// `listed` (the store's own pages named it). False when `visit` asked to stop.
+    /// Batched lookups of `ids` with `read`, each found one visited; a missing one is
+    /// corruption when `listed` (the store's own pages named it). False when `visit` asked to
+    /// stop.
     fn visit_found<E: From<StorageError>>(
         &self,
         ids: &[RecordId],
         listed: bool,
+        read: &ReadOptions,
         visit: &mut dyn FnMut(RecordView<'_>) -> std::result::Result<bool, E>,
     ) -> std::result::Result<bool, E> {
         let cf = self.cf(CF_RECORDS)?;
-        let read = self.scan_options(CF_RECORDS)?;
         let found: Vec<std::result::Result<Option<DBPinnableSlice<'_>>, rocksdb::Error>> = self
             .db
-            .batched_multi_get_cf_opt(cf, ids.iter().map(|id| &id.0), false, &read);
+            .batched_multi_get_cf_opt(cf, ids.iter().map(|id| &id.0), false, read);
         for (id, found) in ids.iter().zip(found) {
             match found.map_err(|e| self.rocks(e))? {
                 Some(bytes) if !visit(RecordView::decode(CF_RECORDS, &id.0, &bytes)?)? => {

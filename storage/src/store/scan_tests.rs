@@ -258,12 +258,7 @@ fn a_scan_fills_the_block_cache_only_when_the_family_fits() {
             .collect();
         store.commit_records(a, records).unwrap();
         store.wait_for_compactions().unwrap();
-        let cf = store.cf(CF_RECORDS).unwrap();
-        store
-            .db
-            .property_int_value_cf(cf, "rocksdb.live-sst-files-size")
-            .unwrap()
-            .unwrap() as usize
+        store.live_sst_bytes(CF_RECORDS).unwrap().unwrap() as usize
     };
     assert!(live > 100_000, "the records are in SST files: {live} bytes");
     // Twice the compressed size must fit: a cache of `live` bytes is too small, four times is not.
