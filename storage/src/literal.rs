@@ -2,7 +2,8 @@
 //! it is not its own value), and is every byte ASCII (then it is valid UTF-8 without a further
 //! check). SQL scans ask this of every record's text, so it uses AVX2 when the CPU has it
 //! (detected at run time: the binary targets baseline x86-64) and a portable loop otherwise;
-//! both give the same answer for every input (property test below).
+//! both give the same answer for every input (property test below). [`copy_literal`] does the
+//! same pass while copying the bytes out, for the Arrow export of the text column.
 
 /// What one pass over a literal's bytes found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +21,17 @@ pub(crate) fn scan_literal(bytes: &[u8]) -> LiteralScan {
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { scan_avx2(bytes) };
     }
+    scan_portable(bytes)
+}
+
+/// Appends `bytes` to `out` and scans them (what [`scan_literal`] finds), in one pass.
+pub(crate) fn copy_literal(bytes: &[u8], out: &mut Vec<u8>) -> LiteralScan {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { copy_avx2(bytes, out) };
+    }
+    out.extend_from_slice(bytes);
     scan_portable(bytes)
 }
 
@@ -61,6 +73,45 @@ fn scan_avx2(bytes: &[u8]) -> LiteralScan {
     }
 }
 
+/// `copy_literal` 32 bytes at a time: each loaded vector is scanned and stored.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn copy_avx2(bytes: &[u8], out: &mut Vec<u8>) -> LiteralScan {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8, _mm256_setzero_si256, _mm256_storeu_si256,
+    };
+    out.reserve(bytes.len());
+    let start = out.len();
+    let target = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    let quote = _mm256_set1_epi8(b'"' as i8);
+    let backslash = _mm256_set1_epi8(b'\\' as i8);
+    let (mut special, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let mut chunks = bytes.chunks_exact(32);
+    for (index, chunk) in (&mut chunks).enumerate() {
+        // SAFETY: `chunk` is 32 readable bytes; the load has no alignment requirement.
+        let v = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>()) };
+        // SAFETY: the 32 bytes at `index * 32` lie within the first `bytes.len()` bytes of
+        // the spare capacity reserved above; the store has no alignment requirement.
+        unsafe { _mm256_storeu_si256(target.add(index * 32).cast::<__m256i>(), v) };
+        let found = _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash));
+        special = _mm256_or_si256(special, found);
+        high = _mm256_or_si256(high, v);
+    }
+    let tail = chunks.remainder();
+    let copied = bytes.len() - tail.len();
+    // SAFETY: `tail` ends the input and its bytes go to the spare capacity's matching (and
+    // reserved) positions; source and target cannot overlap, `out` being borrowed mutably.
+    unsafe { std::ptr::copy_nonoverlapping(tail.as_ptr(), target.add(copied), tail.len()) };
+    // SAFETY: the first `bytes.len()` bytes of the spare capacity were all written above.
+    unsafe { out.set_len(start + bytes.len()) };
+    let tail = scan_portable(tail);
+    LiteralScan {
+        quote_or_backslash: _mm256_movemask_epi8(special) != 0 || tail.quote_or_backslash,
+        ascii: _mm256_movemask_epi8(high) == 0 && tail.ascii,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -79,6 +130,21 @@ mod tests {
             // Also every suffix start, so specials land at each position of a 32-byte lane.
             let bytes = &bytes[cut.min(bytes.len())..];
             prop_assert_eq!(scan_literal(bytes), scan_portable(bytes));
+        }
+
+        #[test]
+        fn the_copy_appends_the_bytes_and_scans_them(
+            before in proptest::collection::vec(any::<u8>(), 0..40),
+            bytes in proptest::collection::vec(
+                prop_oneof![4 => 0x20u8..0x7f, 1 => any::<u8>(), 1 => Just(b'"')],
+                0..200,
+            ),
+        ) {
+            let mut out = before.clone();
+            let found = copy_literal(&bytes, &mut out);
+            prop_assert_eq!(found, scan_portable(&bytes));
+            prop_assert_eq!(&out[..before.len()], &before[..]);
+            prop_assert_eq!(&out[before.len()..], &bytes[..]);
         }
     }
 

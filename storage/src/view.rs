@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::error::{Result, StorageError};
-use crate::literal::scan_literal;
+use crate::literal::{copy_literal, scan_literal};
 use crate::model::{Address, DatanetId, Record, RecordId, Status, bad_text_span, unescape_literal};
 
 /// A stored record, borrowed: see the module docs. Fields mean what [`Record`]'s mean.
@@ -261,6 +261,34 @@ impl<'a> RecordView<'a> {
             .map(Some)
             .ok_or_else(|| bad_text_span((start, end)))
     }
+
+    /// Appends the text column's value ([`RecordView::text`]) to `out` as UTF-8 and returns
+    /// true; false, appending nothing, without text. A literal without escapes is copied and
+    /// checked in one pass; on an error `out` is left as it was.
+    pub fn append_text(&self, out: &mut Vec<u8>) -> Result<bool> {
+        let Some((start, end)) = self.text_span else {
+            return Ok(false);
+        };
+        let bytes = self
+            .content
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
+        if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
+            let before = out.len();
+            let scan = copy_literal(&bytes[1..bytes.len() - 1], out);
+            if !scan.quote_or_backslash
+                && (scan.ascii || std::str::from_utf8(&out[before..]).is_ok())
+            {
+                return Ok(true);
+            }
+            out.truncate(before);
+        }
+        let text = self.text()?;
+        if let Some(text) = &text {
+            out.extend_from_slice(text.as_bytes());
+        }
+        Ok(text.is_some())
+    }
 }
 
 impl Record {
@@ -345,12 +373,25 @@ mod tests {
             let read = view.text().unwrap();
             prop_assert_eq!(read.as_deref(), Some(text.as_str()));
             prop_assert_eq!(view.text().unwrap().map(Cow::into_owned), stored.text().unwrap());
+            let mut out = b"before".to_vec();
+            prop_assert!(view.append_text(&mut out).unwrap());
+            prop_assert_eq!(&out[..6], b"before");
+            prop_assert_eq!(&out[6..], text.as_bytes());
         }
 
         #[test]
         fn garbage_is_corruption_not_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            if let Err(e) = RecordView::decode("records", b"k", &bytes) {
-                prop_assert!(matches!(e, StorageError::Corruption { .. }), "{e}");
+            match RecordView::decode("records", b"k", &bytes) {
+                Err(e) => prop_assert!(matches!(e, StorageError::Corruption { .. }), "{e}"),
+                // Whatever a damaged value's text is, what is appended is UTF-8 and a failure
+                // appends nothing.
+                Ok(view) => {
+                    let mut out = b"x".to_vec();
+                    match view.append_text(&mut out) {
+                        Ok(true) => prop_assert!(std::str::from_utf8(&out).is_ok()),
+                        Ok(false) | Err(_) => prop_assert_eq!(&out[..], b"x"),
+                    }
+                }
             }
         }
     }
@@ -372,5 +413,32 @@ mod tests {
         assert_eq!(record("{}".into(), None, 0).view().text().unwrap(), None);
         let bad = record(r#"{"text":"x"}"#.into(), Some((3, 40)), 0);
         assert!(bad.view().text().is_err());
+        let mut out = Vec::new();
+        assert!(escaped.view().append_text(&mut out).unwrap());
+        assert!(
+            !record("{}".into(), None, 0)
+                .view()
+                .append_text(&mut out)
+                .unwrap()
+        );
+        assert!(bad.view().append_text(&mut out).is_err());
+        assert!(plain.view().append_text(&mut out).unwrap());
+        assert_eq!(out, "a \"b\"\ncafé au lait".as_bytes());
+    }
+
+    #[test]
+    fn a_text_that_is_not_utf8_is_corruption_and_appends_nothing() {
+        let content = r#"{"text":"caf__"}"#;
+        let stored = record(content.into(), Some((8, content.len() as u32 - 1)), 0);
+        let mut bytes = encode(&stored).unwrap();
+        let at = bytes.windows(2).position(|w| w == b"__").unwrap();
+        bytes[at..at + 2].copy_from_slice(&[0xc3, 0x28]);
+        let view = RecordView::decode("records", b"k", &bytes).unwrap();
+        let mut out = b"kept".to_vec();
+        assert!(matches!(
+            view.append_text(&mut out),
+            Err(StorageError::Corruption { .. })
+        ));
+        assert_eq!(out, b"kept");
     }
 }
