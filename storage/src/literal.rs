@@ -18,8 +18,8 @@ pub(crate) struct LiteralScan {
 pub(crate) fn scan_literal(bytes: &[u8]) -> LiteralScan {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { scan_avx2(bytes) };
+        // SAFETY: the CPU has AVX2, checked just above; no target is written.
+        return unsafe { pass_avx2(bytes, None) };
     }
     scan_portable(bytes)
 }
@@ -28,8 +28,16 @@ pub(crate) fn scan_literal(bytes: &[u8]) -> LiteralScan {
 pub(crate) fn copy_literal(bytes: &[u8], out: &mut Vec<u8>) -> LiteralScan {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { copy_avx2(bytes, out) };
+        out.reserve(bytes.len());
+        let start = out.len();
+        let target = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        // SAFETY: the CPU has AVX2, checked just above; `target` is the spare capacity just
+        // reserved for `bytes.len()` bytes, which cannot overlap `bytes` while `out` is
+        // borrowed mutably.
+        let scan = unsafe { pass_avx2(bytes, Some(target)) };
+        // SAFETY: the pass wrote every one of the first `bytes.len()` spare bytes.
+        unsafe { out.set_len(start + bytes.len()) };
+        return scan;
     }
     out.extend_from_slice(bytes);
     scan_portable(bytes)
@@ -47,68 +55,55 @@ fn scan_portable(bytes: &[u8]) -> LiteralScan {
     }
 }
 
-/// `scan_portable` 32 bytes at a time: compare with `"` and `\`, OR the bytes for the high bit.
+/// `scan_portable` 32 bytes at a time (compare with `"` and `\`, OR the bytes for the high
+/// bit), storing each loaded vector at the same offset from `target` when there is one. An
+/// input of 32 bytes or more ends with a vector overlapping the one before: scanning (and
+/// storing) bytes twice changes nothing, and no byte is handled one at a time.
+///
+/// # Safety
+/// The CPU has AVX2; `target`, when given, is valid for writes of `bytes.len()` bytes that do
+/// not overlap `bytes`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn scan_avx2(bytes: &[u8]) -> LiteralScan {
-    use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
-        _mm256_set1_epi8, _mm256_setzero_si256,
-    };
-    let quote = _mm256_set1_epi8(b'"' as i8);
-    let backslash = _mm256_set1_epi8(b'\\' as i8);
-    let (mut special, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-    let mut chunks = bytes.chunks_exact(32);
-    for chunk in &mut chunks {
-        // SAFETY: `chunk` is 32 readable bytes; the load has no alignment requirement.
-        let v = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>()) };
-        let found = _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash));
-        special = _mm256_or_si256(special, found);
-        high = _mm256_or_si256(high, v);
-    }
-    let tail = scan_portable(chunks.remainder());
-    LiteralScan {
-        quote_or_backslash: _mm256_movemask_epi8(special) != 0 || tail.quote_or_backslash,
-        ascii: _mm256_movemask_epi8(high) == 0 && tail.ascii,
-    }
-}
-
-/// `copy_literal` 32 bytes at a time: each loaded vector is scanned and stored.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn copy_avx2(bytes: &[u8], out: &mut Vec<u8>) -> LiteralScan {
+unsafe fn pass_avx2(bytes: &[u8], target: Option<*mut u8>) -> LiteralScan {
     use std::arch::x86_64::{
         __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
         _mm256_set1_epi8, _mm256_setzero_si256, _mm256_storeu_si256,
     };
-    out.reserve(bytes.len());
-    let start = out.len();
-    let target = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    let length = bytes.len();
+    if length < 32 {
+        if let Some(target) = target {
+            // SAFETY: the caller's promise for `target`.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), target, length) };
+        }
+        return scan_portable(bytes);
+    }
     let quote = _mm256_set1_epi8(b'"' as i8);
     let backslash = _mm256_set1_epi8(b'\\' as i8);
     let (mut special, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-    let mut chunks = bytes.chunks_exact(32);
-    for (index, chunk) in (&mut chunks).enumerate() {
-        // SAFETY: `chunk` is 32 readable bytes; the load has no alignment requirement.
-        let v = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>()) };
-        // SAFETY: the 32 bytes at `index * 32` lie within the first `bytes.len()` bytes of
-        // the spare capacity reserved above; the store has no alignment requirement.
-        unsafe { _mm256_storeu_si256(target.add(index * 32).cast::<__m256i>(), v) };
+    let mut lane = |at: usize| {
+        // SAFETY: every `at` below is at most `length - 32`, so 32 bytes are readable from
+        // `bytes` and (by the caller's promise) writable at `target`; neither the load nor
+        // the store has an alignment requirement.
+        let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(at).cast::<__m256i>()) };
+        if let Some(target) = target {
+            unsafe { _mm256_storeu_si256(target.add(at).cast::<__m256i>(), v) };
+        }
         let found = _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash));
         special = _mm256_or_si256(special, found);
         high = _mm256_or_si256(high, v);
+    };
+    let mut at = 0;
+    while at + 32 <= length {
+        lane(at);
+        at += 32;
     }
-    let tail = chunks.remainder();
-    let copied = bytes.len() - tail.len();
-    // SAFETY: `tail` ends the input and its bytes go to the spare capacity's matching (and
-    // reserved) positions; source and target cannot overlap, `out` being borrowed mutably.
-    unsafe { std::ptr::copy_nonoverlapping(tail.as_ptr(), target.add(copied), tail.len()) };
-    // SAFETY: the first `bytes.len()` bytes of the spare capacity were all written above.
-    unsafe { out.set_len(start + bytes.len()) };
-    let tail = scan_portable(tail);
+    if at < length {
+        lane(length - 32);
+    }
     LiteralScan {
-        quote_or_backslash: _mm256_movemask_epi8(special) != 0 || tail.quote_or_backslash,
-        ascii: _mm256_movemask_epi8(high) == 0 && tail.ascii,
+        quote_or_backslash: _mm256_movemask_epi8(special) != 0,
+        ascii: _mm256_movemask_epi8(high) == 0,
     }
 }
 
@@ -149,9 +144,17 @@ mod tests {
     }
 
     #[test]
-    fn each_finding_is_seen_in_the_vector_part_and_in_the_tail() {
-        for position in [0, 31, 32, 63, 64, 70] {
-            let mut bytes = vec![b'a'; 71];
+    fn each_finding_is_seen_in_every_lane_the_overlapping_last_one_and_short_inputs() {
+        for (length, position) in [
+            (71, 0),
+            (71, 31),
+            (71, 32),
+            (71, 63),
+            (71, 64),
+            (71, 70),
+            (20, 19),
+        ] {
+            let mut bytes = vec![b'a'; length];
             assert_eq!(
                 scan_literal(&bytes),
                 LiteralScan {
@@ -166,6 +169,9 @@ mod tests {
             ] {
                 bytes[position] = byte;
                 let found = scan_literal(&bytes);
+                let mut copy = Vec::new();
+                assert_eq!(copy_literal(&bytes, &mut copy), found);
+                assert_eq!(copy, bytes);
                 assert_eq!(
                     (found.quote_or_backslash, found.ascii),
                     (special, ascii),
