@@ -226,23 +226,24 @@ impl<'a> RecordView<'a> {
         self.license == license.as_bytes()
     }
 
+    /// The inside of the text column's JSON literal when the span is quoted at both ends;
+    /// `None` without text or when the span is not so (the checked path then says why).
+    fn text_inner(&self) -> Option<&'a [u8]> {
+        let (start, end) = self.text_span?;
+        let bytes = self.content.get(start as usize..end as usize)?;
+        (bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"')
+            .then(|| &bytes[1..bytes.len() - 1])
+    }
+
     /// The text column's value, borrowed from the content when its JSON literal has no escape
     /// (the common case), unescaped into a new string otherwise; `None` without text.
     pub fn text(&self) -> Result<Option<Cow<'a, str>>> {
-        let Some((start, end)) = self.text_span else {
-            return Ok(None);
-        };
-        let bytes = self
-            .content
-            .get(start as usize..end as usize)
-            .unwrap_or_default();
         // A JSON string literal without `\` is its own value; serde_json would return the same
         // characters. Stored content is canonical JSON, which escapes control characters, so a
         // literal holds none raw; a raw `"` would mean the span is not one literal, and takes
         // the checked path below. One pass finds both and whether the text is ASCII (most are),
         // which is valid UTF-8; only other texts have their UTF-8 checked.
-        if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
-            let inner = &bytes[1..bytes.len() - 1];
+        if let Some(inner) = self.text_inner() {
             let scan = scan_literal(inner);
             if !scan.quote_or_backslash {
                 if scan.ascii {
@@ -256,7 +257,19 @@ impl<'a> RecordView<'a> {
                 }
             }
         }
-        // Only this literal needs checking and unescaping, not the whole content.
+        self.text_checked()
+    }
+
+    /// [`RecordView::text`] the slow way: only this literal (not the whole content) is checked
+    /// for UTF-8 and unescaped.
+    fn text_checked(&self) -> Result<Option<Cow<'a, str>>> {
+        let Some((start, end)) = self.text_span else {
+            return Ok(None);
+        };
+        let bytes = self
+            .content
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
         unescape_literal(self.utf8("text", bytes)?)
             .map(Some)
             .ok_or_else(|| bad_text_span((start, end)))
@@ -266,16 +279,9 @@ impl<'a> RecordView<'a> {
     /// true; false, appending nothing, without text. A literal without escapes is copied and
     /// checked in one pass; on an error `out` is left as it was.
     pub fn append_text(&self, out: &mut Vec<u8>) -> Result<bool> {
-        let Some((start, end)) = self.text_span else {
-            return Ok(false);
-        };
-        let bytes = self
-            .content
-            .get(start as usize..end as usize)
-            .unwrap_or_default();
-        if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
+        if let Some(inner) = self.text_inner() {
             let before = out.len();
-            let scan = copy_literal(&bytes[1..bytes.len() - 1], out);
+            let scan = copy_literal(inner, out);
             if !scan.quote_or_backslash
                 && (scan.ascii || std::str::from_utf8(&out[before..]).is_ok())
             {
@@ -283,7 +289,7 @@ impl<'a> RecordView<'a> {
             }
             out.truncate(before);
         }
-        let text = self.text()?;
+        let text = self.text_checked()?;
         if let Some(text) = &text {
             out.extend_from_slice(text.as_bytes());
         }
