@@ -213,3 +213,47 @@ fn not_json_objects_and_bad_provenance_values_are_refused() {
     }
     assert_nothing_stored(&db, "d", before);
 }
+
+/// The reader runs ahead of preparation (a chunk of 4,096 rows at a time, on another thread):
+/// whichever bad row comes first in the file is the one named, whether the reader refuses it
+/// (not UTF-8) or preparation does (no contributor), and nothing of the file is stored.
+#[test]
+fn the_first_bad_row_is_named_when_reading_runs_ahead_of_preparing() {
+    let (dir, db) = fresh_db();
+    datanet(&db, "d", false);
+    let contributor = address(&ALICE_KEY).to_string();
+    for (unpreparable, unreadable) in [(5_000, 12_000), (12_000, 5_000)] {
+        let mut bytes = Vec::new();
+        for line in 1..=13_000 {
+            if line == unpreparable {
+                bytes.extend_from_slice(br#"{"text": "nobody contributed this"}"#);
+            } else if line == unreadable {
+                bytes.extend_from_slice(b"{\"text\": \"\xff\xfe\"}");
+            } else {
+                let row = json!({"text": format!("row {line}"), "contributor": contributor});
+                bytes.extend_from_slice(row.to_string().as_bytes());
+            }
+            bytes.push(b'\n');
+        }
+        let path = dir.path().join(format!("bad-{unpreparable}.jsonl"));
+        std::fs::write(&path, bytes).unwrap();
+        let before = db.store().sequence().unwrap();
+        let error = db
+            .ingest_file("d", &path, &IngestOptions::default())
+            .unwrap_err()
+            .to_string();
+        let first = unpreparable.min(unreadable);
+        let named = format!("line {first}");
+        let after = error
+            .find(&named)
+            .map(|at| error[at + named.len()..].chars().next());
+        assert!(matches!(after, Some(Some(',' | ':'))), "{error}");
+        let why = if first == unreadable {
+            "UTF-8"
+        } else {
+            "contributor"
+        };
+        assert!(error.contains(why), "{error}");
+        assert_nothing_stored(&db, "d", before);
+    }
+}

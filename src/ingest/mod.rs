@@ -124,6 +124,56 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Reads rows with `read` on a scoped thread, in chunks of [`PREPARE_CHUNK_ROWS`], while
+    /// this thread prepares the chunk before (the reader is at most two chunks ahead), so
+    /// reading a file overlaps preparing it. The outcome is the serial one: chunks are applied
+    /// in input order, a preparation error (always in an earlier row than where the reader
+    /// is) wins over a read error, and a read error discards the rows of its chunk before it,
+    /// as the serial reader did, by never sending that chunk.
+    fn read_overlapped(
+        &mut self,
+        read: impl FnOnce(&mut dyn FnMut(RawRow) -> Result<()>) -> Result<()> + Send,
+    ) -> Result<()> {
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<RawRow>>(1);
+            let reader = scope.spawn(move || {
+                let mut chunk = Vec::with_capacity(PREPARE_CHUNK_ROWS);
+                read(&mut |row| {
+                    chunk.push(row);
+                    if chunk.len() >= PREPARE_CHUNK_ROWS {
+                        let full =
+                            std::mem::replace(&mut chunk, Vec::with_capacity(PREPARE_CHUNK_ROWS));
+                        // The preparing side hung up: it failed, and its error is the one
+                        // reported; this one only stops the reader.
+                        sender
+                            .send(full)
+                            .map_err(|_| Error::Internal("ingest preparation stopped".into()))?;
+                    }
+                    Ok(())
+                })?;
+                if !chunk.is_empty() {
+                    // A failed send means preparation failed, and reports its own error.
+                    let _ = sender.send(chunk);
+                }
+                Ok(())
+            });
+            let mut prepared = Ok(());
+            for chunk in receiver {
+                self.rows += chunk.len() as u64;
+                self.pending = chunk;
+                prepared = self.prepare_pending();
+                if prepared.is_err() {
+                    break;
+                }
+                (self.progress)(self.source, self.rows);
+            }
+            let read = reader
+                .join()
+                .map_err(|_| Error::Internal("the ingest reader panicked".into()))?;
+            prepared.and(read)
+        })
+    }
+
     fn prepare_pending(&mut self) -> Result<()> {
         let context = &self.context;
         let prepared: Vec<(Location, Result<NewRecord, RowError>)> =
@@ -319,15 +369,16 @@ impl Db {
             PathBuf::from(name)
         });
         let mut batch = self.new_batch(datanet, source_name.clone(), options, path, progress);
-        let mut sink = |row: RawRow| batch.push(row);
-        match format {
+        let max_record_bytes = options.max_record_bytes;
+        let name = source_name.as_str();
+        batch.read_overlapped(move |sink| match format {
             Format::Jsonl => {
                 let file = fs_err::File::open(path).map_err(Error::io(path))?;
-                source::read_jsonl(file, &source_name, options.max_record_bytes, &mut sink)?;
+                source::read_jsonl(file, name, max_record_bytes, sink)
             }
-            Format::Csv => source::read_csv(path, &source_name, datanet, &mut sink)?,
-            Format::Parquet => source::read_parquet(path, &source_name, &mut sink)?,
-        }
+            Format::Csv => source::read_csv(path, name, datanet, sink),
+            Format::Parquet => source::read_parquet(path, name, sink),
+        })?;
         if batch.rows == 0 {
             let reason = "no records in file".to_string();
             return Err(Error::Input {
