@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod dot;
+mod keccak;
 mod lora;
 mod matmul;
 

@@ -28,7 +28,7 @@ pub use signature::{address_of_key, sign_record_id, verify_signature};
 
 use crate::db::{Db, now_ms};
 use crate::error::{Error, Location, Result};
-use row::{RowContext, RowError, prepare, prepare_json_line};
+use row::{PreparedRow, RowContext, RowError, hash_rows, prepare, prepare_json_line};
 use source::{Format, RawRow, RowData};
 
 /// How an input is ingested.
@@ -95,6 +95,10 @@ struct Reject {
 
 /// Rows parsed and validated together, in parallel.
 const PREPARE_CHUNK_ROWS: usize = 4096;
+
+/// Rows of one rayon task, hashed together once prepared: eight groups of eight for the
+/// multi-lane keccak, grouped by length among 64.
+const HASH_TOGETHER_ROWS: usize = 64;
 
 /// Collects prepared records and refusals while an input is read. Rows are buffered and
 /// prepared in parallel chunks (JSON parsing, hashing and signature recovery dominate); the
@@ -179,18 +183,13 @@ impl Batch<'_> {
         let prepared: Vec<(Location, Result<NewRecord, RowError>)> =
             std::mem::take(&mut self.pending)
                 .into_par_iter()
-                .map(|row| {
-                    let record = match row.fields {
-                        RowData::Json(line) => prepare_json_line(&line, context),
-                        fields => fields
-                            .into_object()
-                            .map_err(|reason| RowError {
-                                column: None,
-                                reason,
-                            })
-                            .and_then(|fields| prepare(fields, None, context)),
-                    };
-                    (row.location, record)
+                .chunks(HASH_TOGETHER_ROWS)
+                .flat_map_iter(|rows| {
+                    let (locations, rows): (Vec<Location>, Vec<_>) = rows
+                        .into_iter()
+                        .map(|row| (row.location, prepare_row(row.fields, context)))
+                        .unzip();
+                    locations.into_iter().zip(hash_rows(rows, context))
                 })
                 .collect();
         for (location, record) in prepared {
@@ -490,6 +489,20 @@ impl Db {
                 return Err(uncommitted.error.into());
             }
         }
+    }
+}
+
+/// Prepares one row (see `row::prepare`).
+fn prepare_row(fields: RowData, context: &RowContext<'_>) -> Result<PreparedRow, RowError> {
+    match fields {
+        RowData::Json(line) => prepare_json_line(&line, context),
+        fields => fields
+            .into_object()
+            .map_err(|reason| RowError {
+                column: None,
+                reason,
+            })
+            .and_then(|fields| prepare(fields, None, context)),
     }
 }
 

@@ -1,10 +1,11 @@
-//! Turns one input row into a validated `NewRecord`: provenance columns taken out, the rest
-//! checked against the Datanet's schema, hashed in canonical form, the signature verified, the
-//! text chunked.
+//! Turns input rows into validated `NewRecord`s: provenance columns taken out, the rest checked
+//! against the Datanet's schema and put in canonical form, the text chunked (`prepare`, one row
+//! at a time); then hashed many at a time and each signature verified against its id
+//! (`hash_rows`).
 
 use std::collections::BTreeMap;
 
-use provdb_storage::{Address, ColumnKind, Datanet, NewRecord, RecordId};
+use provdb_storage::{Address, ColumnKind, Datanet, NewChunk, NewRecord, RecordId, UnhashedRecord};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -63,7 +64,7 @@ fn take_string(fields: &mut Map<String, Value>, column: &str) -> Result<Option<S
 pub(crate) fn prepare_json_line(
     line: &str,
     context: &RowContext<'_>,
-) -> Result<NewRecord, RowError> {
+) -> Result<PreparedRow, RowError> {
     let Ok(members) = serde_json::from_str::<BTreeMap<&str, &RawValue>>(line) else {
         return super::source::parse_object(line)
             .map_err(|reason| RowError {
@@ -101,7 +102,7 @@ pub(crate) fn prepare(
     mut fields: Map<String, Value>,
     text_literal: Option<&str>,
     context: &RowContext<'_>,
-) -> Result<NewRecord, RowError> {
+) -> Result<PreparedRow, RowError> {
     let datanet = context.datanet;
     let contributor = match take_string(&mut fields, "contributor")? {
         Some(text) => text
@@ -185,7 +186,90 @@ pub(crate) fn prepare(
     });
     let (content, text_span) = canonical_object_with_literal(&fields, member, text_column);
     let chunks = chunk_text(text, datanet.chunking);
-    let mut record = NewRecord::new(content, text_span, contributor);
+    Ok(PreparedRow {
+        record: UnhashedRecord {
+            content,
+            text_span,
+            contributor,
+        },
+        rest: Provenance {
+            signature_hex,
+            license,
+            created_at_ms,
+            supersedes,
+            quality,
+            claimed_id,
+            chunks,
+        },
+    })
+}
+
+/// A row checked and in canonical form, not yet hashed: rows are hashed many at a time
+/// ([`hash_rows`]).
+pub(crate) struct PreparedRow {
+    record: UnhashedRecord,
+    rest: Provenance,
+}
+
+/// What a row's record gets once its id is known, and what is checked against the id.
+struct Provenance {
+    signature_hex: Option<String>,
+    license: String,
+    created_at_ms: i64,
+    supersedes: Option<RecordId>,
+    quality: Option<f32>,
+    claimed_id: Option<String>,
+    chunks: Vec<NewChunk>,
+}
+
+/// Hashes prepared rows together (see `NewRecord::new_many`) and finishes each: the claimed
+/// id and the signature checked against its id. Refused rows stay refused, in place.
+pub(crate) fn hash_rows(
+    rows: Vec<Result<PreparedRow, RowError>>,
+    context: &RowContext<'_>,
+) -> Vec<Result<NewRecord, RowError>> {
+    let mut parts = Vec::with_capacity(rows.len());
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row {
+            Ok(row) => {
+                parts.push(row.record);
+                outcomes.push(Ok(row.rest));
+            }
+            Err(e) => outcomes.push(Err(e)),
+        }
+    }
+    let mut records = NewRecord::new_many(parts).into_iter();
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            let rest = outcome?;
+            let record = records.next().ok_or_else(|| RowError {
+                column: None,
+                reason: "internal: a prepared row lost its record".into(),
+            })?;
+            finish(record, rest, context)
+        })
+        .collect()
+}
+
+/// Sets a hashed record's provenance, checking the claimed id and the signature against it.
+fn finish(
+    mut record: NewRecord,
+    rest: Provenance,
+    context: &RowContext<'_>,
+) -> Result<NewRecord, RowError> {
+    let Provenance {
+        signature_hex,
+        license,
+        created_at_ms,
+        supersedes,
+        quality,
+        claimed_id,
+        chunks,
+    } = rest;
+    let datanet = context.datanet;
+    let contributor = record.contributor;
     let record_id = record.record_id();
     if let Some(claimed) = claimed_id
         && !claimed.eq_ignore_ascii_case(&record_id.to_string())
@@ -226,7 +310,7 @@ pub(crate) fn prepare(
     record.quality = quality;
     record
         .set_chunks(chunks)
-        .map_err(|e| column_error(text_column, e.to_string()))?;
+        .map_err(|e| column_error(&datanet.text_column, e.to_string()))?;
     Ok(record)
 }
 
@@ -294,6 +378,16 @@ mod tests {
 
     use super::*;
 
+    /// One row through `hash_rows`.
+    fn hashed(
+        row: Result<PreparedRow, RowError>,
+        context: &RowContext<'_>,
+    ) -> Result<NewRecord, RowError> {
+        let mut records = hash_rows(vec![row], context);
+        assert_eq!(records.len(), 1);
+        records.remove(0)
+    }
+
     fn context(datanet: &Datanet) -> RowContext<'_> {
         RowContext {
             datanet,
@@ -334,9 +428,9 @@ mod tests {
                 r#"{{"n": {number}, "text": {literal}, "{title_key}": {}, "nested": {nested}, "quality": 0.5}}"#,
                 serde_json::to_string(&title).unwrap()
             );
-            let fast = prepare_json_line(&line, &context).unwrap();
-            let slow = prepare(super::super::source::parse_object(&line).unwrap(), None, &context)
-                .unwrap();
+            let fast = hashed(prepare_json_line(&line, &context), &context).unwrap();
+            let slow = prepare(super::super::source::parse_object(&line).unwrap(), None, &context);
+            let slow = hashed(slow, &context).unwrap();
             prop_assert_eq!(fast.content(), slow.content());
             prop_assert_eq!(fast.record_id(), slow.record_id());
             prop_assert_eq!(fast.text_span(), slow.text_span());

@@ -163,7 +163,7 @@ fn read_bounded_line(
         if buffer.is_empty() {
             return Ok((consumed, overflowed));
         }
-        let (take, done) = match memchr_newline(buffer) {
+        let (take, done) = match memchr::memchr(b'\n', buffer) {
             Some(i) => (i + 1, true),
             None => (buffer.len(), false),
         };
@@ -186,10 +186,6 @@ fn read_bounded_line(
             return Ok((consumed, overflowed));
         }
     }
-}
-
-fn memchr_newline(buffer: &[u8]) -> Option<usize> {
-    buffer.iter().position(|&b| b == b'\n')
 }
 
 fn json_kind(value: &Value) -> &'static str {

@@ -41,7 +41,7 @@ pub use arrow_export::{
     records_to_batch, records_to_batch_projected,
 };
 pub use error::{Result, StorageError};
-pub use hash::{keccak256, record_id_of};
+pub use hash::{keccak256, keccak256_each, record_id_of};
 pub use jobs::{JobEvent, JobRecord, JobStatus};
 pub use ledger::{
     AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
@@ -53,7 +53,8 @@ pub use merkle::{
 };
 pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
-    DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, Visibility,
+    DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, UnhashedRecord,
+    Visibility,
 };
 pub use store::{
     DEFAULT_BLOCK_CACHE_BYTES, NewAnswer, RecordScan, Store, StoreOptions, Uncommitted,

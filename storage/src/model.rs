@@ -357,10 +357,22 @@ pub struct NewChunk {
     pub end_byte: u32,
 }
 
+/// The arguments of `NewRecord::new`, for hashing many records at once (`NewRecord::new_many`).
+#[derive(Clone, Debug)]
+pub struct UnhashedRecord {
+    /// Canonical content.
+    pub content: String,
+    /// Where the text column's JSON string literal is in `content`.
+    pub text_span: Option<(u32, u32)>,
+    /// Contributor.
+    pub contributor: Address,
+}
+
 /// A validated record to store; storage assigns version, sequence and chunk ids.
 ///
-/// Its id is computed from its content by `NewRecord::new` and cannot be set otherwise, so
-/// `record_id == keccak256(content)` holds by construction and is never hashed twice.
+/// Its id is computed from its content by `NewRecord::new` (or `new_many`) and cannot be set
+/// otherwise, so `record_id == keccak256(content)` holds by construction and is never hashed
+/// twice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewRecord {
     pub(crate) record_id: RecordId,
@@ -385,8 +397,32 @@ impl NewRecord {
     /// A record of canonical `content`, whose text column's JSON string literal is at
     /// `text_span` of it (`None`: no text, and then no chunks). Other fields start empty.
     pub fn new(content: String, text_span: Option<(u32, u32)>, contributor: Address) -> Self {
+        let record_id = crate::hash::record_id_of(&content);
+        Self::hashed(record_id, content, text_span, contributor)
+    }
+
+    /// `new` for many records at once, in order: their contents are hashed together (eight at
+    /// a time where the CPU allows), which is faster than one by one.
+    pub fn new_many(records: Vec<UnhashedRecord>) -> Vec<Self> {
+        let contents: Vec<&[u8]> = records.iter().map(|r| r.content.as_bytes()).collect();
+        let ids = crate::hash::keccak256_each(&contents);
+        drop(contents);
+        records
+            .into_iter()
+            .zip(ids)
+            .map(|(r, id)| Self::hashed(RecordId(id), r.content, r.text_span, r.contributor))
+            .collect()
+    }
+
+    /// A record whose `record_id` is the hash of `content` (the caller hashed it).
+    fn hashed(
+        record_id: RecordId,
+        content: String,
+        text_span: Option<(u32, u32)>,
+        contributor: Address,
+    ) -> Self {
         Self {
-            record_id: crate::hash::record_id_of(&content),
+            record_id,
             content,
             text_span,
             contributor,

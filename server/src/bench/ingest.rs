@@ -19,17 +19,43 @@ use crate::output::{UserError, print_json};
 #[derive(Serialize)]
 struct Rate {
     seconds: f64,
+    /// CPU time of the process (all threads, RocksDB's included) over the same span; absent
+    /// where /proc is not available.
+    cpu_seconds: Option<f64>,
     records_per_s: f64,
     mb_per_s: f64,
 }
 
 impl Rate {
-    fn new(seconds: f64, records: usize, bytes: u64) -> Self {
+    fn new(time: Timed, records: usize, bytes: u64) -> Self {
         Self {
-            seconds,
-            records_per_s: records as f64 / seconds,
-            mb_per_s: bytes as f64 / 1e6 / seconds,
+            seconds: time.seconds,
+            cpu_seconds: time.cpu_seconds,
+            records_per_s: records as f64 / time.seconds,
+            mb_per_s: bytes as f64 / 1e6 / time.seconds,
         }
+    }
+}
+
+/// Wall and CPU time of one run.
+#[derive(Clone, Copy)]
+struct Timed {
+    seconds: f64,
+    cpu_seconds: Option<f64>,
+}
+
+/// Starts timing a run.
+fn start() -> (Instant, Option<f64>) {
+    (Instant::now(), super::process_cpu_s())
+}
+
+/// The time since `start`.
+fn since((started, cpu): (Instant, Option<f64>)) -> Timed {
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = cpu.zip(super::process_cpu_s()).map(|(a, b)| b - a);
+    Timed {
+        seconds,
+        cpu_seconds,
     }
 }
 
@@ -105,12 +131,12 @@ fn finish_input(file: std::io::BufWriter<fs_err::File>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ingest_all(dir: &Path, files: &[PathBuf], signed: bool) -> anyhow::Result<(f64, usize)> {
+fn ingest_all(dir: &Path, files: &[PathBuf], signed: bool) -> anyhow::Result<(Timed, usize)> {
     let db = Db::init(dir)?;
     let mut spec = Datanet::new("bench");
     spec.require_signatures = signed;
     db.create_datanet(spec)?;
-    let started = Instant::now();
+    let started = start();
     let reports = db.ingest_files(
         "bench",
         files,
@@ -118,11 +144,12 @@ fn ingest_all(dir: &Path, files: &[PathBuf], signed: bool) -> anyhow::Result<(f6
         &|_, _| {},
         &mut |_| {},
     )?;
+    let time = since(started);
     let records = reports.iter().map(|r| r.accepted).sum();
-    Ok((started.elapsed().as_secs_f64(), records))
+    Ok((time, records))
 }
 
-fn raw_rocksdb(dir: &Path, files: &[PathBuf]) -> anyhow::Result<f64> {
+fn raw_rocksdb(dir: &Path, files: &[PathBuf]) -> anyhow::Result<Timed> {
     let batches: Vec<Vec<Vec<u8>>> = files
         .iter()
         .map(|f| {
@@ -139,7 +166,7 @@ fn raw_rocksdb(dir: &Path, files: &[PathBuf]) -> anyhow::Result<f64> {
     let db = rocksdb::DB::open(&options, dir)?;
     let mut write_options = rocksdb::WriteOptions::default();
     write_options.set_sync(true);
-    let started = Instant::now();
+    let started = start();
     let mut key = 0u64;
     for lines in &batches {
         let mut batch = rocksdb::WriteBatch::default();
@@ -149,7 +176,7 @@ fn raw_rocksdb(dir: &Path, files: &[PathBuf]) -> anyhow::Result<f64> {
         }
         db.write_opt(batch, &write_options)?;
     }
-    Ok(started.elapsed().as_secs_f64())
+    Ok(since(started))
 }
 
 pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
@@ -182,23 +209,23 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
             work.path().join(format!("db-plain-{run}")),
         );
         raw_runs.push(raw_rocksdb(&raw_dir, &plain_files)?);
-        let (seconds, records) = ingest_all(&plain_dir, &plain_files, false)?;
-        plain_runs.push(seconds);
+        let (time, records) = ingest_all(&plain_dir, &plain_files, false)?;
+        plain_runs.push(time);
         plain_records = records;
         // Each run starts from an empty database and a disk without the last run's files.
         fs_err::remove_dir_all(raw_dir)?;
         fs_err::remove_dir_all(plain_dir)?;
     }
-    let (raw_seconds, plain_seconds) = (median(&mut raw_runs), median(&mut plain_runs));
+    let (raw, plain) = (median(&raw_runs), median(&plain_runs));
     let signed = if args.unsigned_only {
         None
     } else {
         let (signed_files, signed_bytes) = inputs("signed", true)?;
         eprintln!("provdb ingest, signed ...");
-        let (seconds, records) = ingest_all(&work.path().join("db-signed"), &signed_files, true)?;
+        let (time, records) = ingest_all(&work.path().join("db-signed"), &signed_files, true)?;
         Some((
-            Rate::new(seconds, records, signed_bytes),
-            raw_seconds / seconds,
+            Rate::new(time, records, signed_bytes),
+            raw.seconds / time.seconds,
         ))
     };
     let report = Report {
@@ -206,9 +233,9 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
         files: plain_files.len(),
         input_bytes: bytes,
         runs: args.runs,
-        unsigned: Rate::new(plain_seconds, plain_records, bytes),
-        raw_rocksdb: Rate::new(raw_seconds, plain_records, bytes),
-        unsigned_vs_raw: raw_seconds / plain_seconds,
+        unsigned: Rate::new(plain, plain_records, bytes),
+        raw_rocksdb: Rate::new(raw, plain_records, bytes),
+        unsigned_vs_raw: raw.seconds / plain.seconds,
         unsigned_vs_raw_per_run: per_run_ratios(&raw_runs, &plain_runs),
         signed_vs_raw: signed.as_ref().map(|s| s.1),
         signed: signed.map(|s| s.0),
@@ -230,8 +257,12 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     ];
     for (name, rate) in rates {
         if let Some(rate) = rate {
+            let cpu = rate
+                .cpu_seconds
+                .map(|cpu| format!(" (CPU {cpu:.2} s)"))
+                .unwrap_or_default();
             println!(
-                "  {name:<24} {:>8.0} records/s {:>7.1} MB/s {:>7.2} s",
+                "  {name:<24} {:>8.0} records/s {:>7.1} MB/s {:>7.2} s{cpu}",
                 rate.records_per_s, rate.mb_per_s, rate.seconds
             );
         }
@@ -253,15 +284,22 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The median of `values` (the lower middle one of an even count).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values
-        .get(values.len().saturating_sub(1) / 2)
-        .copied()
-        .unwrap_or(f64::NAN)
+/// The median wall time and the median CPU time of `runs` (the lower middle ones of an even
+/// count).
+fn median(runs: &[Timed]) -> Timed {
+    let middle = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len().saturating_sub(1) / 2).copied()
+    };
+    Timed {
+        seconds: middle(runs.iter().map(|r| r.seconds).collect()).unwrap_or(f64::NAN),
+        cpu_seconds: middle(runs.iter().filter_map(|r| r.cpu_seconds).collect()),
+    }
 }
 
-fn per_run_ratios(raw: &[f64], plain: &[f64]) -> Vec<f64> {
-    raw.iter().zip(plain).map(|(r, p)| r / p).collect()
+fn per_run_ratios(raw: &[Timed], plain: &[Timed]) -> Vec<f64> {
+    raw.iter()
+        .zip(plain)
+        .map(|(r, p)| r.seconds / p.seconds)
+        .collect()
 }

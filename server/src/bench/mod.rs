@@ -29,6 +29,17 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
+/// CPU time of this process over all its threads, in seconds (Linux: utime + stime from
+/// /proc, in clock ticks of 10 ms); `None` elsewhere.
+pub(crate) fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Peak resident set size of this process, from /proc (Linux); 0 elsewhere.
 pub(crate) fn peak_rss_mb() -> f64 {
     proc_status_mb("VmHWM:")

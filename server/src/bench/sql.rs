@@ -301,17 +301,6 @@ fn checksum(mut rows: Vec<String>) -> (usize, String) {
     (rows.len(), hex::encode(&hash[..8]))
 }
 
-/// CPU time of this process over all its threads, in seconds (Linux: utime + stime from
-/// /proc, in clock ticks of 10 ms); `None` elsewhere.
-fn process_cpu_s() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
 /// A query's timings on provdb.
 struct Timed {
     first_s: f64,
@@ -327,10 +316,10 @@ fn time_provdb(db: &Db, sql: &str, reps: usize) -> anyhow::Result<(Timed, QueryO
     let first_s = started.elapsed().as_secs_f64();
     let (mut best, mut best_cpu) = (f64::MAX, None::<f64>);
     for _ in 0..reps.max(1) {
-        let (started, started_cpu) = (Instant::now(), process_cpu_s());
+        let (started, started_cpu) = (Instant::now(), super::process_cpu_s());
         output = db.sql(sql, Caller::anonymous(), limits())?;
         best = best.min(started.elapsed().as_secs_f64());
-        if let (Some(before), Some(after)) = (started_cpu, process_cpu_s()) {
+        if let (Some(before), Some(after)) = (started_cpu, super::process_cpu_s()) {
             best_cpu = Some(best_cpu.map_or(after - before, |b| b.min(after - before)));
         }
     }
