@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use provdb_storage::{Address, Datanet, NewRecord, RecordId};
+use provdb_storage::{Address, BatchStart, Datanet, NewRecord, PreparedBatch, RecordId};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -314,22 +314,32 @@ impl Db {
         committed: &mut dyn FnMut(&IngestReport),
     ) -> Result<Vec<IngestReport>> {
         let datanet = self.store.datanet(name)?;
+        // Where each file's batch will start if the files before it commit whole and nothing
+        // else writes in between: its records are encoded for that start while the file
+        // before commits (a commit that finds the store elsewhere encodes them again).
+        let mut start = self.store.next_batch_start()?;
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel(1);
             let datanet = &datanet;
             scope.spawn(move || {
                 for path in paths {
-                    let prepared = self.read_input(datanet, path, options, progress);
-                    let failed = prepared.is_err();
-                    if sender.send(prepared).is_err() || failed {
+                    let ready = self.read_input(datanet, path, options, progress).and_then(
+                        |(batch, rejects_path)| {
+                            let ready = self.ready(batch, start)?;
+                            start = start.after(ready.chunks());
+                            Ok((ready, rejects_path))
+                        },
+                    );
+                    let failed = ready.is_err();
+                    if sender.send(ready).is_err() || failed {
                         break;
                     }
                 }
             });
             let mut reports = Vec::with_capacity(paths.len());
-            for prepared in receiver {
-                let (batch, rejects_path) = prepared?;
-                let report = self.finish(batch, Some(rejects_path))?;
+            for ready in receiver {
+                let (ready, rejects_path) = ready?;
+                let report = self.finish(ready, Some(rejects_path))?;
                 committed(&report);
                 reports.push(report);
             }
@@ -406,7 +416,8 @@ impl Db {
             return Err(Error::Invalid("the arrow batch has no rows".into()));
         }
         batch.prepare_pending()?;
-        self.finish(batch, options.rejects_path.clone())
+        let ready = self.ready(batch, self.store.next_batch_start()?)?;
+        self.finish(ready, options.rejects_path.clone())
     }
 
     fn new_batch<'a>(
@@ -437,15 +448,36 @@ impl Db {
         }
     }
 
-    /// Commits a prepared batch: the one write of an input. Storage checks every record
+    /// Hands a read input's records to storage to be encoded for a commit at `start` (see
+    /// `Store::prepare_batch`); done on the reading thread, off the committing one.
+    fn ready<'a>(&self, mut batch: Batch<'a>, start: BatchStart) -> Result<ReadyInput<'a>> {
+        let (locations, records): (Vec<Location>, Vec<NewRecord>) =
+            std::mem::take(&mut batch.records).into_iter().unzip();
+        let prepared = self
+            .store
+            .prepare_batch(batch.context.datanet.id, records, start)?;
+        Ok(ReadyInput {
+            batch,
+            locations,
+            prepared,
+        })
+    }
+
+    /// Commits a prepared input: the one write of an input. Storage checks every record
     /// against what is stored (under its writer lock); only when it refuses the batch are the
     /// records checked here one by one, so that the rows at fault are named (or, with
     /// `skip_invalid`, refused) and the others committed.
-    fn finish(&self, mut batch: Batch<'_>, rejects_path: Option<PathBuf>) -> Result<IngestReport> {
+    fn finish(&self, ready: ReadyInput<'_>, rejects_path: Option<PathBuf>) -> Result<IngestReport> {
+        let ReadyInput {
+            mut batch,
+            locations,
+            prepared,
+        } = ready;
         let mut report = IngestReport {
             source: batch.source_name.clone(),
             ..Default::default()
         };
+        let mut prepared = Some((locations, prepared));
         loop {
             report.rejected = batch.rejects.len();
             if !batch.rejects.is_empty() {
@@ -456,20 +488,28 @@ impl Db {
                 write_rejects(&path, &batch.rejects)?;
                 report.rejects_file = Some(path);
             }
-            if batch.records.is_empty() {
-                return Ok(report);
-            }
-            report.content_bytes = batch
-                .records
-                .iter()
-                .map(|(_, r)| r.content().len() as u64)
-                .sum();
-            let (locations, records): (Vec<Location>, Vec<NewRecord>) =
-                std::mem::take(&mut batch.records).into_iter().unzip();
-            let uncommitted = match self
-                .store
-                .try_commit_records(batch.context.datanet.id, records)
-            {
+            let (locations, outcome) = match prepared.take() {
+                Some((locations, prepared)) => {
+                    if prepared.records().is_empty() {
+                        return Ok(report);
+                    }
+                    report.content_bytes = content_bytes(prepared.records());
+                    (locations, self.store.try_commit_prepared(prepared))
+                }
+                None => {
+                    if batch.records.is_empty() {
+                        return Ok(report);
+                    }
+                    let (locations, records): (Vec<Location>, Vec<NewRecord>) =
+                        std::mem::take(&mut batch.records).into_iter().unzip();
+                    report.content_bytes = content_bytes(&records);
+                    let outcome = self
+                        .store
+                        .try_commit_records(batch.context.datanet.id, records);
+                    (locations, outcome)
+                }
+            };
+            let uncommitted = match outcome {
                 Ok(receipt) => {
                     report.accepted = receipt.records;
                     report.chunks = receipt.chunks;
@@ -490,6 +530,25 @@ impl Db {
             }
         }
     }
+}
+
+/// A read input, its records prepared for the commit (`Db::ready`).
+struct ReadyInput<'a> {
+    batch: Batch<'a>,
+    /// Where each record of `prepared` came from, in its order.
+    locations: Vec<Location>,
+    prepared: PreparedBatch,
+}
+
+impl ReadyInput<'_> {
+    /// Chunks of its records.
+    fn chunks(&self) -> u64 {
+        self.prepared.chunks()
+    }
+}
+
+fn content_bytes(records: &[NewRecord]) -> u64 {
+    records.iter().map(|r| r.content().len() as u64).sum()
 }
 
 /// Prepares one row (see `row::prepare`).

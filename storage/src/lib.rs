@@ -57,6 +57,7 @@ pub use model::{
     Visibility,
 };
 pub use store::{
-    DEFAULT_BLOCK_CACHE_BYTES, NewAnswer, RecordScan, Store, StoreOptions, Uncommitted,
+    BatchStart, DEFAULT_BLOCK_CACHE_BYTES, NewAnswer, PreparedBatch, RecordScan, Store,
+    StoreOptions, Uncommitted,
 };
 pub use view::RecordView;

@@ -5,10 +5,11 @@ use std::collections::{HashMap, HashSet};
 use rocksdb::WriteBatch;
 
 use super::Store;
-use crate::codec::{encode, encode_sized};
+use super::encode::{BatchStart, RecordWrites, Stamp};
+use crate::codec::encode;
 use crate::error::{Result, StorageError};
 use crate::keys::*;
-use crate::model::{Address, BatchReceipt, LogEntry, NewRecord, Record, RecordId, Status};
+use crate::model::{Address, BatchReceipt, LogEntry, NewRecord, RecordId, Status};
 
 /// Largest number of records one batch may carry.
 pub(crate) const MAX_BATCH_RECORDS: usize = 1_000_000;
@@ -36,6 +37,61 @@ impl Store {
         self.commit_versions(datanet_id, records, None)
     }
 
+    /// Where the next batch would start if it committed now.
+    pub fn next_batch_start(&self) -> Result<BatchStart> {
+        let counters = self.lock()?;
+        Ok(BatchStart {
+            sequence: counters.sequence + 1,
+            first_chunk_id: counters.next_chunk_id,
+        })
+    }
+
+    /// Prepares a batch for [`Store::try_commit_prepared`] off the writer lock: its records
+    /// sorted by id and, when none supersedes another (versions are only known at commit),
+    /// their stored values, contributor index and pages built for a commit at `start`. A commit
+    /// that finds the store elsewhere (another batch came first) builds them again; the outcome
+    /// is the same either way, only the work moves off the committing thread.
+    pub fn prepare_batch(
+        &self,
+        datanet_id: u32,
+        records: Vec<NewRecord>,
+        start: BatchStart,
+    ) -> Result<PreparedBatch> {
+        let by_id = sorted_by_id(&records);
+        let encodable = !records.is_empty()
+            && records.len() <= MAX_BATCH_RECORDS
+            && records.iter().all(|r| r.supersedes.is_none());
+        let encoded = if encodable {
+            let status = self.datanet_by_id(datanet_id)?.initial_status;
+            let stamp = Stamp {
+                datanet_id,
+                status,
+                start,
+            };
+            let versions = vec![1; records.len()];
+            Some((
+                stamp,
+                self.record_writes(&records, &by_id, &versions, &stamp)?,
+            ))
+        } else {
+            None
+        };
+        Ok(PreparedBatch {
+            datanet_id,
+            records,
+            by_id,
+            encoded,
+        })
+    }
+
+    /// Commits a prepared batch, as `try_commit_records` does.
+    pub fn try_commit_prepared(
+        &self,
+        prepared: PreparedBatch,
+    ) -> std::result::Result<BatchReceipt, Box<Uncommitted>> {
+        self.commit_batch(prepared, None)
+    }
+
     /// `commit_records`, with every record given `status` instead of the Datanet's initial one.
     fn commit_versions(
         &self,
@@ -43,19 +99,41 @@ impl Store {
         records: Vec<NewRecord>,
         status: Option<Status>,
     ) -> std::result::Result<BatchReceipt, Box<Uncommitted>> {
-        let checked = self
-            .lock()
-            .and_then(|counters| self.check_batch(datanet_id, &records, status, counters));
+        let by_id = sorted_by_id(&records);
+        let prepared = PreparedBatch {
+            datanet_id,
+            records,
+            by_id,
+            encoded: None,
+        };
+        self.commit_batch(prepared, status)
+    }
+
+    fn commit_batch(
+        &self,
+        prepared: PreparedBatch,
+        status: Option<Status>,
+    ) -> std::result::Result<BatchReceipt, Box<Uncommitted>> {
+        let checked = self.lock().and_then(|counters| {
+            self.check_batch(
+                prepared.datanet_id,
+                &prepared.records,
+                &prepared.by_id,
+                status,
+                counters,
+            )
+        });
         match checked {
-            Ok(checked) => self
-                .write_batch(datanet_id, records, checked)
-                .map_err(|error| {
-                    Box::new(Uncommitted {
-                        error,
-                        records: Vec::new(),
-                    })
-                }),
-            Err(error) => Err(Box::new(Uncommitted { error, records })),
+            Ok(checked) => self.write_batch(prepared, checked).map_err(|error| {
+                Box::new(Uncommitted {
+                    error,
+                    records: Vec::new(),
+                })
+            }),
+            Err(error) => Err(Box::new(Uncommitted {
+                error,
+                records: prepared.records,
+            })),
         }
     }
 
@@ -65,6 +143,7 @@ impl Store {
         &self,
         datanet_id: u32,
         records: &[NewRecord],
+        by_id: &[usize],
         status: Option<Status>,
         counters: std::sync::MutexGuard<'a, super::Counters>,
     ) -> Result<CheckedBatch<'a>> {
@@ -83,11 +162,8 @@ impl Store {
                 records.len()
             )));
         }
-        // Positions in record-id order: a repeated id is next to its twin, the existence check
-        // reads in key order, and the records go into the batch in key order, which RocksDB's
-        // memtable inserts fast (its skiplist starts each insert from where the last one was).
-        let mut by_id: Vec<usize> = (0..records.len()).collect();
-        by_id.sort_unstable_by(|&a, &b| records[a].record_id.0.cmp(&records[b].record_id.0));
+        // In record-id order, a repeated id is next to its twin and the existence check reads
+        // in key order.
         if let Some(pair) = by_id
             .windows(2)
             .find(|pair| records[pair[0]].record_id == records[pair[1]].record_id)
@@ -110,118 +186,65 @@ impl Store {
         Ok(CheckedBatch {
             counters,
             status,
-            by_id,
             versions,
         })
     }
 
-    /// Writes a checked batch.
+    /// Writes a checked batch, with the record writes built before when they were built for
+    /// where the store stands.
     fn write_batch(
         &self,
-        datanet_id: u32,
-        records: Vec<NewRecord>,
+        prepared: PreparedBatch,
         checked: CheckedBatch<'_>,
     ) -> Result<BatchReceipt> {
+        let PreparedBatch {
+            datanet_id,
+            records,
+            by_id,
+            encoded,
+        } = prepared;
         let CheckedBatch {
             mut counters,
             status,
-            by_id,
             versions,
         } = checked;
-        let records_cf = self.cf(CF_RECORDS)?;
-        let sequence = counters.sequence + 1;
+        let stamp = Stamp {
+            datanet_id,
+            status,
+            start: BatchStart {
+                sequence: counters.sequence + 1,
+                first_chunk_id: counters.next_chunk_id,
+            },
+        };
+        let RecordWrites {
+            mut batch,
+            end_chunk_id,
+        } = match encoded {
+            // Built with version 1 for all (none supersedes): what `versions` holds then.
+            Some((built_for, writes)) if built_for == stamp => writes,
+            _ => self.record_writes(&records, &by_id, &versions, &stamp)?,
+        };
+        drop(by_id);
+        let sequence = stamp.start.sequence;
         let mut stats = self.stats(datanet_id)?;
         let mut contributor_counts = self.contributor_counts(datanet_id, &records)?;
-        // Sized up front: a growing batch would copy itself over and over.
-        let capacity: usize = records
-            .iter()
-            .map(|r| r.content.len() + 320 + 64 * r.chunks.len())
-            .sum();
-        let mut batch = WriteBatch::with_capacity_bytes(capacity + 4096);
-        let mut page_entries = Vec::with_capacity(records.len());
         let superseded_cf = self.cf(CF_SUPERSEDED_BY)?;
-        let by_contributor_cf = self.cf(CF_CONTRIBUTOR_RECORDS)?;
-        let first_chunk_id = counters.next_chunk_id;
-        let mut next_chunk_id = first_chunk_id;
-        let mut record_ids = Vec::with_capacity(records.len());
-        let mut index_keys = Vec::with_capacity(records.len());
         let mut superseded = Vec::new();
-        let mut encoded = Vec::with_capacity(records.len());
-        for (new, version) in records.into_iter().zip(versions) {
-            let NewRecord {
-                record_id,
-                contributor,
-                signature,
-                license,
-                created_at_ms,
-                supersedes,
-                quality,
-                content,
-                text_span,
-                chunks,
-            } = new;
-            let chunk_count = u32::try_from(chunks.len()).map_err(|_| {
-                StorageError::Invalid(format!("record {record_id} has too many chunks"))
-            })?;
-            let first_of_record = next_chunk_id;
-            next_chunk_id += u64::from(chunk_count);
-            page_entries.push((first_of_record, record_id));
-            index_keys.push(contributor_record_key(
-                datanet_id,
-                &contributor,
-                created_at_ms,
-                &record_id,
-            ));
-            if let Some(old) = supersedes {
-                batch.put_cf(superseded_cf, record_key(&old), record_id.0);
+        for record in &records {
+            if let Some(old) = record.supersedes {
+                batch.put_cf(superseded_cf, record_key(&old), record.record_id.0);
                 superseded.push(old);
             }
             stats.records += 1;
             stats.tombstones += u64::from(status == Status::Tombstoned);
-            stats.chunks += u64::from(chunk_count);
-            stats.content_bytes += content.len() as u64;
-            let count = contributor_counts.entry(contributor).or_insert(0);
+            stats.chunks += record.chunks.len() as u64;
+            stats.content_bytes += record.content.len() as u64;
+            let count = contributor_counts.entry(record.contributor).or_insert(0);
             if *count == 0 {
                 stats.contributors += 1;
             }
             *count += 1;
-            let record = Record {
-                record_id,
-                datanet_id,
-                contributor,
-                signature,
-                license,
-                created_at_ms,
-                version,
-                supersedes,
-                quality,
-                status,
-                content,
-                text_span,
-                sequence,
-                first_chunk_id: first_of_record,
-                chunk_ranges: chunks.iter().map(|c| (c.start_byte, c.end_byte)).collect(),
-            };
-            let capacity = record.content.len() + 16 * record.chunk_ranges.len() + 256;
-            encoded.push(encode_sized(&record, capacity)?);
-            record_ids.push(record_id);
         }
-        for &i in &by_id {
-            batch.put_cf(records_cf, record_key(&record_ids[i]), &encoded[i]);
-        }
-        drop(encoded);
-        index_keys.sort_unstable();
-        for key in &index_keys {
-            batch.put_cf(by_contributor_cf, key, []);
-        }
-        super::pages::put_pages(
-            self,
-            &mut batch,
-            datanet_id,
-            sequence,
-            &page_entries,
-            next_chunk_id,
-        )?;
         let contributors_cf = self.cf(CF_CONTRIBUTORS)?;
         for (address, count) in &contributor_counts {
             batch.put_cf(
@@ -232,21 +255,23 @@ impl Store {
         }
         stats.last_sequence = sequence;
         batch.put_cf(self.cf(CF_STATS)?, datanet_key(datanet_id), encode(&stats)?);
+        let first_chunk_id = stamp.start.first_chunk_id;
+        let record_ids: Vec<RecordId> = records.iter().map(|r| r.record_id).collect();
         let receipt = BatchReceipt {
             sequence,
             records: record_ids.len(),
-            chunks: (next_chunk_id - first_chunk_id) as usize,
+            chunks: (end_chunk_id - first_chunk_id) as usize,
             first_chunk_id,
         };
         let entry = LogEntry::Ingest {
             datanet_id,
             record_ids,
             first_chunk_id,
-            end_chunk_id: next_chunk_id,
+            end_chunk_id,
             superseded,
         };
         let next_datanet = counters.next_datanet_id;
-        self.commit(&mut counters, batch, &entry, next_chunk_id, next_datanet)?;
+        self.commit(&mut counters, batch, &entry, end_chunk_id, next_datanet)?;
         Ok(receipt)
     }
 
@@ -415,6 +440,36 @@ pub struct Uncommitted {
 struct CheckedBatch<'a> {
     counters: std::sync::MutexGuard<'a, super::Counters>,
     status: Status,
-    by_id: Vec<usize>,
     versions: Vec<u32>,
+}
+
+/// A batch ready for [`Store::try_commit_prepared`] (see [`Store::prepare_batch`]).
+pub struct PreparedBatch {
+    datanet_id: u32,
+    records: Vec<NewRecord>,
+    /// Positions in record-id order.
+    by_id: Vec<usize>,
+    /// The record writes, and what they were built for.
+    encoded: Option<(Stamp, RecordWrites)>,
+}
+
+impl PreparedBatch {
+    /// Its records.
+    pub fn records(&self) -> &[NewRecord] {
+        &self.records
+    }
+
+    /// Its chunks, over all its records.
+    pub fn chunks(&self) -> u64 {
+        self.records.iter().map(|r| r.chunks.len() as u64).sum()
+    }
+}
+
+/// Positions of `records` in record-id order: the records go into the batch in key order,
+/// which RocksDB's memtable inserts fast (its skiplist starts each insert from where the last
+/// one was).
+fn sorted_by_id(records: &[NewRecord]) -> Vec<usize> {
+    let mut by_id: Vec<usize> = (0..records.len()).collect();
+    by_id.sort_unstable_by(|&a, &b| records[a].record_id.0.cmp(&records[b].record_id.0));
+    by_id
 }

@@ -8,6 +8,7 @@
 mod access;
 mod by_contributor;
 mod commit;
+mod encode;
 mod epochs;
 mod jobs;
 mod ledger;
@@ -28,7 +29,8 @@ use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::model::{Address, Datanet, DatanetStats, Grant, LogEntry};
 
-pub use commit::Uncommitted;
+pub use commit::{PreparedBatch, Uncommitted};
+pub use encode::BatchStart;
 pub use ledger::NewAnswer;
 pub use read::RecordScan;
 

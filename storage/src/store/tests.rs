@@ -274,3 +274,74 @@ fn pages_list_records_in_order_and_find_every_chunk() {
         "chunkless records take no chunk ids"
     );
 }
+
+/// A batch prepared for one start and committed at another (a batch came in between) is
+/// encoded again for where the store stands: the same outcome as a batch committed directly.
+#[test]
+fn a_prepared_batch_committed_elsewhere_than_assumed_gets_the_actual_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store.create_datanet(datanet("d")).unwrap().id;
+    let start = store.next_batch_start().unwrap();
+    let ahead = store
+        .prepare_batch(id, vec![new_record("a"), new_record("b")], start)
+        .unwrap();
+    let behind = store
+        .prepare_batch(id, vec![new_record("c")], start.after(ahead.chunks()))
+        .unwrap();
+    let between = store.commit_records(id, vec![new_record("x")]).unwrap();
+    assert_eq!(between.sequence, start.sequence);
+    let first = store.try_commit_prepared(ahead).unwrap();
+    let second = store.try_commit_prepared(behind).unwrap();
+    assert_eq!(
+        (first.sequence, first.first_chunk_id),
+        (between.sequence + 1, between.first_chunk_id + 1)
+    );
+    assert_eq!(
+        (second.sequence, second.first_chunk_id),
+        (first.sequence + 1, first.first_chunk_id + 2)
+    );
+    for (text, chunk_id, sequence) in [
+        ("x", between.first_chunk_id, between.sequence),
+        ("a", first.first_chunk_id, first.sequence),
+        ("b", first.first_chunk_id + 1, first.sequence),
+        ("c", second.first_chunk_id, second.sequence),
+    ] {
+        let record = store
+            .record(&new_record(text).record_id())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (record.first_chunk_id, record.sequence),
+            (chunk_id, sequence)
+        );
+        assert_eq!(store.chunk(chunk_id).unwrap().unwrap().text, text);
+    }
+    // Prepared for where the store is: the writes built ahead are the ones committed.
+    let start = store.next_batch_start().unwrap();
+    let prepared = store
+        .prepare_batch(id, vec![new_record("d")], start)
+        .unwrap();
+    let receipt = store.try_commit_prepared(prepared).unwrap();
+    assert_eq!(
+        (receipt.sequence, receipt.first_chunk_id),
+        (start.sequence, start.first_chunk_id)
+    );
+    let record = store.record(&new_record("d").record_id()).unwrap().unwrap();
+    assert_eq!(
+        store.chunk(record.first_chunk_id).unwrap().unwrap().text,
+        "d"
+    );
+    // A duplicate in a prepared batch is refused with its records given back.
+    let start = store.next_batch_start().unwrap();
+    let refused = store
+        .prepare_batch(id, vec![new_record("e"), new_record("a")], start)
+        .unwrap();
+    let uncommitted = store.try_commit_prepared(refused).unwrap_err();
+    assert!(matches!(
+        uncommitted.error,
+        StorageError::DuplicateRecord(_)
+    ));
+    assert_eq!(uncommitted.records.len(), 2);
+    assert_eq!(store.next_batch_start().unwrap(), start);
+}
