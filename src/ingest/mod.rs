@@ -319,25 +319,34 @@ impl Db {
         // before commits (a commit that finds the store elsewhere encodes them again).
         let mut start = self.store.next_batch_start()?;
         std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            // Three stages, a file in each: reading and preparing, encoding, committing.
+            let (read_sender, read_receiver) = std::sync::mpsc::sync_channel(1);
+            let (ready_sender, ready_receiver) = std::sync::mpsc::sync_channel(1);
             let datanet = &datanet;
             scope.spawn(move || {
                 for path in paths {
-                    let ready = self.read_input(datanet, path, options, progress).and_then(
-                        |(batch, rejects_path)| {
-                            let ready = self.ready(batch, start)?;
-                            start = start.after(ready.chunks());
-                            Ok((ready, rejects_path))
-                        },
-                    );
+                    let read = self.read_input(datanet, path, options, progress);
+                    let failed = read.is_err();
+                    if read_sender.send(read).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            scope.spawn(move || {
+                for read in read_receiver {
+                    let ready = read.and_then(|(batch, rejects_path)| {
+                        let ready = self.ready(batch, start)?;
+                        start = start.after(ready.chunks());
+                        Ok((ready, rejects_path))
+                    });
                     let failed = ready.is_err();
-                    if sender.send(ready).is_err() || failed {
+                    if ready_sender.send(ready).is_err() || failed {
                         break;
                     }
                 }
             });
             let mut reports = Vec::with_capacity(paths.len());
-            for ready in receiver {
+            for ready in ready_receiver {
                 let (ready, rejects_path) = ready?;
                 let report = self.finish(ready, Some(rejects_path))?;
                 committed(&report);

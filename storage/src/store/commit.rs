@@ -469,7 +469,23 @@ impl PreparedBatch {
 /// which RocksDB's memtable inserts fast (its skiplist starts each insert from where the last
 /// one was).
 fn sorted_by_id(records: &[NewRecord]) -> Vec<usize> {
-    let mut by_id: Vec<usize> = (0..records.len()).collect();
-    by_id.sort_unstable_by(|&a, &b| records[a].record_id.0.cmp(&records[b].record_id.0));
-    by_id
+    // Ids are hashes: their first eight bytes nearly always decide, compared as one integer.
+    let mut by_id: Vec<(u64, usize)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (id_prefix(&r.record_id), i))
+        .collect();
+    by_id.sort_unstable_by(|&(prefix_a, a), &(prefix_b, b)| {
+        prefix_a
+            .cmp(&prefix_b)
+            .then_with(|| records[a].record_id.0.cmp(&records[b].record_id.0))
+    });
+    by_id.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The first eight bytes of an id, as a big-endian integer (ordered as the bytes are).
+fn id_prefix(id: &RecordId) -> u64 {
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&id.0[..8]);
+    u64::from_be_bytes(prefix)
 }
