@@ -26,21 +26,22 @@ pub fn canonical_object_with_span(
     map: &Map<String, Value>,
     key: &str,
 ) -> (String, Option<(u32, u32)>) {
-    canonical_object_with_literal(map, None, key)
+    canonical_object_with_literal(map, &[], key)
 }
 
 /// A top-level member given as its key and its value's JSON text, already canonical (a string
-/// literal without escapes, which is how serde_json writes such a string).
+/// literal without escapes or a short integer, as serde_json writes them).
 #[derive(Clone, Copy)]
 pub(crate) struct CanonicalMember<'a> {
     pub(crate) key: &'a str,
     pub(crate) literal: &'a str,
 }
 
-/// `canonical_object_with_span` of `map` with `member` added (its key must not be in `map`).
+/// `canonical_object_with_span` of `map` with `members` added (their keys must not be in
+/// `map`).
 pub(crate) fn canonical_object_with_literal(
     map: &Map<String, Value>,
-    member: Option<CanonicalMember<'_>>,
+    members: &[CanonicalMember<'_>],
     span_key: &str,
 ) -> (String, Option<(u32, u32)>) {
     // Sized up front: growing a large record's buffer would copy it several times.
@@ -48,9 +49,12 @@ pub(crate) fn canonical_object_with_literal(
         .iter()
         .map(|(k, v)| k.len() + 4 + v.as_str().map_or(24, |s| s.len() + s.len() / 16 + 2))
         .sum::<usize>()
-        + member.map_or(0, |m| m.key.len() + m.literal.len() + 4);
+        + members
+            .iter()
+            .map(|m| m.key.len() + m.literal.len() + 4)
+            .sum::<usize>();
     let mut out = Vec::with_capacity(estimate + 2);
-    let span = write_object(map, member, &mut out, span_key);
+    let span = write_object(map, members, &mut out, span_key);
     (into_string(out), span)
 }
 
@@ -74,7 +78,7 @@ fn write_json(value: &(impl serde::Serialize + ?Sized), out: &mut Vec<u8>) {
 fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            write_object(map, None, out, "");
+            write_object(map, &[], out, "");
         }
         Value::Array(items) => {
             out.push(b'[');
@@ -90,18 +94,18 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-/// Writes `map` (with `member` added) with its keys sorted; returns the byte range of
+/// Writes `map` (with `members` added) with its keys sorted; returns the byte range of
 /// `span_key`'s value.
 fn write_object(
     map: &Map<String, Value>,
-    member: Option<CanonicalMember<'_>>,
+    members: &[CanonicalMember<'_>],
     out: &mut Vec<u8>,
     span_key: &str,
 ) -> Option<(u32, u32)> {
     let mut entries: Vec<(&str, Member<'_>)> = map
         .iter()
         .map(|(k, v)| (k.as_str(), Member::Value(v)))
-        .chain(member.map(|m| (m.key, Member::Literal(m.literal))))
+        .chain(members.iter().map(|m| (m.key, Member::Literal(m.literal))))
         .collect();
     let mut span = None;
     entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -164,7 +168,7 @@ mod tests {
             key: "text",
             literal: r#""plain é text""#,
         };
-        let (content, span) = canonical_object_with_literal(&map, Some(member), "text");
+        let (content, span) = canonical_object_with_literal(&map, &[member], "text");
         let mut whole = map.clone();
         whole.insert("text".into(), Value::String("plain é text".into()));
         assert_eq!(content, canonical_object(&whole));

@@ -57,10 +57,11 @@ fn take_string(fields: &mut Map<String, Value>, column: &str) -> Result<Option<S
     }
 }
 
-/// Validates and prepares one JSONL line. The text column, the bulk of a line, is not copied
-/// when it is a string literal without escapes: that literal is the text itself and already
-/// canonical, so it is chunked in place and copied once, into the content. Other lines (keys
-/// with escapes, texts with escapes, not an object) are read as a whole JSON value.
+/// Validates and prepares one JSONL line. Members whose JSON text is already canonical (a
+/// string literal without escapes, an integer of at most 18 digits) are not parsed into values:
+/// their text goes into the content as it is, and the text column, the bulk of a line, is
+/// chunked in place and copied once. Provenance columns and other values are parsed. Lines
+/// whose keys have escapes, or that are not an object, are read as a whole JSON value.
 pub(crate) fn prepare_json_line(
     line: &str,
     context: &RowContext<'_>,
@@ -71,36 +72,45 @@ pub(crate) fn prepare_json_line(
                 column: None,
                 reason,
             })
-            .and_then(|fields| prepare(fields, None, context));
+            .and_then(|fields| prepare(fields, &[], context));
     };
-    let text_column = context.datanet.text_column.as_str();
     let mut fields = Map::new();
-    let mut text_literal = None;
+    let mut literals = Vec::with_capacity(members.len());
     for (key, raw) in members {
-        if key == text_column && is_plain_string(raw.get()) {
-            text_literal = Some(raw.get());
+        let text = raw.get();
+        if !PROVENANCE_COLUMNS.contains(&key) && literal_kind(text).is_some() {
+            literals.push(CanonicalMember { key, literal: text });
             continue;
         }
         // The parse above checked this text is JSON; parsing it again cannot fail.
-        let value =
-            serde_json::from_str(raw.get()).map_err(|e| column_error(key, e.to_string()))?;
+        let value = serde_json::from_str(text).map_err(|e| column_error(key, e.to_string()))?;
         fields.insert(key.to_string(), value);
     }
-    prepare(fields, text_literal, context)
+    prepare(fields, &literals, context)
 }
 
-/// Whether a JSON value's text is a string literal without escapes (a parsed literal has no
-/// control character, so it is then exactly how serde_json writes that string).
-fn is_plain_string(literal: &str) -> bool {
+/// What a member's JSON text is when it is already canonical, as serde_json would write its
+/// value: a string literal without escapes (a parsed literal has no control character), or an
+/// integer of at most 18 digits (no `-0`: serde_json would not write that).
+fn literal_kind(literal: &str) -> Option<ColumnKind> {
     let bytes = literal.as_bytes();
-    bytes.len() >= 2 && bytes[0] == b'"' && memchr::memchr(b'\\', bytes).is_none()
+    if bytes.len() >= 2 && bytes[0] == b'"' {
+        return memchr::memchr(b'\\', bytes)
+            .is_none()
+            .then_some(ColumnKind::String);
+    }
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical_integer = (1..=18).contains(&digits.len())
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || (digits.len() == 1 && digits.len() == bytes.len()));
+    canonical_integer.then_some(ColumnKind::Int)
 }
 
-/// Validates and prepares one row: its fields, and the text column's literal when the reader
-/// kept it out of them (see `prepare_json_line`).
+/// Validates and prepares one row: its parsed fields, and members kept as their canonical
+/// JSON text (see `prepare_json_line`; their keys are not in `fields`).
 pub(crate) fn prepare(
     mut fields: Map<String, Value>,
-    text_literal: Option<&str>,
+    literals: &[CanonicalMember<'_>],
     context: &RowContext<'_>,
 ) -> Result<PreparedRow, RowError> {
     let datanet = context.datanet;
@@ -167,9 +177,18 @@ pub(crate) fn prepare(
     let claimed_id = take_string(&mut fields, "record_id")?;
     fields.retain(|_, value| !value.is_null());
     let text_column = datanet.text_column.as_str();
-    check_schema(&fields, text_literal.map(|_| text_column), datanet)?;
+    check_schema(&fields, literals, datanet)?;
+    let text_literal = literals.iter().find(|m| m.key == text_column);
     let text = match (text_literal, fields.get(text_column)) {
-        (Some(literal), _) => &literal[1..literal.len() - 1],
+        (Some(member), _) if literal_kind(member.literal) == Some(ColumnKind::String) => {
+            &member.literal[1..member.literal.len() - 1]
+        }
+        (Some(member), _) => {
+            return Err(column_error(
+                text_column,
+                format!("expected text, found {}", member.literal),
+            ));
+        }
         // An empty text is a record without chunks (Cranfield has two such documents).
         (None, Some(Value::String(text))) => text.as_str(),
         (None, Some(other)) => {
@@ -180,11 +199,7 @@ pub(crate) fn prepare(
         }
         (None, None) => return Err(column_error(text_column, "missing text column")),
     };
-    let member = text_literal.map(|literal| CanonicalMember {
-        key: text_column,
-        literal,
-    });
-    let (content, text_span) = canonical_object_with_literal(&fields, member, text_column);
+    let (content, text_span) = canonical_object_with_literal(&fields, literals, text_column);
     let chunks = chunk_text(text, datanet.chunking);
     Ok(PreparedRow {
         record: UnhashedRecord {
@@ -314,51 +329,50 @@ fn finish(
     Ok(record)
 }
 
-/// Checks the fields against the Datanet's schema; `plain_text_column` names a column whose
-/// value is a string kept out of `fields`.
+/// Checks the fields and the members kept as canonical text against the Datanet's schema.
 fn check_schema(
     fields: &Map<String, Value>,
-    plain_text_column: Option<&str>,
+    literals: &[CanonicalMember<'_>],
     datanet: &Datanet,
 ) -> Result<(), RowError> {
     let Some(schema) = &datanet.schema else {
         return Ok(());
     };
     for column in schema {
-        let is_plain_text = plain_text_column == Some(column.name.as_str());
-        match fields.get(&column.name) {
-            None if is_plain_text && column.kind != ColumnKind::String => {
-                return Err(column_error(
-                    &column.name,
-                    format!("expected {}, found a string", column.kind.as_str()),
-                ));
-            }
-            None if is_plain_text => {}
-            None if column.required => {
-                return Err(column_error(&column.name, "missing required column"));
-            }
-            None => {}
-            Some(value) => {
+        let literal = literals.iter().find(|m| m.key == column.name);
+        let (ok, found) = match (fields.get(&column.name), literal) {
+            (Some(value), _) => {
                 let ok = match column.kind {
                     ColumnKind::String => value.is_string(),
                     ColumnKind::Int => value.is_i64() || value.is_u64(),
                     ColumnKind::Float => value.is_number(),
                     ColumnKind::Bool => value.is_boolean(),
                 };
-                if !ok {
-                    return Err(column_error(
-                        &column.name,
-                        format!("expected {}, found {value}", column.kind.as_str()),
-                    ));
-                }
+                (ok, value.to_string())
             }
+            (None, Some(member)) => {
+                let kind = literal_kind(member.literal);
+                let ok = kind == Some(column.kind)
+                    || (column.kind == ColumnKind::Float && kind == Some(ColumnKind::Int));
+                (ok, member.literal.to_string())
+            }
+            (None, None) if column.required => {
+                return Err(column_error(&column.name, "missing required column"));
+            }
+            (None, None) => (true, String::new()),
+        };
+        if !ok {
+            return Err(column_error(
+                &column.name,
+                format!("expected {}, found {found}", column.kind.as_str()),
+            ));
         }
     }
     // The first unknown column in key order.
     if let Some(unknown) = fields
         .keys()
         .map(String::as_str)
-        .chain(plain_text_column)
+        .chain(literals.iter().map(|m| m.key))
         .filter(|key| !schema.iter().any(|c| c.name == *key))
         .min()
     {
@@ -429,7 +443,7 @@ mod tests {
                 serde_json::to_string(&title).unwrap()
             );
             let fast = hashed(prepare_json_line(&line, &context), &context).unwrap();
-            let slow = prepare(super::super::source::parse_object(&line).unwrap(), None, &context);
+            let slow = prepare(super::super::source::parse_object(&line).unwrap(), &[], &context);
             let slow = hashed(slow, &context).unwrap();
             prop_assert_eq!(fast.content(), slow.content());
             prop_assert_eq!(fast.record_id(), slow.record_id());
@@ -437,6 +451,78 @@ mod tests {
             prop_assert_eq!(fast.chunks(), slow.chunks());
             prop_assert_eq!(fast.quality, Some(0.5));
         }
+    }
+
+    /// Numbers at the edges of what is kept as text: each line gives the content and id of
+    /// the whole-value path.
+    #[test]
+    fn integers_kept_as_text_are_the_ones_serde_json_writes_alike() {
+        let datanet = Datanet::new("d");
+        let context = context(&datanet);
+        for number in [
+            "0",
+            "-0",
+            "-1",
+            "7",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "12345678901234567890",
+            "-9223372036854775808",
+            "1.50",
+            "1e3",
+            "-0.0",
+        ] {
+            let line = format!(r#"{{"n":{number},"m":[{number}],"text":"t","title":"a b"}}"#);
+            let fast = hashed(prepare_json_line(&line, &context), &context).unwrap();
+            let slow = prepare(
+                super::super::source::parse_object(&line).unwrap(),
+                &[],
+                &context,
+            );
+            let slow = hashed(slow, &context).unwrap();
+            assert_eq!(fast.content(), slow.content(), "{number}");
+            assert_eq!(fast.record_id(), slow.record_id(), "{number}");
+        }
+    }
+
+    #[test]
+    fn members_kept_as_text_are_checked_against_the_schema() {
+        let mut datanet = Datanet::new("d");
+        let column = |name: &str, kind| provdb_storage::ColumnSpec {
+            name: name.into(),
+            kind,
+            required: true,
+        };
+        datanet.schema = Some(vec![
+            column("text", ColumnKind::String),
+            column("n", ColumnKind::Int),
+            column("x", ColumnKind::Float),
+        ]);
+        let context = context(&datanet);
+        assert!(prepare_json_line(r#"{"text": "t", "n": 5, "x": 2}"#, &context).is_ok());
+        assert!(prepare_json_line(r#"{"text": "t", "n": 5, "x": 2.5}"#, &context).is_ok());
+        let error = prepare_json_line(r#"{"text": "t", "n": "5", "x": 2}"#, &context)
+            .err()
+            .unwrap();
+        assert_eq!(error.column.as_deref(), Some("n"));
+        assert_eq!(error.reason, r#"expected int, found "5""#);
+        let error = prepare_json_line(r#"{"text": 4, "n": 5, "x": 2}"#, &context)
+            .err()
+            .unwrap();
+        assert_eq!(error.column.as_deref(), Some("text"));
+        assert_eq!(error.reason, "expected string, found 4");
+        let error = prepare_json_line(r#"{"text": "t", "x": 2}"#, &context)
+            .err()
+            .unwrap();
+        assert_eq!(error.column.as_deref(), Some("n"));
+        let mut loose = Datanet::new("d");
+        loose.text_column = "body".into();
+        let error = prepare_json_line(r#"{"body": 12}"#, &self::context(&loose))
+            .err()
+            .unwrap();
+        assert_eq!(error.column.as_deref(), Some("body"));
+        assert_eq!(error.reason, "expected text, found 12");
     }
 
     #[test]
