@@ -570,7 +570,7 @@ fn prepare_row(fields: RowData, context: &RowContext<'_>) -> Result<PreparedRow,
                 column: None,
                 reason,
             })
-            .and_then(|fields| prepare(fields, &[], context)),
+            .and_then(|fields| prepare(fields, &[], &[], context)),
     }
 }
 

@@ -3,6 +3,7 @@
 //! at a time); then hashed many at a time and each signature verified against its id
 //! (`hash_rows`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use provdb_storage::{Address, ColumnKind, Datanet, NewChunk, NewRecord, RecordId, UnhashedRecord};
@@ -21,6 +22,16 @@ pub const PROVENANCE_COLUMNS: [&str; 7] = [
     "created_at",
     "supersedes",
     "quality",
+    "record_id",
+];
+
+/// Provenance columns read as strings (`take_string`); the others are numbers, possibly
+/// written as text.
+const STRING_PROVENANCE: [&str; 5] = [
+    "contributor",
+    "signature",
+    "license",
+    "supersedes",
     "record_id",
 ];
 
@@ -46,10 +57,21 @@ pub(crate) struct RowContext<'a> {
     pub(crate) now_ms: i64,
 }
 
-fn take_string(fields: &mut Map<String, Value>, column: &str) -> Result<Option<String>, RowError> {
+/// A provenance column's string: from the string literals kept aside for provenance (see
+/// `prepare_json_line`), or taken out of `fields`.
+fn take_string<'a>(
+    fields: &mut Map<String, Value>,
+    provenance: &[CanonicalMember<'a>],
+    column: &str,
+) -> Result<Option<Cow<'a, str>>, RowError> {
+    if let Some(member) = provenance.iter().find(|m| m.key == column) {
+        return Ok(Some(Cow::Borrowed(
+            &member.literal[1..member.literal.len() - 1],
+        )));
+    }
     match fields.remove(column) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::String(s)) => Ok(Some(Cow::Owned(s))),
         Some(other) => Err(column_error(
             column,
             format!("expected a string, found {other}"),
@@ -72,21 +94,28 @@ pub(crate) fn prepare_json_line(
                 column: None,
                 reason,
             })
-            .and_then(|fields| prepare(fields, &[], context));
+            .and_then(|fields| prepare(fields, &[], &[], context));
     };
     let mut fields = Map::new();
     let mut literals = Vec::with_capacity(members.len());
+    let mut provenance = Vec::new();
     for (key, raw) in members {
         let text = raw.get();
-        if !PROVENANCE_COLUMNS.contains(&key) && literal_kind(text).is_some() {
-            literals.push(CanonicalMember { key, literal: text });
+        let kind = literal_kind(text);
+        let member = CanonicalMember { key, literal: text };
+        if !PROVENANCE_COLUMNS.contains(&key) && kind.is_some() {
+            literals.push(member);
+            continue;
+        }
+        if kind == Some(ColumnKind::String) && STRING_PROVENANCE.contains(&key) {
+            provenance.push(member);
             continue;
         }
         // The parse above checked this text is JSON; parsing it again cannot fail.
         let value = serde_json::from_str(text).map_err(|e| column_error(key, e.to_string()))?;
         fields.insert(key.to_string(), value);
     }
-    prepare(fields, &literals, context)
+    prepare(fields, &literals, &provenance, context)
 }
 
 /// What a member's JSON text is when it is already canonical, as serde_json would write its
@@ -106,15 +135,17 @@ fn literal_kind(literal: &str) -> Option<ColumnKind> {
     canonical_integer.then_some(ColumnKind::Int)
 }
 
-/// Validates and prepares one row: its parsed fields, and members kept as their canonical
-/// JSON text (see `prepare_json_line`; their keys are not in `fields`).
+/// Validates and prepares one row: its parsed fields, members kept as their canonical JSON
+/// text, and provenance columns kept as string literals (see `prepare_json_line`; none of
+/// their keys is in `fields`).
 pub(crate) fn prepare(
     mut fields: Map<String, Value>,
     literals: &[CanonicalMember<'_>],
+    provenance: &[CanonicalMember<'_>],
     context: &RowContext<'_>,
 ) -> Result<PreparedRow, RowError> {
     let datanet = context.datanet;
-    let contributor = match take_string(&mut fields, "contributor")? {
+    let contributor = match take_string(&mut fields, provenance, "contributor")? {
         Some(text) => text
             .parse::<Address>()
             .map_err(|e| column_error("contributor", e.to_string()))?,
@@ -125,8 +156,9 @@ pub(crate) fn prepare(
             )
         })?,
     };
-    let signature_hex = take_string(&mut fields, "signature")?;
-    let license = take_string(&mut fields, "license")?.unwrap_or_else(|| datanet.license.clone());
+    let signature_hex = take_string(&mut fields, provenance, "signature")?.map(Cow::into_owned);
+    let license = take_string(&mut fields, provenance, "license")?
+        .map_or_else(|| datanet.license.clone(), Cow::into_owned);
     // CSV has no types: a provenance number may come as its text.
     let created_at_ms = match fields.remove("created_at") {
         None | Some(Value::Null) => context.now_ms,
@@ -146,7 +178,7 @@ pub(crate) fn prepare(
             ));
         }
     };
-    let supersedes = take_string(&mut fields, "supersedes")?
+    let supersedes = take_string(&mut fields, provenance, "supersedes")?
         .map(|text| {
             text.parse::<RecordId>()
                 .map_err(|e| column_error("supersedes", e.to_string()))
@@ -174,7 +206,7 @@ pub(crate) fn prepare(
             ));
         }
     };
-    let claimed_id = take_string(&mut fields, "record_id")?;
+    let claimed_id = take_string(&mut fields, provenance, "record_id")?.map(Cow::into_owned);
     fields.retain(|_, value| !value.is_null());
     let text_column = datanet.text_column.as_str();
     check_schema(&fields, literals, datanet)?;
@@ -443,7 +475,7 @@ mod tests {
                 serde_json::to_string(&title).unwrap()
             );
             let fast = hashed(prepare_json_line(&line, &context), &context).unwrap();
-            let slow = prepare(super::super::source::parse_object(&line).unwrap(), &[], &context);
+            let slow = prepare(super::super::source::parse_object(&line).unwrap(), &[], &[], &context);
             let slow = hashed(slow, &context).unwrap();
             prop_assert_eq!(fast.content(), slow.content());
             prop_assert_eq!(fast.record_id(), slow.record_id());
@@ -473,16 +505,25 @@ mod tests {
             "1e3",
             "-0.0",
         ] {
-            let line = format!(r#"{{"n":{number},"m":[{number}],"text":"t","title":"a b"}}"#);
+            // Provenance columns as plain strings (kept aside), one escaped, one a number as
+            // text: each read as the whole-value path reads it.
+            let provenance = r#""contributor":"0x00000000000000000000000000000000000000b2","license":"cc\u002dby","created_at":"77""#;
+            let line =
+                format!(r#"{{"n":{number},"m":[{number}],"text":"t","title":"a b",{provenance}}}"#);
             let fast = hashed(prepare_json_line(&line, &context), &context).unwrap();
             let slow = prepare(
                 super::super::source::parse_object(&line).unwrap(),
+                &[],
                 &[],
                 &context,
             );
             let slow = hashed(slow, &context).unwrap();
             assert_eq!(fast.content(), slow.content(), "{number}");
             assert_eq!(fast.record_id(), slow.record_id(), "{number}");
+            assert_eq!(fast.contributor, slow.contributor);
+            assert_eq!(fast.contributor.0[19], 0xb2);
+            assert_eq!((fast.license.as_str(), fast.created_at_ms), ("cc-by", 77));
+            assert_eq!((slow.license.as_str(), slow.created_at_ms), ("cc-by", 77));
         }
     }
 
