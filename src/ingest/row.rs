@@ -306,19 +306,10 @@ fn finish(
     rest: Provenance,
     context: &RowContext<'_>,
 ) -> Result<NewRecord, RowError> {
-    let Provenance {
-        signature_hex,
-        license,
-        created_at_ms,
-        supersedes,
-        quality,
-        claimed_id,
-        chunks,
-    } = rest;
     let datanet = context.datanet;
     let contributor = record.contributor;
     let record_id = record.record_id();
-    if let Some(claimed) = claimed_id
+    if let Some(claimed) = &rest.claimed_id
         && !claimed.eq_ignore_ascii_case(&record_id.to_string())
     {
         return Err(column_error(
@@ -326,9 +317,9 @@ fn finish(
             format!("given {claimed}, but the content hashes to {record_id}"),
         ));
     }
-    let signature = match signature_hex {
+    let signature = match &rest.signature_hex {
         Some(hex) => Some(
-            verify_signature(&record_id, &hex, &contributor)
+            verify_signature(&record_id, hex, &contributor)
                 .map_err(|e| column_error("signature", e))?,
         ),
         None if datanet.require_signatures => {
@@ -351,12 +342,12 @@ fn finish(
         },
     };
     record.signature = signature;
-    record.license = license;
-    record.created_at_ms = created_at_ms;
-    record.supersedes = supersedes;
-    record.quality = quality;
+    record.license = rest.license;
+    record.created_at_ms = rest.created_at_ms;
+    record.supersedes = rest.supersedes;
+    record.quality = rest.quality;
     record
-        .set_chunks(chunks)
+        .set_chunks(rest.chunks)
         .map_err(|e| column_error(&datanet.text_column, e.to_string()))?;
     Ok(record)
 }
