@@ -4,6 +4,7 @@
 
 mod adapters;
 mod anvil;
+mod bench_ingest;
 mod bench_sql;
 mod bench_train;
 mod chain;
