@@ -6,8 +6,9 @@
 //! threaded matrix product over a batch of activation rows used for prefill and batched decoding
 //! ([`matmul`]); and SIMD distances for exact vector search ([`distance`]). Every matmul output
 //! is one sequential dot product, whatever the batch size or thread count, so results are
-//! bit-identical across both. The segmented multi-adapter LoRA apply ([`lora`]). keccak256 of eight messages at once
-//! in AVX-512 lanes, for hashing ingested records ([`keccak`]). Later: a `cuda` feature.
+//! bit-identical across both. The segmented multi-adapter LoRA apply ([`lora`]). keccak256 of
+//! eight messages at once in AVX-512 lanes, for hashing ingested records ([`keccak`]). Later: a
+//! `cuda` feature.
 //! Depends on nothing else in provdb.
 
 pub mod blocks;

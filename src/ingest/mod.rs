@@ -336,7 +336,7 @@ impl Db {
                 for read in read_receiver {
                     let ready = read.and_then(|(batch, rejects_path)| {
                         let ready = self.ready(batch, start)?;
-                        start = start.after(ready.chunks());
+                        start = start.after(ready.prepared.chunks());
                         Ok((ready, rejects_path))
                     });
                     let failed = ready.is_err();
@@ -547,13 +547,6 @@ struct ReadyInput<'a> {
     /// Where each record of `prepared` came from, in its order.
     locations: Vec<Location>,
     prepared: PreparedBatch,
-}
-
-impl ReadyInput<'_> {
-    /// Chunks of its records.
-    fn chunks(&self) -> u64 {
-        self.prepared.chunks()
-    }
 }
 
 fn content_bytes(records: &[NewRecord]) -> u64 {

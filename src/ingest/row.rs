@@ -135,6 +135,16 @@ fn literal_kind(literal: &str) -> Option<ColumnKind> {
     canonical_integer.then_some(ColumnKind::Int)
 }
 
+/// The kind of a member kept as text, which `literal_kind` already found canonical (a string
+/// or an integer): its first byte tells which, without scanning the text again.
+fn kept_kind(literal: &str) -> ColumnKind {
+    if literal.starts_with('"') {
+        ColumnKind::String
+    } else {
+        ColumnKind::Int
+    }
+}
+
 /// Validates and prepares one row: its parsed fields, members kept as their canonical JSON
 /// text, and provenance columns kept as string literals (see `prepare_json_line`; none of
 /// their keys is in `fields`).
@@ -212,7 +222,7 @@ pub(crate) fn prepare(
     check_schema(&fields, literals, datanet)?;
     let text_literal = literals.iter().find(|m| m.key == text_column);
     let text = match (text_literal, fields.get(text_column)) {
-        (Some(member), _) if literal_kind(member.literal) == Some(ColumnKind::String) => {
+        (Some(member), _) if kept_kind(member.literal) == ColumnKind::String => {
             &member.literal[1..member.literal.len() - 1]
         }
         (Some(member), _) => {
@@ -374,9 +384,9 @@ fn check_schema(
                 (ok, value.to_string())
             }
             (None, Some(member)) => {
-                let kind = literal_kind(member.literal);
-                let ok = kind == Some(column.kind)
-                    || (column.kind == ColumnKind::Float && kind == Some(ColumnKind::Int));
+                let kind = kept_kind(member.literal);
+                let ok = kind == column.kind
+                    || (column.kind == ColumnKind::Float && kind == ColumnKind::Int);
                 (ok, member.literal.to_string())
             }
             (None, None) if column.required => {
