@@ -2,7 +2,12 @@
 //!
 //! `main.rs` only calls [`main`]; the library exists so that in-process callers (the fuzz
 //! harness, `fuzz/harness`) drive the real HTTP router through [`api_router`] without a socket.
-//! Exit codes: 0 success, 1 user error (message on stderr), 2 internal or IO error.
+//! Exit codes: 0 success, 1 user error (message on stderr), 2 internal or IO error, read from
+//! the error's kind (`error_kind`), as the HTTP statuses are.
+//!
+//! `cli` is the command line's top level, `commands` one module per command (its arguments
+//! and its `run`), `http` the server; `commands` and `http` share only the root crate's API
+//! and the JSON shapes in `views`.
 
 mod bench;
 mod cli;
@@ -45,7 +50,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let data = cli.data.path.as_path();
+    let data = cli.data_dir.data.as_path();
     let json = cli.output.json;
     match cli.command {
         Command::Init => commands::init(data),

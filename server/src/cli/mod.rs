@@ -34,7 +34,7 @@ use options::{DataDirArgs, OutputArgs};
 #[command(name = "provdb", version, about)]
 pub(crate) struct Cli {
     #[command(flatten)]
-    pub(crate) data: DataDirArgs,
+    pub(crate) data_dir: DataDirArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
     #[command(subcommand)]
@@ -105,3 +105,6 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
 }
+
+#[cfg(test)]
+mod tests;

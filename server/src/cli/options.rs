@@ -19,12 +19,12 @@ use provdb::{Address, Caller, Fusion, SearchMode, Status};
 pub(crate) struct DataDirArgs {
     /// Data directory.
     #[arg(
-        long = "data",
+        long,
         global = true,
         env = "PROVDB_DATA",
         default_value = "./provdb-data"
     )]
-    pub(crate) path: PathBuf,
+    pub(crate) data: PathBuf,
 }
 
 /// The output format, for every command.
@@ -101,13 +101,14 @@ impl ServingModelArgs {
 pub(crate) struct CallerArgs {
     /// Act as this address: private Datanets it owns or holds a grant on become readable.
     #[arg(long = "as", value_name = "ADDRESS")]
-    pub(crate) address: Option<Address>,
+    pub(crate) as_address: Option<Address>,
 }
 
 impl CallerArgs {
     /// The caller, anonymous without `--as`.
     pub(crate) fn caller(&self) -> Caller {
-        self.address.map_or_else(Caller::anonymous, Caller::address)
+        self.as_address
+            .map_or_else(Caller::anonymous, Caller::address)
     }
 }
 

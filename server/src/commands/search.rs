@@ -79,6 +79,7 @@ struct Output<'a> {
     hits: &'a [provdb::SearchHit],
 }
 
+/// With `--json`, prints `{"hits":[{"chunk_id","record_id","contributor","score","text",...}]}`.
 pub(crate) fn run(data: &Path, json: bool, args: SearchArgs) -> anyhow::Result<()> {
     let mut options = args.fusion.options(args.k, args.mode.into())?;
     options.filters.statuses = args.statuses.iter().map(|&s| s.into()).collect();
