@@ -58,6 +58,10 @@ pub enum Error {
     /// A request was invalid (user error).
     #[error("{0}")]
     Invalid(String),
+    /// What a request named does not exist, such as an epoch's proof for an account without
+    /// a balance (user error).
+    #[error("{0}")]
+    NotFound(String),
     /// No database at this directory (user error).
     #[error("no provdb database in {0}: run `provdb init` first (or pass --data DIR)")]
     NotInitialized(PathBuf),
@@ -85,7 +89,9 @@ impl Error {
             Self::Query(e) => e.is_user_error(),
             Self::Index(e) => e.is_user_error(),
             Self::Inference(e) => e.is_user_error(),
-            Self::Input { .. } | Self::Invalid(_) | Self::NotInitialized(_) => true,
+            Self::Input { .. } | Self::Invalid(_) | Self::NotFound(_) | Self::NotInitialized(_) => {
+                true
+            }
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::NotFound

@@ -2,20 +2,26 @@
 //!
 //! `main.rs` only calls [`main`]; the library exists so that in-process callers (the fuzz
 //! harness, `fuzz/harness`) drive the real HTTP router through [`api_router`] without a socket.
-//! Exit codes: 0 success, 1 user error (message on stderr), 2 internal or IO error.
+//! Exit codes: 0 success, 1 user error (message on stderr), 2 internal or IO error, read from
+//! the error's kind (`error_kind`), as the HTTP statuses are.
+//!
+//! `cli` is the command line's top level, `commands` one module per command (its arguments
+//! and its `run`), `http` the server; `commands` and `http` share only the root crate's API
+//! and the JSON shapes in `views`.
 
 mod bench;
 mod cli;
 mod commands;
+mod error_kind;
 mod http;
 mod output;
+mod views;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::output::UserError;
 
 pub use http::{ServeLimits, api_router};
 
@@ -40,51 +46,35 @@ pub fn main() -> ExitCode {
 }
 
 fn exit_code(error: &anyhow::Error) -> u8 {
-    for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<provdb::Error>() {
-            return if e.is_user_error() { 1 } else { 2 };
-        }
-        if let Some(e) = cause.downcast_ref::<provdb::inference::InferenceError>() {
-            return if e.is_user_error() { 1 } else { 2 };
-        }
-        if let Some(e) = cause.downcast_ref::<provdb::index::IndexError>() {
-            return if e.is_user_error() { 1 } else { 2 };
-        }
-        if let Some(e) = cause.downcast_ref::<provdb_chain::ChainError>() {
-            return if e.is_user_error() { 1 } else { 2 };
-        }
-        if cause.downcast_ref::<UserError>().is_some() {
-            return 1;
-        }
-    }
-    2
+    error_kind::kind_of(error).exit_code()
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let data = cli.data;
+    let data = cli.data_dir.data.as_path();
+    let json = cli.output.json;
     match cli.command {
-        Command::Init => commands::init(&data),
-        Command::Datanet(command) => commands::datanet::run(&data, command),
-        Command::Ingest(args) => commands::ingest::run(&data, args),
-        Command::Records(args) => commands::records::list(&data, args),
-        Command::Record(command) => commands::records::change(&data, command),
-        Command::Search(args) => commands::search::run(&data, args),
-        Command::Index(command) => commands::index::run(&data, command),
-        Command::Eval(command) => commands::eval::run(command),
+        Command::Init => commands::init(data),
+        Command::Datanet(command) => commands::datanet::run(data, json, command),
+        Command::Ingest(args) => commands::ingest::run(data, json, args),
+        Command::Records(args) => commands::records::list(data, json, args),
+        Command::Record(command) => commands::records::change(data, command),
+        Command::Search(args) => commands::search::run(data, json, args),
+        Command::Index(command) => commands::index::run(data, json, command),
+        Command::Eval(command) => commands::eval::run(json, command),
         Command::ConvertSmart(args) => commands::demo::convert_smart(args),
-        Command::Embed(args) => commands::embed::run(args),
-        Command::Generate(args) => commands::generate::run(&data, args),
-        Command::Adapter(command) => commands::adapter::run(&data, command),
-        Command::Sql(args) => commands::sql::run(&data, args),
-        Command::Ask(args) => commands::ask::run(&data, args),
-        Command::Ledger(command) => commands::ledger::run(&data, command),
-        Command::Audit(args) => commands::ledger::audit(&data, args),
-        Command::Epoch(command) => commands::epoch::run(&data, command),
-        Command::Chain(command) => commands::chain::run(&data, command),
-        Command::Serve(args) => commands::serve::run(&data, args),
-        Command::Key(command) => commands::key::run(&data, command),
-        Command::Train(command) => commands::train::run(&data, command),
-        Command::Demo(args) => commands::demo::run(&data, args),
+        Command::Embed(args) => commands::embed::run(json, args),
+        Command::Generate(args) => commands::generate::run(data, args),
+        Command::Adapter(command) => commands::adapter::run(data, json, command),
+        Command::Sql(args) => commands::sql::run(data, json, args),
+        Command::Ask(args) => commands::ask::run(data, json, args),
+        Command::Ledger(command) => commands::ledger::run(data, json, command),
+        Command::Audit(args) => commands::ledger::audit(data, json, args),
+        Command::Epoch(command) => commands::epoch::run(data, json, command),
+        Command::Chain(command) => commands::chain::run(data, json, command),
+        Command::Serve(args) => commands::serve::run(data, args),
+        Command::Key(command) => commands::key::run(data, json, command),
+        Command::Train(command) => commands::train::run(data, json, command),
+        Command::Demo(args) => commands::demo::run(data, args),
         Command::Bench(command) => bench::run(command),
     }
 }

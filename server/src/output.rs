@@ -1,9 +1,8 @@
-//! Output helpers shared by commands: JSON documents, aligned tables, user errors, parsing
-//! of arguments that come from the command line.
+//! Output helpers shared by commands: JSON documents, aligned tables, progress spinners, and
+//! the user error of a command line that clap accepted but a command refuses.
 
 use std::fmt;
 use std::io::IsTerminal;
-use std::str::FromStr;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -19,16 +18,6 @@ impl fmt::Display for UserError {
 }
 
 impl std::error::Error for UserError {}
-
-/// Parses a command-line value, turning failure into a `UserError` naming the argument.
-pub(crate) fn parse_arg<T: FromStr>(value: &str, what: &str) -> anyhow::Result<T>
-where
-    T::Err: fmt::Display,
-{
-    value
-        .parse::<T>()
-        .map_err(|e| UserError(format!("invalid {what} '{value}': {e}")).into())
-}
 
 /// Prints one JSON document on stdout.
 pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {

@@ -23,8 +23,8 @@ use provdb::{AskRequest, Attribution, Datanet, Db, IngestOptions};
 use serde::Serialize;
 
 use crate::cli::BenchAnswerArgs;
-use crate::commands::load_embedder;
 use crate::output::{UserError, print_json};
+use provdb::models::load_embedder;
 
 #[derive(Serialize)]
 struct LedgerReport {

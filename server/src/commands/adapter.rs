@@ -1,25 +1,64 @@
 //! `provdb adapter add|list|remove|random`: the data directory's LoRA adapter store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use clap::Subcommand;
 use provdb::inference::llama::LlamaModel;
 use provdb::inference::lora::random::{self, RandomAdapter};
 use provdb::inference::lora::{AdapterInfo, MODULES};
-use provdb::inference::model_files;
 
-use crate::cli::AdapterCommand;
+use crate::cli::options::GeneratorArgs;
 use crate::output::{UserError, print_json, print_table};
 
-pub(crate) fn run(data: &std::path::Path, command: AdapterCommand) -> anyhow::Result<()> {
+/// `provdb adapter`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdapterCommand {
+    /// Add a PEFT LoRA folder, or a folder of them, checked against the base model.
+    Add {
+        /// The folder.
+        path: PathBuf,
+        /// The owner's address (0x and 40 hex digits; the adapter store checks it).
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        base: GeneratorArgs,
+    },
+    /// List the stored adapters.
+    List,
+    /// Remove an adapter (an id or a unique prefix).
+    Remove {
+        /// The adapter.
+        id: String,
+    },
+    /// Write PEFT folders with random weights for a base model (tests, benchmarks, demos).
+    Random {
+        /// Folder to write them in (`adapter-0000`, `adapter-0001`, ...).
+        out: PathBuf,
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Rank.
+        #[arg(long, default_value_t = 16)]
+        rank: usize,
+        /// Target modules, comma-separated PEFT names (default: every linear layer).
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Store bf16 instead of f32.
+        #[arg(long)]
+        bf16: bool,
+        /// First seed (adapter i uses seed + i).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        base: GeneratorArgs,
+    },
+}
+
+pub(crate) fn run(data: &Path, json: bool, command: AdapterCommand) -> anyhow::Result<()> {
     let store = provdb::adapter_store_at(data);
     match command {
-        AdapterCommand::Add {
-            path,
-            owner,
-            model,
-            json,
-        } => {
-            let model = LlamaModel::load(&model_path(model))?;
+        AdapterCommand::Add { path, owner, base } => {
+            let model = LlamaModel::load(&base.path())?;
             let added = store.add_all(&path, owner.as_deref(), &model)?;
             if json {
                 return print_json(&added);
@@ -33,7 +72,7 @@ pub(crate) fn run(data: &std::path::Path, command: AdapterCommand) -> anyhow::Re
                 );
             }
         }
-        AdapterCommand::List { json } => {
+        AdapterCommand::List => {
             let all = store.list()?;
             if json {
                 return print_json(&all);
@@ -52,9 +91,9 @@ pub(crate) fn run(data: &std::path::Path, command: AdapterCommand) -> anyhow::Re
             targets,
             bf16,
             seed,
-            model,
+            base,
         } => {
-            let model = LlamaModel::load(&model_path(model))?;
+            let model = LlamaModel::load(&base.path())?;
             let targets: Vec<&'static str> = if targets.is_empty() {
                 MODULES.to_vec()
             } else {
@@ -82,10 +121,6 @@ pub(crate) fn run(data: &std::path::Path, command: AdapterCommand) -> anyhow::Re
         }
     }
     Ok(())
-}
-
-fn model_path(model: Option<PathBuf>) -> PathBuf {
-    model.unwrap_or_else(model_files::default_generator_path)
 }
 
 fn print_list(all: &[AdapterInfo]) {

@@ -2,31 +2,80 @@
 //! who is paid; `--json` prints one document instead.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
+use clap::{Args, ValueEnum};
 use provdb::inference::llama::LlamaModel;
-use provdb::inference::model_files;
-use provdb::{Address, AskRequest, Attribution, Caller, Db, SearchMode};
+use provdb::{AskRequest, Attribution, Db, SearchMode};
 
-use crate::cli::AskArgs;
-use crate::commands::load_embedder;
-use crate::output::{UserError, parse_arg, print_json, print_table};
+use crate::cli::options::{AdapterMixArgs, CallerArgs, SearchModeArg, ServingModelArgs};
+use crate::output::{print_json, print_table};
 
-pub(crate) fn run(data: &std::path::Path, args: AskArgs) -> anyhow::Result<()> {
+/// `provdb ask`.
+#[derive(Debug, Args)]
+pub(crate) struct AskArgs {
+    /// Datanet to answer from.
+    name: String,
+    /// The question.
+    question: String,
+    /// More Datanets to retrieve from.
+    #[arg(long = "datanet")]
+    more: Vec<String>,
+    /// Sources to retrieve.
+    #[arg(short, long, default_value_t = 4)]
+    k: usize,
+    /// Which retrievers find the sources.
+    #[arg(long, value_enum, default_value_t = SearchModeArg::Hybrid)]
+    mode: SearchModeArg,
+    /// The fee to split, in wei (a whole number).
+    #[arg(long, default_value_t = 0, value_name = "WEI", value_parser = parse_wei)]
+    fee: u128,
+    /// Who is paid: the verified citations or leave-one-out.
+    #[arg(long, value_enum, default_value_t = AttributionArg::Cited)]
+    attribution: AttributionArg,
+    #[command(flatten)]
+    adapters: AdapterMixArgs,
+    #[command(flatten)]
+    caller: CallerArgs,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 160)]
+    max_tokens: usize,
+    #[command(flatten)]
+    models: ServingModelArgs,
+}
+
+/// A fee in wei: a whole number below 2^128.
+fn parse_wei(text: &str) -> Result<u128, String> {
+    text.parse()
+        .map_err(|_| "the fee must be a whole number of wei".to_string())
+}
+
+/// Attribution methods (`--attribution`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AttributionArg {
+    /// The verified citation markers, weighted by retrieval score.
+    Cited,
+    /// Leave-one-out: each source weighted by how much removing it lowers the answer's
+    /// log-probability.
+    Loo,
+}
+
+impl From<AttributionArg> for Attribution {
+    fn from(method: AttributionArg) -> Self {
+        match method {
+            AttributionArg::Cited => Self::Cited,
+            AttributionArg::Loo => Self::Loo,
+        }
+    }
+}
+
+/// With `--json`, prints one document: answer_id, answer, citations, split (amounts as
+/// decimal strings), usage.
+pub(crate) fn run(data: &Path, json: bool, args: AskArgs) -> anyhow::Result<()> {
     let mut db = Db::open(data)?;
     // Check what the user typed before loading models.
     db.datanet_info(&args.name)?;
-    let caller = match &args.caller {
-        Some(address) => Caller::address(parse_arg::<Address>(address, "--as")?),
-        None => Caller::anonymous(),
-    };
-    let fee_wei: u128 = args.fee.parse().map_err(|_| {
-        UserError(format!(
-            "--fee must be a whole number of wei, got '{}'",
-            args.fee
-        ))
-    })?;
-    let attribution: Attribution = parse_arg(&args.attribution, "--attribution")?;
-    let mode: SearchMode = parse_arg(&args.mode, "--mode")?;
+    let mode = SearchMode::from(args.mode);
     let mut datanets = vec![args.name.clone()];
     datanets.extend(args.more.iter().cloned());
     let request = AskRequest {
@@ -34,28 +83,25 @@ pub(crate) fn run(data: &std::path::Path, args: AskArgs) -> anyhow::Result<()> {
         question: args.question.clone(),
         k: args.k,
         mode,
-        adapters: args.adapters.clone(),
-        fee_wei,
-        attribution,
-        caller,
+        adapters: args.adapters.specs(),
+        fee_wei: args.fee,
+        attribution: args.attribution.into(),
+        caller: args.caller.caller(),
         max_tokens: args.max_tokens,
     };
     if mode != SearchMode::Bm25
-        && let Some(embedder) = load_embedder(args.embedder.as_deref())?
+        && let Some(embedder) = args.models.load_embedder()?
     {
         db = db.with_embedder(embedder);
     }
-    let path = args
-        .model
-        .clone()
-        .unwrap_or_else(model_files::default_generator_path);
-    let name = path
-        .file_name()
-        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let path = args.models.generator.path();
     db = db
-        .with_generator(LlamaModel::load(&path)?, name)
-        .with_adapter_cache_bytes(args.adapter_cache_bytes);
-    let stream = !args.json && std::io::stdout().is_terminal();
+        .with_generator(
+            LlamaModel::load(&path)?,
+            provdb::models::generator_name(&path),
+        )
+        .with_adapter_cache_bytes(args.models.adapter_cache_bytes);
+    let stream = !json && std::io::stdout().is_terminal();
     let mut stdout = std::io::stdout();
     let answer = db.ask(&request, &mut |piece| {
         if stream {
@@ -67,7 +113,7 @@ pub(crate) fn run(data: &std::path::Path, args: AskArgs) -> anyhow::Result<()> {
         }
         true
     })?;
-    if args.json {
+    if json {
         return print_json(&answer);
     }
     if stream {

@@ -4,11 +4,71 @@
 use std::path::Path;
 use std::time::Duration;
 
+use clap::{Args, Subcommand};
 use provdb::{Address, Db};
 use provdb_chain::RetryPolicy;
 
-use crate::cli::{ChainCommand, ChainRpcArgs};
-use crate::output::{parse_arg, print_json, print_table};
+use crate::output::{print_json, print_table};
+
+/// `provdb chain`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChainCommand {
+    /// Deploy ProvenanceRegistry and AttributionDistributor; their addresses go to
+    /// DATA/chain.json. The key's account becomes the operator. JSON: chain_id, operator,
+    /// distributor, registry, deploy_block, gas_used.
+    Deploy {
+        /// JSON-RPC endpoint.
+        #[arg(long, env = "PROVDB_RPC")]
+        rpc: String,
+        /// The operator's private key (hex).
+        #[arg(long, env = "PROVDB_CHAIN_KEY", hide_env_values = true)]
+        key: String,
+        /// Deploy new contracts even when DATA/chain.json records some.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Post every closed epoch (funded with its new total) and anchor every ingest batch the
+    /// chain does not have yet, in order. Reads the chain first: safe to rerun at any time.
+    /// JSON: epochs_posted, datanets_registered, batches_anchored, chain_last_epoch,
+    /// chain_last_sequence.
+    Sync {
+        /// The operator's private key (hex).
+        #[arg(long, env = "PROVDB_CHAIN_KEY", hide_env_values = true)]
+        key: String,
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+    },
+    /// Local epochs and ingest batches against the chain's.
+    Status {
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+    },
+    /// Claim what an account is owed by the last epoch on chain (paid to that account). JSON:
+    /// epoch, account, cumulative_wei, paid_wei, proof, tx, gas_used.
+    Claim {
+        /// The account paid.
+        address: Address,
+        /// The private key of the account that sends (and pays gas for) the claim.
+        #[arg(long, env = "PROVDB_CLAIM_KEY", hide_env_values = true)]
+        key: String,
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+    },
+}
+
+/// Options of every chain command that talks to the node.
+#[derive(Debug, Args)]
+pub(crate) struct ChainRpcArgs {
+    /// JSON-RPC endpoint (default: the one recorded at deploy).
+    #[arg(long, env = "PROVDB_RPC")]
+    rpc: Option<String>,
+    /// Attempts per step before giving up on an unreachable or slow node.
+    #[arg(long, default_value_t = 5)]
+    attempts: u32,
+    /// Seconds one attempt (a call, or a transaction until its receipt) may take.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+}
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -24,15 +84,10 @@ fn retry(args: &ChainRpcArgs) -> RetryPolicy {
     }
 }
 
-pub(crate) fn run(data: &Path, command: ChainCommand) -> anyhow::Result<()> {
+pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Result<()> {
     let rt = runtime()?;
     match command {
-        ChainCommand::Deploy {
-            rpc,
-            key,
-            force,
-            json,
-        } => {
+        ChainCommand::Deploy { rpc, key, force } => {
             // Deploy needs the data directory to exist as a database (it records there).
             drop(Db::open(data)?);
             let report = rt.block_on(provdb_chain::deploy(
@@ -56,7 +111,7 @@ pub(crate) fn run(data: &Path, command: ChainCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        ChainCommand::Sync { key, rpc, json } => {
+        ChainCommand::Sync { key, rpc } => {
             let db = Db::open(data)?;
             let adapters = owned_adapters(&db)?;
             let report = rt.block_on(provdb_chain::sync(
@@ -94,7 +149,7 @@ pub(crate) fn run(data: &Path, command: ChainCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        ChainCommand::Status { rpc, json } => {
+        ChainCommand::Status { rpc } => {
             let db = Db::open(data)?;
             let report = rt.block_on(provdb_chain::status(
                 db.store(),
@@ -137,18 +192,12 @@ pub(crate) fn run(data: &Path, command: ChainCommand) -> anyhow::Result<()> {
             print_table(&["epoch", "state", "total_wei", "root", "tx"], &rows);
             Ok(())
         }
-        ChainCommand::Claim {
-            address,
-            key,
-            rpc,
-            json,
-        } => {
-            let account: Address = parse_arg(&address, "address")?;
+        ChainCommand::Claim { address, key, rpc } => {
             let db = Db::open(data)?;
             let report = rt.block_on(provdb_chain::claim(
                 db.store(),
                 data,
-                account,
+                address,
                 &key,
                 rpc.rpc.as_deref(),
                 retry(&rpc),

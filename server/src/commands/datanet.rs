@@ -1,18 +1,69 @@
 //! `provdb datanet create|list|show`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand};
 use provdb::storage::{ChunkingConfig, Visibility};
-use provdb::{Datanet, DatanetInfo, Db, Status};
+use provdb::{Address, Datanet, DatanetInfo, Db, Status};
 
-use crate::cli::{DatanetCommand, DatanetCreateArgs};
-use crate::output::{parse_arg, print_json, print_table};
+use crate::output::{print_json, print_table};
 
-pub(crate) fn run(data: &Path, command: DatanetCommand) -> anyhow::Result<()> {
+/// `provdb datanet`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DatanetCommand {
+    /// Create a Datanet.
+    Create(DatanetCreateArgs),
+    /// List Datanets.
+    List,
+    /// Show one Datanet with its counters.
+    Show {
+        /// Datanet name.
+        name: String,
+    },
+}
+
+/// `provdb datanet create`.
+#[derive(Debug, Args)]
+pub(crate) struct DatanetCreateArgs {
+    /// Name: a letter, then letters, digits, `_` or `-`.
+    name: String,
+    /// The column that is chunked and indexed.
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    /// Default license of the records.
+    #[arg(long, default_value = "unspecified")]
+    license: String,
+    /// Description.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Typed schema, JSON: {"columns":[{"name":"title","type":"string","required":true},...]}.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Refuse records without a valid EIP-191 signature by their contributor.
+    #[arg(long)]
+    require_signatures: bool,
+    /// Only the owner and grantees may read it.
+    #[arg(long)]
+    private: bool,
+    /// Owner (curator) address.
+    #[arg(long)]
+    owner: Option<Address>,
+    /// New records start `pending` until a curator approves them.
+    #[arg(long)]
+    review: bool,
+    /// Chunk size in bytes.
+    #[arg(long, default_value_t = 1000)]
+    chunk_size: u32,
+    /// Bytes shared by consecutive chunks.
+    #[arg(long, default_value_t = 150)]
+    chunk_overlap: u32,
+}
+
+pub(crate) fn run(data: &Path, json: bool, command: DatanetCommand) -> anyhow::Result<()> {
     let db = Db::open(data)?;
     match command {
-        DatanetCommand::Create(args) => create(&db, args),
-        DatanetCommand::List { json } => {
+        DatanetCommand::Create(args) => create(&db, json, args),
+        DatanetCommand::List => {
             let datanets = db.datanets()?;
             if json {
                 return print_json(&serde_json::json!({ "datanets": datanets }));
@@ -35,7 +86,7 @@ pub(crate) fn run(data: &Path, command: DatanetCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        DatanetCommand::Show { name, json } => {
+        DatanetCommand::Show { name } => {
             let info = db.datanet_info(&name)?;
             if json {
                 print_json(&info)
@@ -46,18 +97,13 @@ pub(crate) fn run(data: &Path, command: DatanetCommand) -> anyhow::Result<()> {
     }
 }
 
-fn create(db: &Db, args: DatanetCreateArgs) -> anyhow::Result<()> {
+fn create(db: &Db, json: bool, args: DatanetCreateArgs) -> anyhow::Result<()> {
     let schema = match &args.schema {
         Some(path) => Some(provdb::schema::parse_schema(&fs_err::read_to_string(
             path,
         )?)?),
         None => None,
     };
-    let owner = args
-        .owner
-        .as_deref()
-        .map(|o| parse_arg(o, "owner address"))
-        .transpose()?;
     let spec = Datanet {
         name: args.name,
         description: args.description,
@@ -70,7 +116,7 @@ fn create(db: &Db, args: DatanetCreateArgs) -> anyhow::Result<()> {
         } else {
             Visibility::Public
         },
-        owner,
+        owner: args.owner,
         initial_status: if args.review {
             Status::Pending
         } else {
@@ -84,7 +130,7 @@ fn create(db: &Db, args: DatanetCreateArgs) -> anyhow::Result<()> {
         },
     };
     let info = db.create_datanet(spec)?;
-    if args.json {
+    if json {
         print_json(&info)
     } else {
         println!("created datanet '{}' (id {})", info.name, info.id);

@@ -1,21 +1,46 @@
 //! `provdb demo` and `provdb convert-smart`: the Cranfield collection as a signed Datanet.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use std::io::Write;
-
+use clap::Args;
 use provdb::inference::llama::LlamaModel;
-use provdb::inference::model_files;
+use provdb::models::{generator_name, generator_path, load_embedder};
 use provdb::query::arrow::util::pretty::pretty_format_batches;
 use provdb::storage::{ChunkingConfig, LedgerPolicy};
 use provdb::{AskRequest, Attribution, Caller, Datanet, Db, IngestOptions, QueryLimits};
 
-use crate::cli::{ConvertSmartArgs, DemoArgs};
 use crate::commands::datanet::print_info;
-use crate::commands::load_embedder;
-use crate::commands::records::RecordView;
 use crate::output::UserError;
+use crate::views::RecordView;
+
+/// `provdb convert-smart`.
+#[derive(Debug, Args)]
+pub(crate) struct ConvertSmartArgs {
+    /// Collection directory (cran.all.1400 or *.ALL).
+    collection: PathBuf,
+    /// Output JSONL file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `provdb demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The collection to load.
+    #[arg(long, default_value = "data/cranfield")]
+    collection: PathBuf,
+    /// The question the demo asks.
+    #[arg(
+        long,
+        default_value = "What is the effect of a propeller slipstream on the lift of a wing?"
+    )]
+    question: String,
+    /// Only the first N documents (a quicker demo).
+    #[arg(long)]
+    limit: Option<usize>,
+}
 
 pub(crate) fn convert_smart(args: ConvertSmartArgs) -> anyhow::Result<()> {
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
@@ -101,10 +126,10 @@ pub(crate) fn run(data: &Path, args: DemoArgs) -> anyhow::Result<()> {
 fn answer_and_pay(db: Db, name: &str, question: &str) -> anyhow::Result<()> {
     let embedder = load_embedder(None)?
         .ok_or_else(|| UserError("the embedder is missing: run scripts/fetch-models.sh".into()))?;
-    let generator = LlamaModel::load(&model_files::default_generator_path())?;
+    let path = generator_path(None);
     let db = db
         .with_embedder(embedder)
-        .with_generator(generator, "SmolLM2-135M-Instruct.Q4_1.gguf");
+        .with_generator(LlamaModel::load(&path)?, generator_name(&path));
 
     println!("== 7. Index the Datanet: BM25 and MiniLM vectors (once; later runs catch up)");
     let started = Instant::now();

@@ -1,16 +1,28 @@
 //! `provdb embed TEXT...`.
 
-use provdb::inference::{Embedder, EmbedderConfig, model_files};
+use clap::Args;
+use provdb::inference::{Embedder, EmbedderConfig};
 
-use crate::cli::EmbedArgs;
+use crate::cli::options::EmbedderArgs;
 use crate::output::print_json;
 
-pub(crate) fn run(args: EmbedArgs) -> anyhow::Result<()> {
-    let dir = args.model.unwrap_or_else(model_files::default_embedder_dir);
+/// `provdb embed`.
+#[derive(Debug, Args)]
+pub(crate) struct EmbedArgs {
+    /// Texts to embed.
+    #[arg(required = true)]
+    texts: Vec<String>,
+    #[command(flatten)]
+    embedder: EmbedderArgs,
+}
+
+/// Prints JSON `{"model", "dim", "embeddings": [[...], ...]}` with `--json`.
+pub(crate) fn run(json: bool, args: EmbedArgs) -> anyhow::Result<()> {
+    let dir = args.embedder.dir();
     let embedder = Embedder::load(&dir, EmbedderConfig::default())?;
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
     let embeddings = embedder.embed(&texts)?;
-    if args.json {
+    if json {
         return print_json(
             &serde_json::json!({ "model": dir, "dim": embedder.dim(), "embeddings": embeddings }),
         );

@@ -2,89 +2,36 @@
 
 use std::path::Path;
 
-use provdb::storage::{Epoch, merkle_leaf_hash};
+use clap::Subcommand;
 use provdb::{Address, Db};
-use serde::Serialize;
 
-use crate::cli::EpochCommand;
-use crate::output::{UserError, parse_arg, print_json, print_table};
+use crate::output::{print_json, print_table};
+use crate::views::{EpochView, ProofView};
 
-fn hex32(bytes: &[u8; 32]) -> String {
-    format!("0x{}", hex::encode(bytes))
+/// `provdb epoch`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EpochCommand {
+    /// Close the entries since the last epoch; JSON: epoch, root, accounts, total_wei,
+    /// first_seq, end_seq.
+    Close,
+    /// List the closed epochs.
+    List,
+    /// An account's cumulative balance and Merkle proof (OpenZeppelin StandardMerkleTree
+    /// leaf `(address, uint256)`); JSON: epoch, account, cumulative_wei, leaf, proof, root.
+    Proof {
+        /// The account.
+        address: Address,
+        /// The epoch (default: the last).
+        #[arg(long)]
+        epoch: Option<u64>,
+    },
 }
 
-/// An epoch as the CLI and the HTTP API print it.
-#[derive(Serialize)]
-pub(crate) struct EpochOutput {
-    epoch: u64,
-    root: String,
-    accounts: u64,
-    total_wei: String,
-    first_seq: u64,
-    end_seq: u64,
-    ledger_head: String,
-    closed_at_ms: i64,
-}
-
-impl From<&Epoch> for EpochOutput {
-    fn from(e: &Epoch) -> Self {
-        Self {
-            epoch: e.epoch,
-            root: hex32(&e.root),
-            accounts: e.accounts,
-            total_wei: e.total_wei.to_string(),
-            first_seq: e.first_seq,
-            end_seq: e.end_seq,
-            ledger_head: hex32(&e.ledger_head),
-            closed_at_ms: e.closed_at_ms,
-        }
-    }
-}
-
-/// An account's Merkle proof in an epoch, as a claim contract takes it.
-#[derive(Serialize)]
-pub(crate) struct ProofOutput {
-    epoch: u64,
-    account: String,
-    cumulative_wei: String,
-    leaf: String,
-    proof: Vec<String>,
-    root: String,
-}
-
-/// `account`'s proof in `epoch` (the last closed one when `None`).
-pub(crate) fn epoch_proof(
-    db: &Db,
-    account: Address,
-    epoch: Option<u64>,
-) -> anyhow::Result<ProofOutput> {
-    let number = match epoch {
-        Some(n) => n,
-        None => db
-            .epochs()?
-            .last()
-            .map(|e| e.epoch)
-            .ok_or_else(|| UserError("no epoch is closed yet".into()))?,
-    };
-    let tree = db.epoch_tree(number)?;
-    let (Some(amount), Some(proof)) = (tree.amount(&account), tree.proof(&account)) else {
-        return Err(UserError(format!("{account} has no balance in epoch {number}")).into());
-    };
-    Ok(ProofOutput {
-        epoch: number,
-        account: account.to_string(),
-        cumulative_wei: amount.to_string(),
-        leaf: hex32(&merkle_leaf_hash(&account, amount)),
-        proof: proof.iter().map(hex32).collect(),
-        root: hex32(&tree.root()),
-    })
-}
-
-pub(crate) fn run(data: &Path, command: EpochCommand) -> anyhow::Result<()> {
+pub(crate) fn run(data: &Path, json: bool, command: EpochCommand) -> anyhow::Result<()> {
     let db = Db::open(data)?;
     match command {
-        EpochCommand::Close { json } => {
-            let epoch = EpochOutput::from(&db.close_epoch()?);
+        EpochCommand::Close => {
+            let epoch = EpochView::from(&db.close_epoch()?);
             if json {
                 return print_json(&epoch);
             }
@@ -99,8 +46,8 @@ pub(crate) fn run(data: &Path, command: EpochCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        EpochCommand::List { json } => {
-            let epochs: Vec<EpochOutput> = db.epochs()?.iter().map(EpochOutput::from).collect();
+        EpochCommand::List => {
+            let epochs: Vec<EpochView> = db.epochs()?.iter().map(EpochView::from).collect();
             if json {
                 return print_json(&epochs);
             }
@@ -122,13 +69,8 @@ pub(crate) fn run(data: &Path, command: EpochCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        EpochCommand::Proof {
-            address,
-            epoch,
-            json,
-        } => {
-            let account: Address = parse_arg(&address, "address")?;
-            let output = epoch_proof(&db, account, epoch)?;
+        EpochCommand::Proof { address, epoch } => {
+            let output = ProofView::from(&db.epoch_proof(address, epoch)?);
             if json {
                 return print_json(&output);
             }

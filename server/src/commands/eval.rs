@@ -2,16 +2,41 @@
 //! temporary database, indexes it, and reports nDCG@10, recall@100 and MRR@10 per mode.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
+use clap::{Args, Subcommand};
 use provdb::eval::{Metrics, SweepPoint, evaluate, load_collection, sweep, sweep_grid};
 use provdb::{Datanet, Db, IngestOptions, SearchMode};
 use serde::Serialize;
 
-use crate::cli::{EvalCommand, EvalIrArgs};
-use crate::commands::load_embedder;
-use crate::commands::search::options;
+use crate::cli::options::EmbedderArgs;
+use crate::commands::search::FusionArgs;
 use crate::output::{UserError, print_json, print_table, progress};
+
+/// `provdb eval`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EvalCommand {
+    /// nDCG@10, recall@100 and MRR@10 of each mode on a SMART collection, loaded into a
+    /// fresh Datanet in a temporary database.
+    Ir(EvalIrArgs),
+}
+
+/// `provdb eval ir`.
+#[derive(Debug, Args)]
+pub(crate) struct EvalIrArgs {
+    /// Collection directory (cran.all.1400/cran.qry/cranqrel or *.ALL/*.QRY/*.REL).
+    #[arg(long)]
+    collection: PathBuf,
+    #[command(flatten)]
+    fusion: FusionArgs,
+    #[command(flatten)]
+    embedder: EmbedderArgs,
+    /// Also score a grid of hybrid settings (RRF k x weights, weighted sums), fused from one
+    /// BM25 and one vector list per query.
+    #[arg(long)]
+    sweep: bool,
+}
 
 #[derive(Serialize)]
 struct Report {
@@ -20,7 +45,7 @@ struct Report {
     judged_queries: usize,
     chunks: u32,
     index_seconds: f64,
-    fusion: String,
+    fusion: &'static str,
     rrf_k: f32,
     weights: [f32; 2],
     modes: BTreeMap<&'static str, Metrics>,
@@ -28,16 +53,16 @@ struct Report {
     sweep: Vec<SweepPoint>,
 }
 
-pub(crate) fn run(command: EvalCommand) -> anyhow::Result<()> {
+pub(crate) fn run(json: bool, command: EvalCommand) -> anyhow::Result<()> {
     match command {
-        EvalCommand::Ir(args) => ir(args),
+        EvalCommand::Ir(args) => ir(json, args),
     }
 }
 
-fn ir(args: EvalIrArgs) -> anyhow::Result<()> {
-    let base = options(10, "hybrid", &args.fusion)?;
+fn ir(json: bool, args: EvalIrArgs) -> anyhow::Result<()> {
+    let base = args.fusion.options(10, SearchMode::Hybrid)?;
     let collection = load_collection(&args.collection)?;
-    let embedder = load_embedder(args.fusion.model.as_deref())?.ok_or_else(|| {
+    let embedder = args.embedder.load()?.ok_or_else(|| {
         UserError("no embedder model: run scripts/fetch-models.sh or pass --model DIR".into())
     })?;
     let tmp = tempfile::tempdir()?;
@@ -75,13 +100,13 @@ fn ir(args: EvalIrArgs) -> anyhow::Result<()> {
             .count(),
         chunks: caught.chunks,
         index_seconds,
-        fusion: args.fusion.fusion.clone(),
+        fusion: args.fusion.fusion.as_str(),
         rrf_k: base.rrf_k,
         weights: [base.weights.bm25, base.weights.vector],
         modes,
         sweep,
     };
-    if args.json {
+    if json {
         return print_json(&report);
     }
     println!(

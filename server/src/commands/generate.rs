@@ -1,28 +1,52 @@
 //! `provdb generate PROMPT`: tokens stream to stdout as they are produced.
 
 use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
+use clap::Args;
 use provdb::inference::llama::{Llama, SamplingParams};
 use provdb::inference::lora::AdapterCache;
-use provdb::inference::model_files;
-use std::sync::Arc;
 
-use crate::cli::GenerateArgs;
+use crate::cli::options::{AdapterMixArgs, GeneratorArgs};
 use crate::output::UserError;
 
-pub(crate) fn run(data: &std::path::Path, args: GenerateArgs) -> anyhow::Result<()> {
+/// `provdb generate`.
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// The prompt (sent as one user turn of the model's chat template unless --raw).
+    prompt: String,
+    /// Most new tokens.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Sampler seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Continue the prompt as plain text instead of a chat turn.
+    #[arg(long)]
+    raw: bool,
+    #[command(flatten)]
+    adapters: AdapterMixArgs,
+    #[command(flatten)]
+    generator: GeneratorArgs,
+}
+
+pub(crate) fn run(data: &Path, args: GenerateArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.top_p) || args.temperature < 0.0 {
         return Err(UserError("--top-p must be in 0..1 and --temperature >= 0".into()).into());
     }
-    let path = args
-        .model
-        .unwrap_or_else(model_files::default_generator_path);
-    let mut model = Llama::load(&path)?;
-    if !args.adapters.is_empty() {
+    let mut model = Llama::load(&args.generator.path())?;
+    if !args.adapters.adapters.is_empty() {
         let store = provdb::adapter_store_at(data);
         let cache = AdapterCache::new(store, Arc::clone(model.model()), usize::MAX);
-        model.set_adapters(cache.mix(&args.adapters)?);
+        model.set_adapters(cache.mix(&args.adapters.specs())?);
     }
     let prompt = if args.raw {
         args.prompt.clone()

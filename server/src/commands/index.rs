@@ -2,19 +2,56 @@
 
 use std::path::Path;
 
+use clap::{Args, Subcommand};
 use provdb::Db;
 
-use crate::cli::{IndexCommand, IndexConfigArgs};
-use crate::commands::load_embedder;
+use crate::cli::options::EmbedderArgs;
 use crate::output::print_json;
 
-pub(crate) fn run(data: &Path, command: IndexCommand) -> anyhow::Result<()> {
+/// `provdb index`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum IndexCommand {
+    /// Show the parameters; with options, change them (the graph is rebuilt from the stored
+    /// vectors, nothing is re-embedded).
+    Config(IndexConfigArgs),
+    /// Delete the index files and rebuild them from storage.
+    Rebuild {
+        /// Datanet name.
+        name: String,
+        #[command(flatten)]
+        embedder: EmbedderArgs,
+    },
+}
+
+/// `provdb index config`.
+#[derive(Debug, Args)]
+pub(crate) struct IndexConfigArgs {
+    /// Datanet name.
+    name: String,
+    /// HNSW neighbours per node (M).
+    #[arg(long)]
+    m: Option<usize>,
+    /// HNSW candidate list while building.
+    #[arg(long)]
+    ef_construction: Option<usize>,
+    /// HNSW candidate list while searching.
+    #[arg(long)]
+    ef_search: Option<usize>,
+    /// Filtered vector searches selecting at most this many chunks scan them exactly.
+    #[arg(long)]
+    exact_scan_max: Option<u64>,
+    /// Candidates per retriever in hybrid mode.
+    #[arg(long)]
+    fusion_depth: Option<usize>,
+}
+
+pub(crate) fn run(data: &Path, json: bool, command: IndexCommand) -> anyhow::Result<()> {
     match command {
-        IndexCommand::Config(args) => config(data, args),
-        IndexCommand::Rebuild { name, model } => {
+        IndexCommand::Config(args) => config(data, json, args),
+        IndexCommand::Rebuild { name, embedder } => {
             let mut db = Db::open(data)?;
             db.datanet_info(&name)?;
-            if let Some(embedder) = load_embedder(model.as_deref())? {
+            if let Some(embedder) = embedder.load()? {
                 db = db.with_embedder(embedder);
             }
             let caught = db.rebuild_index(&name, &|_, _, _| {})?;
@@ -27,7 +64,7 @@ pub(crate) fn run(data: &Path, command: IndexCommand) -> anyhow::Result<()> {
     }
 }
 
-fn config(data: &Path, args: IndexConfigArgs) -> anyhow::Result<()> {
+fn config(data: &Path, json: bool, args: IndexConfigArgs) -> anyhow::Result<()> {
     let db = Db::open(data)?;
     let mut config = db.index(&args.name)?.config();
     let before = config;
@@ -49,7 +86,7 @@ fn config(data: &Path, args: IndexConfigArgs) -> anyhow::Result<()> {
     if config != before {
         db.configure_index(&args.name, &config)?;
     }
-    if args.json {
+    if json {
         return print_json(&config);
     }
     let h = config.hnsw;

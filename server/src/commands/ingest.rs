@@ -5,15 +5,37 @@
 //! `indexed N chunks ...` follows; `--no-index` leaves that to the next search.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use provdb::{Db, IngestOptions, IngestReport};
+use clap::Args;
+use provdb::{Address, Db, IngestOptions, IngestReport};
 use serde::Serialize;
 
-use crate::cli::IngestArgs;
-use crate::commands::load_embedder;
-use crate::output::{parse_arg, print_json, progress};
+use crate::cli::options::EmbedderArgs;
+use crate::output::{print_json, progress};
+
+/// `provdb ingest`.
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    /// Datanet name.
+    name: String,
+    /// Input files (.jsonl, .csv, .parquet).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Contributor of rows without a `contributor` column.
+    #[arg(long)]
+    contributor: Option<Address>,
+    /// Store the valid rows and write the others to a rejects file.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Only store; the index catches up on the next search.
+    #[arg(long)]
+    no_index: bool,
+    // Without an embedder model only BM25 is indexed now, vectors on the first search with one.
+    #[command(flatten)]
+    embedder: EmbedderArgs,
+}
 
 #[derive(Serialize)]
 struct Summary {
@@ -28,19 +50,15 @@ struct Summary {
     index: Option<provdb::index::CatchUp>,
 }
 
-pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
+pub(crate) fn run(data: &Path, json: bool, args: IngestArgs) -> anyhow::Result<()> {
     let mut db = Db::open(data)?;
     if !args.no_index
-        && let Some(embedder) = load_embedder(args.model.as_deref())?
+        && let Some(embedder) = args.embedder.load()?
     {
         db = db.with_embedder(embedder);
     }
     let options = IngestOptions {
-        contributor: args
-            .contributor
-            .as_deref()
-            .map(|c| parse_arg(c, "contributor address"))
-            .transpose()?,
+        contributor: args.contributor,
         skip_invalid: args.skip_invalid,
         ..IngestOptions::default()
     };
@@ -50,7 +68,6 @@ pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
         bar.set_message(path.display().to_string());
         bar.set_position(rows);
     };
-    let json = args.json;
     let mut print_committed = |report: &IngestReport| {
         if json {
             return;
@@ -97,7 +114,7 @@ pub(crate) fn run(data: &Path, args: IngestArgs) -> anyhow::Result<()> {
         files: reports,
         index,
     };
-    if args.json {
+    if json {
         print_json(&summary)
     } else {
         eprintln!(

@@ -2,36 +2,70 @@
 
 use std::path::Path;
 
-use provdb::{Address, ApiKey, Db, KeyRole};
+use clap::{Subcommand, ValueEnum};
+use provdb::{Address, Db, KeyRole};
 use serde_json::{Value, json};
 
-use crate::cli::KeyCommand;
-use crate::output::{parse_arg, print_json, print_table};
+use crate::output::{print_json, print_table};
+use crate::views::key_view;
 
-/// A key as listed (CLI and HTTP): never its secret or the secret's hash.
-pub(crate) fn key_view(key: &ApiKey) -> Value {
-    json!({
-        "key_id": hex::encode(key.key_id),
-        "address": key.address.to_string(),
-        "role": key.role.as_str(),
-        "label": key.label,
-        "created_at": key.created_at_ms,
-        "revoked_at": key.revoked_at_ms,
-    })
+/// `provdb key`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Make an API key for an address; it is printed once and stored hashed.
+    Create {
+        /// The address the key acts as.
+        #[arg(long)]
+        address: Address,
+        /// What the key may do.
+        #[arg(long, value_enum, default_value_t = RoleArg::Reader)]
+        role: RoleArg,
+        /// A note for people.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List keys (ids, addresses, roles; never secrets).
+    List,
+    /// Revoke a key by its id.
+    Revoke {
+        /// The key id (16 hex digits, the part after `pdb_`).
+        id: String,
+    },
 }
 
-pub(crate) fn run(data: &Path, command: KeyCommand) -> anyhow::Result<()> {
+/// Roles of API keys (`--role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoleArg {
+    /// Reads what its address may read; searches, queries, asks.
+    Reader,
+    /// A reader that may also upload records as its own address.
+    Contributor,
+    /// A contributor that may also create Datanets (and owns them).
+    Curator,
+    /// Everything, on every Datanet.
+    Admin,
+}
+
+impl From<RoleArg> for KeyRole {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Reader => Self::Reader,
+            RoleArg::Contributor => Self::Contributor,
+            RoleArg::Curator => Self::Curator,
+            RoleArg::Admin => Self::Admin,
+        }
+    }
+}
+
+pub(crate) fn run(data: &Path, json: bool, command: KeyCommand) -> anyhow::Result<()> {
     let db = Db::open(data)?;
     match command {
         KeyCommand::Create {
             address,
             role,
             label,
-            json,
         } => {
-            let address: Address = parse_arg(&address, "--address")?;
-            let role: KeyRole = parse_arg(&role, "--role")?;
-            let (key, token) = db.create_api_key(address, role, &label)?;
+            let (key, token) = db.create_api_key(address, role.into(), &label)?;
             if json {
                 return print_json(&json!({
                     "key": token,
@@ -49,7 +83,7 @@ pub(crate) fn run(data: &Path, command: KeyCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        KeyCommand::List { json } => {
+        KeyCommand::List => {
             let keys: Vec<Value> = db.api_keys()?.iter().map(key_view).collect();
             if json {
                 return print_json(&json!({ "keys": keys }));

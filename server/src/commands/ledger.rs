@@ -3,18 +3,59 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use clap::{Args, Subcommand};
 use provdb::storage::{LedgerPolicy, PolicyScope};
 use provdb::{Address, Db};
 use serde::Serialize;
 
-use crate::cli::{AuditArgs, LedgerCommand, PolicyArgs};
-use crate::output::{UserError, parse_arg, print_json, print_table};
+use crate::output::{UserError, print_json, print_table};
 
-pub(crate) fn run(data: &Path, command: LedgerCommand) -> anyhow::Result<()> {
+/// `provdb ledger`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// Recompute the hash chain and name the first broken entry (exit 1 when broken); JSON:
+    /// entries, ok, head, broken.
+    Verify,
+    /// Show the fee policy; with options, change it.
+    Policy(PolicyArgs),
+}
+
+/// `provdb ledger policy`.
+#[derive(Debug, Args)]
+pub(crate) struct PolicyArgs {
+    /// The policy of answers by this model (name as in answers, e.g. the GGUF file name).
+    #[arg(long, conflicts_with = "for_datanet")]
+    for_model: Option<String>,
+    /// The policy of answers that read only this Datanet.
+    #[arg(long)]
+    for_datanet: Option<String>,
+    /// The model owner's account.
+    #[arg(long)]
+    model_owner: Option<Address>,
+    /// The model owner's share, basis points.
+    #[arg(long)]
+    model_bps: Option<u16>,
+    /// The protocol's account (also the treasury of Datanets without owner).
+    #[arg(long)]
+    protocol: Option<Address>,
+    /// The protocol's share, basis points.
+    #[arg(long)]
+    protocol_bps: Option<u16>,
+}
+
+/// `provdb audit`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this account's entries.
+    #[arg(long)]
+    contributor: Option<Address>,
+}
+
+pub(crate) fn run(data: &Path, json: bool, command: LedgerCommand) -> anyhow::Result<()> {
     let db = Db::open(data)?;
     match command {
-        LedgerCommand::Verify { json } => verify(&db, json),
-        LedgerCommand::Policy(args) => policy(&db, args),
+        LedgerCommand::Verify => verify(&db, json),
+        LedgerCommand::Policy(args) => policy(&db, json, args),
     }
 }
 
@@ -70,7 +111,7 @@ struct PolicyOutput {
     protocol_bps: u16,
 }
 
-fn policy(db: &Db, args: PolicyArgs) -> anyhow::Result<()> {
+fn policy(db: &Db, json: bool, args: PolicyArgs) -> anyhow::Result<()> {
     let scope = match (&args.for_model, &args.for_datanet) {
         (Some(model), _) => PolicyScope::Model(model.clone()),
         (None, Some(name)) => PolicyScope::Datanet(db.datanet_info(name)?.id),
@@ -82,11 +123,11 @@ fn policy(db: &Db, args: PolicyArgs) -> anyhow::Result<()> {
         || args.model_bps.is_some()
         || args.protocol.is_some()
         || args.protocol_bps.is_some();
-    if let Some(owner) = &args.model_owner {
-        policy.model_owner = Some(parse_arg::<Address>(owner, "--model-owner")?);
+    if let Some(owner) = args.model_owner {
+        policy.model_owner = Some(owner);
     }
-    if let Some(protocol) = &args.protocol {
-        policy.protocol = Some(parse_arg::<Address>(protocol, "--protocol")?);
+    if let Some(protocol) = args.protocol {
+        policy.protocol = Some(protocol);
     }
     policy.model_owner_bps = args.model_bps.unwrap_or(policy.model_owner_bps);
     policy.protocol_bps = args.protocol_bps.unwrap_or(policy.protocol_bps);
@@ -105,7 +146,7 @@ fn policy(db: &Db, args: PolicyArgs) -> anyhow::Result<()> {
         protocol: policy.protocol.map(|a| a.to_string()),
         protocol_bps: policy.protocol_bps,
     };
-    if args.json {
+    if json {
         return print_json(&output);
     }
     if !output.set {
@@ -164,13 +205,9 @@ struct EntryRow {
 }
 
 /// `provdb audit [--contributor ADDR] [--json]`.
-pub(crate) fn audit(data: &Path, args: AuditArgs) -> anyhow::Result<()> {
+pub(crate) fn audit(data: &Path, json: bool, args: AuditArgs) -> anyhow::Result<()> {
     let db = Db::open(data)?;
-    let only = args
-        .contributor
-        .as_deref()
-        .map(|a| parse_arg::<Address>(a, "--contributor"))
-        .transpose()?;
+    let only = args.contributor;
     let mut totals: BTreeMap<Address, Tally> = BTreeMap::new();
     let mut rows = Vec::new();
     db.store().visit_ledger(1, &mut |entry| {
@@ -216,7 +253,7 @@ pub(crate) fn audit(data: &Path, args: AuditArgs) -> anyhow::Result<()> {
         let amount = |t: &AccountTotal| t.amount_wei.parse::<u128>().unwrap_or(0);
         amount(b).cmp(&amount(a)).then(a.account.cmp(&b.account))
     });
-    if args.json {
+    if json {
         #[derive(Serialize)]
         struct Output {
             accounts: Vec<AccountTotal>,

@@ -1,4 +1,7 @@
-//! One module per command group.
+//! One module per command group: its clap arguments beside the `run` that reads them. A
+//! command prints text, or one JSON document under the global `--json`; it talks to the
+//! database only through the root crate's API and shares JSON shapes with the HTTP API only
+//! through `crate::views`.
 
 pub(crate) mod adapter;
 pub(crate) mod ask;
@@ -19,31 +22,13 @@ pub(crate) mod serve;
 pub(crate) mod sql;
 pub(crate) mod train;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use provdb::SentenceEmbedder;
-use provdb::index::Embed;
-use provdb::inference::model_files;
+use std::path::Path;
 
 /// `provdb init`.
 pub(crate) fn init(data: &Path) -> anyhow::Result<()> {
     provdb::Db::init(data)?;
     println!("initialised provdb database in {}", data.display());
     Ok(())
-}
-
-/// The sentence embedder: from `--model DIR` (which must load), else from the default model
-/// directory when a model is there (`None` when it is not).
-pub(crate) fn load_embedder(model: Option<&Path>) -> anyhow::Result<Option<Arc<dyn Embed>>> {
-    let (dir, explicit): (PathBuf, bool) = match model {
-        Some(dir) => (dir.to_path_buf(), true),
-        None => (model_files::default_embedder_dir(), false),
-    };
-    if !explicit && !dir.join("config.json").is_file() {
-        return Ok(None);
-    }
-    Ok(Some(Arc::new(SentenceEmbedder::load(&dir)?)))
 }
 
 /// Sets `CANDLE_NUM_THREADS` (the size of candle's element-wise pool, read once when candle

@@ -2,64 +2,52 @@
 
 use std::path::Path;
 
-use provdb::storage::Record;
+use clap::{Args, Subcommand};
 use provdb::{Address, Db, RecordId, Status};
-use serde::Serialize;
-use serde_json::Value;
 
-use crate::cli::{RecordCommand, RecordsArgs};
-use crate::output::{parse_arg, print_json, print_table};
+use crate::cli::options::StatusArg;
+use crate::output::{print_json, print_table};
+use crate::views::RecordView;
 
-/// A record as the CLI prints it: every provenance column, content as JSON.
-#[derive(Serialize)]
-pub(crate) struct RecordView {
-    record_id: String,
-    datanet: String,
-    contributor: String,
-    signature: Option<String>,
-    license: String,
-    created_at: i64,
-    version: u32,
-    supersedes: Option<String>,
-    quality: Option<f32>,
-    status: &'static str,
-    sequence: u64,
-    chunks: u32,
-    content: Value,
+/// `provdb records`.
+#[derive(Debug, Args)]
+pub(crate) struct RecordsArgs {
+    /// Datanet name.
+    name: String,
+    /// At most this many records.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
 }
 
-impl RecordView {
-    pub(crate) fn new(record: &Record, datanet: &str) -> Self {
-        Self {
-            record_id: record.record_id.to_string(),
-            datanet: datanet.to_string(),
-            contributor: record.contributor.to_string(),
-            signature: record
-                .signature
-                .as_ref()
-                .map(|s| format!("0x{}", hex::encode(s))),
-            license: record.license.clone(),
-            created_at: record.created_at_ms,
-            version: record.version,
-            supersedes: record.supersedes.map(|s| s.to_string()),
-            quality: record.quality,
-            status: record.status.as_str(),
-            sequence: record.sequence,
-            chunks: record.chunk_count(),
-            content: serde_json::from_str(&record.content)
-                .unwrap_or(Value::String(record.content.clone())),
-        }
-    }
+/// `provdb record`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RecordCommand {
+    /// Set the curation status: pending, approved, rejected or slashed.
+    Status {
+        /// Record id (0x...).
+        id: RecordId,
+        /// New status.
+        #[arg(value_enum)]
+        status: StatusArg,
+    },
+    /// Remove a record: a tombstone version supersedes it, history stays.
+    Remove {
+        /// Record id (0x...).
+        id: RecordId,
+        /// Who removes it.
+        #[arg(long)]
+        by: Address,
+    },
 }
 
-pub(crate) fn list(data: &Path, args: RecordsArgs) -> anyhow::Result<()> {
+pub(crate) fn list(data: &Path, json: bool, args: RecordsArgs) -> anyhow::Result<()> {
     let db = Db::open(data)?;
     let records = db.records(&args.name, args.limit)?;
     let views: Vec<RecordView> = records
         .iter()
         .map(|r| RecordView::new(r, &args.name))
         .collect();
-    if args.json {
+    if json {
         return print_json(&serde_json::json!({ "datanet": args.name, "records": views }));
     }
     let rows: Vec<Vec<String>> = views
@@ -99,8 +87,7 @@ pub(crate) fn change(data: &Path, command: RecordCommand) -> anyhow::Result<()> 
     let db = Db::open(data)?;
     match command {
         RecordCommand::Status { id, status } => {
-            let id: RecordId = parse_arg(&id, "record id")?;
-            let status: Status = parse_arg(&status, "status")?;
+            let status = Status::from(status);
             let sequence = db.set_status(&id, status)?;
             println!(
                 "record {id} is now {} (sequence {sequence})",
@@ -108,8 +95,6 @@ pub(crate) fn change(data: &Path, command: RecordCommand) -> anyhow::Result<()> 
             );
         }
         RecordCommand::Remove { id, by } => {
-            let id: RecordId = parse_arg(&id, "record id")?;
-            let by: Address = parse_arg(&by, "address")?;
             let sequence = db.tombstone(&id, by)?;
             println!("record {id} removed by a tombstone (sequence {sequence})");
         }

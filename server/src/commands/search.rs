@@ -2,30 +2,76 @@
 
 use std::path::Path;
 
-use provdb::{Address, Caller, Db, Filters, Fusion, SearchOptions, Status, Weights};
+use clap::Args;
+use provdb::{Db, Filters, Fusion, SearchMode, SearchOptions, Weights};
 use serde::Serialize;
 
-use crate::cli::{FusionArgs, SearchArgs};
-use crate::commands::load_embedder;
-use crate::output::{parse_arg, print_json, print_table};
+use crate::cli::options::{CallerArgs, EmbedderArgs, FusionArg, SearchModeArg, StatusArg};
+use crate::output::{print_json, print_table};
 
-/// Search options from the command line (k, mode and fusion; filters are added by callers).
-pub(crate) fn options(k: usize, mode: &str, fusion: &FusionArgs) -> anyhow::Result<SearchOptions> {
-    let method: Fusion = parse_arg(&fusion.fusion, "fusion")?;
-    let defaults = Weights::default_for(method);
-    let options = SearchOptions {
-        k,
-        mode: parse_arg(mode, "search mode")?,
-        fusion: method,
-        rrf_k: fusion.rrf_k,
-        weights: Weights {
-            bm25: fusion.bm25_weight.unwrap_or(defaults.bm25),
-            vector: fusion.vector_weight.unwrap_or(defaults.vector),
-        },
-        filters: Filters::default(),
-    };
-    options.validate()?;
-    Ok(options)
+/// `provdb search`.
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// Datanet name.
+    name: String,
+    /// The query.
+    text: String,
+    /// Hits wanted.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Which retrievers answer.
+    #[arg(long, value_enum, default_value_t = SearchModeArg::Hybrid)]
+    mode: SearchModeArg,
+    /// Also return records of these statuses (default: approved only).
+    #[arg(long = "status", value_enum)]
+    statuses: Vec<StatusArg>,
+    /// Only return records under these licenses.
+    #[arg(long = "license")]
+    licenses: Vec<String>,
+    #[command(flatten)]
+    reader: CallerArgs,
+    #[command(flatten)]
+    fusion: FusionArgs,
+    #[command(flatten)]
+    embedder: EmbedderArgs,
+}
+
+/// Options shared by `search` and `eval`: how the retrievers are combined.
+#[derive(Debug, Args)]
+pub(crate) struct FusionArgs {
+    /// Fusion of hybrid mode: weighted (min-max-normalised weighted sum) or rrf.
+    #[arg(long, value_enum, default_value_t = FusionArg::Weighted)]
+    pub(crate) fusion: FusionArg,
+    /// RRF constant k.
+    #[arg(long, default_value_t = 60.0)]
+    rrf_k: f32,
+    /// Weight of BM25 in hybrid mode (default 1).
+    #[arg(long)]
+    bm25_weight: Option<f32>,
+    /// Weight of the vector retriever in hybrid mode (default 2 for weighted, 1 for rrf).
+    #[arg(long)]
+    vector_weight: Option<f32>,
+}
+
+impl FusionArgs {
+    /// Search options for `k` hits in `mode` with this fusion (callers add filters).
+    pub(crate) fn options(&self, k: usize, mode: SearchMode) -> anyhow::Result<SearchOptions> {
+        let method = Fusion::from(self.fusion);
+        let defaults = Weights::default_for(method);
+        let options = SearchOptions {
+            k,
+            mode,
+            fusion: method,
+            rrf_k: self.rrf_k,
+            weights: Weights {
+                bm25: self.bm25_weight.unwrap_or(defaults.bm25),
+                vector: self.vector_weight.unwrap_or(defaults.vector),
+            },
+            filters: Filters::default(),
+        };
+        options.validate()?;
+        Ok(options)
+    }
 }
 
 #[derive(Serialize)]
@@ -33,30 +79,22 @@ struct Output<'a> {
     hits: &'a [provdb::SearchHit],
 }
 
-pub(crate) fn run(data: &Path, args: SearchArgs) -> anyhow::Result<()> {
-    let mut options = options(args.k, &args.mode, &args.fusion)?;
-    for status in &args.statuses {
-        options
-            .filters
-            .statuses
-            .push(parse_arg::<Status>(status, "status")?);
-    }
+/// With `--json`, prints `{"hits":[{"chunk_id","record_id","contributor","score","text",...}]}`.
+pub(crate) fn run(data: &Path, json: bool, args: SearchArgs) -> anyhow::Result<()> {
+    let mut options = args.fusion.options(args.k, args.mode.into())?;
+    options.filters.statuses = args.statuses.iter().map(|&s| s.into()).collect();
     options.filters.licenses = args.licenses.clone();
     options.validate()?;
-    let reader = match args.reader.as_deref() {
-        Some(a) => Caller::address(parse_arg::<Address>(a, "reader address")?),
-        None => Caller::anonymous(),
-    };
     let mut db = Db::open(data)?;
     // Check the Datanet before loading a model: a typo should not cost a model load.
     db.datanet_info(&args.name)?;
-    if options.mode != provdb::SearchMode::Bm25
-        && let Some(embedder) = load_embedder(args.fusion.model.as_deref())?
+    if options.mode != SearchMode::Bm25
+        && let Some(embedder) = args.embedder.load()?
     {
         db = db.with_embedder(embedder);
     }
-    let hits = db.search_as(&args.name, &args.text, &options, reader)?;
-    if args.json {
+    let hits = db.search_as(&args.name, &args.text, &options, args.reader.caller())?;
+    if json {
         return print_json(&Output { hits: &hits });
     }
     let rows: Vec<Vec<String>> = hits

@@ -1,11 +1,46 @@
 //! `provdb serve`: flags to the HTTP server's configuration.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::ServeArgs;
+use clap::Args;
+
+use crate::cli::options::ServingModelArgs;
 use crate::http::{ServeConfig, ServeLimits};
 use crate::output::UserError;
+
+/// `provdb serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0: any free port, printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: SocketAddr,
+    // Without a generator model (none named and the default absent), chat is off.
+    #[command(flatten)]
+    models: ServingModelArgs,
+    /// Largest request body except uploads, in MiB.
+    #[arg(long, default_value_t = 1)]
+    max_body_mb: usize,
+    /// Largest upload, in MiB.
+    #[arg(long, default_value_t = 64)]
+    max_upload_mb: u64,
+    /// Requests per second per API key.
+    #[arg(long, default_value_t = 50)]
+    rate: u32,
+    /// Requests a key may send at once above its rate.
+    #[arg(long, default_value_t = 100)]
+    burst: u32,
+    /// Generations running at once.
+    #[arg(long, default_value_t = 4)]
+    generation_slots: usize,
+    /// Generations waiting for a slot; more get 429 with Retry-After.
+    #[arg(long, default_value_t = 16)]
+    generation_queue: usize,
+    /// Seconds until a response must start.
+    #[arg(long, default_value_t = 300)]
+    timeout_s: u64,
+}
 
 pub(crate) fn run(data: &Path, args: ServeArgs) -> anyhow::Result<()> {
     if args.max_body_mb == 0 || args.max_upload_mb == 0 || args.timeout_s == 0 {
@@ -16,9 +51,9 @@ pub(crate) fn run(data: &Path, args: ServeArgs) -> anyhow::Result<()> {
     }
     let config = ServeConfig {
         addr: args.addr,
-        model: args.model,
-        embedder: args.embedder,
-        adapter_cache_bytes: args.adapter_cache_bytes,
+        model: args.models.generator.model,
+        embedder: args.models.embedder,
+        adapter_cache_bytes: args.models.adapter_cache_bytes,
         limits: ServeLimits {
             max_body_bytes: args.max_body_mb << 20,
             max_upload_bytes: args.max_upload_mb << 20,

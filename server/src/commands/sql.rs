@@ -3,26 +3,58 @@
 use std::path::Path;
 use std::time::Duration;
 
+use clap::{Args, ValueEnum};
 use provdb::query::arrow::array::RecordBatch;
-use provdb::{Address, Caller, Db, QueryLimits, QueryOutput};
+use provdb::{Db, QueryLimits, QueryOutput};
 
-use crate::cli::{SqlArgs, SqlFormat};
-use crate::commands::load_embedder;
-use crate::output::{UserError, parse_arg};
+use crate::cli::options::{CallerArgs, EmbedderArgs};
+use crate::output::UserError;
 
-pub(crate) fn run(data: &Path, args: SqlArgs) -> anyhow::Result<()> {
+/// `provdb sql`.
+#[derive(Debug, Args)]
+pub(crate) struct SqlArgs {
+    /// The query.
+    query: String,
+    /// Output format (`--json` is `--format json`).
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    format: SqlFormat,
+    #[command(flatten)]
+    caller: CallerArgs,
+    /// Print at most this many rows (0: all).
+    #[arg(long, default_value_t = 1000)]
+    max_rows: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// DataFusion's memory pool for this query, in MiB.
+    #[arg(long, default_value_t = 512)]
+    memory_mb: usize,
+    // The embedder serves `vector_search` and `hybrid_search`.
+    #[command(flatten)]
+    embedder: EmbedderArgs,
+}
+
+/// Output formats of `provdb sql`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SqlFormat {
+    /// An aligned text table.
+    Table,
+    /// A JSON array of row objects.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+pub(crate) fn run(data: &Path, json: bool, args: SqlArgs) -> anyhow::Result<()> {
     let mut db = Db::open(data)?;
     // The vector retriever needs the embedder; load it only for queries that can use it.
     let lowered = args.query.to_ascii_lowercase();
     if (lowered.contains("vector_search") || lowered.contains("hybrid_search"))
-        && let Some(embedder) = load_embedder(args.model.as_deref())?
+        && let Some(embedder) = args.embedder.load()?
     {
         db = db.with_embedder(embedder);
     }
-    let caller = match &args.caller {
-        Some(address) => Caller::address(parse_arg::<Address>(address, "--as")?),
-        None => Caller::anonymous(),
-    };
+    let caller = args.caller.caller();
     if args.timeout == 0 || args.memory_mb == 0 {
         return Err(UserError("--timeout and --memory-mb must be positive".into()).into());
     }
@@ -32,7 +64,8 @@ pub(crate) fn run(data: &Path, args: SqlArgs) -> anyhow::Result<()> {
         max_rows: (args.max_rows > 0).then_some(args.max_rows),
     };
     let output = db.sql(&args.query, caller, limits)?;
-    print(&output, args.format)?;
+    let format = if json { SqlFormat::Json } else { args.format };
+    print(&output, format)?;
     if output.truncated {
         eprintln!(
             "(output cut at {} rows; --max-rows 0 prints all)",

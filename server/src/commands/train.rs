@@ -6,24 +6,131 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use provdb::factory::{DataFormat, FineTuneSpec, JobId, job_view};
 use provdb::inference::llama::LlamaModel;
-use provdb::inference::model_files;
 use provdb::inference::train::TrainingConfig;
 use provdb::storage::JobStatus;
 use provdb::{Address, Caller, Db};
 use serde_json::{Value, json};
 
-use crate::cli::{TrainCommand, TrainCreateArgs};
-use crate::output::{UserError, parse_arg, print_json, print_table};
+use crate::cli::options::GeneratorArgs;
+use crate::output::{UserError, print_json, print_table};
+
+/// `provdb train`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrainCommand {
+    /// Fine-tune a LoRA adapter on a Datanet's records, in the foreground with a progress bar.
+    Create(Box<TrainCreateArgs>),
+    /// List fine-tuning jobs.
+    List,
+    /// Show a job: status, evaluation, samples.
+    Show {
+        /// The job id (`ftjob-…`).
+        job: JobId,
+    },
+    /// A job's events (steps, losses, status changes).
+    Events {
+        /// The job id.
+        job: JobId,
+    },
+    /// Resume a cancelled or failed job from its last checkpoint, in the foreground.
+    Resume {
+        /// The job id.
+        job: JobId,
+        #[command(flatten)]
+        generator: GeneratorArgs,
+    },
+    /// Add a succeeded job's adapter to the adapter store, with its training provenance.
+    Publish {
+        /// The job id.
+        job: JobId,
+        /// The adapter's owner (default: the job's owner).
+        #[arg(long)]
+        owner: Option<Address>,
+        // The generator the adapter was trained for.
+        #[command(flatten)]
+        generator: GeneratorArgs,
+    },
+}
+
+/// `provdb train create`.
+#[derive(Debug, Args)]
+pub(crate) struct TrainCreateArgs {
+    /// The Datanet to train on.
+    datanet: String,
+    /// SQL over it returning `record_id` and the format's columns (default: every live
+    /// approved record).
+    #[arg(long)]
+    query: Option<String>,
+    /// How examples are read from the rows.
+    #[arg(long, value_enum, default_value_t = TrainFormat::Completion)]
+    format: TrainFormat,
+    /// The text column of `completion` (default: the Datanet's text column).
+    #[arg(long)]
+    text_column: Option<String>,
+    /// The instruction column of `instruction`.
+    #[arg(long, default_value = "instruction")]
+    instruction_column: String,
+    /// The response column of `instruction`.
+    #[arg(long, default_value = "response")]
+    response_column: String,
+    /// The messages column of `chat`.
+    #[arg(long, default_value = "messages")]
+    messages_column: String,
+    /// Hyperparameters as a JSON file (the fields of TrainingConfig; flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// LoRA rank.
+    #[arg(long)]
+    rank: Option<usize>,
+    /// LoRA alpha.
+    #[arg(long)]
+    alpha: Option<f32>,
+    /// Targeted modules, comma-separated (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj).
+    #[arg(long)]
+    targets: Option<String>,
+    /// Peak learning rate.
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Passes over the data.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Examples per batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Longest example in tokens.
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Basis points of every answer's data share paid to the training contributors.
+    #[arg(long, default_value_t = provdb::factory::DEFAULT_TRAINING_SHARE_BPS)]
+    share_bps: u32,
+    /// Train as this address (it owns the job; private Datanets it may read become readable).
+    #[arg(long = "as", value_name = "ADDRESS")]
+    caller: Option<Address>,
+    #[command(flatten)]
+    generator: GeneratorArgs,
+}
+
+/// Training data formats (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TrainFormat {
+    /// Plain text to continue: every token is trained on.
+    Completion,
+    /// An instruction and its response; only the response is trained on.
+    Instruction,
+    /// A conversation; the last assistant message is trained on.
+    Chat,
+}
 
 /// The database with the generator the job trains.
-fn open(data: &Path, model: Option<PathBuf>) -> anyhow::Result<Db> {
-    let path = model.unwrap_or_else(model_files::default_generator_path);
-    let name = path
-        .file_name()
-        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+fn open(data: &Path, generator: &GeneratorArgs) -> anyhow::Result<Db> {
+    let path = generator.path();
+    let name = provdb::models::generator_name(&path);
     Ok(Db::open(data)?.with_generator(LlamaModel::load(&path)?, name))
 }
 
@@ -44,23 +151,17 @@ fn spec_of(args: &TrainCreateArgs) -> anyhow::Result<FineTuneSpec> {
     h.batch_size = args.batch_size.unwrap_or(h.batch_size);
     h.max_length = args.max_length.unwrap_or(h.max_length);
     h.seed = args.seed.unwrap_or(h.seed);
-    let format = match args.format.as_str() {
-        "completion" => DataFormat::Completion {
+    let format = match args.format {
+        TrainFormat::Completion => DataFormat::Completion {
             column: args.text_column.clone(),
         },
-        "instruction" => DataFormat::Instruction {
+        TrainFormat::Instruction => DataFormat::Instruction {
             instruction: args.instruction_column.clone(),
             response: args.response_column.clone(),
         },
-        "chat" => DataFormat::Chat {
+        TrainFormat::Chat => DataFormat::Chat {
             messages: args.messages_column.clone(),
         },
-        other => {
-            return Err(UserError(format!(
-                "unknown --format '{other}' (completion, instruction, chat)"
-            ))
-            .into());
-        }
     };
     Ok(FineTuneSpec {
         model: None,
@@ -151,7 +252,7 @@ fn show(view: &Value) {
     }
 }
 
-pub(crate) fn run(data: &Path, command: TrainCommand) -> anyhow::Result<()> {
+pub(crate) fn run(data: &Path, json: bool, command: TrainCommand) -> anyhow::Result<()> {
     if matches!(
         command,
         TrainCommand::Create(_) | TrainCommand::Resume { .. }
@@ -162,42 +263,38 @@ pub(crate) fn run(data: &Path, command: TrainCommand) -> anyhow::Result<()> {
     }
     match command {
         TrainCommand::Create(args) => {
-            let db = open(data, args.model.clone())?;
+            let db = open(data, &args.generator)?;
             db.recover_fine_tune_jobs()?;
-            let caller = match &args.caller {
-                Some(who) => Caller::address(parse_arg::<Address>(who, "--as")?),
-                // The local operator reads everything, as address zero.
-                None => Caller::admin(Address([0; 20])),
-            };
+            // The local operator reads everything, as address zero.
+            let caller = args
+                .caller
+                .map_or_else(|| Caller::admin(Address([0; 20])), Caller::address);
             let job = db.create_fine_tune_job(spec_of(&args)?, caller)?;
             let id = JobId(job.job_id);
-            if !args.json {
+            if !json {
                 eprintln!(
                     "job {id} created; training (Ctrl-C stops; `provdb train resume {id}` goes on)"
                 );
             }
-            run_foreground(&db, id, args.json)
-        }
-        TrainCommand::Resume { job, model, json } => {
-            let db = open(data, model)?;
-            db.recover_fine_tune_jobs()?;
-            let id: JobId = job.parse()?;
-            db.resume_fine_tune_job(id)?;
             run_foreground(&db, id, json)
+        }
+        TrainCommand::Resume { job, generator } => {
+            let db = open(data, &generator)?;
+            db.recover_fine_tune_jobs()?;
+            db.resume_fine_tune_job(job)?;
+            run_foreground(&db, job, json)
         }
         TrainCommand::Publish {
             job,
             owner,
-            model,
-            json,
+            generator,
         } => {
-            let db = open(data, model)?;
-            let id: JobId = job.parse()?;
+            let db = open(data, &generator)?;
             let owner = match owner {
-                Some(owner) => parse_arg::<Address>(&owner, "--owner")?,
-                None => db.fine_tune_job(id)?.owner,
+                Some(owner) => owner,
+                None => db.fine_tune_job(job)?.owner,
             };
-            let info = db.publish_fine_tune_job(id, owner)?;
+            let info = db.publish_fine_tune_job(job, owner)?;
             if json {
                 return print_json(&info);
             }
@@ -208,7 +305,7 @@ pub(crate) fn run(data: &Path, command: TrainCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        TrainCommand::List { json } => {
+        TrainCommand::List => {
             let db = Db::open(data)?;
             let jobs: Vec<Value> = db.fine_tune_jobs()?.iter().map(job_view).collect();
             if json {
@@ -226,19 +323,19 @@ pub(crate) fn run(data: &Path, command: TrainCommand) -> anyhow::Result<()> {
             print_table(&["id", "status", "datanet", "owner"], &rows);
             Ok(())
         }
-        TrainCommand::Show { job, json } => {
+        TrainCommand::Show { job } => {
             let db = Db::open(data)?;
-            let view = job_view(&db.fine_tune_job(job.parse()?)?);
+            let view = job_view(&db.fine_tune_job(job)?);
             if json {
                 return print_json(&view);
             }
             show(&view);
             Ok(())
         }
-        TrainCommand::Events { job, json } => {
+        TrainCommand::Events { job } => {
             let db = Db::open(data)?;
             let events: Vec<Value> = db
-                .fine_tune_events(job.parse()?, 0, usize::MAX)?
+                .fine_tune_events(job, 0, usize::MAX)?
                 .iter()
                 .map(|e| {
                     let mut v: Value = serde_json::from_str(&e.json).unwrap_or(Value::Null);

@@ -1,14 +1,19 @@
 //! [`ApiError`]: every failure of a route as an HTTP status and OpenAI's error body
 //! (`{"error": {"message", "type", "code"}}`), so OpenAI clients show the message.
 //!
-//! provdb's errors map by kind: an unknown (or unreadable) Datanet or record is 404, any other
-//! user error 400, everything else 500. A private Datanet's name therefore meets the same 404
-//! as a name that does not exist.
+//! provdb's errors map by their kind (`crate::error_kind`, which the exit codes read too): an
+//! unknown (or unreadable) Datanet or record, or an epoch proof that does not exist, is 404,
+//! any other user error 400, everything else 500. A private Datanet's name therefore meets
+//! the same 404 as a name that does not exist.
+
+use std::fmt::Display;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use provdb::storage::StorageError;
+
+use crate::error_kind::{Classify, ErrorKind};
 
 /// A failed request.
 #[derive(Debug)]
@@ -133,19 +138,13 @@ fn is_disk_full(message: &str) -> bool {
     .any(|cause| message.contains(cause))
 }
 
-fn is_not_found(error: &StorageError) -> bool {
-    matches!(
-        error,
-        StorageError::UnknownDatanet(_) | StorageError::UnknownRecord(_)
-    )
-}
-
-impl From<provdb::Error> for ApiError {
-    fn from(error: provdb::Error) -> Self {
-        match &error {
-            provdb::Error::Storage(e) if is_not_found(e) => Self::not_found(error.to_string()),
-            e if e.is_user_error() => Self::bad_request(error.to_string()),
-            _ => {
+impl ApiError {
+    /// The status of `error`'s kind; internal errors are logged on stderr.
+    fn classified(error: &(impl Classify + Display)) -> Self {
+        match error.kind() {
+            ErrorKind::NotFound => Self::not_found(error.to_string()),
+            ErrorKind::Invalid => Self::bad_request(error.to_string()),
+            ErrorKind::Internal => {
                 eprintln!("provdb serve: internal error: {error}");
                 Self::internal(error.to_string())
             }
@@ -153,21 +152,27 @@ impl From<provdb::Error> for ApiError {
     }
 }
 
+impl From<provdb::Error> for ApiError {
+    fn from(error: provdb::Error) -> Self {
+        Self::classified(&error)
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
-        provdb::Error::from(error).into()
+        Self::classified(&error)
     }
 }
 
 impl From<provdb::inference::InferenceError> for ApiError {
     fn from(error: provdb::inference::InferenceError) -> Self {
-        provdb::Error::from(error).into()
+        Self::classified(&error)
     }
 }
 
 impl From<provdb::query::QueryError> for ApiError {
     fn from(error: provdb::query::QueryError) -> Self {
-        provdb::Error::from(error).into()
+        Self::classified(&error)
     }
 }
 
@@ -178,4 +183,44 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ApiError::internal(format!("a worker task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_error_kind() {
+        let status = |error: provdb::Error| ApiError::from(error).status();
+        assert_eq!(
+            status(StorageError::UnknownDatanet("secret".into()).into()),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(provdb::Error::NotFound("no epoch is closed yet".into())),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(StorageError::Invalid("no closed epoch 9".into()).into()),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(provdb::Error::Internal("bug".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            ApiError::from(StorageError::UnknownRecord("0x01".into())).status(),
+            StatusCode::NOT_FOUND,
+            "a storage error converted directly answers as through provdb::Error"
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_507() {
+        let full = provdb::Error::Internal("write failed: No space left on device".into());
+        assert_eq!(
+            ApiError::from(full).status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+    }
 }

@@ -8,11 +8,11 @@ use provdb::KeyRole;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::commands::key::key_view;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
 use crate::http::extract::ApiJson;
 use crate::http::state::Shared;
+use crate::views::key_view;
 
 /// `GET /v1/keys`.
 pub(crate) async fn list(State(state): State<Shared>, auth: Auth) -> ApiResult<Json<Value>> {

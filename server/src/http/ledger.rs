@@ -10,11 +10,11 @@ use provdb_chain::RetryPolicy;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::commands::epoch::{EpochOutput, epoch_proof};
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
 use crate::http::extract::ApiQuery;
 use crate::http::state::Shared;
+use crate::views::{EpochView, ProofView};
 
 /// `GET /v1/ledger/entries` query.
 #[derive(Deserialize)]
@@ -107,7 +107,7 @@ pub(crate) async fn verify(State(state): State<Shared>, _: Auth) -> ApiResult<Js
 /// `GET /v1/epochs`.
 pub(crate) async fn epochs(State(state): State<Shared>, _: Auth) -> ApiResult<Json<Value>> {
     blocking(move || {
-        let epochs: Vec<EpochOutput> = state.db.epochs()?.iter().map(EpochOutput::from).collect();
+        let epochs: Vec<EpochView> = state.db.epochs()?.iter().map(EpochView::from).collect();
         Ok(Json(json!({ "epochs": epochs })))
     })
     .await
@@ -116,7 +116,7 @@ pub(crate) async fn epochs(State(state): State<Shared>, _: Auth) -> ApiResult<Js
 /// `POST /v1/epochs`: an admin closes the open entries into an epoch.
 pub(crate) async fn close_epoch(State(state): State<Shared>, auth: Auth) -> ApiResult<Json<Value>> {
     auth.require(KeyRole::Admin, "closing an epoch")?;
-    blocking(move || Ok(Json(json!(EpochOutput::from(&state.db.close_epoch()?))))).await
+    blocking(move || Ok(Json(json!(EpochView::from(&state.db.close_epoch()?))))).await
 }
 
 /// `GET /v1/epochs/{epoch}/proofs/{address}` (`latest` for the last epoch).
@@ -136,13 +136,8 @@ pub(crate) async fn proof(
         .parse()
         .map_err(|e| ApiError::bad_request(format!("invalid address '{address}': {e}")))?;
     blocking(move || {
-        let proof = epoch_proof(&state.db, account, epoch).map_err(|e| {
-            match e.downcast::<provdb::Error>() {
-                Ok(e) => ApiError::from(e),
-                Err(e) => ApiError::not_found(e.to_string()),
-            }
-        })?;
-        Ok(Json(json!(proof)))
+        let proof = state.db.epoch_proof(account, epoch)?;
+        Ok(Json(json!(ProofView::from(&proof))))
     })
     .await
 }

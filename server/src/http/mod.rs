@@ -42,7 +42,6 @@ use provdb::inference::llama::{Generator, GeneratorOptions, LlamaModel};
 
 pub use state::ServeLimits;
 
-use crate::commands::load_embedder;
 use error::ApiError;
 use state::{AppState, Shared};
 
@@ -60,19 +59,14 @@ pub(crate) struct ServeConfig {
 /// Loads the models, binds, serves until SIGINT or SIGTERM, then drains.
 pub(crate) fn run(data: &FsPath, config: ServeConfig) -> anyhow::Result<()> {
     let mut db = Db::open(data)?;
-    if let Some(embedder) = load_embedder(config.embedder.as_deref())? {
+    if let Some(embedder) = provdb::models::load_embedder(config.embedder.as_deref())? {
         db = db.with_embedder(embedder);
     }
-    let model_path = config
-        .model
-        .clone()
-        .unwrap_or_else(provdb::inference::model_files::default_generator_path);
+    let model_path = provdb::models::generator_path(config.model.as_deref());
     let (generator, model_name) = if config.model.is_some() || model_path.exists() {
         let model = LlamaModel::load(&model_path)?;
         // Named as `provdb ask` names it, so model fee policies apply alike.
-        let name = model_path
-            .file_name()
-            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+        let name = provdb::models::generator_name(&model_path);
         let generator = Arc::new(Generator::new(
             Arc::clone(&model),
             GeneratorOptions::default(),

@@ -12,11 +12,11 @@ use provdb::{DatanetRole, IngestOptions, KeyRole, RecordId, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::commands::records::RecordView;
 use crate::http::auth::{Auth, require_on};
 use crate::http::error::{ApiError, ApiResult, blocking};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::state::Shared;
+use crate::views::RecordView;
 
 /// `POST /v1/datanets/{name}/records` query.
 #[derive(Deserialize)]
