@@ -156,15 +156,7 @@ fn check_answer(db: &Db, answer: &Answer) {
 /// Under `cited`, only sources cited by a verified marker are paid: a source retrieved but not
 /// cited (the canary's, say) is never paid, whatever else the answer cites.
 fn check_cited(answer: &Answer, paid: &[Address]) {
-    assert!(
-        answer.citations.iter().all(|c| c.marker > 0),
-        "cited attribution measures no uncited source: {:?}",
-        answer.citations
-    );
     let cited: Vec<Address> = answer.citations.iter().map(|c| c.contributor).collect();
-    for who in paid {
-        assert!(cited.contains(who), "{who} is paid but cites nothing");
-    }
     let canary_wei: u128 = answer
         .split
         .iter()
@@ -178,6 +170,14 @@ fn check_cited(answer: &Answer, paid: &[Address]) {
         answer.citations,
         answer.answer
     );
+    assert!(
+        answer.citations.iter().all(|c| c.marker > 0),
+        "cited attribution measures no uncited source: {:?}",
+        answer.citations
+    );
+    for who in paid {
+        assert!(cited.contains(who), "{who} is paid but cites nothing");
+    }
 }
 
 #[test]
@@ -251,38 +251,43 @@ fn leave_one_out_pays_the_canary_for_its_planted_facts() {
     eprintln!("canary first on {canary_first} of {}", PLANTED.len());
     assert!(canary_first >= 3, "canary first on {canary_first} of 4");
     // With `cited`, the canary is paid only when cited (`check_cited`, run on every answer).
-    // That check must meet the canary retrieved and left uncited, or it proves nothing.
-    let mut retrieved_not_cited = 0;
+    // That check must meet the canary retrieved and left uncited while another source is
+    // cited, or it proves nothing.
+    let options = SearchOptions {
+        k: 4,
+        mode: SearchMode::Hybrid,
+        ..SearchOptions::default()
+    };
+    let mut uncited_beside_others = 0;
     for question in CITED_QUESTIONS {
         let answer = ask(&db, question, Attribution::Cited);
         check_answer(&db, &answer);
-        let options = SearchOptions {
-            k: 4,
-            mode: SearchMode::Hybrid,
-            ..SearchOptions::default()
-        };
         let retrieved = db.search("aero", question, &options).unwrap();
         let canary_retrieved = retrieved.iter().any(|h| h.contributor == CANARY);
         let canary_cited = answer.citations.iter().any(|c| c.contributor == CANARY);
         eprintln!(
-            "{question} -> canary retrieved {canary_retrieved}, cited {canary_cited} | {}",
+            "{question} -> canary retrieved {canary_retrieved}, cited {canary_cited}, {} citations | {}",
+            answer.citations.len(),
             answer.answer
         );
-        if canary_retrieved && !canary_cited {
-            retrieved_not_cited += 1;
+        if canary_retrieved && !canary_cited && !answer.citations.is_empty() {
+            uncited_beside_others += 1;
         }
     }
+    // Measured here: 1 of 3 (the second question).
     assert!(
-        retrieved_not_cited > 0,
-        "no cited answer left a retrieved canary source uncited"
+        uncited_beside_others > 0,
+        "no cited answer left a retrieved canary source uncited beside another citation"
     );
 }
 
-/// Questions answered with `cited` attribution while the canary's sources are retrieved.
+/// Questions answered with `cited` attribution while the canary's sources are retrieved: one
+/// cites nothing, one cites another source, one cites the canary.
 const CITED_QUESTIONS: [&str; 3] = [
     PLANTED[1].0,
-    "What causes boundary layer transition on a flat plate?",
-    "How do oblique shock waves form?",
+    "How does the lift of a thin wing grow with the angle of attack, and what is the zorblat \
+     coefficient of the krellian wing?",
+    PLANTED[0].0,
 ];
 
 #[test]
@@ -351,9 +356,9 @@ fn bad_questions_are_refused_and_change_nothing() {
 
 #[test]
 fn leave_one_out_from_cached_prefixes_equals_full_recomputation() {
-    use provdb::inference::llama::{Llama, Sequence};
     use provdb::answer::attribution::loo::{Variant, answer_log_probs};
     use provdb::answer::prompt::answer_prompt;
+    use provdb::inference::llama::{Llama, Sequence};
 
     let (model, _) = models();
     let sources = [

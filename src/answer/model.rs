@@ -35,7 +35,11 @@ impl AnswerModel {
 
     /// What the training data of each adapter in `mix` earns: from the provenance the adapter
     /// store records of the adapters the Model Factory trained (none for others).
-    pub(crate) fn training_pools(&self, store: &Store, mix: &AdapterMix) -> Result<Vec<TrainingPool>> {
+    pub(crate) fn training_pools(
+        &self,
+        store: &Store,
+        mix: &AdapterMix,
+    ) -> Result<Vec<TrainingPool>> {
         let mut pools = Vec::new();
         for (adapter, weight) in mix.adapters() {
             let info = self

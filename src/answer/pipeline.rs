@@ -85,15 +85,20 @@ impl<'a> Answerer<'a> {
         let texts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
         let parts = answer_prompt(&self.model.model, &request.question, &texts).map_err(failed)?;
         let method = request.attribution.method();
-        let generation =
-            self.generate(request, &parts, &adapters, method.needs(), &mut usage, on_text)?;
+        let generation = self.generate(
+            request,
+            &parts,
+            &adapters,
+            method.needs(),
+            &mut usage,
+            on_text,
+        )?;
         let text = &generation.text;
         let parsed = parse_citations(text, sources.len());
         let attributing = Instant::now();
         let weights = method.weights(&AttributionContext {
             sources: &sources,
             cited: &parsed.markers,
-            answer_text: text,
             answer_tokens: &generation.tokens,
             prompt: &parts,
             model: &self.model.model,
@@ -249,19 +254,13 @@ impl<'a> Answerer<'a> {
             .collect();
         let policy = SplitPolicy::from_ledger(&ledger_policy);
         let training = self.model.training_pools(store, adapters)?;
-        split_fee_with_training(
-            request.fee_wei,
-            &policy,
-            &weighted,
-            &treasuries,
-            &training,
-        )
-        .map_err(|e| {
-            Error::Invalid(format!(
-                "{e}: the answer cites no source, and its Datanets have no owner to hold the \
+        split_fee_with_training(request.fee_wei, &policy, &weighted, &treasuries, &training)
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "{e}: the answer cites no source, and its Datanets have no owner to hold the \
                  data share (set a protocol account: provdb ledger policy --protocol ADDR)"
-            ))
-        })
+                ))
+            })
     }
 }
 

@@ -14,7 +14,9 @@ pub(crate) mod searcher;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use provdb_index::{CatchUp, DatanetIndex, Embed, IndexConfig, IndexError, IndexHit, Mode, Progress};
+use provdb_index::{
+    CatchUp, DatanetIndex, Embed, IndexConfig, IndexError, IndexHit, Mode, Progress,
+};
 use provdb_query::Caller;
 use provdb_storage::{Address, Datanet, RecordId};
 use serde::{Serialize, Serializer};
@@ -115,7 +117,6 @@ impl Db {
         DatanetIndex::save_config(&dir, &config)?;
         self.catch_up_index(name, progress)
     }
-
 
     /// Searches Datanet `name` for `text` as an anonymous caller. Only chunks of live,
     /// approved records are returned unless the filters say otherwise.

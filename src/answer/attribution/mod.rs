@@ -3,9 +3,9 @@
 //! may choose and dispatches to them, so a new method is one file plus one variant.
 //!
 //! A method reads an [`AttributionContext`]: the sources with their retrieval scores, the
-//! verified citations, the answer as text and tokens, the prompt in parts and the model, and,
-//! when its [`Needs`] ask for it, what only the generation itself can give (today the
-//! generation's own KV cache). It returns one weight per source, in the sources' order; only
+//! verified citations, the answer's tokens, the prompt in parts and the model, and, when its
+//! [`Needs`] ask for it, what only the generation itself can give (today the generation's own
+//! KV cache). It returns one weight per source, in the sources' order; only
 //! ratios matter, and a weight of 0 is never paid (the fee split relies on it).
 //!
 //! - `cited` ([`cited`]): the verified citation markers, weighted by retrieval score.
@@ -81,8 +81,6 @@ pub(crate) struct AttributionContext<'a> {
     pub(crate) sources: &'a [Source],
     /// The verified citation markers (source numbers from 1), in order of first citation.
     pub(crate) cited: &'a [u32],
-    /// The answer as recorded (decoded and trimmed).
-    pub(crate) answer_text: &'a str,
     /// The answer's generated tokens, up to and including an end-of-turn token.
     pub(crate) answer_tokens: &'a [u32],
     /// The prompt in parts (the prompt without a source is built from them).
@@ -95,7 +93,7 @@ pub(crate) struct AttributionContext<'a> {
 }
 
 /// One way of weighing an answer's sources.
-pub(crate) trait AttributionMethod: Sync {
+pub(crate) trait AttributionMethod {
     /// What this method needs the pipeline to provide.
     fn needs(&self) -> Needs;
 
