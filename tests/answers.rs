@@ -156,7 +156,12 @@ fn check_answer(db: &Db, answer: &Answer) {
 /// Under `cited`, only sources cited by a verified marker are paid: a source retrieved but not
 /// cited (the canary's, say) is never paid, whatever else the answer cites.
 fn check_cited(answer: &Answer, paid: &[Address]) {
-    let cited: Vec<Address> = answer.citations.iter().map(|c| c.contributor).collect();
+    let cited: Vec<Address> = answer
+        .citations
+        .iter()
+        .filter(|c| c.marker > 0)
+        .map(|c| c.contributor)
+        .collect();
     let canary_wei: u128 = answer
         .split
         .iter()
@@ -264,13 +269,16 @@ fn leave_one_out_pays_the_canary_for_its_planted_facts() {
         check_answer(&db, &answer);
         let retrieved = db.search("aero", question, &options).unwrap();
         let canary_retrieved = retrieved.iter().any(|h| h.contributor == CANARY);
-        let canary_cited = answer.citations.iter().any(|c| c.contributor == CANARY);
+        let canary_cited = answer
+            .citations
+            .iter()
+            .any(|c| c.marker > 0 && c.contributor == CANARY);
         eprintln!(
             "{question} -> canary retrieved {canary_retrieved}, cited {canary_cited}, {} citations | {}",
             answer.citations.len(),
             answer.answer
         );
-        if canary_retrieved && !canary_cited && !answer.citations.is_empty() {
+        if canary_retrieved && !canary_cited && answer.citations.iter().any(|c| c.marker > 0) {
             uncited_beside_others += 1;
         }
     }
