@@ -1,12 +1,12 @@
 //! Attribution: how much each retrieved source is paid for an answer. Each method is one file
-//! behind [`AttributionMethod`]; the closed enum [`Attribution`] names the methods a request
+//! behind `AttributionMethod`; the closed enum [`Attribution`] names the methods a request
 //! may choose and dispatches to them, so a new method is one file plus one variant.
 //!
-//! A method reads an [`AttributionContext`]: the sources with their retrieval scores, the
+//! A method reads an `AttributionContext`: the sources with their retrieval scores, the
 //! verified citations, the answer's tokens, the prompt in parts and the model, and, when its
-//! [`Needs`] ask for it, what only the generation itself can give (today the generation's own
-//! KV cache). It returns one weight per source, in the sources' order; only
-//! ratios matter, and a weight of 0 is never paid (the fee split relies on it).
+//! `Needs` ask for it, what only the generation itself can give (today the generation's own
+//! KV cache). It returns one weight per source, in the sources' order; only ratios matter, and
+//! a weight of 0 is never paid (the fee split relies on it).
 //!
 //! - `cited` ([`cited`]): the verified citation markers, weighted by retrieval score.
 //! - `loo` ([`loo`]): leave-one-out, how much removing each source lowers the answer's
