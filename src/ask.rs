@@ -1,17 +1,18 @@
 //! Cited answers and the ledger from the database's side: the generator a `Db` answers with,
-//! [`Db::ask`] (the query crate's answer pipeline over this database's indexes), the fee
-//! policy, ledger verification and epochs.
+//! [`Db::ask`] (the answer pipeline of [`crate::answer`] over this database), the fee policy,
+//! ledger verification and epochs.
 
 use std::sync::Arc;
 
 use provdb_inference::llama::{Generator, LlamaModel};
 use provdb_inference::lora::{AdapterCache, AdapterStore};
-use provdb_query::answer::{Answer, Answerer, AskRequest};
 use provdb_storage::{Epoch, LedgerCheck, LedgerPolicy, MerkleTree, PolicyScope};
 
-use crate::db::Db;
+use crate::answer::model::AnswerModel;
+use crate::answer::pipeline::Answerer;
+use crate::answer::{Answer, AskRequest};
+use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
-use crate::sql::DbSearcher;
 
 /// Bytes of adapters kept in memory unless the caller sets another budget.
 pub const DEFAULT_ADAPTER_CACHE_BYTES: usize = 1 << 30;
@@ -19,17 +20,6 @@ pub const DEFAULT_ADAPTER_CACHE_BYTES: usize = 1 << 30;
 /// The adapter store of the database in `dir` (`dir/adapters/`), without opening it.
 pub fn adapter_store_at(dir: &std::path::Path) -> AdapterStore {
     AdapterStore::new(dir.join("adapters"))
-}
-
-/// The model a database answers with, its name in answers and the ledger, and the cache of
-/// the adapters requests may name.
-#[derive(Clone)]
-pub(crate) struct AnswerModel {
-    pub(crate) model: Arc<LlamaModel>,
-    pub(crate) name: String,
-    pub(crate) adapters: Arc<AdapterCache>,
-    /// Where cited answers generate, batched with other requests (else a session each).
-    pub(crate) batching: Option<Arc<Generator>>,
 }
 
 impl Db {
@@ -105,19 +95,7 @@ impl Db {
         request: &AskRequest,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
-        let generator = self.answer_model()?;
-        let answerer = Answerer::new(
-            Arc::clone(&self.store),
-            Arc::new(DbSearcher(self.clone())),
-            Arc::clone(&generator.model),
-            generator.name.clone(),
-        )
-        .with_adapters(Arc::clone(&generator.adapters));
-        let answerer = match &generator.batching {
-            Some(batching) => answerer.with_batching(Arc::clone(batching)),
-            None => answerer,
-        };
-        Ok(answerer.ask(request, on_text)?)
+        Answerer::new(self, self.answer_model()?).ask(request, on_text)
     }
 
     /// The fee policy set for `scope` (`None`: it falls back to a wider one).
@@ -141,7 +119,7 @@ impl Db {
 
     /// Closes the ledger entries since the last epoch into a new epoch.
     pub fn close_epoch(&self) -> Result<Epoch> {
-        Ok(self.store.close_epoch(crate::db::now_ms())?)
+        Ok(self.store.close_epoch(now_ms())?)
     }
 
     /// The closed epochs, in order.

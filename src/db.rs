@@ -10,7 +10,9 @@ use provdb_storage::{
 };
 use serde::Serialize;
 
+use crate::answer::model::AnswerModel;
 use crate::error::{Error, Result};
+use crate::search::registry::Indexes;
 
 /// A Datanet with its counters.
 #[derive(Clone, Debug, Serialize)]
@@ -60,11 +62,13 @@ impl DatanetInfo {
 pub struct Db {
     pub(crate) store: Arc<Store>,
     dir: PathBuf,
-    pub(crate) indexes: Arc<crate::search::Indexes>,
+    pub(crate) indexes: Arc<Indexes>,
     pub(crate) embedder: Option<Arc<dyn provdb_index::Embed>>,
-    pub(crate) generator: Option<crate::ask::AnswerModel>,
+    pub(crate) generator: Option<AnswerModel>,
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it): the one clock of every
+/// timestamp the database writes.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

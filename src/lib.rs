@@ -15,6 +15,7 @@
 //! ```
 
 mod access;
+pub mod answer;
 mod ask;
 mod db;
 pub mod demo;
@@ -30,6 +31,7 @@ pub mod smart;
 mod sql;
 
 pub use access::{DatanetRole, Principal};
+pub use answer::{Answer, AskRequest, Attribution};
 pub use ask::{DEFAULT_ADAPTER_CACHE_BYTES, adapter_store_at};
 pub use db::{DatanetInfo, Db};
 pub use epochs::EpochProof;
@@ -39,7 +41,6 @@ pub use provdb_index as index;
 pub use provdb_index::Mode as SearchMode;
 pub use provdb_inference as inference;
 pub use provdb_query as query;
-pub use provdb_query::answer::{Answer, AskRequest, Attribution};
 pub use provdb_query::{Caller, QueryLimits, QueryOutput};
 pub use provdb_storage as storage;
 pub use provdb_storage::{

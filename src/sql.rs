@@ -3,15 +3,13 @@
 //! stream of batches for async callers. Access rules and limits are the query crate's; the
 //! search table functions reach this database's indexes through [`DbSearcher`].
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use std::sync::Arc;
-
-use provdb_index::{IndexHit, SearchOptions};
-use provdb_query::{Caller, QueryEngine, QueryError, QueryLimits, QueryOutput, Searcher};
+use provdb_query::{Caller, QueryEngine, QueryLimits, QueryOutput};
 
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::search::searcher::DbSearcher;
 
 /// The runtime blocking SQL calls run on.
 fn runtime() -> Result<&'static tokio::runtime::Runtime> {
@@ -49,26 +47,5 @@ impl Db {
     ) -> Result<provdb_query::SendableRecordBatchStream> {
         let engine = self.query_engine(QueryLimits::default());
         Ok(engine.stream(sql, caller).await?)
-    }
-}
-
-/// The database's indexes as the query crate's search table functions see them.
-pub(crate) struct DbSearcher(pub(crate) Db);
-
-impl Searcher for DbSearcher {
-    fn search(
-        &self,
-        datanet: &str,
-        text: &str,
-        options: &SearchOptions,
-        caller: Caller,
-    ) -> provdb_query::Result<Vec<IndexHit>> {
-        self.0
-            .search_hits(datanet, text, options, caller)
-            .map_err(|e| match e {
-                Error::Query(q) => q,
-                e if e.is_user_error() => QueryError::Invalid(e.to_string()),
-                e => QueryError::Execution(e.to_string()),
-            })
     }
 }

@@ -9,7 +9,7 @@ use provdb::inference::model_files;
 use provdb::storage::{LedgerPolicy, Role};
 use provdb::{
     Address, Answer, AskRequest, Attribution, Caller, Datanet, Db, IngestOptions, QueryLimits,
-    SearchMode, SentenceEmbedder, Visibility,
+    SearchMode, SearchOptions, SentenceEmbedder, Visibility,
 };
 use serde_json::json;
 
@@ -136,6 +136,9 @@ fn check_answer(db: &Db, answer: &Answer) {
             "only cited or measured sources are paid"
         );
     }
+    if answer.attribution == Attribution::Cited {
+        check_cited(answer, &paid);
+    }
     if paid.is_empty() {
         let treasury: Vec<_> = answer
             .split
@@ -148,6 +151,38 @@ fn check_answer(db: &Db, answer: &Answer) {
     }
     let stored = db.store().answer(&answer.answer_id).unwrap().unwrap();
     assert_eq!(stored.entries as usize, answer.split.len());
+}
+
+/// Under `cited`, only sources cited by a verified marker are paid: a source retrieved but not
+/// cited (the canary's, say) is never paid, whatever else the answer cites.
+fn check_cited(answer: &Answer, paid: &[Address]) {
+    let cited: Vec<Address> = answer
+        .citations
+        .iter()
+        .filter(|c| c.marker > 0)
+        .map(|c| c.contributor)
+        .collect();
+    let canary_wei: u128 = answer
+        .split
+        .iter()
+        .filter(|p| p.to == CANARY)
+        .map(|p| p.amount_wei)
+        .sum();
+    assert_eq!(
+        canary_wei > 0,
+        cited.contains(&CANARY),
+        "the canary is paid {canary_wei} wei; cited: {:?}; answer: {}",
+        answer.citations,
+        answer.answer
+    );
+    assert!(
+        answer.citations.iter().all(|c| c.marker > 0),
+        "cited attribution measures no uncited source: {:?}",
+        answer.citations
+    );
+    for who in paid {
+        assert!(cited.contains(who), "{who} is paid but cites nothing");
+    }
 }
 
 #[test]
@@ -220,13 +255,48 @@ fn leave_one_out_pays_the_canary_for_its_planted_facts() {
     // Measured here: 4 of 4 (SmolLM2-135M Q4_1, k = 4); the threshold sits just under.
     eprintln!("canary first on {canary_first} of {}", PLANTED.len());
     assert!(canary_first >= 3, "canary first on {canary_first} of 4");
-    // With `cited`, an answer that cites nothing pays no contributor, the canary included.
-    let answer = ask(&db, PLANTED[1].0, Attribution::Cited);
-    check_answer(&db, &answer);
-    if answer.citations.is_empty() {
-        assert!(answer.split.iter().all(|p| p.to != CANARY));
+    // With `cited`, the canary is paid only when cited (`check_cited`, run on every answer).
+    // That check must meet the canary retrieved and left uncited while another source is
+    // cited, or it proves nothing.
+    let options = SearchOptions {
+        k: 4,
+        mode: SearchMode::Hybrid,
+        ..SearchOptions::default()
+    };
+    let mut uncited_beside_others = 0;
+    for question in CITED_QUESTIONS {
+        let answer = ask(&db, question, Attribution::Cited);
+        check_answer(&db, &answer);
+        let retrieved = db.search("aero", question, &options).unwrap();
+        let canary_retrieved = retrieved.iter().any(|h| h.contributor == CANARY);
+        let canary_cited = answer
+            .citations
+            .iter()
+            .any(|c| c.marker > 0 && c.contributor == CANARY);
+        eprintln!(
+            "{question} -> canary retrieved {canary_retrieved}, cited {canary_cited}, {} citations | {}",
+            answer.citations.len(),
+            answer.answer
+        );
+        if canary_retrieved && !canary_cited && answer.citations.iter().any(|c| c.marker > 0) {
+            uncited_beside_others += 1;
+        }
     }
+    // Measured here: 1 of 3 (the second question).
+    assert!(
+        uncited_beside_others > 0,
+        "no cited answer left a retrieved canary source uncited beside another citation"
+    );
 }
+
+/// Questions answered with `cited` attribution while the canary's sources are retrieved: one
+/// cites nothing, one cites another source, one cites the canary.
+const CITED_QUESTIONS: [&str; 3] = [
+    PLANTED[1].0,
+    "How does the lift of a thin wing grow with the angle of attack, and what is the zorblat \
+     coefficient of the krellian wing?",
+    PLANTED[0].0,
+];
 
 #[test]
 fn bad_questions_are_refused_and_change_nothing() {
@@ -294,9 +364,9 @@ fn bad_questions_are_refused_and_change_nothing() {
 
 #[test]
 fn leave_one_out_from_cached_prefixes_equals_full_recomputation() {
+    use provdb::answer::attribution::loo::{Variant, answer_log_probs};
+    use provdb::answer::prompt::answer_prompt;
     use provdb::inference::llama::{Llama, Sequence};
-    use provdb::query::answer::loo::{Variant, answer_log_probs};
-    use provdb::query::answer::prompt::answer_prompt;
 
     let (model, _) = models();
     let sources = [

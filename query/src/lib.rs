@@ -8,12 +8,11 @@
 //! the Datanets that caller may read (public ones, the caller's own, and those it holds a read
 //! grant on), so no join, subquery, count or error message can reach another. The search table
 //! functions (`bm25_search`, `vector_search`, `hybrid_search`) call the indexes through a
-//! [`Searcher`] the embedded database provides. The cited-answer pipeline ([`answer`]) retrieves,
-//! generates, verifies citations, attributes and splits the fee, and appends to the ledger.
-//! Depends on storage, index and inference.
+//! [`Searcher`] the embedded database provides; the ledger's audit tables (`attributions`,
+//! `citations`, `epochs`, `balances`) read what the answer pipeline recorded. Sessions are
+//! read-only. Depends on storage and index.
 
 mod access;
-pub mod answer;
 mod engine;
 mod error;
 mod filters;

@@ -1,6 +1,6 @@
 //! Targets over plain text: the SMART collection reader and the citation-marker parser.
 
-use provdb::query::answer::citations::{ParsedCitations, parse_citations};
+use provdb::answer::citations::{ParsedCitations, parse_citations};
 
 /// `provdb::smart::parse_documents` on the input as (lossy) UTF-8.
 ///

@@ -1,63 +1,14 @@
-//! Cited answers: retrieve → prompt with numbered sources → generate (streaming) → keep the
-//! citation markers that point at a retrieved source → attribute → split the fee → append the
-//! answer and its payments to the ledger in one write.
-//!
-//! Invariants: a caller only retrieves from Datanets it may read (an unreadable Datanet is
-//! reported like an unknown one); only verified markers are citations; a source retrieved but
-//! not used is never paid (with no paid source, the data share goes to the Datanets'
-//! treasuries, recorded with role `treasury`); the payments sum exactly to the fee; nothing is
-//! written unless the whole answer is.
-
-pub mod citations;
-pub mod loo;
-pub mod prompt;
-pub mod split;
-
-mod pipeline;
+//! What an answer is asked with and what it returns: [`AskRequest`], [`Answer`] with its
+//! [`Citation`]s, [`Payment`]s and [`Usage`], and the limits a request is checked against.
+//! The serde shapes here are the JSON the CLI prints and the HTTP API returns.
 
 use provdb_index::Mode;
+use provdb_query::Caller;
 use provdb_storage::{Address, AnswerId, RecordId, Role};
 use serde::{Serialize, Serializer};
 
-pub use pipeline::Answerer;
-pub use split::{SplitPolicy, TrainingPool, WeightedSource, split_fee, split_fee_with_training};
-
-use crate::access::Caller;
-
-/// Who is paid for an answer, and how much.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Attribution {
-    /// The verified citation markers, weighted by retrieval score.
-    #[default]
-    Cited,
-    /// Leave-one-out: each source weighted by how much removing it lowers the answer's
-    /// log-probability.
-    Loo,
-}
-
-impl std::str::FromStr for Attribution {
-    type Err = crate::QueryError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cited" => Ok(Self::Cited),
-            "loo" => Ok(Self::Loo),
-            other => Err(crate::QueryError::Invalid(format!(
-                "unknown attribution '{other}' (cited, loo)"
-            ))),
-        }
-    }
-}
-
-impl Attribution {
-    /// Its name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cited => "cited",
-            Self::Loo => "loo",
-        }
-    }
-}
+use crate::answer::attribution::Attribution;
+use crate::error::{Error, Result};
 
 /// A question to answer.
 #[derive(Clone, Debug)]
@@ -99,10 +50,42 @@ impl Default for AskRequest {
     }
 }
 
+impl AskRequest {
+    /// Refuses a request outside the limits: an empty or too long question, no Datanet, `k`
+    /// outside 1..=[`MAX_SOURCES`], `max_tokens` outside 1..=[`MAX_ANSWER_TOKENS`].
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |m: String| Err(Error::Invalid(m));
+        if self.question.trim().is_empty() {
+            return invalid("the question is empty".into());
+        }
+        if self.question.len() > MAX_QUESTION_BYTES {
+            return invalid(format!(
+                "the question is {} bytes, at most {MAX_QUESTION_BYTES}",
+                self.question.len()
+            ));
+        }
+        if self.datanets.is_empty() {
+            return invalid("name at least one Datanet to answer from".into());
+        }
+        if self.k == 0 || self.k > MAX_SOURCES {
+            return invalid(format!("k must be in 1..={MAX_SOURCES}, got {}", self.k));
+        }
+        if self.max_tokens == 0 || self.max_tokens > MAX_ANSWER_TOKENS {
+            return invalid(format!(
+                "max_tokens must be in 1..={MAX_ANSWER_TOKENS}, got {}",
+                self.max_tokens
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Longest accepted question, in bytes.
 pub const MAX_QUESTION_BYTES: usize = 4096;
 /// Most sources per answer.
 pub const MAX_SOURCES: usize = 16;
+/// Longest answer a request may ask for, in tokens.
+pub const MAX_ANSWER_TOKENS: usize = 1024;
 
 fn as_display<T: std::fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(value)

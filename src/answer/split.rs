@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use provdb_storage::{Address, DatanetId, RecordId, Role};
 
-use crate::error::{QueryError, Result};
+use crate::error::{Error, Result};
 
 /// Basis points in a whole.
 pub const BPS: u128 = 10_000;
@@ -53,7 +53,7 @@ impl SplitPolicy {
     /// Refuses shares that add up to more than the whole fee.
     pub fn validate(&self) -> Result<()> {
         if u128::from(self.model_owner_bps) + u128::from(self.protocol_bps) > BPS {
-            return Err(QueryError::Invalid(format!(
+            return Err(Error::Invalid(format!(
                 "model owner ({}) and protocol ({}) shares exceed 10000 basis points",
                 self.model_owner_bps, self.protocol_bps
             )));
@@ -158,12 +158,12 @@ fn pay_training(data_share: u128, pools: &[TrainingPool]) -> Result<(Vec<Share>,
     let total_mix = pools
         .iter()
         .try_fold(0u64, |sum, p| sum.checked_add(p.mix_weight))
-        .ok_or_else(|| QueryError::Invalid("adapter mix weights overflow".into()))?;
+        .ok_or_else(|| Error::Invalid("adapter mix weights overflow".into()))?;
     let mut shares = Vec::new();
     let mut paid = 0u128;
     for pool in pools {
         if u128::from(pool.bps) > BPS {
-            return Err(QueryError::Invalid(format!(
+            return Err(Error::Invalid(format!(
                 "a training share of {} basis points exceeds 10000",
                 pool.bps
             )));
@@ -232,10 +232,10 @@ pub fn split_fee_with_training(
     let total_weight = paid
         .iter()
         .try_fold(0u64, |sum, s| sum.checked_add(s.weight))
-        .ok_or_else(|| QueryError::Invalid("source weights overflow".into()))?;
+        .ok_or_else(|| Error::Invalid("source weights overflow".into()))?;
     if paid.is_empty() {
         if treasuries.is_empty() {
-            return Err(QueryError::Invalid(
+            return Err(Error::Invalid(
                 "no source and no Datanet treasury to pay the data share to".into(),
             ));
         }

@@ -1,76 +1,33 @@
 //! Search over a Datanet: the `Db` side of provdb-index. Owns the registry of open indexes
-//! (one per Datanet, under `DIR/index/NAME/`), the adapter from the sentence embedder to the
-//! index's `Embed` trait, read-access checks, and attaching chunk text to hits.
+//! (`registry.rs`: one per Datanet, under `DIR/index/NAME/`), the adapter from the sentence
+//! embedder to the index's `Embed` trait (`embedder.rs`), read-access checks, attaching chunk
+//! text to hits, and the same search as the query crate's `Searcher` for SQL's search table
+//! functions (`searcher.rs`).
 //!
 //! Invariant: a search first catches its index up with storage, so a commit (new records, a
 //! status change, a tombstone, a new version) is reflected in the very next search.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+mod embedder;
+pub(crate) mod registry;
+pub(crate) mod searcher;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use provdb_index::{
     CatchUp, DatanetIndex, Embed, IndexConfig, IndexError, IndexHit, Mode, Progress,
 };
-use provdb_inference::{Embedder, EmbedderConfig};
 use provdb_query::Caller;
 use provdb_storage::{Address, Datanet, RecordId};
 use serde::{Serialize, Serializer};
 
+pub use embedder::SentenceEmbedder;
 pub use provdb_index::{
     Filters, Fusion, HnswParams, MAX_K, RetrieverScore, SearchOptions, Stage, Weights,
 };
 
 use crate::db::Db;
 use crate::error::{Error, Result};
-
-/// The open indexes of a database, by Datanet name.
-#[derive(Default)]
-pub(crate) struct Indexes {
-    open: Mutex<HashMap<String, Arc<DatanetIndex>>>,
-}
-
-/// The sentence embedder as the index sees it.
-pub struct SentenceEmbedder {
-    embedder: Embedder,
-    model_id: String,
-}
-
-impl SentenceEmbedder {
-    /// Loads the embedder in `dir` (a MiniLM-class model directory).
-    pub fn load(dir: &Path) -> Result<Self> {
-        let embedder = Embedder::load(dir, EmbedderConfig::default())?;
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        Ok(Self {
-            model_id: format!("{name}/{}", embedder.dim()),
-            embedder,
-        })
-    }
-}
-
-impl Embed for SentenceEmbedder {
-    fn model_id(&self) -> &str {
-        &self.model_id
-    }
-
-    fn dim(&self) -> usize {
-        self.embedder.dim()
-    }
-
-    fn embed(&self, texts: &[&str]) -> provdb_index::Result<Vec<Vec<f32>>> {
-        self.embedder
-            .embed(texts)
-            .map_err(|e| IndexError::Embed(e.to_string()))
-    }
-
-    fn token_count(&self, text: &str) -> Option<usize> {
-        let ids = self.embedder.token_ids(text).ok()?;
-        Some(ids.len().min(self.embedder.max_tokens()))
-    }
-}
 
 fn as_display<T: std::fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
@@ -116,30 +73,15 @@ impl Db {
     /// The open index of a Datanet, opening it on first use.
     pub fn index(&self, name: &str) -> Result<Arc<DatanetIndex>> {
         let datanet = self.store.datanet(name)?;
-        let mut open = self
-            .indexes
-            .open
-            .lock()
-            .map_err(|_| Error::Internal("index registry lock poisoned".into()))?;
-        if let Some(index) = open.get(name) {
-            return Ok(Arc::clone(index));
-        }
-        let index = Arc::new(DatanetIndex::open(&self.index_dir(&datanet), datanet.id)?);
-        open.insert(name.to_string(), Arc::clone(&index));
-        Ok(index)
+        self.indexes.get_or_open(name, || {
+            Ok(DatanetIndex::open(&self.index_dir(&datanet), datanet.id)?)
+        })
     }
 
     /// How many storage sequence numbers the least caught-up open index is behind (0 when
     /// none is open). Indexes catch up on the next search; this is what that search will do.
     pub fn index_lag(&self) -> Result<u64> {
-        let open: Vec<Arc<DatanetIndex>> = self
-            .indexes
-            .open
-            .lock()
-            .map_err(|_| Error::Internal("index registry lock poisoned".into()))?
-            .values()
-            .cloned()
-            .collect();
+        let open = self.indexes.all()?;
         let head = self.store.sequence()?;
         let mut lag = 0;
         for index in open {
@@ -160,13 +102,13 @@ impl Db {
     pub fn configure_index(&self, name: &str, config: &IndexConfig) -> Result<()> {
         let datanet = self.store.datanet(name)?;
         DatanetIndex::save_config(&self.index_dir(&datanet), config)?;
-        self.forget_index(name)
+        self.indexes.forget(name)
     }
 
     /// Deletes a Datanet's index files and rebuilds them from storage.
     pub fn rebuild_index(&self, name: &str, progress: Progress<'_>) -> Result<CatchUp> {
         let datanet = self.store.datanet(name)?;
-        self.forget_index(name)?;
+        self.indexes.forget(name)?;
         let dir = self.index_dir(&datanet);
         let config = IndexConfig::load(&dir.join("config.bin")).unwrap_or_default();
         if dir.exists() {
@@ -174,15 +116,6 @@ impl Db {
         }
         DatanetIndex::save_config(&dir, &config)?;
         self.catch_up_index(name, progress)
-    }
-
-    fn forget_index(&self, name: &str) -> Result<()> {
-        self.indexes
-            .open
-            .lock()
-            .map_err(|_| Error::Internal("index registry lock poisoned".into()))?
-            .remove(name);
-        Ok(())
     }
 
     /// Searches Datanet `name` for `text` as an anonymous caller. Only chunks of live,

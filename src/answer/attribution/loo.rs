@@ -1,14 +1,77 @@
-//! Leave-one-out attribution: how much each source raised the model's probability of the
-//! answer it produced. The answer's tokens are scored (teacher-forced) after the prompt with
+//! `loo` attribution (leave-one-out): how much each source raised the model's probability of
+//! the answer it produced. The answer's tokens are scored (teacher-forced) after the prompt with
 //! all sources and after each prompt with one source removed. Each variant starts from the
 //! generation's cache of the prefix it shares with the full prompt (everything before the
 //! removed source), so only the rest of its prompt is computed; all variants run together as
 //! one ragged batch (one forward step for the prompt rests, one for the answer).
-//! A source's weight is `max(0, log p(answer | all) - log p(answer | all but it))`.
+//! A source's weight is `max(0, log p(answer | all) - log p(answer | all but it))`, in
+//! millionths of a nat. It needs the generation's own KV cache.
 
 use provdb_inference::llama::{LlamaModel, LogitsWanted, Sequence, StepInput};
 
-use crate::error::{QueryError, Result};
+use super::{AttributionContext, AttributionMethod, Needs};
+use crate::answer::prompt::PromptTokens;
+use crate::error::{Error, Result};
+
+/// Leave-one-out attribution over the generation's own cache.
+pub(crate) struct LeaveOneOut;
+
+impl AttributionMethod for LeaveOneOut {
+    fn needs(&self) -> Needs {
+        Needs {
+            generation_cache: true,
+        }
+    }
+
+    fn weights(&self, context: &AttributionContext<'_>) -> Result<Vec<u64>> {
+        let generated = context.generation.ok_or_else(|| {
+            Error::Internal("leave-one-out attribution needs the generation's own session".into())
+        })?;
+        loo_weights(
+            context.model,
+            generated,
+            context.prompt,
+            context.answer_tokens,
+        )
+    }
+}
+
+/// Leave-one-out weights: k+1 teacher-forced scorings of the answer, each starting from the
+/// generation's cache (`generated`, which begins with the full prompt) of its shared prefix.
+fn loo_weights(
+    model: &LlamaModel,
+    generated: &Sequence,
+    parts: &PromptTokens,
+    answer: &[u32],
+) -> Result<Vec<u64>> {
+    let prompt_len = parts.tokens(None).len();
+    if generated.len() < prompt_len {
+        return Err(Error::Internal(
+            "the generation's cache does not hold its prompt".into(),
+        ));
+    }
+    let last = parts
+        .tail
+        .last()
+        .copied()
+        .ok_or_else(|| Error::Internal("the prompt template has an empty tail".into()))?;
+    let mut variants = vec![Variant {
+        prefix: generated.prefix(prompt_len - 1),
+        rest: vec![last],
+    }];
+    for index in 0..parts.lines.len() {
+        variants.push(Variant {
+            prefix: generated.prefix(parts.prefix_len(index)),
+            rest: parts.rest_without(index),
+        });
+    }
+    let log_probs = answer_log_probs(model, variants, answer)?;
+    let with_all = log_probs[0];
+    Ok(log_probs[1..]
+        .iter()
+        .map(|without| ((with_all - without).max(0.0) * 1e6) as u64)
+        .collect())
+}
 
 /// One variant to score: a cached prefix, and the (non-empty) rest of its prompt.
 pub struct Variant {
@@ -24,12 +87,12 @@ pub fn answer_log_probs(
     mut variants: Vec<Variant>,
     answer: &[u32],
 ) -> Result<Vec<f64>> {
-    let failed = |e: provdb_inference::InferenceError| QueryError::Execution(e.to_string());
+    let failed = |e: provdb_inference::InferenceError| Error::Internal(e.to_string());
     if answer.is_empty() {
         return Ok(vec![0.0; variants.len()]);
     }
     if variants.iter().any(|v| v.rest.is_empty()) {
-        return Err(QueryError::Execution(
+        return Err(Error::Internal(
             "a leave-one-out variant has no prompt tokens to score from".into(),
         ));
     }
@@ -40,7 +103,7 @@ pub fn answer_log_probs(
         .unwrap_or(0);
     let context = model.config().context_length;
     if longest + answer.len() > context {
-        return Err(QueryError::Limit(format!(
+        return Err(Error::Invalid(format!(
             "prompt ({longest} tokens) and answer ({} tokens) exceed the model's context of {context}",
             answer.len()
         )));

@@ -1,0 +1,41 @@
+//! Cited answers: retrieve → prompt with numbered sources → generate (streaming) → keep the
+//! citation markers that point at a retrieved source → attribute → split the fee → append the
+//! answer and its payments to the ledger in one write. [`crate::Db::ask`] is the entry point.
+//!
+//! The pipeline sits above `query` and `index`: it retrieves through the database's own
+//! search ([`crate::Db::search_hits`]), checks access with query's `Caller`, generates with
+//! `inference` and writes the ledger through `storage`.
+//!
+//! - `request.rs`: [`AskRequest`] and its limits, [`Answer`] and what it carries (the JSON
+//!   shapes of the CLI and the HTTP API).
+//! - `sources.rs`: retrieval over the Datanets the caller may read.
+//! - [`prompt`]: the numbered sources in the model's chat template, tokenized in parts.
+//! - [`citations`]: markers in the generated text, verified against the sources.
+//! - [`attribution`]: one module per method behind one trait, chosen by [`Attribution`].
+//! - [`split`]: the exact integer fee split.
+//! - `record.rs`: the citations, ledger entries and id an answer records.
+//! - `model.rs`: the model a database answers with, its adapters and batching generator.
+//! - `pipeline.rs`: the steps in order.
+//!
+//! Invariants: a caller only retrieves from Datanets it may read (an unreadable Datanet is
+//! reported like an unknown one); only verified markers are citations; a source retrieved but
+//! not used is never paid (with no paid source, the data share goes to the Datanets'
+//! treasuries, recorded with role `treasury`); the payments sum exactly to the fee; nothing is
+//! written unless the whole answer is.
+
+pub mod attribution;
+pub mod citations;
+pub(crate) mod model;
+pub(crate) mod pipeline;
+pub mod prompt;
+mod record;
+mod request;
+mod sources;
+pub mod split;
+
+pub use attribution::Attribution;
+pub use request::{
+    Answer, AskRequest, Citation, MAX_ANSWER_TOKENS, MAX_QUESTION_BYTES, MAX_SOURCES, Payment,
+    Usage,
+};
+pub use split::{SplitPolicy, TrainingPool, WeightedSource, split_fee, split_fee_with_training};

@@ -1,0 +1,290 @@
+//! [`Answerer`]: one cited answer end to end over a database and the model it answers with:
+//! check the request → retrieve → prompt → generate, streaming (on the batching generator
+//! unless the attribution method needs the generation's own cache) → verify the citation
+//! markers → attribute → split the fee → append the answer and its payments to the ledger in
+//! one write. Nothing is written unless the whole answer is.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use provdb_index::SearchOptions;
+use provdb_inference::InferenceError;
+use provdb_inference::llama::{
+    GenerationEvent, GenerationRequest, Generator, Llama, SamplingParams,
+};
+use provdb_inference::lora::AdapterMix;
+use provdb_storage::{AnswerRecord, Datanet, NewAnswer};
+
+use crate::answer::attribution::{AttributionContext, Needs};
+use crate::answer::citations::parse_citations;
+use crate::answer::model::AnswerModel;
+use crate::answer::prompt::{PromptTokens, answer_prompt};
+use crate::answer::record::{answer_id, citations_of, entry_of, payments_of};
+use crate::answer::request::{Answer, AskRequest, Usage};
+use crate::answer::sources::{Source, retrieve};
+use crate::answer::split::{Share, SplitPolicy, WeightedSource, split_fee_with_training};
+use crate::db::{Db, now_ms};
+use crate::error::{Error, Result};
+
+/// Answers questions over a database with citations and records who is paid.
+pub(crate) struct Answerer<'a> {
+    db: &'a Db,
+    model: &'a AnswerModel,
+}
+
+/// A generated answer: its tokens, its text (decoded and trimmed), and the session that
+/// generated it when it had one.
+struct Generation {
+    tokens: Vec<u32>,
+    text: String,
+    session: Option<Llama>,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// A model failure while answering: not the caller's mistake.
+fn failed(error: InferenceError) -> Error {
+    Error::Internal(error.to_string())
+}
+
+impl<'a> Answerer<'a> {
+    /// An answerer over `db` (retrieval, the ledger and its fee policies) with `model` (named
+    /// in the ledger and in model-specific fee policies).
+    pub(crate) fn new(db: &'a Db, model: &'a AnswerModel) -> Self {
+        Self { db, model }
+    }
+
+    /// Answers `request`, calling `on_text` with each piece of the answer as it is generated
+    /// (returning false stops generation early); records the answer and its payments.
+    pub(crate) fn ask(
+        &self,
+        request: &AskRequest,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Answer> {
+        request.validate()?;
+        let adapters = self.model.adapter_mix(&request.adapters)?;
+        let started = Instant::now();
+        let options = SearchOptions {
+            k: request.k,
+            mode: request.mode,
+            ..SearchOptions::default()
+        };
+        let sources = retrieve(
+            self.db,
+            request.caller,
+            &request.datanets,
+            &request.question,
+            &options,
+        )?;
+        let mut usage = Usage {
+            retrieval_ms: ms(started),
+            ..Usage::default()
+        };
+        let texts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
+        let parts = answer_prompt(&self.model.model, &request.question, &texts).map_err(failed)?;
+        let method = request.attribution.method();
+        let generation = self.generate(
+            request,
+            &parts,
+            &adapters,
+            method.needs(),
+            &mut usage,
+            on_text,
+        )?;
+        let text = &generation.text;
+        let parsed = parse_citations(text, sources.len());
+        let attributing = Instant::now();
+        let weights = method.weights(&AttributionContext {
+            sources: &sources,
+            cited: &parsed.markers,
+            answer_tokens: &generation.tokens,
+            prompt: &parts,
+            model: &self.model.model,
+            generation: generation.session.as_ref().map(Llama::sequence),
+        })?;
+        if weights.len() != sources.len() {
+            return Err(Error::Internal(format!(
+                "{} attribution gave {} weights for {} sources",
+                request.attribution.as_str(),
+                weights.len(),
+                sources.len()
+            )));
+        }
+        usage.attribution_ms = ms(attributing);
+        let datanets = self.requested_datanets(request)?;
+        let shares = self.split(request, &datanets, &sources, &weights, &adapters)?;
+        let citations = citations_of(&sources, &parsed.markers, &weights, &shares);
+        let answer_id = answer_id(request, text, &sources);
+        let record = AnswerRecord {
+            answer_id,
+            ts_ms: now_ms(),
+            caller: request.caller.who(),
+            datanet_ids: datanets.iter().map(|d| d.id).collect(),
+            question: request.question.clone(),
+            text: text.clone(),
+            model: self.model.name.clone(),
+            adapter: (!adapters.is_base()).then(|| adapters.describe().join(",")),
+            fee_wei: request.fee_wei,
+            attribution: request.attribution.as_str().into(),
+            citations: citations.iter().flatten().map(|c| c.0.clone()).collect(),
+            first_seq: 0,
+            entries: 0,
+        };
+        let entries = shares.iter().map(entry_of).collect();
+        self.db
+            .store()
+            .append_answers(vec![NewAnswer { record, entries }])?;
+        Ok(Answer {
+            answer_id,
+            answer: generation.text,
+            citations: citations.into_iter().flatten().map(|c| c.1).collect(),
+            dropped_markers: parsed.dropped,
+            model: self.model.name.clone(),
+            adapters: adapters.describe(),
+            attribution: request.attribution,
+            usage,
+            fee_wei: request.fee_wei,
+            split: payments_of(&shares),
+        })
+    }
+
+    /// Generates the answer greedily, on the batching generator when there is one and the
+    /// attribution method does not need the generation's own cache, else in a session of its
+    /// own (kept for the method), and decodes it. Fills in the usage's generation fields.
+    fn generate(
+        &self,
+        request: &AskRequest,
+        parts: &PromptTokens,
+        adapters: &AdapterMix,
+        needs: Needs,
+        usage: &mut Usage,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation> {
+        let prompt = parts.tokens(None);
+        usage.prompt_tokens = prompt.len();
+        let generating = Instant::now();
+        let params = SamplingParams {
+            max_tokens: request.max_tokens,
+            temperature: 0.0,
+            ..SamplingParams::default()
+        };
+        let mut first_token = None;
+        let mut on_piece = |piece: &str| {
+            first_token.get_or_insert_with(|| ms(generating));
+            on_text(piece)
+        };
+        let (tokens, session) = match &self.model.batching {
+            Some(generator) if !needs.generation_cache => {
+                let request = GenerationRequest {
+                    prompt,
+                    params,
+                    adapters: adapters.clone(),
+                };
+                (generate_batched(generator, request, &mut on_piece)?, None)
+            }
+            _ => {
+                let mut session = Llama::new(Arc::clone(&self.model.model));
+                session.set_adapters(adapters.clone());
+                let tokens = session
+                    .generate(&prompt, params, &mut on_piece)
+                    .map_err(failed)?;
+                (tokens, Some(session))
+            }
+        };
+        usage.generation_ms = ms(generating);
+        usage.first_token_ms = first_token.unwrap_or(usage.generation_ms);
+        usage.completion_tokens = tokens.len();
+        let text = self
+            .model
+            .model
+            .tokenizer()
+            .decode(&tokens, true)
+            .map_err(|e| Error::Internal(format!("cannot decode the answer: {e}")))?
+            .trim()
+            .to_string();
+        Ok(Generation {
+            tokens,
+            text,
+            session,
+        })
+    }
+
+    /// The Datanets the request names.
+    fn requested_datanets(&self, request: &AskRequest) -> Result<Vec<Datanet>> {
+        let store = self.db.store();
+        request
+            .datanets
+            .iter()
+            .map(|name| Ok(store.datanet(name)?))
+            .collect()
+    }
+
+    /// Splits the request's fee by the effective fee policy of the model and `datanets` over
+    /// the weighted sources (and the training data of the adapters used); without a paid
+    /// source the data share goes to the Datanets' treasuries.
+    fn split(
+        &self,
+        request: &AskRequest,
+        datanets: &[Datanet],
+        sources: &[Source],
+        weights: &[u64],
+        adapters: &AdapterMix,
+    ) -> Result<Vec<Share>> {
+        let store = self.db.store();
+        let weighted: Vec<WeightedSource> = sources
+            .iter()
+            .zip(weights)
+            .map(|(s, &weight)| WeightedSource {
+                record_id: s.hit.record_id,
+                chunk_id: s.hit.chunk_id,
+                datanet_id: s.datanet.id,
+                contributor: s.hit.contributor,
+                weight,
+            })
+            .collect();
+        let datanet_ids: Vec<_> = datanets.iter().map(|d| d.id).collect();
+        let ledger_policy = store.effective_ledger_policy(&self.model.name, &datanet_ids)?;
+        ledger_policy.validate()?;
+        // A Datanet's treasury is its owner, else the protocol's account.
+        let treasuries: Vec<_> = datanets
+            .iter()
+            .filter_map(|d| d.owner.or(ledger_policy.protocol).map(|t| (d.id, t)))
+            .collect();
+        let policy = SplitPolicy::from_ledger(&ledger_policy);
+        let training = self.model.training_pools(store, adapters)?;
+        split_fee_with_training(request.fee_wei, &policy, &weighted, &treasuries, &training)
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "{e}: the answer cites no source, and its Datanets have no owner to hold the \
+                 data share (set a protocol account: provdb ledger policy --protocol ADDR)"
+                ))
+            })
+    }
+}
+
+/// Runs `request` on the batching generator, passing each piece of text to `on_text` (false
+/// stops it: dropping the stream cancels the request). Returns the generated ids as
+/// [`Llama::generate`] does: up to and including an end-of-turn token.
+fn generate_batched(
+    generator: &Generator,
+    request: GenerationRequest,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Vec<u32>> {
+    let events = generator.submit(request).map_err(failed)?;
+    let mut tokens = Vec::new();
+    for event in events {
+        match event {
+            GenerationEvent::Token { id, text } => {
+                tokens.push(id);
+                if !text.is_empty() && !on_text(&text) {
+                    return Ok(tokens);
+                }
+            }
+            GenerationEvent::Done { tokens, .. } => return Ok(tokens),
+            GenerationEvent::Failed(message) => return Err(Error::Internal(message)),
+        }
+    }
+    Err(Error::Internal("the generator stopped".into()))
+}
