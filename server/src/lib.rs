@@ -4,7 +4,6 @@
 //! harness, `fuzz/harness`) drive the real HTTP router through [`api_router`] without a socket.
 //! Exit codes: 0 success, 1 user error (message on stderr), 2 internal or IO error.
 
-mod bench;
 mod cli;
 mod commands;
 mod http;
@@ -85,6 +84,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(command) => commands::key::run(&data, command),
         Command::Train(command) => commands::train::run(&data, command),
         Command::Demo(args) => commands::demo::run(&data, args),
-        Command::Bench(command) => bench::run(command),
+        Command::Bench(args) => commands::bench::run(args.args),
     }
 }

@@ -11,7 +11,7 @@ use rand::Rng;
 
 use crate::common::ALICE;
 use crate::tiny_model::{WORDS, write_tiny_model};
-use crate::trials::{Report, trials};
+use crate::trials::{Minimum, Report, quarter, trials};
 
 const RECORDS: usize = 6000;
 const QUERIES: [&str; 3] = [
@@ -130,9 +130,9 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
         drop(db);
         std::fs::remove_dir_all(&data).unwrap();
     }
-    assert!(
-        report.interrupted > 0,
-        "no trial was killed in the middle of indexing"
-    );
-    report.finish();
+    // Indexing acknowledges nothing: what it leaves is compared with a rebuild instead.
+    report.finish(Minimum {
+        interrupted: quarter(report.trials),
+        acknowledged_checked: 0,
+    });
 }
