@@ -9,7 +9,7 @@
 //! - the same workloads through llama.cpp (`scripts/bench-llamacpp-adapters.sh`), which swaps
 //!   adapters between requests, as the anchor.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -24,8 +24,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::generate::{DECODE_TOKENS, decode};
-use crate::process::rss_mb;
 use crate::output::{UserError, print_json};
+use crate::process::rss_mb;
 
 /// The options of `provdb-bench adapters`.
 #[derive(Debug, clap::Args)]
@@ -276,11 +276,7 @@ fn round_robin(
 }
 
 /// llama.cpp on the same adapters (PEFT folders converted to GGUF LoRA by the script).
-fn llamacpp(
-    args: &Args,
-    mixed_dir: &Path,
-    rr_dir: Option<&Path>,
-) -> Result<Value, String> {
+fn llamacpp(args: &Args, mixed_dir: &Path, rr_dir: Option<&Path>) -> Result<Value, String> {
     let mut command = Command::new("bash");
     command.args([
         "scripts/bench-llamacpp-adapters.sh".into(),

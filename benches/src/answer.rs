@@ -14,7 +14,7 @@
 //! printed group is in the ledger, whole.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -156,9 +156,11 @@ fn bench_ledger(dir: &Path, args: &Args) -> anyhow::Result<LedgerReport> {
         let batch: Vec<NewAnswer> = (n..end)
             .map(|i| synthetic_answer(i, args.accounts))
             .collect();
-        let ids: Vec<AnswerId> = batch.iter().map(|a| a.record.answer_id).collect();
+        let ids: Option<Vec<AnswerId>> = commits
+            .as_ref()
+            .map(|_| batch.iter().map(|a| a.record.answer_id).collect());
         store.append_answers(batch)?;
-        if let Some(out) = commits.as_mut() {
+        if let (Some(out), Some(ids)) = (commits.as_mut(), ids) {
             print_commit(out, &ids)?;
         }
         n = end;
@@ -231,7 +233,9 @@ fn bench_answers(dir: &Path, args: &Args) -> anyhow::Result<(Latency, Latency)> 
     provdb::demo::write_signed_jsonl(&docs, &jsonl)?;
     let embedder_dir = model_files::default_embedder_dir();
     if !embedder_dir.join("config.json").is_file() {
-        return Err(UserError("the embedder is missing: run scripts/fetch-models.sh".into()).into());
+        return Err(
+            UserError("the embedder is missing: run scripts/fetch-models.sh".into()).into(),
+        );
     }
     let embedder = Arc::new(SentenceEmbedder::load(&embedder_dir)?);
     let generator = LlamaModel::load(&model_files::default_generator_path())?;

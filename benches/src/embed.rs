@@ -2,14 +2,15 @@
 //! its achieved GFLOP/s, and in the same run the GFLOP/s of a large f32 matrix product through
 //! the same library (candle), with the ratio; peak resident memory.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use provdb::inference::{Embedder, EmbedderConfig, model_files};
 use serde::Serialize;
 
-use crate::process::peak_rss_mb;
 use crate::output::print_json;
+use crate::process::peak_rss_mb;
 
 /// The options of `provdb-bench embed`.
 #[derive(Debug, clap::Args)]

@@ -5,6 +5,7 @@
 //! (`scripts/bench-llamacpp.sh`, llama-cpp-python from PyPI), with the ratios; peak RSS. The
 //! top-level ratios are the worst over the thread counts.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,8 +15,8 @@ use provdb::inference::model_files;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::process::peak_rss_mb;
 use crate::output::{UserError, print_json};
+use crate::process::peak_rss_mb;
 
 /// The options of `provdb-bench generate`.
 #[derive(Debug, clap::Args)]

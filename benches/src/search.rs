@@ -16,7 +16,7 @@
 //!   distances: the hard case for any greedy graph search.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use provdb::index::{Embed, IndexError, Mode, SearchOptions};

@@ -27,8 +27,8 @@ use provdb::{Caller, Datanet, Db, IngestOptions, QueryLimits, QueryOutput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::sql_data::{self, SPAN_MS, START_MS};
 use crate::output::{UserError, print_json};
+use crate::sql_data::{self, SPAN_MS, START_MS};
 
 /// The options of `provdb-bench sql`.
 #[derive(Debug, clap::Args)]
@@ -371,7 +371,11 @@ fn install_duckdb() -> anyhow::Result<()> {
     let why = if !script.exists() {
         "is not here: run from the repository root".to_string()
     } else {
-        match Command::new("bash").arg(script).arg("--install-only").output() {
+        match Command::new("bash")
+            .arg(script)
+            .arg("--install-only")
+            .output()
+        {
             Ok(output) if output.status.success() => return Ok(()),
             Ok(output) => format!("failed: {}", String::from_utf8_lossy(&output.stderr).trim()),
             Err(e) => format!("cannot be run: {e}"),

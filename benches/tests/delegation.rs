@@ -34,7 +34,11 @@ fn provdb_bench_prints_what_provdb_bench_prints() {
     let through_provdb = ok(provdb_bench(&provdb(), &["ingest", "--help"]));
     let direct = ok(bench().args(["ingest", "--help"]).output().unwrap());
     assert_eq!(stdout(&through_provdb), stdout(&direct));
-    assert!(stdout(&direct).contains("--unsigned-only"), "{}", stdout(&direct));
+    assert!(
+        stdout(&direct).contains("--unsigned-only"),
+        "{}",
+        stdout(&direct)
+    );
     let listing = ok(provdb_bench(&provdb(), &["--help"]));
     for benchmark in [
         "ingest", "embed", "generate", "search", "answer", "sql", "chain", "adapters", "train",

@@ -31,16 +31,18 @@ fn provdb_records(path: &serde_json::Value) -> (usize, bool) {
     let datanet = db.store().datanet("bench").unwrap();
     let records = db.store().scan_records(datanet.id).unwrap().count();
     let info = db.datanet_info("bench").unwrap();
-    assert_eq!(info.stats.records as usize, records, "stats agree with a scan");
+    assert_eq!(
+        info.stats.records as usize, records,
+        "stats agree with a scan"
+    );
     (records, datanet.require_signatures)
 }
 
 /// The keys of the raw RocksDB database at `path`.
 fn raw_keys(path: &serde_json::Value) -> usize {
     let db = rocksdb::DB::open_default(path.as_str().unwrap()).unwrap();
-    db.iterator(rocksdb::IteratorMode::Start)
-        .map(|entry| entry.unwrap())
-        .count()
+    let entries: Result<Vec<_>, _> = db.iterator(rocksdb::IteratorMode::Start).collect();
+    entries.unwrap().len()
 }
 
 #[test]
@@ -61,7 +63,11 @@ fn bench_ingest_writes_every_record_on_every_side_and_reports_the_ratio_of_media
     // What the bench wrote, read back from its databases.
     let kept = &report["kept"];
     assert_eq!(raw_keys(&kept["raw_rocksdb"]), RECORDS, "{kept}");
-    assert_eq!(provdb_records(&kept["unsigned"]), (RECORDS, false), "{kept}");
+    assert_eq!(
+        provdb_records(&kept["unsigned"]),
+        (RECORDS, false),
+        "{kept}"
+    );
     assert_eq!(provdb_records(&kept["signed"]), (RECORDS, true), "{kept}");
 
     // The headline figures are the medians of the per-run times, and the ratio theirs.
@@ -77,14 +83,20 @@ fn bench_ingest_writes_every_record_on_every_side_and_reports_the_ratio_of_media
                 / report["unsigned_seconds_per_run"][run].as_f64().unwrap()
         })
         .collect();
-    assert_eq!(report["unsigned_vs_raw_per_run"], serde_json::json!(per_run));
+    assert_eq!(
+        report["unsigned_vs_raw_per_run"],
+        serde_json::json!(per_run)
+    );
 
     for side in ["raw_rocksdb", "unsigned", "signed"] {
         let rate = &report[side];
         let seconds = rate["seconds"].as_f64().unwrap();
         assert!(seconds > 0.0, "{side}: {rate}");
         let per_s = rate["records_per_s"].as_f64().unwrap();
-        assert!((per_s * seconds - RECORDS as f64).abs() < 1.0, "{side}: {rate}");
+        assert!(
+            (per_s * seconds - RECORDS as f64).abs() < 1.0,
+            "{side}: {rate}"
+        );
         if cfg!(target_os = "linux") {
             // Counted in ticks of 10 ms: a short run may take none.
             assert!(

@@ -69,7 +69,15 @@ fn bench_sql_without_duckdb_fails_naming_the_script_unless_told_to_skip_it() {
     let blocker = dir.path().join("not-a-directory");
     std::fs::write(&blocker, b"").unwrap();
     let output = bench()
-        .args(["sql", "--records", "100", "--file-records", "50", "--reps", "1"])
+        .args([
+            "sql",
+            "--records",
+            "100",
+            "--file-records",
+            "50",
+            "--reps",
+            "1",
+        ])
         .arg("--dir")
         .arg(dir.path().join("work"))
         .env_remove("PROVDB_BENCH_NO_BASELINE")

@@ -661,4 +661,3 @@ pub(crate) struct DemoArgs {
     #[arg(long)]
     pub(crate) limit: Option<usize>,
 }
-

@@ -28,7 +28,9 @@ pub(crate) fn run(args: Vec<OsString>) -> anyhow::Result<()> {
 /// `provdb-bench` beside the running executable, or a user error saying how to build it.
 fn bench_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the running provdb executable")?;
-    let dir = exe.parent().context("the provdb executable has no directory")?;
+    let dir = exe
+        .parent()
+        .context("the provdb executable has no directory")?;
     let binary = dir.join(format!("{BENCH_BINARY}{}", std::env::consts::EXE_SUFFIX));
     if !binary.is_file() {
         return Err(UserError(format!(

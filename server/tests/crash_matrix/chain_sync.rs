@@ -98,13 +98,13 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
         let local_epochs = add_work(trial);
         let ledger_before = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
         let mut child = spawn_sync(&data, &anvil, &operator);
-        // Every fourth trial is killed well after a sync would have finished, so that finished
-        // syncs are checked too.
+        // Within the time of a full sync, so that most kills cut one; every fourth trial well
+        // after it, so that finished syncs are checked too.
         let full_ms = full_run.as_millis().max(2) as u64;
         let delay = if trial % 4 == 0 {
             rng.random_range(full_ms * 3..full_ms * 4)
         } else {
-            rng.random_range(0..full_ms * 3 / 2)
+            rng.random_range(0..full_ms)
         };
         std::thread::sleep(Duration::from_millis(delay));
         let finished = match child.try_wait().unwrap() {

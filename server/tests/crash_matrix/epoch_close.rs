@@ -124,13 +124,13 @@ fn sigkill_during_epoch_close_leaves_the_epoch_whole_or_absent() {
         let data = dir.path().join(format!("trial-{trial}"));
         crate::common::copy_dir(&template, &data);
         let mut child = spawn_close(&data);
-        // A quarter past the full run too, so that some kills come after the commit; every
-        // fourth trial well after it, so that acknowledged closes are checked.
+        // Within the time of a full close, so that most kills cut one; every fourth trial well
+        // after it, so that acknowledged closes are checked too.
         let full_ms = full_run.as_millis().max(2) as u64;
         let delay = if trial % 4 == 3 {
             rng.random_range(full_ms * 3 / 2..full_ms * 2)
         } else {
-            rng.random_range(0..full_ms * 5 / 4)
+            rng.random_range(0..full_ms)
         };
         std::thread::sleep(Duration::from_millis(delay));
         child.kill().unwrap(); // SIGKILL on Unix
