@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::common::{bench, ok, repo_root, stderr, stdout};
+use crate::common::{bench, json, ok, repo_root, stderr, stdout};
 
 /// The `provdb` binary cargo built beside `provdb-bench` (a workspace build makes both).
 fn provdb() -> PathBuf {
@@ -49,6 +49,35 @@ fn provdb_bench_prints_what_provdb_bench_prints() {
             stdout(&listing)
         );
     }
+}
+
+#[test]
+fn provdb_bench_passes_options_provdb_also_knows_to_the_benchmark() {
+    // `--json` is an option of `provdb`'s commands too: after `bench` it is the benchmark's.
+    let output = ok(provdb_bench(
+        &provdb(),
+        &["ingest", "--records", "30", "--batch", "10", "--runs", "1"],
+    ));
+    assert!(
+        stdout(&output).starts_with("ingest of 30 records"),
+        "{}",
+        stdout(&output)
+    );
+    let report = json(&ok(provdb_bench(
+        &provdb(),
+        &[
+            "ingest",
+            "--records",
+            "30",
+            "--batch",
+            "10",
+            "--runs",
+            "1",
+            "--json",
+        ],
+    )));
+    assert_eq!(report["records"], 30);
+    assert_eq!(report["files"], 3);
 }
 
 #[test]
