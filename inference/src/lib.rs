@@ -6,7 +6,6 @@
 //! and shared behind `Arc`; every entry point is safe to call from many threads. Depends on
 //! kernels only.
 
-pub mod baseline;
 mod embedder;
 mod error;
 pub mod llama;

@@ -17,7 +17,7 @@ use crate::output::UserError;
 
 /// The kinds of failure, by who must act on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ErrorKind {
+pub enum ErrorKind {
     /// The caller named something that does not exist (or that it may not see): exit code
     /// 1, HTTP 404.
     NotFound,
@@ -29,7 +29,7 @@ pub(crate) enum ErrorKind {
 
 impl ErrorKind {
     /// The process's exit code for a command that failed this way.
-    pub(crate) fn exit_code(self) -> u8 {
+    pub fn exit_code(self) -> u8 {
         match self {
             Self::NotFound | Self::Invalid => 1,
             Self::Internal => 2,
@@ -46,7 +46,7 @@ impl ErrorKind {
 }
 
 /// An error that knows its kind.
-pub(crate) trait Classify {
+pub trait Classify {
     /// What kind of failure this is.
     fn kind(&self) -> ErrorKind;
 }
@@ -120,7 +120,7 @@ fn kind_of_cause(cause: &(dyn StdError + 'static)) -> Option<ErrorKind> {
 
 /// The kind of the outermost classified error in `error`'s chain of causes (context added on
 /// the way up is skipped); internal when none is classified.
-pub(crate) fn kind_of(error: &anyhow::Error) -> ErrorKind {
+pub fn kind_of(error: &anyhow::Error) -> ErrorKind {
     error
         .chain()
         .find_map(kind_of_cause)

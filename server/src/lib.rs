@@ -9,7 +9,6 @@
 //! and its `run`), `http` the server; `commands` and `http` share only the root crate's API
 //! and the JSON shapes in `views`.
 
-mod bench;
 mod cli;
 mod commands;
 mod error_kind;
@@ -23,7 +22,9 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+pub use error_kind::{Classify, ErrorKind, kind_of};
 pub use http::{ServeLimits, api_router};
+pub use output::UserError;
 
 /// Parses the command line, runs the command, and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -75,6 +76,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(command) => commands::key::run(data, json, command),
         Command::Train(command) => commands::train::run(data, json, command),
         Command::Demo(args) => commands::demo::run(data, args),
-        Command::Bench(command) => bench::run(command),
+        Command::Bench(args) => commands::bench::run(args.args),
     }
 }

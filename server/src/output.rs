@@ -9,7 +9,7 @@ use serde::Serialize;
 
 /// A mistake in the command line (exit code 1).
 #[derive(Debug)]
-pub(crate) struct UserError(pub(crate) String);
+pub struct UserError(pub String);
 
 impl fmt::Display for UserError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

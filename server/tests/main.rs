@@ -4,9 +4,6 @@
 
 mod adapters;
 mod anvil;
-mod bench_ingest;
-mod bench_sql;
-mod bench_train;
 mod chain;
 mod chain_tls;
 mod cli;

@@ -2,12 +2,9 @@
 //! command's own arguments sit beside the code that reads them, in `crate::commands`; option
 //! groups several commands share are in [`options`].
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-mod bench;
 pub(crate) mod options;
-
-pub(crate) use bench::*;
 
 use crate::commands::adapter::AdapterCommand;
 use crate::commands::ask::AskArgs;
@@ -101,9 +98,18 @@ pub(crate) enum Command {
     Train(TrainCommand),
     /// Run the demo: ingest the signed Cranfield Datanet and print its stats.
     Demo(DemoArgs),
-    /// Benchmarks that print ratios against a baseline measured in the same run.
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Benchmarks that print ratios against a baseline measured in the same run (runs the
+    /// `provdb-bench` binary beside this one; `provdb bench --help` lists them).
+    #[command(disable_help_flag = true)]
+    Bench(BenchArgs),
+}
+
+/// `provdb bench ...`: everything after `bench`, for `provdb-bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// The benchmark and its options, passed to `provdb-bench` unchanged.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub(crate) args: Vec<std::ffi::OsString>,
 }
 
 #[cfg(test)]

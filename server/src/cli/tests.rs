@@ -33,12 +33,13 @@ fn json_is_one_global_flag_accepted_before_or_after_the_command() {
 }
 
 #[test]
-fn a_benchmark_keeps_its_own_json_flag() {
-    let cli = parse(&["bench", "ingest", "--json"]).unwrap();
-    let Command::Bench(super::BenchCommand::Ingest(args)) = cli.command else {
-        panic!("not bench ingest: {:?}", cli.command);
+fn a_benchmark_gets_its_arguments_unchanged_json_included() {
+    let cli = parse(&["bench", "ingest", "--json", "--runs", "3"]).unwrap();
+    let Command::Bench(args) = cli.command else {
+        panic!("not bench: {:?}", cli.command);
     };
-    assert!(args.json);
+    assert_eq!(args.args, ["ingest", "--json", "--runs", "3"]);
+    assert!(!cli.output.json, "the global --json took the benchmark's");
 }
 
 #[test]

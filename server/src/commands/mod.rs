@@ -5,6 +5,7 @@
 
 pub(crate) mod adapter;
 pub(crate) mod ask;
+pub(crate) mod bench;
 pub(crate) mod chain;
 pub(crate) mod datanet;
 pub(crate) mod demo;

@@ -13,7 +13,7 @@ use provdb::storage::{Address, Epoch, NewAnswer};
 use rand::Rng;
 
 use crate::ledger_check::{payment, synthetic_answer};
-use crate::trials::{Report, trials};
+use crate::trials::{Minimum, Report, quarter, trials};
 
 const ANSWERS: u64 = 6000;
 const ENTRIES_PER_ANSWER: u64 = 20;
@@ -124,8 +124,14 @@ fn sigkill_during_epoch_close_leaves_the_epoch_whole_or_absent() {
         let data = dir.path().join(format!("trial-{trial}"));
         crate::common::copy_dir(&template, &data);
         let mut child = spawn_close(&data);
-        // A quarter past the full run too, so that some kills come after the commit.
-        let delay = rng.random_range(0..full_run.as_millis().max(2) as u64 * 5 / 4);
+        // Within the time of a full close, so that most kills cut one; every fourth trial well
+        // after it, so that acknowledged closes are checked too.
+        let full_ms = full_run.as_millis().max(2) as u64;
+        let delay = if trial % 4 == 3 {
+            rng.random_range(full_ms * 3 / 2..full_ms * 2)
+        } else {
+            rng.random_range(0..full_ms)
+        };
         std::thread::sleep(Duration::from_millis(delay));
         child.kill().unwrap(); // SIGKILL on Unix
         let mut printed = String::new();
@@ -151,9 +157,9 @@ fn sigkill_during_epoch_close_leaves_the_epoch_whole_or_absent() {
         drop(db);
         std::fs::remove_dir_all(&data).unwrap();
     }
-    assert!(
-        report.interrupted > 0,
-        "no trial was killed in the middle of the close"
-    );
-    report.finish();
+    let trials = report.trials;
+    report.finish(Minimum {
+        interrupted: quarter(trials),
+        acknowledged_checked: u64::from(trials >= 4),
+    });
 }

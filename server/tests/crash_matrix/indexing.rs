@@ -1,17 +1,21 @@
 //! SIGKILL while the index catches up: after reopening, search results equal those of an
-//! index rebuilt from storage alone.
+//! index rebuilt from storage alone. A trial counts as killed mid-work when the index it left
+//! on disk (catalog, BM25 and vectors, read before anything catches up) is neither empty nor
+//! whole.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use provdb::index::vectors::VectorIndex;
+use provdb::index::{Embed, HnswParams};
 use provdb::{Datanet, Db, IngestOptions, SearchHit, SearchMode, SearchOptions, SentenceEmbedder};
 use rand::Rng;
 
 use crate::common::ALICE;
 use crate::tiny_model::{WORDS, write_tiny_model};
-use crate::trials::{Report, trials};
+use crate::trials::{Minimum, Report, quarter, trials};
 
 const RECORDS: usize = 6000;
 const QUERIES: [&str; 3] = [
@@ -53,6 +57,19 @@ fn spawn_indexing(data: &Path, model: &Path) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// The chunks embedded in the vector file a killed run left (the vectors load only when a
+/// search needs them, so the index's own coverage would not show them before catching up).
+fn embedded_on_disk(data: &Path, embedder: &SentenceEmbedder) -> u32 {
+    let path = data.join("index").join("crash").join("vectors.bin");
+    if !path.exists() {
+        return 0; // killed before the vector stage began
+    }
+    let params = HnswParams::default();
+    VectorIndex::open(&path, embedder.model_id(), embedder.dim(), params)
+        .unwrap()
+        .len()
 }
 
 fn results(db: &Db) -> Vec<Vec<SearchHit>> {
@@ -115,12 +132,16 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
         ));
         child.kill().unwrap(); // SIGKILL on Unix
         let _ = child.wait();
+        let embedded = embedded_on_disk(&data, &embedder);
         let db = Db::open(&data).unwrap().with_embedder(embedder.clone());
-        let coverage = db.index("crash").unwrap().coverage().unwrap();
+        // Opening reads the catalog and BM25 as the kill left them; nothing has caught up yet.
+        let (catalog, bm25, _) = db.index("crash").unwrap().coverage().unwrap();
+        let coverage = (catalog, bm25, embedded);
         let total = RECORDS as u32;
         if coverage != (0, 0, 0) && coverage != (total, total, total) {
             report.interrupted += 1;
         }
+        eprintln!("trial {trial}: the kill left (catalog, BM25, vectors) at {coverage:?}");
         let recovered = results(&db);
         db.rebuild_index("crash", &|_, _, _| {}).unwrap();
         let rebuilt = results(&db);
@@ -130,9 +151,10 @@ fn sigkill_during_indexing_then_reopen_equals_a_rebuild() {
         drop(db);
         std::fs::remove_dir_all(&data).unwrap();
     }
-    assert!(
-        report.interrupted > 0,
-        "no trial was killed in the middle of indexing"
-    );
-    report.finish();
+    // Indexing acknowledges nothing: what it leaves is compared with a rebuild instead.
+    let minimum = quarter(report.trials);
+    report.finish(Minimum {
+        interrupted: minimum,
+        acknowledged_checked: 0,
+    });
 }

@@ -1,11 +1,13 @@
 //! SIGKILL of `provdb serve` while clients ask cited questions (the real embedder and
 //! generator): after the kill every answer the server acknowledged (200 with its `answer_id`)
 //! is in the ledger with all of its entries, no answer is partial, and the hash chain
-//! verifies.
+//! verifies. A trial counts as killed mid-work when a request was sent before the kill and
+//! never answered: a generation was in flight when the server died.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use provdb::Db;
 use provdb::storage::AnswerId;
@@ -15,16 +17,32 @@ use serde_json::json;
 use crate::common::*;
 use crate::ledger_check::check_whole_answers;
 use crate::served::*;
-use crate::trials::{Report, trials};
+use crate::trials::{Minimum, Report, trials};
 
 const CLIENTS: usize = 2;
 
-/// Asks until the server stops answering; returns the acknowledged answer ids.
-fn ask_until_down(url: String, key: String, model: String, client: usize) -> Vec<String> {
+/// What one client saw: the answers acknowledged, and when the request the server never
+/// answered was sent.
+struct Asked {
+    acknowledged: Vec<String>,
+    unanswered_sent_at: Option<Instant>,
+}
+
+/// Asks until the server stops answering; counts each acknowledged answer in `answered` as it
+/// comes.
+fn ask_until_down(
+    url: String,
+    key: String,
+    model: String,
+    client: usize,
+    answered: Arc<AtomicUsize>,
+) -> Asked {
     let http = reqwest::blocking::Client::new();
     let mut acknowledged = Vec::new();
+    let mut unanswered_sent_at = None;
     for n in 0.. {
         let question = format!("Why does the boundary layer separate? ({client}/{n})");
+        let sent_at = Instant::now();
         let sent = http
             .post(format!("{url}/v1/chat/completions"))
             .bearer_auth(&key)
@@ -33,15 +51,31 @@ fn ask_until_down(url: String, key: String, model: String, client: usize) -> Vec
                 "fee_wei": "1000", "messages": [{"role": "user", "content": question}]}),
             )
             .send();
-        let Ok(response) = sent else { break };
-        let Ok(text) = response.text() else { break };
+        let Some(text) = sent.and_then(|response| response.text()).ok() else {
+            unanswered_sent_at = Some(sent_at);
+            break;
+        };
         if let Ok(body) = serde_json::from_str::<serde_json::Value>(&text)
             && let Some(id) = body["answer_id"].as_str()
         {
             acknowledged.push(id.to_string());
+            answered.fetch_add(1, Ordering::SeqCst);
         }
     }
-    acknowledged
+    Asked {
+        acknowledged,
+        unanswered_sent_at,
+    }
+}
+
+/// Waits until the clients have had an answer acknowledged (the server loaded its models and
+/// committed one), for at most five minutes.
+fn wait_for_an_answer(answered: &AtomicUsize) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while answered.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no answer in five minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn setup(data: &Path) -> String {
@@ -65,23 +99,31 @@ fn sigkill_of_the_server_keeps_every_acknowledged_answer_whole() {
         crate::common::copy_dir(&template, &data);
         let served = Served::start(&data, &[]);
         let model = base_model(&served, &key);
-        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let answered = Arc::new(AtomicUsize::new(0));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|client| {
                 let (url, key, model) = (served.url.clone(), key.clone(), model.clone());
-                let acknowledged = acknowledged.clone();
-                std::thread::spawn(move || {
-                    let ids = ask_until_down(url, key, model, client);
-                    acknowledged.lock().unwrap().extend(ids);
-                })
+                let answered = Arc::clone(&answered);
+                std::thread::spawn(move || ask_until_down(url, key, model, client, answered))
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(rng.random_range(500..6000)));
-        drop(served); // SIGKILL
-        for client in clients {
-            client.join().unwrap();
+        // Every third trial is killed only after an answer was acknowledged, so that the
+        // check of acknowledged answers never runs empty.
+        if trial % 3 == 2 {
+            wait_for_an_answer(&answered);
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.random_range(500..6000)));
         }
-        let acknowledged = acknowledged.lock().unwrap().clone();
+        let killed_at = Instant::now();
+        drop(served); // SIGKILL
+        let asked: Vec<Asked> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        // Sent before the kill and never answered: the server died with it in flight.
+        let in_flight = asked
+            .iter()
+            .filter(|a| a.unanswered_sent_at.is_some_and(|sent| sent < killed_at))
+            .count();
+        let acknowledged: Vec<String> = asked.into_iter().flat_map(|a| a.acknowledged).collect();
         let answers = check_whole_answers(&data);
         assert!(
             answers >= acknowledged.len(),
@@ -98,13 +140,18 @@ fn sigkill_of_the_server_keeps_every_acknowledged_answer_whole() {
         }
         report.acknowledged_checked += acknowledged.len() as u64;
         report.whole_checked += answers as u64;
-        report.interrupted += 1;
+        report.interrupted += usize::from(in_flight > 0);
         eprintln!(
-            "trial {trial}: {} acknowledged, {answers} stored",
+            "trial {trial}: {} acknowledged, {answers} stored, {in_flight} requests in flight at \
+             the kill",
             acknowledged.len()
         );
         drop(db);
         std::fs::remove_dir_all(&data).unwrap();
     }
-    report.finish();
+    let trials = report.trials;
+    report.finish(Minimum {
+        interrupted: trials.div_ceil(2),
+        acknowledged_checked: u64::from(trials >= 3),
+    });
 }

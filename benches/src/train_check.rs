@@ -30,9 +30,10 @@ use provdb::inference::train::{Control, Example, Trainer};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::train::{config, load_average, run_anchor};
-use crate::cli::BenchTrainArgs;
 use crate::output::print_json;
+use crate::process::load_average;
+use crate::pytorch::run_anchor;
+use crate::train::{self, config, set_candle_threads};
 
 /// Largest allowed `max |Δ_trainer − Δ_PEFT|` (logits).
 const TRAINER_TOLERANCE: f64 = 1e-3;
@@ -118,7 +119,8 @@ fn flat_delta(with: &[Vec<f32>], without: &[Vec<f32>]) -> Vec<f32> {
         .collect()
 }
 
-pub(crate) fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: train::Args) -> anyhow::Result<()> {
+    set_candle_threads(args.candle_threads);
     let path = args
         .model
         .clone()

@@ -1,37 +1,10 @@
-//! `provdb bench ...`: each benchmark measures provdb and a baseline in the same run and
-//! prints the ratio, so results compare across machines and loads.
-
-mod adapters;
-mod answer;
-mod chain;
-mod embed;
-mod generate;
-mod ingest;
-mod search;
-mod sql;
-mod sql_data;
-mod train;
-mod train_check;
-
-use crate::cli::BenchCommand;
-
-pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
-    match command {
-        BenchCommand::Ingest(args) => ingest::run(args),
-        BenchCommand::Embed(args) => embed::run(args),
-        BenchCommand::Generate(args) => generate::run(args),
-        BenchCommand::Search(args) => search::run(args),
-        BenchCommand::Answer(args) => answer::run(args),
-        BenchCommand::Sql(args) => sql::run(args),
-        BenchCommand::Chain(args) => chain::run(args),
-        BenchCommand::Adapters(args) => adapters::run(args),
-        BenchCommand::Train(args) => train::run(args),
-    }
-}
+//! Figures of this process and the machine that the benchmarks report beside their results:
+//! CPU time over all threads, resident memory, the load average (Linux `/proc`; absent or
+//! zero elsewhere).
 
 /// CPU time of this process over all its threads, in seconds (Linux: utime + stime from
 /// /proc, in clock ticks of 10 ms); `None` elsewhere.
-pub(crate) fn process_cpu_s() -> Option<f64> {
+pub(crate) fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     let rest = stat.rsplit_once(')')?.1;
@@ -65,4 +38,11 @@ fn proc_status_mb(field: &str) -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// The 1, 5 and 15 minute load averages (zeros where /proc is missing).
+pub(crate) fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0.0));
+    [(); 3].map(|()| fields.next().unwrap_or(0.0))
 }

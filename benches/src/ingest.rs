@@ -13,8 +13,34 @@ use provdb::smart::SmartDoc;
 use provdb::{Datanet, Db, IngestOptions};
 use serde::Serialize;
 
-use crate::cli::BenchIngestArgs;
 use crate::output::{UserError, print_json};
+
+/// The options of `provdb-bench ingest`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Records to ingest (Cranfield replicated with variations).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) records: usize,
+    /// Records per file (one batch each).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) batch: usize,
+    /// The collection to replicate.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Times raw RocksDB and unsigned ingest are run, alternately (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: usize,
+    /// Skip the signed ingest (for profiling the unsigned path).
+    #[arg(long)]
+    pub(crate) unsigned_only: bool,
+    /// Work in DIR (absent or empty) instead of a temporary directory, and keep the last
+    /// run's databases there (their paths are in the report) to inspect what was written.
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 #[derive(Serialize)]
 struct Rate {
@@ -46,13 +72,13 @@ struct Timed {
 
 /// Starts timing a run.
 fn start() -> (Instant, Option<f64>) {
-    (Instant::now(), super::process_cpu_s())
+    (Instant::now(), crate::process::cpu_seconds())
 }
 
 /// The time since `start`.
 fn since((started, cpu): (Instant, Option<f64>)) -> Timed {
     let seconds = started.elapsed().as_secs_f64();
-    let cpu_seconds = cpu.zip(super::process_cpu_s()).map(|(a, b)| b - a);
+    let cpu_seconds = cpu.zip(crate::process::cpu_seconds()).map(|(a, b)| b - a);
     Timed {
         seconds,
         cpu_seconds,
@@ -73,8 +99,25 @@ struct Report {
     unsigned_vs_raw: f64,
     /// Raw time over unsigned time of each run, in run order.
     unsigned_vs_raw_per_run: Vec<f64>,
+    /// Wall time of each raw RocksDB run, in run order.
+    raw_rocksdb_seconds_per_run: Vec<f64>,
+    /// Wall time of each unsigned provdb run, in run order.
+    unsigned_seconds_per_run: Vec<f64>,
     signed_vs_raw: Option<f64>,
     target_unsigned_vs_raw: f64,
+    /// With `--dir`: where the last run's databases are.
+    kept: Option<Kept>,
+}
+
+/// The databases of the last run, kept with `--dir`.
+#[derive(Serialize)]
+struct Kept {
+    /// The raw RocksDB database: one key per input line.
+    raw_rocksdb: PathBuf,
+    /// The provdb database of the unsigned ingest (Datanet `bench`).
+    unsigned: PathBuf,
+    /// The provdb database of the signed ingest (absent with `--unsigned-only`).
+    signed: Option<PathBuf>,
 }
 
 /// Writes `count` replicated documents as JSONL files of `per_file` lines; returns the paths
@@ -179,21 +222,19 @@ fn raw_rocksdb(dir: &Path, files: &[PathBuf]) -> anyhow::Result<Timed> {
     Ok(since(started))
 }
 
-pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if args.records == 0 || args.batch == 0 || args.runs == 0 {
         return Err(UserError("--records, --batch and --runs must be positive".into()).into());
     }
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
-    let work = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let work = match &args.dir {
+        Some(dir) => empty_dir(dir)?,
+        None => temp.path().to_path_buf(),
+    };
     eprintln!("generating {} records ...", args.records);
     let inputs = |name: &str, signed: bool| {
-        write_inputs(
-            &docs,
-            args.records,
-            args.batch,
-            &work.path().join(name),
-            signed,
-        )
+        write_inputs(&docs, args.records, args.batch, &work.join(name), signed)
     };
     let (plain_files, bytes) = inputs("plain", false)?;
     eprintln!(
@@ -203,18 +244,27 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     let mut raw_runs = Vec::with_capacity(args.runs);
     let mut plain_runs = Vec::with_capacity(args.runs);
     let mut plain_records = 0;
+    let mut kept = None;
     for run in 0..args.runs {
         let (raw_dir, plain_dir) = (
-            work.path().join(format!("raw-{run}")),
-            work.path().join(format!("db-plain-{run}")),
+            work.join(format!("raw-{run}")),
+            work.join(format!("db-plain-{run}")),
         );
         raw_runs.push(raw_rocksdb(&raw_dir, &plain_files)?);
         let (time, records) = ingest_all(&plain_dir, &plain_files, false)?;
         plain_runs.push(time);
         plain_records = records;
-        // Each run starts from an empty database and a disk without the last run's files.
-        fs_err::remove_dir_all(raw_dir)?;
-        fs_err::remove_dir_all(plain_dir)?;
+        if args.dir.is_some() && run + 1 == args.runs {
+            kept = Some(Kept {
+                raw_rocksdb: raw_dir,
+                unsigned: plain_dir,
+                signed: None,
+            });
+        } else {
+            // Each run starts from an empty database and a disk without the last run's files.
+            fs_err::remove_dir_all(raw_dir)?;
+            fs_err::remove_dir_all(plain_dir)?;
+        }
     }
     let (raw, plain) = (median(&raw_runs), median(&plain_runs));
     let signed = if args.unsigned_only {
@@ -222,7 +272,11 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     } else {
         let (signed_files, signed_bytes) = inputs("signed", true)?;
         eprintln!("provdb ingest, signed ...");
-        let (time, records) = ingest_all(&work.path().join("db-signed"), &signed_files, true)?;
+        let signed_dir = work.join("db-signed");
+        let (time, records) = ingest_all(&signed_dir, &signed_files, true)?;
+        if let Some(kept) = kept.as_mut() {
+            kept.signed = Some(signed_dir);
+        }
         Some((
             Rate::new(time, records, signed_bytes),
             raw.seconds / time.seconds,
@@ -237,9 +291,12 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
         raw_rocksdb: Rate::new(raw, plain_records, bytes),
         unsigned_vs_raw: raw.seconds / plain.seconds,
         unsigned_vs_raw_per_run: per_run_ratios(&raw_runs, &plain_runs),
+        raw_rocksdb_seconds_per_run: raw_runs.iter().map(|r| r.seconds).collect(),
+        unsigned_seconds_per_run: plain_runs.iter().map(|r| r.seconds).collect(),
         signed_vs_raw: signed.as_ref().map(|s| s.1),
         signed: signed.map(|s| s.0),
         target_unsigned_vs_raw: 0.5,
+        kept,
     };
     if args.json {
         return print_json(&report);
@@ -281,7 +338,19 @@ pub(crate) fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     if let Some(ratio) = report.signed_vs_raw {
         println!("  signed / raw = {ratio:.2}");
     }
+    if let Some(dir) = &args.dir {
+        println!("  the last run's databases are kept in {}", dir.display());
+    }
     Ok(())
+}
+
+/// `dir`, created when absent; a user error when it holds anything.
+fn empty_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    fs_err::create_dir_all(dir)?;
+    if fs_err::read_dir(dir)?.next().is_some() {
+        return Err(UserError(format!("--dir {} is not empty", dir.display())).into());
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// The median wall time and the median CPU time of `runs` (the lower middle ones of an even

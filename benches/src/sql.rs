@@ -8,13 +8,16 @@
 //!
 //! `--dir DIR` keeps the database and the Parquet file there and reuses them on the next run
 //! with the same `--records` (to iterate on the query path without re-ingesting);
-//! `--no-baseline` or `PROVDB_BENCH_NO_BASELINE=1` skips DuckDB.
+//! DuckDB is part of the measurement: when it cannot run, the benchmark fails (before anything
+//! is built or timed) with an error naming `scripts/bench-duckdb.sh`, unless the caller opts
+//! out with `--no-baseline` (or `PROVDB_BENCH_NO_BASELINE=1`) to time provdb alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -24,11 +27,40 @@ use provdb::{Caller, Datanet, Db, IngestOptions, QueryLimits, QueryOutput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::sql_data::{self, SPAN_MS, START_MS};
-use crate::cli::BenchSqlArgs;
 use crate::output::{UserError, print_json};
+use crate::sql_data::{self, SPAN_MS, START_MS};
+
+/// The options of `provdb-bench sql`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Records in the Datanet.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) records: usize,
+    /// Rows per ingested JSONL file (one batch each).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) file_records: usize,
+    /// Timed repetitions of each query after a warm-up (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) reps: usize,
+    /// Keep the database and Parquet file here and reuse them when built with the same
+    /// --records (default: a temporary directory).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Do not run DuckDB (also PROVDB_BENCH_NO_BASELINE=1): provdb alone, no ratio. Without
+    /// it, a DuckDB that cannot run is an error.
+    #[arg(long, alias = "no-duckdb")]
+    pub(crate) no_baseline: bool,
+    /// Another query to time on both engines (repeatable), over the table `records`.
+    #[arg(long = "query")]
+    pub(crate) extra_queries: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 const DATANET: &str = "bench";
+/// The DuckDB anchor, run from the repository root.
+const DUCKDB_SCRIPT: &str = "scripts/bench-duckdb.sh";
 /// DuckDB's threads: the same as provdb's SQL runtime and DataFusion partitions.
 const THREADS: usize = 2;
 /// Rows per Parquet row group: DuckDB's own default, so it can split the scan across threads.
@@ -134,7 +166,7 @@ fn limits() -> QueryLimits {
 }
 
 /// Generates, ingests (timed), sets statuses and exports to Parquet (timed) in `dir`.
-fn build(dir: &Path, args: &BenchSqlArgs) -> anyhow::Result<Built> {
+fn build(dir: &Path, args: &Args) -> anyhow::Result<Built> {
     eprintln!("generating {} records ...", args.records);
     let (files, input_bytes) =
         sql_data::write_jsonl(&dir.join("input"), args.records, args.file_records)?;
@@ -316,10 +348,10 @@ fn time_provdb(db: &Db, sql: &str, reps: usize) -> anyhow::Result<(Timed, QueryO
     let first_s = started.elapsed().as_secs_f64();
     let (mut best, mut best_cpu) = (f64::MAX, None::<f64>);
     for _ in 0..reps.max(1) {
-        let (started, started_cpu) = (Instant::now(), super::process_cpu_s());
+        let (started, started_cpu) = (Instant::now(), crate::process::cpu_seconds());
         output = db.sql(sql, Caller::anonymous(), limits())?;
         best = best.min(started.elapsed().as_secs_f64());
-        if let (Some(before), Some(after)) = (started_cpu, super::process_cpu_s()) {
+        if let (Some(before), Some(after)) = (started_cpu, crate::process::cpu_seconds()) {
             best_cpu = Some(best_cpu.map_or(after - before, |b| b.min(after - before)));
         }
     }
@@ -331,12 +363,35 @@ fn time_provdb(db: &Db, sql: &str, reps: usize) -> anyhow::Result<(Timed, QueryO
     Ok((timed, output))
 }
 
-/// DuckDB's JSON report over the Parquet file, or why not measured.
-fn duckdb(parquet: &Path, reps: usize, queries: &[(String, String)]) -> Result<Value, String> {
-    let script = Path::new("scripts/bench-duckdb.sh");
-    if !script.exists() {
-        return Err("scripts/bench-duckdb.sh not found: run from the repository root".into());
-    }
+/// Makes sure DuckDB runs before anything is built or timed: `scripts/bench-duckdb.sh
+/// --install-only` (installs its venv the first time, does nothing after). A user error
+/// naming the script and the opt-out when it cannot.
+fn install_duckdb() -> anyhow::Result<()> {
+    let script = Path::new(DUCKDB_SCRIPT);
+    let why = if !script.exists() {
+        "is not here: run from the repository root".to_string()
+    } else {
+        match Command::new("bash")
+            .arg(script)
+            .arg("--install-only")
+            .output()
+        {
+            Ok(output) if output.status.success() => return Ok(()),
+            Ok(output) => format!("failed: {}", String::from_utf8_lossy(&output.stderr).trim()),
+            Err(e) => format!("cannot be run: {e}"),
+        }
+    };
+    Err(UserError(format!(
+        "DuckDB, the baseline of this benchmark, cannot run: {DUCKDB_SCRIPT} (which installs \
+         PyPI duckdb into a venv under ~/.cache/provdb) {why}. Pass --no-baseline (or set \
+         PROVDB_BENCH_NO_BASELINE=1) to time provdb alone, without a ratio."
+    ))
+    .into())
+}
+
+/// DuckDB's JSON report over the Parquet file.
+fn duckdb(parquet: &Path, reps: usize, queries: &[(String, String)]) -> anyhow::Result<Value> {
+    let script = Path::new(DUCKDB_SCRIPT);
     let mut command = Command::new("bash");
     command.arg(script).arg("--parquet").arg(parquet).args([
         "--threads",
@@ -349,15 +404,14 @@ fn duckdb(parquet: &Path, reps: usize, queries: &[(String, String)]) -> Result<V
     }
     let output = command
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    serde_json::from_slice(&output.stdout).map_err(|e| format!("bad DuckDB output: {e}"))
+        .with_context(|| format!("cannot run {DUCKDB_SCRIPT}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{DUCKDB_SCRIPT} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("bad DuckDB output from {DUCKDB_SCRIPT}"))
 }
 
 /// The kept database in `dir`, if it was built with the same records and data.
@@ -368,11 +422,16 @@ fn kept(dir: &Path, records: usize) -> Option<Built> {
     (complete && built.records == records && built.data_version == DATA_VERSION).then_some(built)
 }
 
-pub(crate) fn run(args: BenchSqlArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if args.records == 0 || args.file_records == 0 || args.reps == 0 {
         return Err(
             UserError("--records, --file-records and --reps must be positive".into()).into(),
         );
+    }
+    let with_duckdb = !(args.no_baseline
+        || std::env::var("PROVDB_BENCH_NO_BASELINE").is_ok_and(|v| !v.is_empty() && v != "0"));
+    if with_duckdb {
+        install_duckdb()?;
     }
     let temp;
     let dir: PathBuf = match &args.dir {
@@ -410,18 +469,13 @@ pub(crate) fn run(args: BenchSqlArgs) -> anyhow::Result<()> {
         let (timed, output) = time_provdb(&db, sql, args.reps)?;
         measured.push((timed, checksum(provdb_rows(&output.batches)?)));
     }
-    let no_baseline = args.no_baseline
-        || std::env::var("PROVDB_BENCH_NO_BASELINE").is_ok_and(|v| !v.is_empty() && v != "0");
-    let anchor = if no_baseline {
-        Err("skipped (--no-baseline or PROVDB_BENCH_NO_BASELINE)".to_string())
-    } else {
+    let anchor = if with_duckdb {
         eprintln!("DuckDB ...");
-        duckdb(&dir.join("records.parquet"), args.reps, &queries)
+        Some(duckdb(&dir.join("records.parquet"), args.reps, &queries)?)
+    } else {
+        eprintln!("DuckDB not measured (--no-baseline or PROVDB_BENCH_NO_BASELINE)");
+        None
     };
-    if let Err(why) = &anchor {
-        eprintln!("DuckDB not measured: {why}");
-    }
-    let anchor = anchor.ok();
     let mut reports = Vec::new();
     for ((name, sql), (timed, (rows, sum))) in queries.iter().zip(measured) {
         let provdb_s = timed.best_s;

@@ -13,8 +13,21 @@ use provdb::{Address, Db};
 use provdb_chain::RetryPolicy;
 use serde::Serialize;
 
-use crate::cli::BenchChainArgs;
 use crate::output::print_json;
+
+/// The options of `provdb-bench chain`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Accounts in the epoch (the claim's proof has about log2 of this many nodes).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) accounts: u64,
+    /// The anvil binary (default: from scripts/chain-tools.sh, run from the repository).
+    #[arg(long, env = "PROVDB_ANVIL")]
+    pub(crate) anvil: Option<PathBuf>,
+    /// Print JSON: epoch_commit_gas, claim_gas, ...
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 /// The MerkleDistributor anchor, gas per claim.
 const ANCHOR_CLAIM_GAS: (u64, u64) = (78_000, 92_000);
@@ -43,7 +56,7 @@ impl Drop for Anvil {
     }
 }
 
-fn anvil_binary(args: &BenchChainArgs) -> anyhow::Result<PathBuf> {
+fn anvil_binary(args: &Args) -> anyhow::Result<PathBuf> {
     if let Some(path) = &args.anvil {
         return Ok(path.clone());
     }
@@ -67,7 +80,7 @@ fn synthetic(i: u64) -> [u8; 20] {
     account
 }
 
-pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

@@ -9,10 +9,10 @@
 //! compared as a check that both compute the same thing.
 //!
 //! The anchor runs when its venv exists, or with `--anchor` (which installs it, ~2.5 GB);
-//! `--no-anchor` skips it. `--peft-check` is the other mode ([`super::train_check`]).
+//! `--no-anchor` skips it. `--peft-check` is the other mode ([`crate::train_check`], which
+//! `main` runs instead of this one).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,9 +22,60 @@ use provdb::inference::train::{Control, Example, Schedule, Trainer, TrainingConf
 use serde::Serialize;
 use serde_json::Value;
 
-use super::peak_rss_mb;
-use crate::cli::BenchTrainArgs;
 use crate::output::{UserError, print_json};
+use crate::process::{load_average, peak_rss_mb};
+use crate::pytorch::{pytorch_venv, run_anchor};
+
+/// The options of `provdb-bench train`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Timed training steps on each side (after the warm-up steps).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) steps: usize,
+    /// Untimed warm-up steps on each side.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) warmup: usize,
+    /// Tokens per sequence (batch 1).
+    #[arg(long, default_value_t = 256)]
+    pub(crate) length: usize,
+    /// LoRA rank (alpha is twice the rank, PEFT's usual 2r).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) rank: usize,
+    /// Targeted modules (comma-separated PEFT names), the same on both sides.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "q_proj,k_proj,v_proj,o_proj"
+    )]
+    pub(crate) targets: Vec<String>,
+    /// Threads of provdb's pool and of torch.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) threads: usize,
+    /// Threads of candle's element-wise pool (sets CANDLE_NUM_THREADS unless it is set): 1 is
+    /// the fastest measured, as its spinning worker would compete with gemm's threads.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) candle_threads: usize,
+    /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// The collection whose text makes the training sequences.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Measure PyTorch even when its venv is not installed yet (installs it: ~2.5 GB).
+    #[arg(long, conflicts_with = "no_anchor")]
+    pub(crate) anchor: bool,
+    /// Do not measure PyTorch (no ratio is printed).
+    #[arg(long)]
+    pub(crate) no_anchor: bool,
+    /// Instead of timing: train a few steps, save the PEFT folder, load it with Hugging Face
+    /// PEFT and compare the adapter's effect on the logits with provdb's (exit 2 above the
+    /// tolerance).
+    #[arg(long, conflicts_with = "no_anchor")]
+    pub(crate) peft_check: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 /// The target: provdb at least this fraction of PyTorch's tokens/s.
 const TARGET_RATIO: f64 = 0.7;
@@ -67,40 +118,6 @@ struct Report {
     peak_rss_mb: f64,
 }
 
-/// The 1, 5 and 15 minute load averages (zeros where /proc is missing).
-pub(super) fn load_average() -> [f64; 3] {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0.0));
-    [(); 3].map(|()| fields.next().unwrap_or(0.0))
-}
-
-/// Where scripts/bench-pytorch.sh keeps its venv.
-pub(super) fn pytorch_venv() -> PathBuf {
-    match std::env::var_os("PROVDB_PYTORCH_VENV") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default()
-            .join(".cache/provdb/pytorch-venv"),
-    }
-}
-
-/// Runs `scripts/bench-pytorch.sh` with `args`; its JSON, or why not.
-pub(super) fn run_anchor(args: &[String]) -> Result<Value, String> {
-    let output = Command::new("bash")
-        .arg("scripts/bench-pytorch.sh")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run scripts/bench-pytorch.sh: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "scripts/bench-pytorch.sh failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    serde_json::from_slice(&output.stdout).map_err(|e| format!("bad anchor output: {e}"))
-}
-
 /// `count` sequences of `length` tokens cut one after another from the collection's text.
 fn sequences(
     model: &LlamaModel,
@@ -133,7 +150,7 @@ fn sequences(
 
 /// The run's config: one epoch of the given examples at batch 1, constant rate, nothing held
 /// out, PEFT's `alpha = 2r`, clipping at 1 (the default, which the anchor applies too).
-pub(super) fn config(rank: usize, targets: &[String], length: usize) -> TrainingConfig {
+pub(crate) fn config(rank: usize, targets: &[String], length: usize) -> TrainingConfig {
     TrainingConfig {
         rank,
         alpha: 2.0 * rank as f32,
@@ -147,6 +164,18 @@ pub(super) fn config(rank: usize, targets: &[String], length: usize) -> Training
         held_out_fraction: 0.0,
         ..TrainingConfig::default()
     }
+}
+
+/// Sets `CANDLE_NUM_THREADS` (the size of candle's element-wise pool, read once when candle
+/// first needs it) unless the caller set it; what is in force.
+pub(crate) fn set_candle_threads(threads: usize) -> String {
+    if let Some(set) = std::env::var_os("CANDLE_NUM_THREADS") {
+        return set.to_string_lossy().into_owned();
+    }
+    // SAFETY: called first thing in the benchmark, on the main thread, before this process
+    // has started any other thread that could read or write the environment.
+    unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
+    threads.to_string()
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -191,11 +220,8 @@ fn measure_provdb(
     Ok((seconds, first_loss))
 }
 
-pub(crate) fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
-    let candle_threads = crate::commands::set_candle_threads(args.candle_threads);
-    if args.peft_check {
-        return super::train_check::run(args);
-    }
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let candle_threads = set_candle_threads(args.candle_threads);
     if args.steps == 0 || args.threads == 0 || args.length < 2 || args.rank == 0 {
         return Err(UserError(
             "--steps, --threads and --rank must be positive and --length at least 2".into(),

@@ -5,6 +5,7 @@
 //! (`scripts/bench-llamacpp.sh`, llama-cpp-python from PyPI), with the ratios; peak RSS. The
 //! top-level ratios are the worst over the thread counts.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,12 +15,37 @@ use provdb::inference::model_files;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::peak_rss_mb;
-use crate::cli::BenchGenerateArgs;
 use crate::output::{UserError, print_json};
+use crate::process::peak_rss_mb;
+
+/// The options of `provdb-bench generate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Thread counts to measure, for provdb and for llama.cpp (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub(crate) threads: Vec<usize>,
+    /// Repetitions (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) reps: usize,
+    /// Sequences decoded together in the batched measurement.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) batch: usize,
+    /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// The collection whose text makes the prompt.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Do not measure llama.cpp (no ratio is printed).
+    #[arg(long)]
+    pub(crate) no_anchor: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 const PROMPT_TOKENS: usize = 128;
-pub(super) const DECODE_TOKENS: usize = 128;
+pub(crate) const DECODE_TOKENS: usize = 128;
 
 #[derive(Serialize)]
 struct Run {
@@ -130,7 +156,7 @@ fn prefill(
 }
 
 /// Seconds for `DECODE_TOKENS` greedy steps of every sequence together, after their prompts.
-pub(super) fn decode(
+pub(crate) fn decode(
     model: &LlamaModel,
     sequences: &mut [Sequence],
     prompts: &[&[u32]],
@@ -184,7 +210,7 @@ fn measure(
     ))
 }
 
-pub(crate) fn run(args: BenchGenerateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if args.threads.is_empty() || args.threads.contains(&0) || args.batch == 0 {
         return Err(UserError("--threads and --batch must be positive".into()).into());
     }

@@ -16,7 +16,7 @@
 //!   distances: the hard case for any greedy graph search.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use provdb::index::{Embed, IndexError, Mode, SearchOptions};
@@ -27,8 +27,36 @@ use rand::{Rng, SeedableRng};
 use roaring::RoaringBitmap;
 use serde::Serialize;
 
-use crate::cli::BenchSearchArgs;
 use crate::output::{UserError, print_json};
+
+/// The options of `provdb-bench search`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Chunks to index (Cranfield and ADI text replicated with variations).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) chunks: usize,
+    /// Queries timed per measurement.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) queries: usize,
+    /// Source documents the synthetic vectors are drawn around.
+    #[arg(long, default_value_t = 1482)]
+    pub(crate) clusters: usize,
+    /// HNSW M (default: the index default).
+    #[arg(long)]
+    pub(crate) m: Option<usize>,
+    /// HNSW ef_construction (default: the index default).
+    #[arg(long)]
+    pub(crate) ef_construction: Option<usize>,
+    /// Synthetic vector model: lowrank (embedding-like, 24-d latent) or clusters (hard case).
+    #[arg(long, default_value = "lowrank")]
+    pub(crate) vectors: String,
+    /// Directory with cran.all.1400 and cran.qry.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 const DIM: usize = 384;
 /// Per-component noise around a centre (`clusters`): variations at cosine ~0.74.
@@ -276,7 +304,7 @@ fn write_corpus(
     Ok(paths)
 }
 
-pub(crate) fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if args.chunks < 1000 || args.queries == 0 {
         return Err(UserError("--chunks must be >= 1000 and --queries > 0".into()).into());
     }

@@ -2,14 +2,35 @@
 //! its achieved GFLOP/s, and in the same run the GFLOP/s of a large f32 matrix product through
 //! the same library (candle), with the ratio; peak resident memory.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use provdb::inference::{Embedder, EmbedderConfig, baseline, model_files};
+use candle_core::{Device, Tensor};
+use provdb::inference::{Embedder, EmbedderConfig, model_files};
 use serde::Serialize;
 
-use super::peak_rss_mb;
-use crate::cli::BenchEmbedArgs;
 use crate::output::print_json;
+use crate::process::peak_rss_mb;
+
+/// The options of `provdb-bench embed`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Chunks to embed.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) chunks: usize,
+    /// Side of the square matrices of the matmul baseline.
+    #[arg(long, default_value_t = 2048)]
+    pub(crate) sgemm_size: usize,
+    /// Model directory (default: $PROVDB_MODELS/all-minilm-l6-v2).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// The collection whose text is cut into chunks.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 /// all-MiniLM-L6-v2: 6 layers, hidden 384, intermediate 1536.
 const LAYERS: f64 = 6.0;
@@ -37,7 +58,26 @@ fn flops_per_token(n: f64) -> f64 {
     2.0 * LAYERS * (4.0 * HIDDEN * HIDDEN + 2.0 * HIDDEN * INTERMEDIATE + 2.0 * n * HIDDEN)
 }
 
-pub(crate) fn run(args: BenchEmbedArgs) -> anyhow::Result<()> {
+/// GFLOP/s of an f32 `size x size` by `size x size` matrix product through candle on the CPU
+/// (the library, threads and machine the embedder runs on), best of `repeats` after one
+/// warm-up.
+fn matmul_gflops(size: usize, repeats: usize) -> anyhow::Result<f64> {
+    let device = Device::Cpu;
+    let a = Tensor::randn(0f32, 1.0, (size, size), &device)?;
+    let b = Tensor::randn(0f32, 1.0, (size, size), &device)?;
+    a.matmul(&b)?;
+    let mut best = f64::MAX;
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        let product = a.matmul(&b)?;
+        // Reading one value makes sure the product was computed.
+        product.get(0).and_then(|row| row.get(0))?;
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok(2.0 * (size as f64).powi(3) / best / 1e9)
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let dir = args.model.unwrap_or_else(model_files::default_embedder_dir);
     let embedder = Embedder::load(&dir, EmbedderConfig { batch_size: 32 })?;
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
@@ -73,7 +113,7 @@ pub(crate) fn run(args: BenchEmbedArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let tokens_per_chunk = tokens as f64 / texts.len().max(1) as f64;
     let embed_gflops = flops_per_token(tokens_per_chunk) * tokens as f64 / seconds / 1e9;
-    let sgemm_gflops = baseline::matmul_gflops(args.sgemm_size, 3)?;
+    let sgemm_gflops = matmul_gflops(args.sgemm_size, 3)?;
     let report = Report {
         chunks: texts.len(),
         tokens_per_chunk,

@@ -1,19 +1,15 @@
-//! `provdb bench train` on the real SmolLM2 with short sequences and no anchor, so the bench
+//! `provdb-bench train` on the real SmolLM2 with short sequences and no anchor, so the bench
 //! code cannot rot: it trains, times and reports the JSON keys the benchmark doc reads (the
 //! PyTorch side and the ratio are null without the anchor: no network in a test).
 
-use std::process::Command;
-
-use crate::common::{json, ok, repo_root};
+use crate::common::{bench, json, ok};
 
 fn bench_train(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_provdb"))
-        .current_dir(repo_root())
-        .args(["bench", "train", "--no-anchor"])
+    bench()
+        .args(["train", "--no-anchor"])
         .args(args)
-        .env_remove("PROVDB_DATA")
         .output()
-        .expect("run provdb bench train")
+        .unwrap()
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! - the same workloads through llama.cpp (`scripts/bench-llamacpp-adapters.sh`), which swaps
 //!   adapters between requests, as the anchor.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -23,10 +23,53 @@ use provdb::inference::model_files;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::generate::{DECODE_TOKENS, decode};
-use super::rss_mb;
-use crate::cli::BenchAdaptersArgs;
+use crate::generate::{DECODE_TOKENS, decode};
 use crate::output::{UserError, print_json};
+use crate::process::rss_mb;
+
+/// The options of `provdb-bench adapters`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Threads (provdb's pool and llama.cpp's).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) threads: usize,
+    /// Repetitions (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) reps: usize,
+    /// New tokens per request in llama.cpp's mixed run.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) tokens: usize,
+    /// Adapters in the store for the round-robin run (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) adapters_on_disk: usize,
+    /// Rank of the round-robin adapters (on q_proj and v_proj, PEFT's default targets).
+    #[arg(long, default_value_t = 16)]
+    pub(crate) rr_rank: usize,
+    /// Adapters the round-robin cache holds.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) cache_adapters: usize,
+    /// Round-robin requests.
+    #[arg(long, default_value_t = 400)]
+    pub(crate) requests: usize,
+    /// New tokens per round-robin request.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) rr_tokens: usize,
+    /// Concurrent round-robin clients.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) clients: usize,
+    /// Where to write the adapters (default /tmp).
+    #[arg(long)]
+    pub(crate) work_dir: Option<PathBuf>,
+    /// GGUF model file (default: $PROVDB_MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// Do not measure llama.cpp.
+    #[arg(long)]
+    pub(crate) no_anchor: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 const BATCH: usize = 8;
 const RANK: usize = 16;
@@ -136,7 +179,7 @@ fn round_robin(
     model: &Arc<LlamaModel>,
     store: &AdapterStore,
     ids: &[AdapterId],
-    args: &BenchAdaptersArgs,
+    args: &Args,
     prompt: &[u32],
     targets: Vec<&'static str>,
 ) -> anyhow::Result<RoundRobin> {
@@ -233,11 +276,7 @@ fn round_robin(
 }
 
 /// llama.cpp on the same adapters (PEFT folders converted to GGUF LoRA by the script).
-fn llamacpp(
-    args: &BenchAdaptersArgs,
-    mixed_dir: &Path,
-    rr_dir: Option<&Path>,
-) -> Result<Value, String> {
+fn llamacpp(args: &Args, mixed_dir: &Path, rr_dir: Option<&Path>) -> Result<Value, String> {
     let mut command = Command::new("bash");
     command.args([
         "scripts/bench-llamacpp-adapters.sh".into(),
@@ -274,7 +313,7 @@ fn llamacpp(
     serde_json::from_slice(&output.stdout).map_err(|e| format!("bad anchor output: {e}"))
 }
 
-pub(crate) fn run(args: BenchAdaptersArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if args.threads == 0 || args.clients == 0 || args.cache_adapters == 0 {
         return Err(
             UserError("--threads, --clients and --cache-adapters must be positive".into()).into(),

@@ -9,9 +9,12 @@
 //!   then questions answered by SmolLM2 with `cited` and `loo` attribution; latency split into
 //!   retrieval, time to first token (prefill), decode and attribution.
 //!
-//! `--dir DIR` keeps the database there (the crash test kills this command mid-append).
+//! `--dir DIR` keeps the database there, and `--print-commits` prints each group as its write
+//! is acknowledged: the crash matrix kills this command mid-append and checks that every
+//! printed group is in the ledger, whole.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use provdb::inference::llama::LlamaModel;
@@ -22,9 +25,48 @@ use provdb::storage::{
 use provdb::{AskRequest, Attribution, Datanet, Db, IngestOptions};
 use serde::Serialize;
 
-use crate::cli::BenchAnswerArgs;
 use crate::output::{UserError, print_json};
 use provdb::models::load_embedder;
+
+/// The options of `provdb-bench answer`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Ledger entries to append (answers of five payments).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) entries: usize,
+    /// Answers per commit (one WriteBatch, one fsync).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) group: usize,
+    /// Distinct accounts paid.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) accounts: u64,
+    /// Only the ledger parts (no models).
+    #[arg(long)]
+    pub(crate) ledger_only: bool,
+    /// Print each committed group of the ledger append as soon as its write returns: one
+    /// line `committed ID ID ...` of its answer ids, flushed (the crash matrix checks that
+    /// every printed group survives a SIGKILL whole).
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) print_commits: bool,
+    /// Cranfield abstracts to index for the answer part.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) records: usize,
+    /// Sources per answer.
+    #[arg(short, long, default_value_t = 4)]
+    pub(crate) k: usize,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) max_tokens: usize,
+    /// The collection.
+    #[arg(long, default_value = "data/cranfield")]
+    pub(crate) collection: PathBuf,
+    /// Keep the databases in this directory (default: a temporary one).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 #[derive(Serialize)]
 struct LedgerReport {
@@ -101,22 +143,29 @@ fn synthetic_answer(n: u64, accounts: u64) -> NewAnswer {
     }
 }
 
-fn bench_ledger(dir: &Path, args: &BenchAnswerArgs) -> anyhow::Result<LedgerReport> {
+fn bench_ledger(dir: &Path, args: &Args) -> anyhow::Result<LedgerReport> {
     let db = Db::init(dir.join("ledger"))?;
     let store = db.store();
     let answers = (args.entries as u64).div_ceil(PAYMENTS as u64);
     let group = args.group.max(1) as u64;
+    let mut commits = args.print_commits.then(|| std::io::stdout().lock());
     let started = Instant::now();
     let mut n = 0u64;
     while n < answers {
         let end = (n + group).min(answers);
-        store.append_answers(
-            (n..end)
-                .map(|i| synthetic_answer(i, args.accounts))
-                .collect(),
-        )?;
+        let batch: Vec<NewAnswer> = (n..end)
+            .map(|i| synthetic_answer(i, args.accounts))
+            .collect();
+        let ids: Option<Vec<AnswerId>> = commits
+            .as_ref()
+            .map(|_| batch.iter().map(|a| a.record.answer_id).collect());
+        store.append_answers(batch)?;
+        if let (Some(out), Some(ids)) = (commits.as_mut(), ids) {
+            print_commit(out, &ids)?;
+        }
         n = end;
     }
+    drop(commits);
     let seconds = started.elapsed().as_secs_f64();
     let entries = store.ledger_head()?.0;
     // Raw RocksDB: the same entries (their canonical bytes and both hashes: what the ledger
@@ -160,13 +209,24 @@ fn bench_ledger(dir: &Path, args: &BenchAnswerArgs) -> anyhow::Result<LedgerRepo
     })
 }
 
+/// Prints one acknowledged group, `committed ID ID ...`, and flushes it: once the line is out,
+/// the group is durable.
+fn print_commit(out: &mut impl Write, ids: &[AnswerId]) -> std::io::Result<()> {
+    write!(out, "committed")?;
+    for id in ids {
+        write!(out, " {id}")?;
+    }
+    writeln!(out)?;
+    out.flush()
+}
+
 const QUESTIONS: [&str; 3] = [
     "What is the effect of a propeller slipstream on the lift of a wing?",
     "How does heat transfer behave in a hypersonic boundary layer?",
     "What causes boundary layer transition?",
 ];
 
-fn bench_answers(dir: &Path, args: &BenchAnswerArgs) -> anyhow::Result<(Latency, Latency)> {
+fn bench_answers(dir: &Path, args: &Args) -> anyhow::Result<(Latency, Latency)> {
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
     let docs: Vec<_> = docs.into_iter().take(args.records).collect();
     let jsonl = dir.join("cranfield.jsonl");
@@ -225,7 +285,7 @@ fn bench_answers(dir: &Path, args: &BenchAnswerArgs) -> anyhow::Result<(Latency,
     Ok((cited, loo))
 }
 
-pub(crate) fn run(args: BenchAnswerArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let dir = args
         .dir
