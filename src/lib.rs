@@ -1,9 +1,18 @@
 //! provdb: an embedded database and retrieval engine for payable AI.
 //!
 //! Every record knows who contributed it (an EVM address, proven by an EIP-191 signature over
-//! its content hash); later layers add retrieval, cited answers, and an attribution ledger
-//! synced to an EVM chain. This crate is the facade that wires the member crates together:
-//! open a [`Db`], create Datanets, ingest files or Arrow batches, read records back.
+//! its content hash), every answer cites the records it used, and every use pays their
+//! contributors through a hash-chained ledger that settles on an EVM chain. This crate is the
+//! embedded API, [`Db`], and the facade that wires the member crates together:
+//! - Datanets and ingest (`ingest`: JSONL, CSV, Parquet, Arrow; validated whole, signed,
+//!   chunked; one storage batch per input);
+//! - search over the indexes (`search`: BM25, vectors, hybrid; each search catches up first);
+//! - SQL ([`Db::sql`], DataFusion sessions from `provdb-query` with the search functions);
+//! - cited answers (`answer`: retrieve, generate, verify citations, attribute, split the fee,
+//!   append to the ledger in one write), the ledger's epochs and proofs;
+//! - API keys and a principal's standing on a Datanet (`access`);
+//! - the Model Factory (`factory`: LoRA fine-tuning jobs over Datanet records, published as
+//!   adapters that pay their training contributors).
 //!
 //! ```no_run
 //! # fn main() -> provdb::Result<()> {
