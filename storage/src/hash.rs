@@ -6,8 +6,6 @@
 use keccak_asm::Keccak256;
 use provdb_kernels::{KECCAK_LANES, keccak_x8_available, keccak256_x8};
 
-use crate::model::RecordId;
-
 /// keccak256 of `data` (Ethereum's hash, not NIST SHA3-256).
 pub fn keccak256(data: &[u8]) -> [u8; 32] {
     Keccak256::digest(data).into()
@@ -42,9 +40,10 @@ pub fn keccak256_each(messages: &[&[u8]]) -> Vec<[u8; 32]> {
     hashes
 }
 
-/// The id of a record whose canonical content is `content`.
-pub fn record_id_of(content: &str) -> RecordId {
-    RecordId(keccak256(content.as_bytes()))
+/// The text form of a 32-byte hash or id, as Ethereum tools print it: `0x` and 64 lowercase hex
+/// digits.
+pub fn hex32(bytes: &[u8; 32]) -> String {
+    format!("0x{}", hex::encode(bytes))
 }
 
 #[cfg(test)]
@@ -64,8 +63,8 @@ mod tests {
     #[test]
     fn keccak_of_empty_matches_ethereum() {
         assert_eq!(
-            hex::encode(keccak256(b"")),
-            "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+            hex32(&keccak256(b"")),
+            "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
         );
     }
 }

@@ -5,45 +5,20 @@ use std::path::Path;
 
 use alloy::primitives::{Address as EvmAddress, B256, U256};
 use alloy::providers::Provider;
-use alloy::rpc::types::{Filter, TransactionReceipt};
+use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
-use provdb_storage::Epoch;
+use provdb_storage::{Epoch, hex32};
 use serde::Serialize;
 
+use super::step::send_and_confirm;
 use crate::bindings::{AttributionDistributor, ProvenanceRegistry};
 use crate::client::{Client, RetryPolicy, StepError, classify, classify_rpc};
 use crate::error::{ChainError, Result};
 use crate::state::{ChainState, TxRecord};
 
-pub(crate) fn hex32(bytes: &[u8; 32]) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
-
 pub(crate) fn parse_address(text: &str, what: &str) -> Result<EvmAddress> {
     text.parse()
         .map_err(|_| ChainError::Invalid(format!("invalid {what} address '{text}'")))
-}
-
-pub(crate) fn tx_record(receipt: &TransactionReceipt) -> TxRecord {
-    TxRecord {
-        tx: format!("{}", receipt.transaction_hash),
-        block: receipt.block_number,
-        gas_used: Some(receipt.gas_used),
-    }
-}
-
-pub(crate) fn check_receipt(
-    operation: &str,
-    receipt: &TransactionReceipt,
-) -> Result<(), StepError> {
-    if receipt.status() {
-        Ok(())
-    } else {
-        Err(StepError::Fatal(ChainError::Reverted {
-            operation: operation.to_string(),
-            reason: format!("transaction {} reverted on chain", receipt.transaction_hash),
-        }))
-    }
 }
 
 /// Where `deploy` put the contracts.
@@ -85,31 +60,19 @@ pub async fn deploy(
     // each (still bounded by the attempt timeout); a failure leaves no state file, so deploy
     // can simply be rerun.
     let distributor = client
-        .run("deploy AttributionDistributor", || async {
-            let pending = AttributionDistributor::deploy_builder(&client.provider)
-                .send()
-                .await
-                .map_err(|e| classify("deploy AttributionDistributor", e))?;
-            let receipt = pending
-                .get_receipt()
-                .await
-                .map_err(|e| StepError::Transient(e.to_string()))?;
-            check_receipt("deploy AttributionDistributor", &receipt)?;
-            Ok(receipt)
+        .run("deploy AttributionDistributor", || {
+            send_and_confirm(
+                "deploy AttributionDistributor",
+                AttributionDistributor::deploy_builder(&client.provider),
+            )
         })
         .await?;
     let registry = client
-        .run("deploy ProvenanceRegistry", || async {
-            let pending = ProvenanceRegistry::deploy_builder(&client.provider)
-                .send()
-                .await
-                .map_err(|e| classify("deploy ProvenanceRegistry", e))?;
-            let receipt = pending
-                .get_receipt()
-                .await
-                .map_err(|e| StepError::Transient(e.to_string()))?;
-            check_receipt("deploy ProvenanceRegistry", &receipt)?;
-            Ok(receipt)
+        .run("deploy ProvenanceRegistry", || {
+            send_and_confirm(
+                "deploy ProvenanceRegistry",
+                ProvenanceRegistry::deploy_builder(&client.provider),
+            )
         })
         .await?;
     let missing = || ChainError::Reverted {

@@ -14,10 +14,12 @@
 mod claiming;
 mod comparing;
 mod deploying;
+mod step;
 mod syncing;
 
 pub use claiming::{ClaimReport, claim};
 pub use comparing::{EpochStatus, StatusReport, status};
 pub use deploying::{DeployReport, deploy};
-pub(crate) use deploying::{Deployment, check_receipt, tx_record};
+pub(crate) use deploying::Deployment;
+pub(crate) use step::{Check, Outcome};
 pub use syncing::{AnchoredBatch, PostedEpoch, SyncReport, sync};
