@@ -1,37 +1,32 @@
 //! Content hashing: keccak256, as Ethereum uses it, so ids can be checked on chain. Hashing
 //! every ingested byte is on the hot path, so one message is hashed with the XKCP assembly of
 //! `keccak-asm` (as alloy does with its `asm-keccak` feature), and many messages eight at a
-//! time in AVX-512 lanes where the CPU has them (`provdb_kernels::keccak`).
+//! time in AVX-512 lanes where the selected kernels have them (`provdb_kernels::keccak`).
 
 use keccak_asm::Keccak256;
-use provdb_kernels::{KECCAK_LANES, keccak_x8_available, keccak256_x8};
+use provdb_kernels::KECCAK_LANES;
 
 /// keccak256 of `data` (Ethereum's hash, not NIST SHA3-256).
 pub fn keccak256(data: &[u8]) -> [u8; 32] {
     Keccak256::digest(data).into()
 }
 
-/// keccak256 of each message, in order. Where AVX-512 is available, messages are hashed eight
-/// at a time, grouped by length so that lanes of one group finish together.
+/// keccak256 of each message, in order. Where the selected kernels have an eight-lane keccak
+/// (AVX-512), messages are hashed eight at a time, grouped by length so that lanes of one group
+/// finish together.
 pub fn keccak256_each(messages: &[&[u8]]) -> Vec<[u8; 32]> {
-    if messages.len() < KECCAK_LANES || !keccak_x8_available() {
-        return messages.iter().map(|m| keccak256(m)).collect();
-    }
+    let x8 = match provdb_kernels::select::kernels().keccak.x8 {
+        Some(x8) if messages.len() >= KECCAK_LANES => x8,
+        _ => return messages.iter().map(|m| keccak256(m)).collect(),
+    };
     let mut by_length: Vec<usize> = (0..messages.len()).collect();
     by_length.sort_unstable_by_key(|&i| messages[i].len());
     let mut hashes = vec![[0u8; 32]; messages.len()];
     let mut groups = by_length.chunks_exact(KECCAK_LANES);
     for group in &mut groups {
-        let lanes = std::array::from_fn(|lane| messages[group[lane]]);
-        match keccak256_x8(lanes) {
-            Some(group_hashes) => {
-                for (&i, hash) in group.iter().zip(group_hashes) {
-                    hashes[i] = hash;
-                }
-            }
-            None => group
-                .iter()
-                .for_each(|&i| hashes[i] = keccak256(messages[i])),
+        let group_hashes = x8(std::array::from_fn(|lane| messages[group[lane]]));
+        for (&i, hash) in group.iter().zip(group_hashes) {
+            hashes[i] = hash;
         }
     }
     for &i in groups.remainder() {

@@ -29,7 +29,6 @@ mod hash;
 mod jobs;
 mod keys;
 mod ledger;
-mod literal;
 mod merkle;
 mod model;
 mod store;
