@@ -94,7 +94,7 @@ pub async fn status(
         .run("eth_getBalance", || async {
             d.client
                 .provider
-                .get_balance(d.distributor)
+                .get_balance(*d.distributor().address())
                 .await
                 .map_err(classify_rpc)
         })

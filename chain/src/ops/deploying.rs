@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use alloy::primitives::{Address as EvmAddress, B256, U256};
-use alloy::providers::Provider;
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use provdb_storage::{Epoch, hex32};
@@ -106,8 +106,8 @@ pub async fn deploy(
 pub(crate) struct Deployment {
     pub(crate) state: ChainState,
     pub(crate) client: Client,
-    pub(crate) distributor: EvmAddress,
-    pub(crate) registry: EvmAddress,
+    distributor: AttributionDistributor::AttributionDistributorInstance<DynProvider>,
+    registry: ProvenanceRegistry::ProvenanceRegistryInstance<DynProvider>,
 }
 
 impl Deployment {
@@ -120,8 +120,14 @@ impl Deployment {
         let state = ChainState::load(data_dir)?;
         let url = rpc_url.unwrap_or(&state.rpc_url).to_string();
         let client = Client::connect(&url, key, retry)?;
-        let distributor = parse_address(&state.distributor, "distributor")?;
-        let registry = parse_address(&state.registry, "registry")?;
+        let distributor = AttributionDistributor::new(
+            parse_address(&state.distributor, "distributor")?,
+            client.provider.clone(),
+        );
+        let registry = ProvenanceRegistry::new(
+            parse_address(&state.registry, "registry")?,
+            client.provider.clone(),
+        );
         Ok(Self {
             state,
             client,
@@ -130,17 +136,16 @@ impl Deployment {
         })
     }
 
+    /// The AttributionDistributor (its calls borrow the deployment's provider).
     pub(crate) fn distributor(
         &self,
-    ) -> AttributionDistributor::AttributionDistributorInstance<&alloy::providers::DynProvider>
-    {
-        AttributionDistributor::new(self.distributor, &self.client.provider)
+    ) -> &AttributionDistributor::AttributionDistributorInstance<DynProvider> {
+        &self.distributor
     }
 
-    pub(crate) fn registry(
-        &self,
-    ) -> ProvenanceRegistry::ProvenanceRegistryInstance<&alloy::providers::DynProvider> {
-        ProvenanceRegistry::new(self.registry, &self.client.provider)
+    /// The ProvenanceRegistry.
+    pub(crate) fn registry(&self) -> &ProvenanceRegistry::ProvenanceRegistryInstance<DynProvider> {
+        &self.registry
     }
 
     pub(crate) async fn last_epoch(&self) -> Result<(u64, u128)> {
@@ -197,7 +202,7 @@ impl Deployment {
     /// after sending did not record it).
     pub(crate) async fn find_epoch_tx(&self, epoch: u64) -> Result<Option<TxRecord>> {
         let filter = Filter::new()
-            .address(self.distributor)
+            .address(*self.distributor.address())
             .event_signature(AttributionDistributor::EpochPosted::SIGNATURE_HASH)
             .topic1(B256::from(U256::from(epoch)))
             .from_block(self.state.deploy_block);
