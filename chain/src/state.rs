@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use alloy::rpc::types::TransactionReceipt;
 use provdb_storage::{hex32, keccak256};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,17 @@ pub struct TxRecord {
     pub block: Option<u64>,
     /// Gas it used (None when recovered from an event).
     pub gas_used: Option<u64>,
+}
+
+impl TxRecord {
+    /// The record of a mined transaction, from its receipt.
+    pub(crate) fn of(receipt: &TransactionReceipt) -> Self {
+        Self {
+            tx: format!("{}", receipt.transaction_hash),
+            block: receipt.block_number,
+            gas_used: Some(receipt.gas_used),
+        }
+    }
 }
 
 /// What the file holds.

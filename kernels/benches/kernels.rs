@@ -9,7 +9,8 @@
 #![allow(missing_docs, reason = "benchmark functions")]
 
 use divan::{Bencher, black_box};
-use provdb_kernels::select::{Kernels, Variant, available, for_variant};
+use provdb_kernels::Kernels;
+use provdb_kernels::select::{Variant, available};
 use provdb_kernels::{
     Activations, BlockQ4_1, BlockQ8_0, KECCAK_LANES, LowRank, LowRankSegment, Matrix, WeightFormat,
     apply_low_rank_with, matmul_with,
@@ -27,7 +28,7 @@ const HIDDEN: usize = 576;
 const FEED_FORWARD: usize = 1536;
 
 fn kernels(variant: Variant) -> &'static Kernels {
-    for_variant(variant).expect("divan passes only the variants this CPU runs")
+    Kernels::for_variant(variant).expect("divan passes only the variants this CPU runs")
 }
 
 fn random_values(rng: &mut StdRng, count: usize, scale: f32) -> Vec<f32> {

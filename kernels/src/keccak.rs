@@ -13,7 +13,7 @@
 //! [`keccak256_x8`] answers `None`, and callers hash one message at a time (the portable way,
 //! with a one-message keccak such as XKCP's, which tests and benchmarks compare against).
 
-use crate::select::Variant;
+use crate::select::{Family, Variant};
 
 /// Messages hashed together.
 pub const KECCAK_LANES: usize = 8;
@@ -38,7 +38,7 @@ pub struct KeccakKernels {
 ///
 /// # Safety
 /// The CPU runs `variant` (the functions returned use its instructions).
-pub(crate) unsafe fn build(variant: Variant) -> KeccakKernels {
+unsafe fn build(variant: Variant) -> KeccakKernels {
     let x8: Option<KeccakX8> = match variant {
         Variant::Portable | Variant::Avx2 => None,
         // SAFETY: the CPU runs AVX-512F (the caller's promise).
@@ -53,10 +53,31 @@ pub(crate) unsafe fn build(variant: Variant) -> KeccakKernels {
     }
 }
 
+static KECCAK: Family<KeccakKernels> = Family::new(build);
+
+/// The keccak kernels of the [`crate::select::selected`] variant.
+pub fn kernels() -> &'static KeccakKernels {
+    KECCAK.selected()
+}
+
+/// The kernels of `variant`; `None` when this CPU does not run it.
+pub fn for_variant(variant: Variant) -> Option<&'static KeccakKernels> {
+    KECCAK.for_variant(variant)
+}
+
+/// The portable kernels (no eight-lane kernel).
+pub(crate) fn portable() -> &'static KeccakKernels {
+    const PORTABLE: KeccakKernels = KeccakKernels {
+        name: "portable",
+        x8: None,
+    };
+    &PORTABLE
+}
+
 /// keccak256 of eight messages, computed together by the selected kernels; `None` where they
 /// have no eight-lane kernel.
 pub fn keccak256_x8(messages: [&[u8]; KECCAK_LANES]) -> Option<[[u8; 32]; KECCAK_LANES]> {
-    crate::select::kernels().keccak.x8.map(|x8| x8(messages))
+    kernels().x8.map(|x8| x8(messages))
 }
 
 /// The last block of a message: its remaining bytes, then Keccak's padding.

@@ -8,7 +8,7 @@
 //! records ([`keccak`]), the text scan of SQL's record reads ([`text`]), and distances for
 //! exact vector search ([`distance`]). Each family has a portable build and x86-64 SIMD builds;
 //! [`select`] detects the CPU once, reads `PROVDB_KERNELS` once, and gives every family the
-//! same [`Variant`].
+//! same [`Variant`]; [`Kernels`] gathers every family's kernels of one variant.
 //!
 //! Invariants: every variant computes what the portable one does (bit for bit for LoRA and the
 //! text scan, the integer products exactly and the float sums in another order for the dot
@@ -23,6 +23,7 @@ pub mod keccak;
 pub mod lora;
 pub mod matmul;
 pub mod select;
+mod table;
 pub mod text;
 
 pub use blocks::{Activations, BLOCK, BlockQ4_1, BlockQ8, BlockQ8_0, WeightFormat};
@@ -30,4 +31,5 @@ pub use error::KernelError;
 pub use keccak::{KECCAK_LANES, keccak256_x8};
 pub use lora::{LowRank, LowRankSegment, apply_low_rank, apply_low_rank_with};
 pub use matmul::{Matrix, matmul, matmul_many, matmul_many_with, matmul_with};
-pub use select::{Kernels, Variant};
+pub use select::Variant;
+pub use table::Kernels;

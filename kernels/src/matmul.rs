@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::blocks::{Activations, BLOCK, BlockQ4_1, BlockQ8_0, WeightFormat};
 use crate::dot::{DotKernels, kernels};
 use crate::error::KernelError;
-use crate::select::Kernels;
+use crate::table::Kernels;
 
 /// Weight rows in one format.
 #[derive(Clone, Debug)]
@@ -221,7 +221,7 @@ pub fn matmul_many_with(
     products: &mut [(&Matrix, &mut [f32])],
     x: &Activations<'_>,
 ) {
-    run_products(&kernels.dot, products, x);
+    run_products(kernels.dot, products, x);
 }
 
 fn run_products(kernels: &DotKernels, products: &mut [(&Matrix, &mut [f32])], x: &Activations<'_>) {

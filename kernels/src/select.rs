@@ -1,7 +1,7 @@
 //! Which instruction set every kernel runs with: the CPU is detected once and
 //! `PROVDB_KERNELS` read once, here, and each kernel family ([`crate::dot`], [`crate::lora`],
-//! [`crate::keccak`], [`crate::text`]) takes its functions from the one [`Kernels`] table of the
-//! chosen [`Variant`].
+//! [`crate::keccak`], [`crate::text`]) builds its functions for the [`selected`] [`Variant`]
+//! (and, on request, for any other variant the CPU runs) through one [`Family`] table each.
 //!
 //! The variants are levels, each a superset of the one before: [`Variant::Portable`] (plain
 //! Rust, any CPU: the reference every other variant is checked against), [`Variant::Avx2`]
@@ -14,19 +14,15 @@
 //! `PROVDB_KERNELS=portable|avx2|avx512` forces a variant, for every family at once. An unknown
 //! name, or a variant this CPU cannot run, is not an error: one warning goes to stderr and the
 //! fastest variant the CPU runs is used (a library must not fail a query over a tuning knob).
-//! [`available`] lists the variants of this CPU and [`for_variant`] gives any one of them, so
-//! tests and benchmarks can compare a fast kernel with the portable one on the same inputs.
+//! [`available`] lists the variants of this CPU, and [`crate::Kernels::for_variant`] gives every
+//! family's kernels for any one of them, so tests and benchmarks can compare a fast kernel with
+//! the portable one on the same inputs.
 //!
-//! Invariant: a [`Kernels`] table exists only for a variant the CPU runs, so every function in
-//! it is safe to call, whatever `target_feature`s its code was compiled with.
+//! Invariant: a family's kernels are built only for a variant the CPU runs, so every function
+//! handed out is safe to call, whatever `target_feature`s its code was compiled with.
 
 use std::fmt;
 use std::sync::OnceLock;
-
-use crate::dot::DotKernels;
-use crate::keccak::KeccakKernels;
-use crate::lora::LoraKernels;
-use crate::text::TextKernels;
 
 /// The environment variable that forces a variant.
 pub const KERNELS_ENV: &str = "PROVDB_KERNELS";
@@ -150,81 +146,71 @@ fn choose(requested: Option<&str>, available: &[Variant]) -> Result<Variant, Fal
     }
 }
 
-/// Every family's kernels for one variant.
-#[derive(Clone, Copy)]
-pub struct Kernels {
-    /// The variant.
-    pub variant: Variant,
-    /// Quantized and f32 dot products ([`crate::dot`]).
-    pub dot: DotKernels,
-    /// The LoRA apply's inner loops ([`crate::lora`]).
-    pub lora: LoraKernels,
-    /// Eight-lane keccak256 ([`crate::keccak`]).
-    pub keccak: KeccakKernels,
-    /// The text scan ([`crate::text`]).
-    pub text: TextKernels,
+/// One kernel family's functions for every variant this CPU runs, built on first use: the
+/// family's `build` is called once per available variant and never for another one.
+pub(crate) struct Family<K: 'static> {
+    build: unsafe fn(Variant) -> K,
+    built: OnceLock<Built<K>>,
 }
 
-impl fmt::Debug for Kernels {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kernels")
-            .field("variant", &self.variant)
-            .finish_non_exhaustive()
-    }
+struct Built<K> {
+    portable: K,
+    /// The other available variants, fastest first.
+    fast: Vec<(Variant, K)>,
+    /// Index in `fast` of the selected variant; `None`: the portable one.
+    selected: Option<usize>,
 }
 
-impl Kernels {
-    /// The tables of one variant.
-    ///
-    /// # Safety
-    /// The CPU runs `variant`.
-    unsafe fn build(variant: Variant) -> Self {
-        // SAFETY (all four): the caller's promise.
-        unsafe {
-            Self {
-                variant,
-                dot: crate::dot::build(variant),
-                lora: crate::lora::build(variant),
-                keccak: crate::keccak::build(variant),
-                text: crate::text::build(variant),
-            }
+impl<K> Family<K> {
+    /// A family whose kernels `build` makes; `build` may assume the CPU runs the variant it is
+    /// given (its `# Safety` contract), which [`Family`] guarantees.
+    pub(crate) const fn new(build: unsafe fn(Variant) -> K) -> Self {
+        Self {
+            build,
+            built: OnceLock::new(),
         }
     }
-}
 
-/// The tables of every available variant, built once.
-struct Table {
-    portable: Kernels,
-    fast: Vec<Kernels>,
-}
-
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| Table {
-        // SAFETY: every CPU runs the portable variant, and `available` lists only the
-        // variants whose features were detected.
-        portable: unsafe { Kernels::build(Variant::Portable) },
-        fast: available()
-            .iter()
-            .filter(|&&v| v != Variant::Portable)
-            .map(|&v| unsafe { Kernels::build(v) })
-            .collect(),
-    })
-}
-
-/// The kernels of `variant`; `None` when this CPU does not run it.
-pub fn for_variant(variant: Variant) -> Option<&'static Kernels> {
-    let table = table();
-    if variant == Variant::Portable {
-        return Some(&table.portable);
+    fn built(&self) -> &Built<K> {
+        self.built.get_or_init(|| {
+            // SAFETY: every CPU runs the portable variant, and `available` lists only the
+            // variants whose features were detected.
+            let portable = unsafe { (self.build)(Variant::Portable) };
+            let fast: Vec<(Variant, K)> = available()
+                .iter()
+                .filter(|&&v| v != Variant::Portable)
+                .map(|&v| (v, unsafe { (self.build)(v) }))
+                .collect();
+            let selected = fast.iter().position(|(v, _)| *v == selected());
+            Built {
+                portable,
+                fast,
+                selected,
+            }
+        })
     }
-    table.fast.iter().find(|k| k.variant == variant)
-}
 
-/// The kernels every family runs with ([`selected`]'s).
-pub fn kernels() -> &'static Kernels {
-    static CHOSEN: OnceLock<&'static Kernels> = OnceLock::new();
-    CHOSEN.get_or_init(|| for_variant(selected()).unwrap_or(&table().portable))
+    /// The kernels of `variant`; `None` when this CPU does not run it.
+    pub(crate) fn for_variant(&self, variant: Variant) -> Option<&K> {
+        let built = self.built();
+        if variant == Variant::Portable {
+            return Some(&built.portable);
+        }
+        built
+            .fast
+            .iter()
+            .find(|(v, _)| *v == variant)
+            .map(|(_, k)| k)
+    }
+
+    /// The kernels of the [`selected`] variant.
+    pub(crate) fn selected(&self) -> &K {
+        let built = self.built();
+        built
+            .selected
+            .and_then(|i| built.fast.get(i))
+            .map_or(&built.portable, |(_, k)| k)
+    }
 }
 
 #[cfg(test)]
@@ -278,16 +264,19 @@ mod tests {
     }
 
     #[test]
-    fn the_table_holds_exactly_the_available_variants() {
-        for variant in Variant::ALL {
-            let kernels = for_variant(variant);
-            assert_eq!(kernels.is_some(), variant.is_available(), "{variant}");
-            if let Some(kernels) = kernels {
-                assert_eq!(kernels.variant, variant);
-                assert_eq!(kernels.dot.name, variant.name());
-            }
+    fn a_family_is_built_for_exactly_the_available_variants() {
+        static NAMES: Family<&'static str> = Family::new(name_of);
+        unsafe fn name_of(variant: Variant) -> &'static str {
+            assert!(variant.is_available(), "built for {variant}");
+            variant.name()
         }
+        for variant in Variant::ALL {
+            assert_eq!(
+                NAMES.for_variant(variant).copied(),
+                variant.is_available().then(|| variant.name())
+            );
+        }
+        assert_eq!(*NAMES.selected(), selected().name());
         assert_eq!(available().last(), Some(&Variant::Portable));
-        assert_eq!(kernels().variant, selected());
     }
 }

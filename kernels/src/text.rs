@@ -5,7 +5,7 @@
 //! variant gives the same answer for every input. [`copy_scan`] does the same pass while copying
 //! the bytes out, for the Arrow export of the text column.
 
-use crate::select::Variant;
+use crate::select::{Family, Variant};
 
 /// What one pass over the bytes found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,37 +27,58 @@ pub struct TextKernels {
     pub copy_scan: fn(&[u8], &mut Vec<u8>) -> TextScan,
 }
 
+const PORTABLE: TextKernels = TextKernels {
+    name: "portable",
+    scan: scan_portable,
+    copy_scan: copy_scan_portable,
+};
+
 /// The kernels of `variant`.
 ///
 /// # Safety
 /// The CPU runs `variant` (the functions returned use its instructions).
-pub(crate) unsafe fn build(variant: Variant) -> TextKernels {
-    let portable = TextKernels {
-        name: variant.name(),
-        scan: scan_portable,
-        copy_scan: copy_scan_portable,
-    };
+unsafe fn build(variant: Variant) -> TextKernels {
     match variant {
-        Variant::Portable => portable,
+        Variant::Portable => PORTABLE,
         #[cfg(target_arch = "x86_64")]
         Variant::Avx2 | Variant::Avx512 => TextKernels {
+            name: variant.name(),
             scan: avx2::scan,
             copy_scan: avx2::copy_scan,
-            ..portable
         },
         #[cfg(not(target_arch = "x86_64"))]
-        Variant::Avx2 | Variant::Avx512 => portable,
+        Variant::Avx2 | Variant::Avx512 => TextKernels {
+            name: variant.name(),
+            ..PORTABLE
+        },
     }
+}
+
+static TEXT: Family<TextKernels> = Family::new(build);
+
+/// The text kernels of the [`crate::select::selected`] variant.
+pub fn kernels() -> &'static TextKernels {
+    TEXT.selected()
+}
+
+/// The kernels of `variant`; `None` when this CPU does not run it.
+pub fn for_variant(variant: Variant) -> Option<&'static TextKernels> {
+    TEXT.for_variant(variant)
+}
+
+/// The portable kernels.
+pub(crate) fn portable() -> &'static TextKernels {
+    &PORTABLE
 }
 
 /// Scans `bytes` once with the selected kernels (see the module docs).
 pub fn scan(bytes: &[u8]) -> TextScan {
-    (crate::select::kernels().text.scan)(bytes)
+    (kernels().scan)(bytes)
 }
 
 /// Appends `bytes` to `out` and scans them (what [`scan`] finds), in one pass.
 pub fn copy_scan(bytes: &[u8], out: &mut Vec<u8>) -> TextScan {
-    (crate::select::kernels().text.copy_scan)(bytes, out)
+    (kernels().copy_scan)(bytes, out)
 }
 
 fn scan_portable(bytes: &[u8]) -> TextScan {
@@ -87,8 +108,8 @@ mod avx2 {
     use super::{TextScan, scan_portable};
 
     pub(super) fn scan(bytes: &[u8]) -> TextScan {
-        // SAFETY: handed out only in the `Kernels` of a variant the CPU runs, which includes
-        // AVX2 (`text::build`'s contract); no target is written.
+        // SAFETY: handed out only for a variant the CPU runs, which includes AVX2
+        // (`text::build`'s contract); no target is written.
         unsafe { pass(bytes, None) }
     }
 

@@ -77,13 +77,13 @@ fn q8_0_simd_matches_portable_and_float_math() {
 #[test]
 fn row_kernels_agree_for_every_rows_and_batch_shape() {
     for set in fast_variants("dot rows") {
-        row_kernels_agree_for(&set.dot);
+        row_kernels_agree_for(set.dot);
     }
-    row_kernels_agree_for(&reference_kernels().dot);
+    row_kernels_agree_for(reference_kernels().dot);
 }
 
 fn row_kernels_agree_for(set: &DotKernels) {
-    let reference = &reference_kernels().dot;
+    let reference = reference_kernels().dot;
     let mut rng = rng(7);
     let per_row = 3;
     for rows in [1usize, 2, 3, 5] {

@@ -84,7 +84,7 @@ fn ethereum_keccak_of_the_empty_message() {
         }
     }
     // The selected kernels' entry point answers exactly when the selected variant has one.
-    let selected = provdb_kernels::select::kernels();
+    let selected = Kernels::selected();
     assert_eq!(
         keccak256_x8([b"".as_slice(); 8]).is_some(),
         selected.keccak.x8.is_some()

@@ -171,7 +171,7 @@ fn bf16_bits(rng: &mut StdRng, count: usize, scale: f32) -> Vec<u16> {
 #[test]
 fn every_variant_s_inner_loops_give_the_portable_bits() {
     let mut rng = StdRng::seed_from_u64(13);
-    let portable = &reference_kernels().lora;
+    let portable = reference_kernels().lora;
     for set in fast_variants("lora") {
         // Lengths around the 16 dot lanes and the 64-output expand blocks, tails included.
         for (rank, width) in [(1, 1), (3, 15), (4, 16), (8, 17), (16, 64), (5, 200)] {

@@ -10,7 +10,8 @@ mod matmul;
 mod text;
 mod variants;
 
-use provdb_kernels::select::{Kernels, Variant, available, for_variant};
+use provdb_kernels::Kernels;
+use provdb_kernels::select::{Variant, available};
 use provdb_kernels::{BlockQ4_1, BlockQ8_0};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -59,7 +60,7 @@ pub fn checked_fast_variants() -> Vec<&'static Kernels> {
     available()
         .iter()
         .filter(|&&v| v != Variant::Portable)
-        .map(|&v| for_variant(v).unwrap())
+        .map(|&v| Kernels::for_variant(v).unwrap())
         .collect()
 }
 
@@ -75,7 +76,7 @@ pub fn compared(family: &str, variants: &[&Kernels]) {
 
 /// The portable kernels.
 pub fn reference_kernels() -> &'static Kernels {
-    for_variant(Variant::Portable).unwrap()
+    Kernels::for_variant(Variant::Portable).unwrap()
 }
 
 /// `count` random values in [-scale, scale).

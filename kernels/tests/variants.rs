@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use provdb_kernels::select::{KERNELS_ENV, available, kernels, selected};
+use provdb_kernels::select::{KERNELS_ENV, available, selected};
 use provdb_kernels::{Kernels, Variant};
 
 use crate::expected_variants;
@@ -37,7 +37,7 @@ fn the_crate_lists_the_variants_this_cpu_runs() {
 
 #[test]
 fn every_family_runs_the_selected_variant_and_the_environment_forces_it() {
-    let set = kernels();
+    let set = Kernels::selected();
     assert_eq!(set.variant, selected());
     assert_eq!(family_names(set), [selected().name(); 4]);
     if let Ok(expected) = std::env::var(CHILD_EXPECTS) {

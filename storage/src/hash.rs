@@ -15,7 +15,7 @@ pub fn keccak256(data: &[u8]) -> [u8; 32] {
 /// (AVX-512), messages are hashed eight at a time, grouped by length so that lanes of one group
 /// finish together.
 pub fn keccak256_each(messages: &[&[u8]]) -> Vec<[u8; 32]> {
-    let x8 = match provdb_kernels::select::kernels().keccak.x8 {
+    let x8 = match provdb_kernels::keccak::kernels().x8 {
         Some(x8) if messages.len() >= KECCAK_LANES => x8,
         _ => return messages.iter().map(|m| keccak256(m)).collect(),
     };

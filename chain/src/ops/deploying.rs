@@ -10,9 +10,8 @@ use alloy::sol_types::SolEvent;
 use provdb_storage::{Epoch, hex32};
 use serde::Serialize;
 
-use super::step::send_and_confirm;
 use crate::bindings::{AttributionDistributor, ProvenanceRegistry};
-use crate::client::{Client, RetryPolicy, StepError, classify, classify_rpc};
+use crate::client::{Client, RetryPolicy, StepError, classify, classify_rpc, send_and_confirm};
 use crate::error::{ChainError, Result};
 use crate::state::{ChainState, TxRecord};
 

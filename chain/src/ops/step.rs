@@ -13,13 +13,12 @@ use std::cell::Cell;
 use std::path::Path;
 
 use alloy::contract::{CallBuilder, CallDecoder};
-use alloy::network::Ethereum;
-use alloy::providers::{DynProvider, PendingTransactionBuilder};
+use alloy::providers::DynProvider;
 use alloy::rpc::types::TransactionReceipt;
 
 use super::deploying::Deployment;
-use crate::client::{StepError, classify};
-use crate::error::{ChainError, Result};
+use crate::client::{StepError, classify, confirm};
+use crate::error::Result;
 use crate::state::{ChainState, TxRecord};
 
 /// What a step's read found on chain, with what it read (e.g. the funding an epoch needs).
@@ -36,50 +35,13 @@ pub(crate) enum Outcome<T> {
     Done(T),
     /// The transaction was sent and mined successfully.
     Sent {
-        /// Its receipt.
-        receipt: TransactionReceipt,
+        /// Its receipt (boxed: a receipt is large beside the other variant).
+        receipt: Box<TransactionReceipt>,
         /// The receipt as `chain.json` records it.
         record: TxRecord,
         /// What the read found before sending.
         value: T,
     },
-}
-
-/// `chain.json`'s record of a mined transaction.
-pub(crate) fn tx_record(receipt: &TransactionReceipt) -> TxRecord {
-    TxRecord {
-        tx: format!("{}", receipt.transaction_hash),
-        block: receipt.block_number,
-        gas_used: Some(receipt.gas_used),
-    }
-}
-
-/// Sends `call`, waits for its receipt and checks that the transaction succeeded.
-pub(crate) async fn send_and_confirm<D: CallDecoder>(
-    operation: &str,
-    call: CallBuilder<&DynProvider, D>,
-) -> Result<TransactionReceipt, StepError> {
-    let pending = call.send().await.map_err(|e| classify(operation, e))?;
-    confirm(operation, pending).await
-}
-
-/// Waits for a sent transaction's receipt and checks that it succeeded.
-async fn confirm(
-    operation: &str,
-    pending: PendingTransactionBuilder<Ethereum>,
-) -> Result<TransactionReceipt, StepError> {
-    let receipt = pending
-        .get_receipt()
-        .await
-        .map_err(|e| StepError::Transient(e.to_string()))?;
-    if receipt.status() {
-        Ok(receipt)
-    } else {
-        Err(StepError::Fatal(ChainError::Reverted {
-            operation: operation.to_string(),
-            reason: format!("transaction {} reverted on chain", receipt.transaction_hash),
-        }))
-    }
 }
 
 impl Deployment {
@@ -109,9 +71,9 @@ impl Deployment {
                     .map_err(|e| classify(operation, e))?;
                 sent.set(true);
                 let receipt = confirm(operation, pending).await?;
-                let record = tx_record(&receipt);
+                let record = TxRecord::of(&receipt);
                 Ok(Outcome::Sent {
-                    receipt,
+                    receipt: Box::new(receipt),
                     record,
                     value,
                 })

@@ -14,7 +14,7 @@ pub mod portable;
 mod x86;
 
 use crate::blocks::{BlockQ4_1, BlockQ8, BlockQ8_0};
-use crate::select::Variant;
+use crate::select::{Family, Variant};
 
 /// `fn(weights, per_row, activations, batch, out)`: see the module docs.
 pub type RowsKernel<W> = fn(&[W], usize, &[BlockQ8], usize, &mut [f32]);
@@ -43,7 +43,7 @@ const PORTABLE: DotKernels = DotKernels {
 ///
 /// # Safety
 /// The CPU runs `variant` (the functions returned use its instructions).
-pub(crate) unsafe fn build(variant: Variant) -> DotKernels {
+unsafe fn build(variant: Variant) -> DotKernels {
     match variant {
         Variant::Portable => PORTABLE,
         #[cfg(target_arch = "x86_64")]
@@ -55,9 +55,21 @@ pub(crate) unsafe fn build(variant: Variant) -> DotKernels {
     }
 }
 
-/// The kernels every product runs with ([`crate::select::kernels`]'s).
+static DOT: Family<DotKernels> = Family::new(build);
+
+/// The kernels every product runs with (the [`crate::select::selected`] variant's).
 pub fn kernels() -> &'static DotKernels {
-    &crate::select::kernels().dot
+    DOT.selected()
+}
+
+/// The kernels of `variant`; `None` when this CPU does not run it.
+pub fn for_variant(variant: Variant) -> Option<&'static DotKernels> {
+    DOT.for_variant(variant)
+}
+
+/// The portable kernels.
+pub(crate) fn portable() -> &'static DotKernels {
+    &PORTABLE
 }
 
 /// Checks a kernel call's slice lengths (a caller bug if they disagree).

@@ -28,8 +28,8 @@ macro_rules! row_kernels {
             out: &mut [f32],
         ) {
             check_shapes(w.len(), per_row, x.len(), batch, out.len());
-            // SAFETY: handed out only in the `Kernels` of a variant the CPU runs (`dot::build`'s
-            // contract); the shapes were checked, so every block index below is within its slice.
+            // SAFETY: handed out only for a variant the CPU runs (`dot::build`'s contract); the
+            // shapes were checked, so every block index below is within its slice.
             unsafe { q4_1_rows(w, per_row, x, batch, out) }
         }
 

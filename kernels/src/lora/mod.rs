@@ -22,9 +22,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::error::KernelError;
-use crate::select::Kernels;
-pub use simd::LoraKernels;
-pub(crate) use simd::build;
+use crate::table::Kernels;
+pub(crate) use simd::portable;
+pub use simd::{LoraKernels, for_variant, kernels};
 
 /// Factor values: f32, or bf16 kept as its bits.
 #[derive(Clone, Debug)]
@@ -228,7 +228,7 @@ pub fn apply_low_rank(
     output: usize,
     segments: &[LowRankSegment<'_>],
 ) {
-    apply_low_rank_with(crate::select::kernels(), x, input, out, output, segments);
+    apply_low_rank_with(Kernels::selected(), x, input, out, output, segments);
 }
 
 /// [`apply_low_rank`] with the kernels of a chosen variant (to compare it with the portable one).

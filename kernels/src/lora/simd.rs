@@ -3,7 +3,7 @@
 //! runs is [`crate::select`]'s choice). All builds run the same operations in the same order
 //! (separate multiplies and adds, no fused ones), so they give the same bits.
 
-use crate::select::Variant;
+use crate::select::{Family, Variant};
 
 /// A stored factor value: f32, or bf16 as its bits.
 trait Element: Copy {
@@ -123,17 +123,35 @@ macro_rules! build {
 build!(avx512, "avx512f");
 build!(avx2, "avx2");
 
+const PORTABLE: LoraKernels = LoraKernels {
+    name: "portable",
+    dot_bf16: dot::<u16>,
+    expand_f32: expand::<f32>,
+    expand_bf16: expand::<u16>,
+};
+
+static LORA: Family<LoraKernels> = Family::new(build);
+
+/// The kernels every LoRA apply runs with (the [`crate::select::selected`] variant's).
+pub fn kernels() -> &'static LoraKernels {
+    LORA.selected()
+}
+
+/// The kernels of `variant`; `None` when this CPU does not run it.
+pub fn for_variant(variant: Variant) -> Option<&'static LoraKernels> {
+    LORA.for_variant(variant)
+}
+
+/// The portable kernels.
+pub(crate) fn portable() -> &'static LoraKernels {
+    &PORTABLE
+}
+
 /// The kernels of `variant`.
 ///
 /// # Safety
 /// The CPU runs `variant` (the functions returned use its instructions).
-pub(crate) unsafe fn build(variant: Variant) -> LoraKernels {
-    const PORTABLE: LoraKernels = LoraKernels {
-        name: "portable",
-        dot_bf16: dot::<u16>,
-        expand_f32: expand::<f32>,
-        expand_bf16: expand::<u16>,
-    };
+unsafe fn build(variant: Variant) -> LoraKernels {
     match variant {
         Variant::Portable => PORTABLE,
         // SAFETY (all three): the CPU runs AVX2 (the caller's promise).
