@@ -7,7 +7,8 @@
 //! followed by a fresh read that sees the transaction mined and sends nothing more; a
 //! transaction is recorded in `chain.json` only after its receipt shows it succeeded, and the
 //! file is saved right after each record, so a crash loses at most the record of the step in
-//! flight (which the next run reads back from the chain).
+//! flight; the next run reads the contract and does not send it again (an epoch's record is
+//! recovered from its `EpochPosted` event).
 
 use std::cell::Cell;
 use std::path::Path;
