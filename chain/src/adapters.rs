@@ -63,11 +63,7 @@ pub(crate) async fn register(
                         .call()
                         .await
                         .map_err(|e| classify("adapters", e))?;
-                    Ok(if on_chain.owner != EvmAddress::ZERO {
-                        Check::Done(())
-                    } else {
-                        Check::Send(())
-                    })
+                    Ok(Check::done_if(on_chain.owner != EvmAddress::ZERO))
                 },
                 |d, ()| {
                     d.registry().registerAdapter(

@@ -18,6 +18,10 @@ use provdb_kernels::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+#[path = "../tests/inputs.rs"]
+mod inputs;
+use inputs::{random_q4_1_bytes, random_values};
+
 fn main() {
     divan::main();
 }
@@ -31,49 +35,37 @@ fn kernels(variant: Variant) -> &'static Kernels {
     Kernels::for_variant(variant).expect("divan passes only the variants this CPU runs")
 }
 
-fn random_values(rng: &mut StdRng, count: usize, scale: f32) -> Vec<f32> {
-    (0..count)
-        .map(|_| rng.random_range(-scale..scale))
-        .collect()
-}
-
-fn random_q4_1_bytes(rng: &mut StdRng, blocks: usize) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(blocks * 20);
-    for _ in 0..blocks {
-        let d = half::f16::from_f32(rng.random_range(0.001f32..0.05)).to_bits();
-        let m = half::f16::from_f32(rng.random_range(-0.3f32..0.0)).to_bits();
-        bytes.extend(d.to_le_bytes());
-        bytes.extend(m.to_le_bytes());
-        bytes.extend((0..16).map(|_| rng.random::<u8>()));
-    }
-    bytes
-}
-
 /// Row kernels on 64 weight rows of [`HIDDEN`] values and four activation rows.
 mod dot {
+    use provdb_kernels::dot::RowsKernel;
+
     use super::*;
 
     const ROWS: usize = 64;
     const BATCH: usize = 4;
     const PER_ROW: usize = HIDDEN / 32;
 
-    #[divan::bench(args = available())]
-    fn q4_1_rows(bencher: Bencher, variant: Variant) {
-        let mut rng = StdRng::seed_from_u64(1);
-        let weights = BlockQ4_1::parse(&random_q4_1_bytes(&mut rng, ROWS * PER_ROW));
-        let x = random_values(&mut rng, BATCH * HIDDEN, 1.0);
+    /// `kernel` over `weights` (`ROWS` rows) and `BATCH` random activation rows.
+    fn rows<W>(bencher: Bencher, weights: &[W], kernel: RowsKernel<W>, rng: &mut StdRng) {
+        let x = random_values(rng, BATCH * HIDDEN, 1.0);
         let activations = Activations::new(&x, HIDDEN);
-        let kernel = kernels(variant).dot.q4_1;
         let mut out = vec![0f32; ROWS * BATCH];
         bencher.bench_local(|| {
             kernel(
-                black_box(&weights),
+                black_box(weights),
                 PER_ROW,
                 activations.quantized(),
                 BATCH,
                 &mut out,
             )
         });
+    }
+
+    #[divan::bench(args = available())]
+    fn q4_1_rows(bencher: Bencher, variant: Variant) {
+        let mut rng = StdRng::seed_from_u64(1);
+        let weights = BlockQ4_1::parse(&random_q4_1_bytes(&mut rng, ROWS * PER_ROW));
+        rows(bencher, &weights, kernels(variant).dot.q4_1, &mut rng);
     }
 
     #[divan::bench(args = available())]
@@ -81,19 +73,7 @@ mod dot {
         let mut rng = StdRng::seed_from_u64(2);
         let values = random_values(&mut rng, ROWS * HIDDEN, 0.3);
         let weights: Vec<BlockQ8_0> = values.chunks_exact(32).map(BlockQ8_0::quantize).collect();
-        let x = random_values(&mut rng, BATCH * HIDDEN, 1.0);
-        let activations = Activations::new(&x, HIDDEN);
-        let kernel = kernels(variant).dot.q8_0;
-        let mut out = vec![0f32; ROWS * BATCH];
-        bencher.bench_local(|| {
-            kernel(
-                black_box(&weights),
-                PER_ROW,
-                activations.quantized(),
-                BATCH,
-                &mut out,
-            )
-        });
+        rows(bencher, &weights, kernels(variant).dot.q8_0, &mut rng);
     }
 
     #[divan::bench(args = available())]

@@ -4,17 +4,19 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod dot;
+mod inputs;
 mod keccak;
 mod lora;
 mod matmul;
 mod text;
 mod variants;
 
+pub(crate) use inputs::{random_q4_1_bytes, random_values};
 use provdb_kernels::Kernels;
 use provdb_kernels::select::{Variant, available};
 use provdb_kernels::{BlockQ4_1, BlockQ8_0};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 /// The variants this CPU should run, found by the test itself rather than by the crate.
 pub fn expected_variants() -> Vec<Variant> {
@@ -77,26 +79,6 @@ pub fn compared(family: &str, variants: &[&Kernels]) {
 /// The portable kernels.
 pub fn reference_kernels() -> &'static Kernels {
     Kernels::for_variant(Variant::Portable).unwrap()
-}
-
-/// `count` random values in [-scale, scale).
-pub fn random_values(rng: &mut StdRng, count: usize, scale: f32) -> Vec<f32> {
-    (0..count)
-        .map(|_| rng.random_range(-scale..scale))
-        .collect()
-}
-
-/// GGUF bytes of `blocks` random Q4_1 blocks.
-pub fn random_q4_1_bytes(rng: &mut StdRng, blocks: usize) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(blocks * 20);
-    for _ in 0..blocks {
-        let d = half::f16::from_f32(rng.random_range(0.001f32..0.05)).to_bits();
-        let m = half::f16::from_f32(rng.random_range(-0.3f32..0.0)).to_bits();
-        bytes.extend(d.to_le_bytes());
-        bytes.extend(m.to_le_bytes());
-        bytes.extend((0..16).map(|_| rng.random::<u8>()));
-    }
-    bytes
 }
 
 /// The dequantized values of Q4_1 bytes.

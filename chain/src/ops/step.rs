@@ -30,6 +30,13 @@ pub(crate) enum Check<T> {
     Send(T),
 }
 
+impl Check<()> {
+    /// [`Check::Done`] when `done`, else [`Check::Send`], for a step that reads nothing more.
+    pub(crate) fn done_if(done: bool) -> Self {
+        if done { Self::Done(()) } else { Self::Send(()) }
+    }
+}
+
 /// What a step did.
 pub(crate) enum Outcome<T> {
     /// Nothing was sent: the chain already held the step's effect.

@@ -238,11 +238,7 @@ async fn sync_batches(
                         .call()
                         .await
                         .map_err(|e| classify("datanets", e))?;
-                    Ok(if info.registered {
-                        Check::Done(())
-                    } else {
-                        Check::Send(())
-                    })
+                    Ok(Check::done_if(info.registered))
                 },
                 |d, ()| {
                     let owner = EvmAddress::from(datanet.owner.unwrap_or(Address([0; 20])).0);
@@ -270,11 +266,7 @@ async fn sync_batches(
                         .call()
                         .await
                         .map_err(|e| classify("lastSequence", e))?;
-                    Ok(if last >= batch.sequence {
-                        Check::Done(())
-                    } else {
-                        Check::Send(())
-                    })
+                    Ok(Check::done_if(last >= batch.sequence))
                 },
                 |d, ()| {
                     d.registry().anchorBatch(
