@@ -7,11 +7,12 @@
 use std::path::Path;
 
 use alloy::primitives::{Address as EvmAddress, B256};
+use provdb_storage::hex32;
 use serde::Serialize;
 
-use crate::client::{StepError, classify};
+use crate::client::classify;
 use crate::error::Result;
-use crate::ops::{Deployment, check_receipt, tx_record};
+use crate::ops::{Check, Deployment, Outcome};
 
 /// An adapter the database holds, as the registry records it.
 #[derive(Clone, Debug)]
@@ -47,44 +48,40 @@ pub(crate) async fn register(
 ) -> Result<Vec<RegisteredAdapter>> {
     let mut registered = Vec::new();
     for adapter in adapters {
-        let id = format!("0x{}", hex::encode(adapter.id));
+        let id = hex32(&adapter.id);
         if d.state.adapters.contains_key(&id) {
             continue;
         }
-        let operation = format!("register adapter {id}");
         let outcome = d
-            .client
-            .run(&operation, || async {
-                let reg = d.registry();
-                let on_chain = reg
-                    .adapters(B256::from(adapter.id))
-                    .call()
-                    .await
-                    .map_err(|e| classify("adapters", e))?;
-                if on_chain.owner != EvmAddress::ZERO {
-                    return Ok(None);
-                }
-                let receipt = reg
-                    .registerAdapter(
+            .step(
+                data_dir,
+                &format!("register adapter {id}"),
+                async |d, _| {
+                    let on_chain = d
+                        .registry()
+                        .adapters(B256::from(adapter.id))
+                        .call()
+                        .await
+                        .map_err(|e| classify("adapters", e))?;
+                    Ok(Check::done_if(on_chain.owner != EvmAddress::ZERO))
+                },
+                |d, ()| {
+                    d.registry().registerAdapter(
                         B256::from(adapter.id),
                         EvmAddress::from(adapter.owner),
                         B256::from(adapter.base_model),
                         B256::from(adapter.training_root),
                     )
-                    .send()
-                    .await
-                    .map_err(|e| classify(&operation, e))?
-                    .get_receipt()
-                    .await
-                    .map_err(|e| StepError::Transient(e.to_string()))?;
-                check_receipt(&operation, &receipt)?;
-                Ok(Some(receipt))
-            })
+                },
+                |state, record| {
+                    state.adapters.insert(id.clone(), record);
+                },
+            )
             .await?;
-        if let Some(receipt) = outcome {
-            let record = tx_record(&receipt);
-            d.state.adapters.insert(id.clone(), record.clone());
-            d.state.save(data_dir)?;
+        if let Outcome::Sent {
+            receipt, record, ..
+        } = outcome
+        {
             registered.push(RegisteredAdapter {
                 id,
                 owner: format!("0x{}", hex::encode(adapter.owner)),

@@ -10,9 +10,11 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-use alloy::network::EthereumWallet;
+use alloy::contract::{CallBuilder, CallDecoder};
+use alloy::network::{Ethereum, EthereumWallet};
 use alloy::primitives::Address as EvmAddress;
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError, TransportError};
 
@@ -133,6 +135,34 @@ pub(crate) fn classify_rpc(e: TransportError) -> StepError {
             "the RPC endpoint refused: {}",
             with_causes(&e)
         )))
+    }
+}
+
+/// Sends `call`, waits for its receipt and checks that the transaction succeeded.
+pub(crate) async fn send_and_confirm<D: CallDecoder>(
+    operation: &str,
+    call: CallBuilder<&DynProvider, D>,
+) -> Result<TransactionReceipt, StepError> {
+    let pending = call.send().await.map_err(|e| classify(operation, e))?;
+    confirm(operation, pending).await
+}
+
+/// Waits for a sent transaction's receipt and checks that it succeeded.
+pub(crate) async fn confirm(
+    operation: &str,
+    pending: PendingTransactionBuilder<Ethereum>,
+) -> Result<TransactionReceipt, StepError> {
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|e| StepError::Transient(e.to_string()))?;
+    if receipt.status() {
+        Ok(receipt)
+    } else {
+        Err(StepError::Fatal(ChainError::Reverted {
+            operation: operation.to_string(),
+            reason: format!("transaction {} reverted on chain", receipt.transaction_hash),
+        }))
     }
 }
 

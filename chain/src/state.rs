@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use provdb_storage::keccak256;
+use alloy::rpc::types::TransactionReceipt;
+use provdb_storage::{hex32, keccak256};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ChainError, Result};
@@ -29,6 +30,17 @@ pub struct TxRecord {
     pub block: Option<u64>,
     /// Gas it used (None when recovered from an event).
     pub gas_used: Option<u64>,
+}
+
+impl TxRecord {
+    /// The record of a mined transaction, from its receipt.
+    pub(crate) fn of(receipt: &TransactionReceipt) -> Self {
+        Self {
+            tx: format!("{}", receipt.transaction_hash),
+            block: receipt.block_number,
+            gas_used: Some(receipt.gas_used),
+        }
+    }
 }
 
 /// What the file holds.
@@ -96,7 +108,7 @@ impl ChainState {
         let envelope: Envelope =
             serde_json::from_slice(&bytes).map_err(|e| state_error(&path, e))?;
         let body = serde_json::to_vec(&envelope.body).map_err(|e| state_error(&path, e))?;
-        let expected = format!("0x{}", hex::encode(keccak256(&body)));
+        let expected = hex32(&keccak256(&body));
         if expected != envelope.keccak256 {
             return Err(state_error(
                 &path,
@@ -116,7 +128,7 @@ impl ChainState {
         let body = serde_json::to_value(self).map_err(|e| state_error(&path, e))?;
         let body_bytes = serde_json::to_vec(&body).map_err(|e| state_error(&path, e))?;
         let envelope = Envelope {
-            keccak256: format!("0x{}", hex::encode(keccak256(&body_bytes))),
+            keccak256: hex32(&keccak256(&body_bytes)),
             body,
         };
         let text = serde_json::to_vec_pretty(&envelope).map_err(|e| state_error(&path, e))?;

@@ -21,7 +21,7 @@ use tantivy::tokenizer::{
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, doc};
 
 use crate::error::{IndexError, Result};
-use crate::vectors::Scored;
+use crate::fusion::Scored;
 
 const TOKENIZER: &str = "en_stem_stop";
 const ORDINAL: &str = "ordinal";

@@ -21,9 +21,9 @@ use crate::bm25::Bm25Index;
 use crate::catalog::Catalog;
 use crate::config::IndexConfig;
 use crate::error::{IndexError, Result};
-use crate::fusion::{Ranked, rrf, weighted_sum};
+use crate::fusion::{Ranked, Scored, rrf, weighted_sum};
 use crate::search::{Filters, Fusion, IndexHit, Mode, RetrieverScore, SearchOptions};
-use crate::vectors::{Scored, VectorIndex};
+use crate::vectors::VectorIndex;
 
 /// Chunks added to BM25 per tantivy commit.
 const TEXT_BATCH: u32 = 8192;

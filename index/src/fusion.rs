@@ -12,7 +12,8 @@
 
 use std::collections::HashMap;
 
-use crate::vectors::Scored;
+/// A scored ordinal: higher scores are better.
+pub type Scored = (u32, f32);
 
 /// One retriever's contribution: its scored candidates and its weight.
 #[derive(Clone, Copy, Debug)]

@@ -12,6 +12,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::api::AnnT;
 use hnsw_rs::hnsw::Hnsw;
 use hnsw_rs::hnswio::HnswIo;
@@ -20,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::HnswParams;
 use crate::error::{IndexError, Result};
 use crate::file::{read_snapshot, sync_dir, write_snapshot};
-use crate::vectors::DotDistance;
 
 const MAGIC: &[u8; 8] = b"PDBGRF01";
 const BASENAME: &str = "graph";
@@ -37,7 +37,19 @@ pub(crate) struct GraphMeta {
     data_crc: u32,
 }
 
-type Graph = Hnsw<'static, f32, DotDistance>;
+/// Cosine distance of unit vectors, `1 - dot`, on provdb's SIMD-friendly kernel: the graph's
+/// distance, and so part of what a snapshot holds.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DotDistance;
+
+impl Distance<f32> for DotDistance {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        provdb_kernels::distance::unit_cosine_distance(va, vb)
+    }
+}
+
+/// The HNSW graph over unit vectors.
+pub(crate) type Graph = Hnsw<'static, f32, DotDistance>;
 
 fn file_crc(path: &Path) -> Result<u32> {
     let mut file = fs_err::File::open(path).map_err(IndexError::io(path))?;

@@ -17,13 +17,14 @@ use std::collections::BinaryHeap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::Hnsw;
 use roaring::RoaringBitmap;
 
 use crate::config::HnswParams;
 use crate::error::{IndexError, Result};
 use crate::file::sync_dir;
+use crate::fusion::Scored;
+use crate::graph_file::{DotDistance, Graph};
 
 const MAGIC: &[u8; 8] = b"PDBVEC01";
 /// Largest dimension accepted (the header is outside input on reopen).
@@ -31,26 +32,13 @@ const MAX_DIM: usize = 8192;
 /// Smaller graphs are rebuilt on open (in well under a second) rather than snapshotted.
 const SNAPSHOT_MIN_POINTS: u32 = 5000;
 
-/// Cosine distance of unit vectors, `1 - dot`, on provdb's SIMD-friendly kernel.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DotDistance;
-
-impl Distance<f32> for DotDistance {
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        provdb_kernels::distance::unit_cosine_distance(va, vb)
-    }
-}
-
-/// A scored ordinal: higher scores are better.
-pub type Scored = (u32, f32);
-
 /// Vectors and graph of one Datanet.
 pub struct VectorIndex {
     path: PathBuf,
     dim: usize,
     model: String,
     data: Vec<f32>,
-    graph: Hnsw<'static, f32, DotDistance>,
+    graph: Graph,
     params: HnswParams,
     snapshot_points: u32,
 }
@@ -265,7 +253,7 @@ impl VectorIndex {
     }
 }
 
-fn new_graph(params: HnswParams, capacity: usize) -> Hnsw<'static, f32, DotDistance> {
+fn new_graph(params: HnswParams, capacity: usize) -> Graph {
     Hnsw::new(
         params.m,
         capacity.max(1024),

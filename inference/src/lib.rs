@@ -1,10 +1,10 @@
 //! provdb-inference: models on candle.
 //!
-//! Owns the MiniLM-class sentence embedder ([`Embedder`]) and, as they land, the LLaMA-family
-//! generator (GGUF and safetensors) with batched decoding and streaming, PEFT LoRA adapters
-//! (load, byte-bounded cache, mixed-adapter batches) and LoRA training. Models are loaded once
-//! and shared behind `Arc`; every entry point is safe to call from many threads. Depends on
-//! kernels only.
+//! Owns the MiniLM-class sentence embedder ([`Embedder`]), the LLaMA-family generator
+//! ([`llama`]: GGUF and safetensors, provdb's own forward pass, batched decoding and streaming),
+//! PEFT LoRA adapters served unmerged ([`lora`]: load, byte-bounded cache, mixed-adapter
+//! batches) and LoRA training ([`train`]). Models are loaded once and shared behind `Arc`;
+//! every entry point is safe to call from many threads. Depends on kernels only.
 
 mod embedder;
 mod error;

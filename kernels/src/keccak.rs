@@ -9,8 +9,11 @@
 //! Invariant: lane `j` of the result is exactly keccak256 of `messages[j]`, whatever the other
 //! messages' lengths; a lane whose message has no blocks left absorbs nothing more and its hash
 //! is taken right after its own last block. Messages of similar length waste the least work.
-//! Chosen at run time: [`keccak256_x8`] answers `None` where AVX-512F is missing, and callers
-//! hash one message at a time there.
+//! Only the [`Variant::Avx512`] kernels have it ([`crate::select`] chooses): elsewhere
+//! [`keccak256_x8`] answers `None`, and callers hash one message at a time (the portable way,
+//! with a one-message keccak such as XKCP's, which tests and benchmarks compare against).
+
+use crate::select::{Family, Variant};
 
 /// Messages hashed together.
 pub const KECCAK_LANES: usize = 8;
@@ -18,29 +21,63 @@ pub const KECCAK_LANES: usize = 8;
 /// Bytes absorbed per permutation (1600 bits less twice the 256-bit output).
 const RATE: usize = 136;
 
-/// Whether [`keccak256_x8`] runs on this CPU.
-pub fn keccak_x8_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+/// keccak256 of [`KECCAK_LANES`] messages at once.
+pub type KeccakX8 = fn([&[u8]; KECCAK_LANES]) -> [[u8; 32]; KECCAK_LANES];
+
+/// The keccak kernels of one variant.
+#[derive(Clone, Copy)]
+pub struct KeccakKernels {
+    /// Name of its variant ([`Variant::name`]), for reports.
+    pub name: &'static str,
+    /// Eight messages at once; `None` where the variant has no such kernel (hash one at a
+    /// time).
+    pub x8: Option<KeccakX8>,
+}
+
+/// The kernels of `variant`.
+///
+/// # Safety
+/// The CPU runs `variant` (the functions returned use its instructions).
+unsafe fn build(variant: Variant) -> KeccakKernels {
+    let x8: Option<KeccakX8> = match variant {
+        Variant::Portable | Variant::Avx2 => None,
+        // SAFETY: the CPU runs AVX-512F (the caller's promise).
+        #[cfg(target_arch = "x86_64")]
+        Variant::Avx512 => Some(|messages| unsafe { x86::keccak256_x8(messages) }),
+        #[cfg(not(target_arch = "x86_64"))]
+        Variant::Avx512 => None,
+    };
+    KeccakKernels {
+        name: variant.name(),
+        x8,
     }
 }
 
-/// keccak256 of eight messages, computed together; `None` where AVX-512F is missing.
+static KECCAK: Family<KeccakKernels> = Family::new(build);
+
+/// The keccak kernels of the [`crate::select::selected`] variant.
+pub fn kernels() -> &'static KeccakKernels {
+    KECCAK.selected()
+}
+
+/// The kernels of `variant`; `None` when this CPU does not run it.
+pub fn for_variant(variant: Variant) -> Option<&'static KeccakKernels> {
+    KECCAK.for_variant(variant)
+}
+
+/// The portable kernels (no eight-lane kernel).
+pub(crate) fn portable() -> &'static KeccakKernels {
+    const PORTABLE: KeccakKernels = KeccakKernels {
+        name: "portable",
+        x8: None,
+    };
+    &PORTABLE
+}
+
+/// keccak256 of eight messages, computed together by the selected kernels; `None` where they
+/// have no eight-lane kernel.
 pub fn keccak256_x8(messages: [&[u8]; KECCAK_LANES]) -> Option<[[u8; 32]; KECCAK_LANES]> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if keccak_x8_available() {
-            // SAFETY: AVX-512F was detected just above.
-            return Some(unsafe { x86::keccak256_x8(messages) });
-        }
-    }
-    let _ = messages;
-    None
+    kernels().x8.map(|x8| x8(messages))
 }
 
 /// The last block of a message: its remaining bytes, then Keccak's padding.

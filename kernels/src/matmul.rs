@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::blocks::{Activations, BLOCK, BlockQ4_1, BlockQ8_0, WeightFormat};
 use crate::dot::{DotKernels, kernels};
 use crate::error::KernelError;
+use crate::table::Kernels;
 
 /// Weight rows in one format.
 #[derive(Clone, Debug)]
@@ -199,11 +200,11 @@ fn rows_per_task(rows: usize, threads: usize) -> usize {
 /// Panics when the shapes disagree (`x.cols() != W.cols()` or `out.len() != x.rows() * W.rows()`):
 /// that is a bug in the caller, not bad input.
 pub fn matmul(weights: &Matrix, x: &Activations<'_>, out: &mut [f32]) {
-    matmul_many_with(kernels(), &mut [(weights, out)], x);
+    matmul_many(&mut [(weights, out)], x);
 }
 
-/// [`matmul`] with chosen kernels (to compare the portable and SIMD paths).
-pub fn matmul_with(kernels: &DotKernels, weights: &Matrix, x: &Activations<'_>, out: &mut [f32]) {
+/// [`matmul`] with the kernels of a chosen variant (to compare it with the portable one).
+pub fn matmul_with(kernels: &Kernels, weights: &Matrix, x: &Activations<'_>, out: &mut [f32]) {
     matmul_many_with(kernels, &mut [(weights, out)], x);
 }
 
@@ -211,15 +212,19 @@ pub fn matmul_with(kernels: &DotKernels, weights: &Matrix, x: &Activations<'_>, 
 /// in one parallel region: one fork and join instead of one per matrix, which matters when
 /// each product takes only tens of microseconds, as in decoding.
 pub fn matmul_many(products: &mut [(&Matrix, &mut [f32])], x: &Activations<'_>) {
-    matmul_many_with(kernels(), products, x);
+    run_products(kernels(), products, x);
 }
 
-/// [`matmul_many`] with chosen kernels.
+/// [`matmul_many`] with the kernels of a chosen variant.
 pub fn matmul_many_with(
-    kernels: &DotKernels,
+    kernels: &Kernels,
     products: &mut [(&Matrix, &mut [f32])],
     x: &Activations<'_>,
 ) {
+    run_products(kernels.dot, products, x);
+}
+
+fn run_products(kernels: &DotKernels, products: &mut [(&Matrix, &mut [f32])], x: &Activations<'_>) {
     let batch = x.rows();
     for (weights, out) in products.iter() {
         assert_eq!(x.cols(), weights.cols, "activation width != weight columns");

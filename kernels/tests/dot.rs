@@ -1,9 +1,12 @@
-//! Row kernels: SIMD against portable, quantized against float, batch invariance.
+//! Row kernels: every SIMD variant against portable, quantized against float, batch
+//! invariance.
 
-use provdb_kernels::dot::{available, kernels, portable, portable_kernels};
+use provdb_kernels::dot::{DotKernels, portable};
 use provdb_kernels::{Activations, BlockQ4_1, BlockQ8_0};
 
-use crate::{dequantize_q4_1, random_q4_1_bytes, random_values, rng};
+use crate::{
+    dequantize_q4_1, fast_variants, random_q4_1_bytes, random_values, reference_kernels, rng,
+};
 
 fn relative(a: f32, b: f32) -> f32 {
     (a - b).abs() / b.abs().max(1.0)
@@ -11,19 +14,23 @@ fn relative(a: f32, b: f32) -> f32 {
 
 #[test]
 fn q4_1_simd_matches_portable_and_float_math() {
+    let variants = fast_variants("dot q4_1");
     let mut rng = rng(1);
     for blocks in [1usize, 2, 3, 18, 48] {
         let bytes = random_q4_1_bytes(&mut rng, blocks);
         let weights = BlockQ4_1::parse(&bytes);
         let x = random_values(&mut rng, blocks * 32, 2.0);
         let activations = Activations::new(&x, x.len());
-        let mut fast = [0f32];
-        (kernels().q4_1)(&weights, blocks, activations.quantized(), 1, &mut fast);
         let reference = portable::q4_1(&weights, activations.quantized());
-        assert!(
-            relative(fast[0], reference) < 1e-5,
-            "{fast:?} vs {reference}"
-        );
+        for set in &variants {
+            let mut fast = [0f32];
+            (set.dot.q4_1)(&weights, blocks, activations.quantized(), 1, &mut fast);
+            assert!(
+                relative(fast[0], reference) < 1e-5,
+                "{}: {fast:?} vs {reference}",
+                set.variant
+            );
+        }
         // Against float math on the dequantized weights: only the activation rounding differs.
         let exact: f32 = dequantize_q4_1(&bytes)
             .iter()
@@ -40,19 +47,23 @@ fn q4_1_simd_matches_portable_and_float_math() {
 
 #[test]
 fn q8_0_simd_matches_portable_and_float_math() {
+    let variants = fast_variants("dot q8_0");
     let mut rng = rng(2);
     for blocks in [1usize, 5, 18] {
         let w = random_values(&mut rng, blocks * 32, 0.2);
         let weights: Vec<BlockQ8_0> = w.chunks_exact(32).map(BlockQ8_0::quantize).collect();
         let x = random_values(&mut rng, blocks * 32, 2.0);
         let activations = Activations::new(&x, x.len());
-        let mut fast = [0f32];
-        (kernels().q8_0)(&weights, blocks, activations.quantized(), 1, &mut fast);
         let reference = portable::q8_0(&weights, activations.quantized());
-        assert!(
-            relative(fast[0], reference) < 1e-5,
-            "{fast:?} vs {reference}"
-        );
+        for set in &variants {
+            let mut fast = [0f32];
+            (set.dot.q8_0)(&weights, blocks, activations.quantized(), 1, &mut fast);
+            assert!(
+                relative(fast[0], reference) < 1e-5,
+                "{}: {fast:?} vs {reference}",
+                set.variant
+            );
+        }
         let exact: f32 = w.iter().zip(&x).map(|(a, b)| a * b).sum();
         assert!(
             (reference - exact).abs() < 0.02 * blocks as f32,
@@ -65,12 +76,14 @@ fn q8_0_simd_matches_portable_and_float_math() {
 /// result bit for bit (the paths for 1, 2 and 4 rows at once accumulate in the same order).
 #[test]
 fn row_kernels_agree_for_every_rows_and_batch_shape() {
-    for set in available() {
-        row_kernels_agree_for(set);
+    for set in fast_variants("dot rows") {
+        row_kernels_agree_for(set.dot);
     }
+    row_kernels_agree_for(reference_kernels().dot);
 }
 
-fn row_kernels_agree_for(set: &provdb_kernels::dot::DotKernels) {
+fn row_kernels_agree_for(set: &DotKernels) {
+    let reference = reference_kernels().dot;
     let mut rng = rng(7);
     let per_row = 3;
     for rows in [1usize, 2, 3, 5] {
@@ -81,13 +94,19 @@ fn row_kernels_agree_for(set: &provdb_kernels::dot::DotKernels) {
             let x = random_values(&mut rng, batch * per_row * 32, 1.5);
             let activations = Activations::new(&x, per_row * 32);
             let mut simd = vec![0f32; rows * batch];
-            let mut reference = vec![0f32; rows * batch];
+            let mut reference_out = vec![0f32; rows * batch];
             (set.q4_1)(&q4, per_row, activations.quantized(), batch, &mut simd);
-            (portable_kernels().q4_1)(&q4, per_row, activations.quantized(), batch, &mut reference);
+            (reference.q4_1)(
+                &q4,
+                per_row,
+                activations.quantized(),
+                batch,
+                &mut reference_out,
+            );
             let mut simd8 = vec![0f32; rows * batch];
             let mut reference8 = vec![0f32; rows * batch];
             (set.q8_0)(&q8, per_row, activations.quantized(), batch, &mut simd8);
-            (portable_kernels().q8_0)(
+            (reference.q8_0)(
                 &q8,
                 per_row,
                 activations.quantized(),
@@ -96,12 +115,14 @@ fn row_kernels_agree_for(set: &provdb_kernels::dot::DotKernels) {
             );
             for i in 0..rows * batch {
                 assert!(
-                    relative(simd[i], reference[i]) < 1e-5,
-                    "q4_1 {rows}x{batch}"
+                    relative(simd[i], reference_out[i]) < 1e-5,
+                    "{} q4_1 {rows}x{batch}",
+                    set.name
                 );
                 assert!(
                     relative(simd8[i], reference8[i]) < 1e-5,
-                    "q8_0 {rows}x{batch}"
+                    "{} q8_0 {rows}x{batch}",
+                    set.name
                 );
             }
             for b in 0..batch {
@@ -127,21 +148,29 @@ fn row_kernels_agree_for(set: &provdb_kernels::dot::DotKernels) {
 
 #[test]
 fn f32_simd_matches_portable_for_every_length() {
+    let variants = fast_variants("dot f32");
     let mut rng = rng(3);
     for len in [0usize, 1, 7, 8, 15, 16, 17, 64, 384, 1000] {
         let x = random_values(&mut rng, len, 1.0);
         let y = random_values(&mut rng, len, 1.0);
-        let fast = (kernels().f32)(&x, &y);
+        let reference = (reference_kernels().dot.f32)(&x, &y);
         let exact: f64 = x
             .iter()
             .zip(&y)
             .map(|(a, b)| f64::from(*a) * f64::from(*b))
             .sum();
         assert!(
-            (f64::from(fast) - exact).abs() < 1e-4,
-            "len {len}: {fast} vs {exact}"
+            (f64::from(reference) - exact).abs() < 1e-4,
+            "len {len}: {reference} vs {exact}"
         );
-        assert!(relative(fast, (portable_kernels().f32)(&x, &y)) < 1e-5);
+        for set in &variants {
+            let fast = (set.dot.f32)(&x, &y);
+            assert!(
+                relative(fast, reference) < 1e-5,
+                "{} len {len}: {fast} vs {reference}",
+                set.variant
+            );
+        }
     }
 }
 

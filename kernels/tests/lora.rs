@@ -1,12 +1,12 @@
 //! The segmented LoRA apply equals the dense arithmetic `y + s·(B·A)·x`, applies composed
 //! segments in order, leaves rows outside every segment untouched, and gives a row the same
-//! bits alone or in any batch, serial or parallel.
+//! bits alone or in any batch, serial or parallel, and with every variant's kernels.
 
-use provdb_kernels::{LowRank, LowRankSegment, apply_low_rank};
+use provdb_kernels::{Kernels, LowRank, LowRankSegment, apply_low_rank, apply_low_rank_with};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::random_values;
+use crate::{fast_variants, random_values, reference_kernels};
 
 fn factors(rng: &mut StdRng, rank: usize, input: usize, output: usize) -> LowRank {
     let a = random_values(rng, rank * input, 0.5);
@@ -157,5 +157,95 @@ fn bf16_factors_equal_their_f32_widening_and_are_batch_independent() {
             batched[r * output..(r + 1) * output],
             "row {r}"
         );
+    }
+}
+
+/// bf16 bits of random values in [-scale, scale).
+fn bf16_bits(rng: &mut StdRng, count: usize, scale: f32) -> Vec<u16> {
+    random_values(rng, count, scale)
+        .iter()
+        .map(|v| (v.to_bits() >> 16) as u16)
+        .collect()
+}
+
+#[test]
+fn every_variant_s_inner_loops_give_the_portable_bits() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let portable = reference_kernels().lora;
+    for set in fast_variants("lora") {
+        // Lengths around the 16 dot lanes and the 64-output expand blocks, tails included.
+        for (rank, width) in [(1, 1), (3, 15), (4, 16), (8, 17), (16, 64), (5, 200)] {
+            let t = random_values(&mut rng, rank, 1.0);
+            let b = random_values(&mut rng, rank * width, 0.5);
+            let b16 = bf16_bits(&mut rng, rank * width, 0.5);
+            let x = random_values(&mut rng, width, 1.0);
+            let y = random_values(&mut rng, width, 1.0);
+            let (mut fast, mut reference) = (y.clone(), y.clone());
+            (set.lora.expand_f32)(&t, &b, &mut fast);
+            (portable.expand_f32)(&t, &b, &mut reference);
+            assert_eq!(fast, reference, "{} expand_f32 {rank}x{width}", set.variant);
+            let (mut fast, mut reference) = (y.clone(), y);
+            (set.lora.expand_bf16)(&t, &b16, &mut fast);
+            (portable.expand_bf16)(&t, &b16, &mut reference);
+            assert_eq!(
+                fast, reference,
+                "{} expand_bf16 {rank}x{width}",
+                set.variant
+            );
+            let a = &b16[..width];
+            assert_eq!(
+                (set.lora.dot_bf16)(a, &x).to_bits(),
+                (portable.dot_bf16)(a, &x).to_bits(),
+                "{} dot_bf16 {width}",
+                set.variant
+            );
+        }
+    }
+}
+
+#[test]
+fn every_variant_s_apply_matches_the_portable_one() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let (rank, input, output, rows) = (8, 96, 80, 3);
+    let f32_factors = factors(&mut rng, rank, input, output);
+    let bf16_factors = LowRank::from_parts_bf16(
+        rank,
+        input,
+        output,
+        bf16_bits(&mut rng, rank * input, 0.5),
+        bf16_bits(&mut rng, rank * output, 0.5),
+    )
+    .unwrap();
+    let x = random_values(&mut rng, rows * input, 1.0);
+    let run = |kernels: &Kernels, factors: &LowRank| {
+        let mut out = vec![0.5f32; rows * output];
+        let segment = [LowRankSegment {
+            rows: 0..rows,
+            factors,
+            scale: 1.5,
+        }];
+        apply_low_rank_with(kernels, &x, input, &mut out, output, &segment);
+        out
+    };
+    for set in fast_variants("lora apply") {
+        // bf16 factors go through the LoRA kernels only: the same bits.
+        assert_eq!(
+            run(set, &bf16_factors),
+            run(reference_kernels(), &bf16_factors),
+            "{} bf16",
+            set.variant
+        );
+        // f32 factors shrink with the variant's f32 dot product: the same sums, reassociated.
+        let (fast, reference) = (
+            run(set, &f32_factors),
+            run(reference_kernels(), &f32_factors),
+        );
+        for (got, want) in fast.iter().zip(&reference) {
+            assert!(
+                (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+                "{} f32: {got} vs {want}",
+                set.variant
+            );
+        }
     }
 }

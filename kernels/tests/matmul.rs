@@ -1,9 +1,10 @@
 //! Matrix products: shapes, batch and thread invariance, bad byte lengths.
 
-use provdb_kernels::dot::portable_kernels;
 use provdb_kernels::{Activations, KernelError, Matrix, WeightFormat, matmul, matmul_with};
 
-use crate::{dequantize_q4_1, random_q4_1_bytes, random_values, rng};
+use crate::{
+    dequantize_q4_1, fast_variants, random_q4_1_bytes, random_values, reference_kernels, rng,
+};
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -58,14 +59,41 @@ fn quantized_product_is_close_to_float_product() {
         .map(|(p, q)| (p - q).abs())
         .fold(0f32, f32::max);
     assert!(worst < 0.05, "max difference {worst}");
-    let mut portable = vec![0f32; 2 * rows];
-    matmul_with(portable_kernels(), &quantized, &activations, &mut portable);
-    let worst = a
-        .iter()
-        .zip(&portable)
-        .map(|(p, q)| (p - q).abs())
-        .fold(0f32, f32::max);
-    assert!(worst < 1e-4, "SIMD vs portable {worst}");
+}
+
+#[test]
+fn every_variant_s_product_matches_the_portable_one() {
+    let mut rng = rng(8);
+    let (rows, cols) = (64, 576);
+    let q4_1 = random_q4_1_bytes(&mut rng, rows * cols / 32);
+    let values = random_values(&mut rng, rows * cols, 0.3);
+    let matrices = [
+        Matrix::from_gguf_bytes(WeightFormat::Q4_1, rows, cols, &q4_1).unwrap(),
+        Matrix::quantize_q8_0(rows, cols, &values).unwrap(),
+        Matrix::from_f32(rows, cols, values).unwrap(),
+    ];
+    let x = random_values(&mut rng, 3 * cols, 1.0);
+    let activations = Activations::new(&x, cols);
+    let variants = fast_variants("matmul");
+    for weights in &matrices {
+        let mut portable = vec![0f32; 3 * rows];
+        matmul_with(reference_kernels(), weights, &activations, &mut portable);
+        for set in &variants {
+            let mut fast = vec![0f32; 3 * rows];
+            matmul_with(set, weights, &activations, &mut fast);
+            let worst = fast
+                .iter()
+                .zip(&portable)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                worst < 1e-4,
+                "{} vs portable, {:?}: {worst}",
+                set.variant,
+                weights.format()
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,39 +1,32 @@
 //! Content hashing: keccak256, as Ethereum uses it, so ids can be checked on chain. Hashing
 //! every ingested byte is on the hot path, so one message is hashed with the XKCP assembly of
 //! `keccak-asm` (as alloy does with its `asm-keccak` feature), and many messages eight at a
-//! time in AVX-512 lanes where the CPU has them (`provdb_kernels::keccak`).
+//! time in AVX-512 lanes where the selected kernels have them (`provdb_kernels::keccak`).
 
 use keccak_asm::Keccak256;
-use provdb_kernels::{KECCAK_LANES, keccak_x8_available, keccak256_x8};
-
-use crate::model::RecordId;
+use provdb_kernels::KECCAK_LANES;
 
 /// keccak256 of `data` (Ethereum's hash, not NIST SHA3-256).
 pub fn keccak256(data: &[u8]) -> [u8; 32] {
     Keccak256::digest(data).into()
 }
 
-/// keccak256 of each message, in order. Where AVX-512 is available, messages are hashed eight
-/// at a time, grouped by length so that lanes of one group finish together.
+/// keccak256 of each message, in order. Where the selected kernels have an eight-lane keccak
+/// (AVX-512), messages are hashed eight at a time, grouped by length so that lanes of one group
+/// finish together.
 pub fn keccak256_each(messages: &[&[u8]]) -> Vec<[u8; 32]> {
-    if messages.len() < KECCAK_LANES || !keccak_x8_available() {
-        return messages.iter().map(|m| keccak256(m)).collect();
-    }
+    let x8 = match provdb_kernels::keccak::kernels().x8 {
+        Some(x8) if messages.len() >= KECCAK_LANES => x8,
+        _ => return messages.iter().map(|m| keccak256(m)).collect(),
+    };
     let mut by_length: Vec<usize> = (0..messages.len()).collect();
     by_length.sort_unstable_by_key(|&i| messages[i].len());
     let mut hashes = vec![[0u8; 32]; messages.len()];
     let mut groups = by_length.chunks_exact(KECCAK_LANES);
     for group in &mut groups {
-        let lanes = std::array::from_fn(|lane| messages[group[lane]]);
-        match keccak256_x8(lanes) {
-            Some(group_hashes) => {
-                for (&i, hash) in group.iter().zip(group_hashes) {
-                    hashes[i] = hash;
-                }
-            }
-            None => group
-                .iter()
-                .for_each(|&i| hashes[i] = keccak256(messages[i])),
+        let group_hashes = x8(std::array::from_fn(|lane| messages[group[lane]]));
+        for (&i, hash) in group.iter().zip(group_hashes) {
+            hashes[i] = hash;
         }
     }
     for &i in groups.remainder() {
@@ -42,9 +35,10 @@ pub fn keccak256_each(messages: &[&[u8]]) -> Vec<[u8; 32]> {
     hashes
 }
 
-/// The id of a record whose canonical content is `content`.
-pub fn record_id_of(content: &str) -> RecordId {
-    RecordId(keccak256(content.as_bytes()))
+/// The text form of a 32-byte hash or id, as Ethereum tools print it: `0x` and 64 lowercase hex
+/// digits.
+pub fn hex32(bytes: &[u8; 32]) -> String {
+    format!("0x{}", hex::encode(bytes))
 }
 
 #[cfg(test)]
@@ -64,8 +58,8 @@ mod tests {
     #[test]
     fn keccak_of_empty_matches_ethereum() {
         assert_eq!(
-            hex::encode(keccak256(b"")),
-            "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+            hex32(&keccak256(b"")),
+            "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
         );
     }
 }

@@ -23,7 +23,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StorageError;
-use crate::hash::keccak256;
+use crate::hash::{hex32, keccak256};
 use crate::model::{Address, DatanetId, RecordId};
 
 /// An answer's id: keccak256 over what the answer was (question, text, sources, time).
@@ -32,7 +32,7 @@ pub struct AnswerId(pub [u8; 32]);
 
 impl fmt::Display for AnswerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{}", hex::encode(self.0))
+        f.write_str(&hex32(&self.0))
     }
 }
 

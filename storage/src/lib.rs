@@ -29,7 +29,6 @@ mod hash;
 mod jobs;
 mod keys;
 mod ledger;
-mod literal;
 mod merkle;
 mod model;
 mod store;
@@ -41,7 +40,7 @@ pub use arrow_export::{
     records_to_batch, records_to_batch_projected,
 };
 pub use error::{Result, StorageError};
-pub use hash::{keccak256, keccak256_each, record_id_of};
+pub use hash::{hex32, keccak256, keccak256_each};
 pub use jobs::{JobEvent, JobRecord, JobStatus};
 pub use ledger::{
     AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
@@ -54,7 +53,7 @@ pub use merkle::{
 pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
     DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, UnhashedRecord,
-    Visibility,
+    Visibility, record_id_of,
 };
 pub use store::{
     BatchStart, DEFAULT_BLOCK_CACHE_BYTES, NewAnswer, PreparedBatch, RecordScan, Store,

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StorageError;
+use crate::hash::{hex32, keccak256, keccak256_each};
 
 /// Internal numeric id of a Datanet, assigned in creation order.
 pub type DatanetId = u32;
@@ -14,6 +15,11 @@ pub type DatanetId = u32;
 /// A record id: keccak256 of the record's canonical content.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RecordId(pub [u8; 32]);
+
+/// The id of a record whose canonical content is `content`.
+pub fn record_id_of(content: &str) -> RecordId {
+    RecordId(keccak256(content.as_bytes()))
+}
 
 /// A 20-byte EVM address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,7 +56,7 @@ impl FromStr for Address {
 
 impl fmt::Display for RecordId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0x{}", hex::encode(self.0))
+        f.write_str(&hex32(&self.0))
     }
 }
 
@@ -397,7 +403,7 @@ impl NewRecord {
     /// A record of canonical `content`, whose text column's JSON string literal is at
     /// `text_span` of it (`None`: no text, and then no chunks). Other fields start empty.
     pub fn new(content: String, text_span: Option<(u32, u32)>, contributor: Address) -> Self {
-        let record_id = crate::hash::record_id_of(&content);
+        let record_id = record_id_of(&content);
         Self::hashed(record_id, content, text_span, contributor)
     }
 
@@ -405,7 +411,7 @@ impl NewRecord {
     /// a time where the CPU allows), which is faster than one by one.
     pub fn new_many(records: Vec<UnhashedRecord>) -> Vec<Self> {
         let contents: Vec<&[u8]> = records.iter().map(|r| r.content.as_bytes()).collect();
-        let ids = crate::hash::keccak256_each(&contents);
+        let ids = keccak256_each(&contents);
         drop(contents);
         records
             .into_iter()

@@ -16,7 +16,6 @@
 use std::borrow::Cow;
 
 use crate::error::{Result, StorageError};
-use crate::literal::{copy_literal, scan_literal};
 use crate::model::{Address, DatanetId, Record, RecordId, Status, bad_text_span, unescape_literal};
 
 /// A stored record, borrowed: see the module docs. Fields mean what [`Record`]'s mean.
@@ -244,7 +243,7 @@ impl<'a> RecordView<'a> {
         // the checked path below. One pass finds both and whether the text is ASCII (most are),
         // which is valid UTF-8; only other texts have their UTF-8 checked.
         if let Some(inner) = self.text_inner() {
-            let scan = scan_literal(inner);
+            let scan = provdb_kernels::text::scan(inner);
             if !scan.quote_or_backslash {
                 if scan.ascii {
                     // SAFETY: every byte of `inner` was just checked to be below 0x80, and
@@ -281,7 +280,7 @@ impl<'a> RecordView<'a> {
     pub fn append_text(&self, out: &mut Vec<u8>) -> Result<bool> {
         if let Some(inner) = self.text_inner() {
             let before = out.len();
-            let scan = copy_literal(inner, out);
+            let scan = provdb_kernels::text::copy_scan(inner, out);
             if !scan.quote_or_backslash
                 && (scan.ascii || std::str::from_utf8(&out[before..]).is_ok())
             {

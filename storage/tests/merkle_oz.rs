@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use provdb_storage::{Address, MerkleTree, merkle_leaf_hash, merkle_verify};
+use provdb_storage::{Address, MerkleTree, hex32, merkle_leaf_hash, merkle_verify};
 
 /// The repository root, found at run time: the target directory is shared between clones, so a
 /// compile-time path could name another clone.
@@ -69,10 +69,6 @@ fn openzeppelin(leaves: &[(Address, u128)]) -> OzTree {
         })
         .collect();
     OzTree { root, proofs }
-}
-
-fn hex32(bytes: &[u8; 32]) -> String {
-    format!("0x{}", hex::encode(bytes))
 }
 
 /// Builds both trees over `leaves` and asserts the same root and the same proof for every leaf.

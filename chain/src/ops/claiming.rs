@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use alloy::primitives::{Address as EvmAddress, B256, U256};
-use provdb_storage::{Address, Store};
+use provdb_storage::{Address, Store, hex32};
 use serde::Serialize;
 
-use crate::client::{RetryPolicy, StepError, classify};
+use super::deploying::Deployment;
+use super::step::{Check, Outcome};
+use crate::client::{RetryPolicy, classify};
 use crate::error::{ChainError, Result};
-
-use super::deploying::{Deployment, check_receipt, hex32};
 
 /// What a claim paid.
 #[derive(Clone, Debug, Serialize)]
@@ -64,41 +64,43 @@ pub async fn claim(
     let evm_account = EvmAddress::from(account.0);
     let proof_b256: Vec<B256> = proof.iter().map(|p| B256::from(*p)).collect();
     let operation = format!("claim for {account}");
-    let sent = std::cell::Cell::new(false);
-    let receipt = d
-        .client
-        .run(&operation, || async {
-            let dist = d.distributor();
-            let already = dist
-                .claimed(evm_account)
-                .call()
-                .await
-                .map_err(|e| classify("claimed", e))?;
-            if already >= U256::from(cumulative) && !sent.get() {
-                return Err(StepError::Fatal(ChainError::Reverted {
-                    operation: operation.clone(),
-                    reason: format!(
-                        "AlreadyClaimed {{ account: {evm_account}, claimed: {already} }}"
-                    ),
-                }));
-            }
-            let call = dist.claim(
-                U256::from(epoch),
-                evm_account,
-                U256::from(cumulative),
-                proof_b256.clone(),
-            );
-            let pending = call.send().await.map_err(|e| classify(&operation, e))?;
-            sent.set(true);
-            let receipt = pending
-                .get_receipt()
-                .await
-                .map_err(|e| StepError::Transient(e.to_string()))?;
-            check_receipt(&operation, &receipt)?;
-            Ok((receipt, already))
-        })
+    let outcome = d
+        .transact(
+            &operation,
+            async |d, sent_before| {
+                let already = d
+                    .distributor()
+                    .claimed(evm_account)
+                    .call()
+                    .await
+                    .map_err(|e| classify("claimed", e))?;
+                // Claimed in full before this claim sent anything: refused below. After a
+                // send whose receipt was lost, the claim is sent again and the contract
+                // decides.
+                if already >= U256::from(cumulative) && !sent_before {
+                    return Ok(Check::Done(already));
+                }
+                Ok(Check::Send(already))
+            },
+            |d, _| {
+                d.distributor().claim(
+                    U256::from(epoch),
+                    evm_account,
+                    U256::from(cumulative),
+                    proof_b256.clone(),
+                )
+            },
+        )
         .await?;
-    let (receipt, already) = receipt;
+    let (receipt, already) = match outcome {
+        Outcome::Sent { receipt, value, .. } => (receipt, value),
+        Outcome::Done(already) => {
+            return Err(ChainError::Reverted {
+                operation,
+                reason: format!("AlreadyClaimed {{ account: {evm_account}, claimed: {already} }}"),
+            });
+        }
+    };
     let paid = U256::from(cumulative) - already;
     Ok(ClaimReport {
         epoch,

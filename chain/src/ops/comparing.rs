@@ -3,14 +3,13 @@
 use std::path::Path;
 
 use alloy::providers::Provider;
-use provdb_storage::Store;
+use provdb_storage::{Store, hex32};
 use serde::Serialize;
 
+use super::deploying::Deployment;
+use super::syncing::pending_batches;
 use crate::client::{RetryPolicy, classify_rpc};
 use crate::error::Result;
-
-use super::deploying::{Deployment, hex32};
-use super::syncing::pending_batches;
 
 /// One epoch, locally and on chain.
 #[derive(Clone, Debug, Serialize)]
@@ -95,7 +94,7 @@ pub async fn status(
         .run("eth_getBalance", || async {
             d.client
                 .provider
-                .get_balance(d.distributor)
+                .get_balance(*d.distributor().address())
                 .await
                 .map_err(classify_rpc)
         })

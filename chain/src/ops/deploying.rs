@@ -4,46 +4,20 @@
 use std::path::Path;
 
 use alloy::primitives::{Address as EvmAddress, B256, U256};
-use alloy::providers::Provider;
-use alloy::rpc::types::{Filter, TransactionReceipt};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
-use provdb_storage::Epoch;
+use provdb_storage::{Epoch, hex32};
 use serde::Serialize;
 
 use crate::bindings::{AttributionDistributor, ProvenanceRegistry};
-use crate::client::{Client, RetryPolicy, StepError, classify, classify_rpc};
+use crate::client::{Client, RetryPolicy, StepError, classify, classify_rpc, send_and_confirm};
 use crate::error::{ChainError, Result};
 use crate::state::{ChainState, TxRecord};
-
-pub(crate) fn hex32(bytes: &[u8; 32]) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
 
 pub(crate) fn parse_address(text: &str, what: &str) -> Result<EvmAddress> {
     text.parse()
         .map_err(|_| ChainError::Invalid(format!("invalid {what} address '{text}'")))
-}
-
-pub(crate) fn tx_record(receipt: &TransactionReceipt) -> TxRecord {
-    TxRecord {
-        tx: format!("{}", receipt.transaction_hash),
-        block: receipt.block_number,
-        gas_used: Some(receipt.gas_used),
-    }
-}
-
-pub(crate) fn check_receipt(
-    operation: &str,
-    receipt: &TransactionReceipt,
-) -> Result<(), StepError> {
-    if receipt.status() {
-        Ok(())
-    } else {
-        Err(StepError::Fatal(ChainError::Reverted {
-            operation: operation.to_string(),
-            reason: format!("transaction {} reverted on chain", receipt.transaction_hash),
-        }))
-    }
 }
 
 /// Where `deploy` put the contracts.
@@ -85,31 +59,19 @@ pub async fn deploy(
     // each (still bounded by the attempt timeout); a failure leaves no state file, so deploy
     // can simply be rerun.
     let distributor = client
-        .run("deploy AttributionDistributor", || async {
-            let pending = AttributionDistributor::deploy_builder(&client.provider)
-                .send()
-                .await
-                .map_err(|e| classify("deploy AttributionDistributor", e))?;
-            let receipt = pending
-                .get_receipt()
-                .await
-                .map_err(|e| StepError::Transient(e.to_string()))?;
-            check_receipt("deploy AttributionDistributor", &receipt)?;
-            Ok(receipt)
+        .run("deploy AttributionDistributor", || {
+            send_and_confirm(
+                "deploy AttributionDistributor",
+                AttributionDistributor::deploy_builder(&client.provider),
+            )
         })
         .await?;
     let registry = client
-        .run("deploy ProvenanceRegistry", || async {
-            let pending = ProvenanceRegistry::deploy_builder(&client.provider)
-                .send()
-                .await
-                .map_err(|e| classify("deploy ProvenanceRegistry", e))?;
-            let receipt = pending
-                .get_receipt()
-                .await
-                .map_err(|e| StepError::Transient(e.to_string()))?;
-            check_receipt("deploy ProvenanceRegistry", &receipt)?;
-            Ok(receipt)
+        .run("deploy ProvenanceRegistry", || {
+            send_and_confirm(
+                "deploy ProvenanceRegistry",
+                ProvenanceRegistry::deploy_builder(&client.provider),
+            )
         })
         .await?;
     let missing = || ChainError::Reverted {
@@ -143,8 +105,8 @@ pub async fn deploy(
 pub(crate) struct Deployment {
     pub(crate) state: ChainState,
     pub(crate) client: Client,
-    pub(crate) distributor: EvmAddress,
-    pub(crate) registry: EvmAddress,
+    distributor: AttributionDistributor::AttributionDistributorInstance<DynProvider>,
+    registry: ProvenanceRegistry::ProvenanceRegistryInstance<DynProvider>,
 }
 
 impl Deployment {
@@ -157,8 +119,14 @@ impl Deployment {
         let state = ChainState::load(data_dir)?;
         let url = rpc_url.unwrap_or(&state.rpc_url).to_string();
         let client = Client::connect(&url, key, retry)?;
-        let distributor = parse_address(&state.distributor, "distributor")?;
-        let registry = parse_address(&state.registry, "registry")?;
+        let distributor = AttributionDistributor::new(
+            parse_address(&state.distributor, "distributor")?,
+            client.provider.clone(),
+        );
+        let registry = ProvenanceRegistry::new(
+            parse_address(&state.registry, "registry")?,
+            client.provider.clone(),
+        );
         Ok(Self {
             state,
             client,
@@ -167,17 +135,16 @@ impl Deployment {
         })
     }
 
+    /// The AttributionDistributor (its calls borrow the deployment's provider).
     pub(crate) fn distributor(
         &self,
-    ) -> AttributionDistributor::AttributionDistributorInstance<&alloy::providers::DynProvider>
-    {
-        AttributionDistributor::new(self.distributor, &self.client.provider)
+    ) -> &AttributionDistributor::AttributionDistributorInstance<DynProvider> {
+        &self.distributor
     }
 
-    pub(crate) fn registry(
-        &self,
-    ) -> ProvenanceRegistry::ProvenanceRegistryInstance<&alloy::providers::DynProvider> {
-        ProvenanceRegistry::new(self.registry, &self.client.provider)
+    /// The ProvenanceRegistry.
+    pub(crate) fn registry(&self) -> &ProvenanceRegistry::ProvenanceRegistryInstance<DynProvider> {
+        &self.registry
     }
 
     pub(crate) async fn last_epoch(&self) -> Result<(u64, u128)> {
@@ -234,7 +201,7 @@ impl Deployment {
     /// after sending did not record it).
     pub(crate) async fn find_epoch_tx(&self, epoch: u64) -> Result<Option<TxRecord>> {
         let filter = Filter::new()
-            .address(self.distributor)
+            .address(*self.distributor.address())
             .event_signature(AttributionDistributor::EpochPosted::SIGNATURE_HASH)
             .topic1(B256::from(U256::from(epoch)))
             .from_block(self.state.deploy_block);

@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use alloy::primitives::{Address as EvmAddress, B256, U256};
-use provdb_storage::{Address, LogEntry, Store, keccak256};
+use provdb_storage::record_ids_root as records_root;
+use provdb_storage::{Address, LogEntry, Store, hex32, keccak256};
 use serde::Serialize;
 
+use super::deploying::Deployment;
+use super::step::{Check, Outcome};
 use crate::client::{RetryPolicy, StepError, classify};
 use crate::error::{ChainError, Result};
-use provdb_storage::record_ids_root as records_root;
-
-use super::deploying::{Deployment, check_receipt, hex32, tx_record};
 
 /// One epoch sync posted.
 #[derive(Clone, Debug, Serialize)]
@@ -117,57 +117,60 @@ async fn sync_epochs(
     for epoch in local.iter().filter(|e| e.epoch > chain_last) {
         let operation = format!("post epoch {}", epoch.epoch);
         let outcome = d
-            .client
-            .run(&operation, || async {
-                let dist = d.distributor();
-                let on_chain = dist
-                    .lastEpoch()
-                    .call()
-                    .await
-                    .map_err(|e| classify("lastEpoch", e))?;
-                if on_chain >= epoch.epoch {
-                    // An earlier attempt got through before its receipt was seen.
-                    return Ok(None);
-                }
-                let previous = U256::from(
-                    dist.lastTotal()
+            .transact(
+                &operation,
+                async |d, _| {
+                    let dist = d.distributor();
+                    let on_chain = dist
+                        .lastEpoch()
                         .call()
                         .await
-                        .map_err(|e| classify("lastTotal", e))?,
-                );
-                let total = U256::from(epoch.total_wei);
-                let funding = total.checked_sub(previous).ok_or_else(|| {
-                    StepError::Fatal(ChainError::Invalid(format!(
-                        "epoch {} totals {} wei, less than the {previous} wei on chain",
-                        epoch.epoch, epoch.total_wei
-                    )))
-                })?;
-                let pending = dist
-                    .postEpoch(U256::from(epoch.epoch), B256::from(epoch.root), total)
-                    .value(funding)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&operation, e))?;
-                let receipt = pending
-                    .get_receipt()
-                    .await
-                    .map_err(|e| StepError::Transient(e.to_string()))?;
-                check_receipt(&operation, &receipt)?;
-                Ok(Some((receipt, funding)))
-            })
+                        .map_err(|e| classify("lastEpoch", e))?;
+                    if on_chain >= epoch.epoch {
+                        // An earlier attempt got through before its receipt was seen.
+                        return Ok(Check::Done(U256::ZERO));
+                    }
+                    let previous = U256::from(
+                        dist.lastTotal()
+                            .call()
+                            .await
+                            .map_err(|e| classify("lastTotal", e))?,
+                    );
+                    let total = U256::from(epoch.total_wei);
+                    let funding = total.checked_sub(previous).ok_or_else(|| {
+                        StepError::Fatal(ChainError::Invalid(format!(
+                            "epoch {} totals {} wei, less than the {previous} wei on chain",
+                            epoch.epoch, epoch.total_wei
+                        )))
+                    })?;
+                    Ok(Check::Send(funding))
+                },
+                |d, funding| {
+                    d.distributor()
+                        .postEpoch(
+                            U256::from(epoch.epoch),
+                            B256::from(epoch.root),
+                            U256::from(epoch.total_wei),
+                        )
+                        .value(*funding)
+                },
+            )
             .await?;
+        // Recorded in both cases: a post that got through unseen is found by its event.
         let (record, gas_used, funded) = match outcome {
-            Some((receipt, funding)) => {
-                let record = tx_record(&receipt);
-                (record, receipt.gas_used, funding.to_string())
-            }
-            None => match d.find_epoch_tx(epoch.epoch).await? {
+            Outcome::Sent {
+                receipt,
+                record,
+                value: funding,
+            } => (record, receipt.gas_used, funding.to_string()),
+            Outcome::Done(_) => match d.find_epoch_tx(epoch.epoch).await? {
                 Some(record) => (record, 0, "0".into()),
                 None => continue,
             },
         };
-        d.state.epochs.insert(epoch.epoch, record.clone());
-        d.state.save(data_dir)?;
+        d.keep(data_dir, |state| {
+            state.epochs.insert(epoch.epoch, record.clone());
+        })?;
         posted.push(PostedEpoch {
             epoch: epoch.epoch,
             root: hex32(&epoch.root),
@@ -224,76 +227,65 @@ async fn sync_batches(
     let mut anchored = Vec::new();
     for batch in batches {
         let datanet = store.datanet_by_id(batch.datanet_id)?;
-        let operation = format!("register Datanet {}", batch.datanet_id);
         let registration = d
-            .client
-            .run(&operation, || async {
-                let reg = d.registry();
-                let info = reg
-                    .datanets(batch.datanet_id)
-                    .call()
-                    .await
-                    .map_err(|e| classify("datanets", e))?;
-                if info.registered {
-                    return Ok(None);
-                }
-                let owner = EvmAddress::from(datanet.owner.unwrap_or(Address([0; 20])).0);
-                let metadata = B256::from(keccak256(datanet.name.as_bytes()));
-                let receipt = reg
-                    .registerDatanet(batch.datanet_id, owner, metadata)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&operation, e))?
-                    .get_receipt()
-                    .await
-                    .map_err(|e| StepError::Transient(e.to_string()))?;
-                check_receipt(&operation, &receipt)?;
-                Ok(Some(receipt))
-            })
+            .step(
+                data_dir,
+                &format!("register Datanet {}", batch.datanet_id),
+                async |d, _| {
+                    let info = d
+                        .registry()
+                        .datanets(batch.datanet_id)
+                        .call()
+                        .await
+                        .map_err(|e| classify("datanets", e))?;
+                    Ok(Check::done_if(info.registered))
+                },
+                |d, ()| {
+                    let owner = EvmAddress::from(datanet.owner.unwrap_or(Address([0; 20])).0);
+                    let metadata = B256::from(keccak256(datanet.name.as_bytes()));
+                    d.registry()
+                        .registerDatanet(batch.datanet_id, owner, metadata)
+                },
+                |state, record| {
+                    state.datanets.insert(batch.datanet_id, record);
+                },
+            )
             .await?;
-        if let Some(receipt) = registration {
-            d.state
-                .datanets
-                .insert(batch.datanet_id, tx_record(&receipt));
-            d.state.save(data_dir)?;
+        if let Outcome::Sent { .. } = registration {
             registered.push(batch.datanet_id);
         }
 
-        let operation = format!("anchor batch {}", batch.sequence);
-        let outcome = d
-            .client
-            .run(&operation, || async {
-                let reg = d.registry();
-                let last = reg
-                    .lastSequence()
-                    .call()
-                    .await
-                    .map_err(|e| classify("lastSequence", e))?;
-                if last >= batch.sequence {
-                    return Ok(None);
-                }
-                let receipt = reg
-                    .anchorBatch(
+        let anchoring = d
+            .step(
+                data_dir,
+                &format!("anchor batch {}", batch.sequence),
+                async |d, _| {
+                    let last = d
+                        .registry()
+                        .lastSequence()
+                        .call()
+                        .await
+                        .map_err(|e| classify("lastSequence", e))?;
+                    Ok(Check::done_if(last >= batch.sequence))
+                },
+                |d, ()| {
+                    d.registry().anchorBatch(
                         batch.datanet_id,
                         batch.sequence,
                         batch.sequence,
                         B256::from(batch.root),
                         batch.records,
                     )
-                    .send()
-                    .await
-                    .map_err(|e| classify(&operation, e))?
-                    .get_receipt()
-                    .await
-                    .map_err(|e| StepError::Transient(e.to_string()))?;
-                check_receipt(&operation, &receipt)?;
-                Ok(Some(receipt))
-            })
+                },
+                |state, record| {
+                    state.batches.insert(batch.sequence, record);
+                },
+            )
             .await?;
-        if let Some(receipt) = outcome {
-            let record = tx_record(&receipt);
-            d.state.batches.insert(batch.sequence, record.clone());
-            d.state.save(data_dir)?;
+        if let Outcome::Sent {
+            receipt, record, ..
+        } = anchoring
+        {
             anchored.push(AnchoredBatch {
                 sequence: batch.sequence,
                 datanet_id: batch.datanet_id,

@@ -43,6 +43,11 @@ impl LlamaConfig {
         self.kv_heads * self.head_dim()
     }
 
+    /// The shape a LoRA adapter must fit: layers, hidden, key/value width, feed-forward.
+    pub(crate) fn adapter_shape(&self) -> [usize; 4] {
+        [self.layers, self.hidden, self.kv_dim(), self.feed_forward]
+    }
+
     fn validated(self, path: &Path) -> Result<Self> {
         let bad = |reason: String| InferenceError::BadModelFile {
             path: path.to_path_buf(),

@@ -297,6 +297,6 @@ pub fn load(dir: &Path, config: &LlamaConfig, id: AdapterId) -> Result<LoraAdapt
         rank: max_rank,
         targets,
         bytes: bytes_total,
-        base_shape: super::base_shape(config),
+        base_shape: config.adapter_shape(),
     })
 }

@@ -5,17 +5,16 @@
 //! each): one call per task, so dispatch and bounds checks are paid per run, not per row.
 //! [`portable`] is the reference: plain Rust, any CPU. The x86-64 sets compute the same sums
 //! with AVX2, FMA and F16C, or with AVX-512 VNNI (the integer products are exact; only the float
-//! accumulation order differs); the fastest the CPU runs is chosen once, at first use. Set
-//! `PROVDB_KERNELS` to a set's name (`avx2`, `portable`) to force a slower one. The result for
-//! a given (r, b) never depends on `batch` or on where the run starts.
+//! accumulation order differs); which one runs is [`crate::select`]'s choice (the fastest the
+//! CPU runs, or `PROVDB_KERNELS`'s). The result for a given (r, b) never depends on `batch` or
+//! on where the run starts.
 
 pub mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-use std::sync::OnceLock;
-
 use crate::blocks::{BlockQ4_1, BlockQ8, BlockQ8_0};
+use crate::select::{Family, Variant};
 
 /// `fn(weights, per_row, activations, batch, out)`: see the module docs.
 pub type RowsKernel<W> = fn(&[W], usize, &[BlockQ8], usize, &mut [f32]);
@@ -23,7 +22,7 @@ pub type RowsKernel<W> = fn(&[W], usize, &[BlockQ8], usize, &mut [f32]);
 /// The kernels of one instruction set.
 #[derive(Clone, Copy)]
 pub struct DotKernels {
-    /// Name, for reports.
+    /// Name of its variant ([`Variant::name`]), for reports.
     pub name: &'static str,
     /// Q4_1 weight rows × quantized activation rows.
     pub q4_1: RowsKernel<BlockQ4_1>,
@@ -40,31 +39,36 @@ const PORTABLE: DotKernels = DotKernels {
     f32: portable::f32,
 };
 
-/// Every kernel set this CPU runs, fastest first, the portable one last.
-pub fn available() -> &'static [DotKernels] {
-    static FOUND: OnceLock<Vec<DotKernels>> = OnceLock::new();
-    FOUND.get_or_init(|| {
+/// The kernels of `variant`.
+///
+/// # Safety
+/// The CPU runs `variant` (the functions returned use its instructions).
+unsafe fn build(variant: Variant) -> DotKernels {
+    match variant {
+        Variant::Portable => PORTABLE,
         #[cfg(target_arch = "x86_64")]
-        let mut found = x86::available();
+        Variant::Avx2 => x86::AVX2,
+        #[cfg(target_arch = "x86_64")]
+        Variant::Avx512 => x86::AVX512,
         #[cfg(not(target_arch = "x86_64"))]
-        let mut found = Vec::new();
-        found.push(PORTABLE);
-        found
-    })
+        Variant::Avx2 | Variant::Avx512 => PORTABLE,
+    }
 }
 
-/// The fastest kernels this CPU runs (`PROVDB_KERNELS=avx2` or `=portable` picks a slower set).
+static DOT: Family<DotKernels> = Family::new(build);
+
+/// The kernels every product runs with (the [`crate::select::selected`] variant's).
 pub fn kernels() -> &'static DotKernels {
-    static CHOSEN: OnceLock<&'static DotKernels> = OnceLock::new();
-    CHOSEN.get_or_init(|| {
-        let all = available();
-        let wanted = std::env::var("PROVDB_KERNELS").unwrap_or_default();
-        all.iter().find(|k| k.name == wanted).unwrap_or(&all[0])
-    })
+    DOT.selected()
 }
 
-/// The portable kernels, for comparison in tests and benchmarks.
-pub fn portable_kernels() -> &'static DotKernels {
+/// The kernels of `variant`; `None` when this CPU does not run it.
+pub fn for_variant(variant: Variant) -> Option<&'static DotKernels> {
+    DOT.for_variant(variant)
+}
+
+/// The portable kernels.
+pub(crate) fn portable() -> &'static DotKernels {
     &PORTABLE
 }
 

@@ -28,8 +28,8 @@ macro_rules! row_kernels {
             out: &mut [f32],
         ) {
             check_shapes(w.len(), per_row, x.len(), batch, out.len());
-            // SAFETY: handed out by `kernels()` only after the features were detected; the shapes
-            // were checked, so every block index below is within its slice.
+            // SAFETY: handed out only for a variant the CPU runs (`dot::build`'s contract); the
+            // shapes were checked, so every block index below is within its slice.
             unsafe { q4_1_rows(w, per_row, x, batch, out) }
         }
 
@@ -337,28 +337,18 @@ mod vnni {
     row_kernels!("avx2,fma,f16c,avx512vnni,avx512vl");
 }
 
-/// Every one of these kernel sets the CPU runs, best first.
-pub(super) fn available() -> Vec<DotKernels> {
-    let mut found = Vec::new();
-    let avx2 = is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("f16c");
-    if !avx2 {
-        return found;
-    }
-    if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
-        found.push(DotKernels {
-            name: "avx512-vnni",
-            q4_1: vnni::q4_1_rows_checked,
-            q8_0: vnni::q8_0_rows_checked,
-            f32: vnni::f32_checked,
-        });
-    }
-    found.push(DotKernels {
-        name: "avx2",
-        q4_1: avx2::q4_1_rows_checked,
-        q8_0: avx2::q8_0_rows_checked,
-        f32: avx2::f32_checked,
-    });
-    found
-}
+/// AVX2 + FMA + F16C ([`crate::select::Variant::Avx2`]).
+pub(super) const AVX2: DotKernels = DotKernels {
+    name: "avx2",
+    q4_1: avx2::q4_1_rows_checked,
+    q8_0: avx2::q8_0_rows_checked,
+    f32: avx2::f32_checked,
+};
+
+/// AVX-512 VNNI on 256-bit vectors ([`crate::select::Variant::Avx512`]).
+pub(super) const AVX512: DotKernels = DotKernels {
+    name: "avx512",
+    q4_1: vnni::q4_1_rows_checked,
+    q8_0: vnni::q8_0_rows_checked,
+    f32: vnni::f32_checked,
+};

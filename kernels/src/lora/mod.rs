@@ -21,8 +21,10 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::dot::kernels;
 use crate::error::KernelError;
+use crate::table::Kernels;
+pub(crate) use simd::portable;
+pub use simd::{LoraKernels, for_variant, kernels};
 
 /// Factor values: f32, or bf16 kept as its bits.
 #[derive(Clone, Debug)]
@@ -173,11 +175,18 @@ impl LowRank {
     }
 
     /// Adds `scale · B · A · x` to `out` for one row.
-    fn apply_row(&self, scale: f32, x: &[f32], out: &mut [f32], shrunk: &mut [f32]) {
-        let lora = simd::kernels();
+    fn apply_row(
+        &self,
+        kernels: &Kernels,
+        scale: f32,
+        x: &[f32],
+        out: &mut [f32],
+        shrunk: &mut [f32],
+    ) {
+        let lora = &kernels.lora;
         match &self.factors {
             Factors::F32 { shrink, expand } => {
-                let dot = kernels().f32;
+                let dot = kernels.dot.f32;
                 for (t, a) in shrunk.iter_mut().zip(shrink.chunks_exact(self.input)) {
                     *t = scale * dot(a, x);
                 }
@@ -219,6 +228,18 @@ pub fn apply_low_rank(
     output: usize,
     segments: &[LowRankSegment<'_>],
 ) {
+    apply_low_rank_with(Kernels::selected(), x, input, out, output, segments);
+}
+
+/// [`apply_low_rank`] with the kernels of a chosen variant (to compare it with the portable one).
+pub fn apply_low_rank_with(
+    kernels: &Kernels,
+    x: &[f32],
+    input: usize,
+    out: &mut [f32],
+    output: usize,
+    segments: &[LowRankSegment<'_>],
+) {
     if segments.is_empty() || input == 0 || output == 0 {
         return;
     }
@@ -238,7 +259,13 @@ pub fn apply_low_rank(
         let mut shrunk = vec![0f32; max_rank];
         for segment in segments.iter().filter(|s| s.rows.contains(&r)) {
             let f = segment.factors;
-            f.apply_row(segment.scale, x_row, out_row, &mut shrunk[..f.rank]);
+            f.apply_row(
+                kernels,
+                segment.scale,
+                x_row,
+                out_row,
+                &mut shrunk[..f.rank],
+            );
         }
     };
     if work >= PARALLEL_WORK && rows > 1 && rayon::current_num_threads() > 1 {

@@ -1,9 +1,9 @@
 //! The LoRA apply's inner loops, `expand` (`y += Σⱼ tⱼ · Bᵀ[j]`) over f32 or bf16 factors and the
-//! bf16 dot product of the shrink, each compiled for AVX-512 and AVX2 (chosen once, at first
-//! use) and portably. All builds run the same operations in the same order (separate multiplies
-//! and adds, no fused ones), so they give the same bits.
+//! bf16 dot product of the shrink, each compiled for AVX-512 and AVX2 and portably (which one
+//! runs is [`crate::select`]'s choice). All builds run the same operations in the same order
+//! (separate multiplies and adds, no fused ones), so they give the same bits.
 
-use std::sync::OnceLock;
+use crate::select::{Family, Variant};
 
 /// A stored factor value: f32, or bf16 as its bits.
 trait Element: Copy {
@@ -85,11 +85,17 @@ fn dot<T: Element>(a: &[T], x: &[f32]) -> f32 {
     sum
 }
 
-/// The kernels of one build.
-pub(super) struct Kernels {
-    pub(super) dot_bf16: fn(&[u16], &[f32]) -> f32,
-    pub(super) expand_f32: fn(&[f32], &[f32], &mut [f32]),
-    pub(super) expand_bf16: fn(&[f32], &[u16], &mut [f32]),
+/// The LoRA kernels of one variant.
+#[derive(Clone, Copy)]
+pub struct LoraKernels {
+    /// Name of its variant ([`Variant::name`]), for reports.
+    pub name: &'static str,
+    /// `a · x` for bf16 `a` (the shrink of bf16 factors).
+    pub dot_bf16: fn(&[u16], &[f32]) -> f32,
+    /// `y += Σⱼ t[j] · b[j]` for f32 `b` (the expand).
+    pub expand_f32: fn(&[f32], &[f32], &mut [f32]),
+    /// The same for bf16 `b`.
+    pub expand_bf16: fn(&[f32], &[u16], &mut [f32]),
 }
 
 macro_rules! build {
@@ -117,33 +123,54 @@ macro_rules! build {
 build!(avx512, "avx512f");
 build!(avx2, "avx2");
 
-/// The widest build this CPU runs.
-pub(super) fn kernels() -> &'static Kernels {
-    static CHOSEN: OnceLock<Kernels> = OnceLock::new();
-    CHOSEN.get_or_init(|| {
+const PORTABLE: LoraKernels = LoraKernels {
+    name: "portable",
+    dot_bf16: dot::<u16>,
+    expand_f32: expand::<f32>,
+    expand_bf16: expand::<u16>,
+};
+
+static LORA: Family<LoraKernels> = Family::new(build);
+
+/// The kernels every LoRA apply runs with (the [`crate::select::selected`] variant's).
+pub fn kernels() -> &'static LoraKernels {
+    LORA.selected()
+}
+
+/// The kernels of `variant`; `None` when this CPU does not run it.
+pub fn for_variant(variant: Variant) -> Option<&'static LoraKernels> {
+    LORA.for_variant(variant)
+}
+
+/// The portable kernels.
+pub(crate) fn portable() -> &'static LoraKernels {
+    &PORTABLE
+}
+
+/// The kernels of `variant`.
+///
+/// # Safety
+/// The CPU runs `variant` (the functions returned use its instructions).
+unsafe fn build(variant: Variant) -> LoraKernels {
+    match variant {
+        Variant::Portable => PORTABLE,
+        // SAFETY (all three): the CPU runs AVX2 (the caller's promise).
         #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY (all three): AVX-512F was detected on this CPU.
-                return Kernels {
-                    dot_bf16: |a, x| unsafe { avx512::dot_bf16(a, x) },
-                    expand_f32: |t, b, y| unsafe { avx512::expand_f32(t, b, y) },
-                    expand_bf16: |t, b, y| unsafe { avx512::expand_bf16(t, b, y) },
-                };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY (all three): AVX2 was detected on this CPU.
-                return Kernels {
-                    dot_bf16: |a, x| unsafe { avx2::dot_bf16(a, x) },
-                    expand_f32: |t, b, y| unsafe { avx2::expand_f32(t, b, y) },
-                    expand_bf16: |t, b, y| unsafe { avx2::expand_bf16(t, b, y) },
-                };
-            }
-        }
-        Kernels {
-            dot_bf16: dot::<u16>,
-            expand_f32: expand::<f32>,
-            expand_bf16: expand::<u16>,
-        }
-    })
+        Variant::Avx2 => LoraKernels {
+            name: "avx2",
+            dot_bf16: |a, x| unsafe { avx2::dot_bf16(a, x) },
+            expand_f32: |t, b, y| unsafe { avx2::expand_f32(t, b, y) },
+            expand_bf16: |t, b, y| unsafe { avx2::expand_bf16(t, b, y) },
+        },
+        // SAFETY (all three): the CPU runs AVX-512F (the caller's promise).
+        #[cfg(target_arch = "x86_64")]
+        Variant::Avx512 => LoraKernels {
+            name: "avx512",
+            dot_bf16: |a, x| unsafe { avx512::dot_bf16(a, x) },
+            expand_f32: |t, b, y| unsafe { avx512::expand_f32(t, b, y) },
+            expand_bf16: |t, b, y| unsafe { avx512::expand_bf16(t, b, y) },
+        },
+        #[cfg(not(target_arch = "x86_64"))]
+        Variant::Avx2 | Variant::Avx512 => PORTABLE,
+    }
 }

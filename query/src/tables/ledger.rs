@@ -21,7 +21,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use provdb_storage::{Datanet, DatanetId, LedgerEntry, StorageError, Store};
+use provdb_storage::{Datanet, DatanetId, LedgerEntry, StorageError, Store, hex32};
 
 use super::small::SmallTable;
 use crate::filters::ScanFilter;
@@ -34,10 +34,6 @@ fn wei(amount: u128) -> Result<i128, StorageError> {
         .ok()
         .filter(|a| *a < 10i128.pow(38))
         .ok_or_else(|| StorageError::Invalid(format!("{amount} wei does not fit DECIMAL(38, 0)")))
-}
-
-fn hex32(bytes: &[u8; 32]) -> String {
-    format!("0x{}", hex::encode(bytes))
 }
 
 fn finish(schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, StorageError> {

@@ -213,7 +213,7 @@ impl Store {
 /// catches a damaged value that happens to decode.
 fn decode_record(key: &[u8; 32], bytes: &[u8]) -> Result<Record> {
     let record: Record = decode(CF_RECORDS, key, bytes)?;
-    if record.record_id.0 != *key || crate::hash::record_id_of(&record.content).0 != *key {
+    if record.record_id.0 != *key || crate::model::record_id_of(&record.content).0 != *key {
         return Err(StorageError::Corruption {
             cf: CF_RECORDS,
             key: hex::encode(key),
