@@ -5,14 +5,10 @@
 //! writes hashes and ids as `0x` hex, amounts of wei as decimal strings (beyond JSON's exact
 //! integers).
 
-use provdb::storage::{Epoch, Record};
+use provdb::storage::{Epoch, Record, hex32};
 use provdb::{ApiKey, EpochProof};
 use serde::Serialize;
 use serde_json::{Value, json};
-
-fn hex32(bytes: &[u8; 32]) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
 
 /// A closed epoch.
 #[derive(Serialize)]

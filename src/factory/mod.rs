@@ -30,32 +30,10 @@ use serde_json::{Value, json};
 pub use dataset::{MAX_TRAINING_RECORDS, TrainingSet};
 pub use run::{EvalView, EventSink, JobResult, Sample};
 pub use runner::JobRunner;
-pub use spec::{DEFAULT_TRAINING_SHARE_BPS, DataFormat, FineTuneSpec, StoredSpec};
+pub use spec::{DEFAULT_TRAINING_SHARE_BPS, DataFormat, FineTuneSpec, JobId, StoredSpec};
 
 use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
-
-/// A job's id: 16 random bytes, written `ftjob-<32 hex digits>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JobId(pub [u8; 16]);
-
-impl std::fmt::Display for JobId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ftjob-{}", hex::encode(self.0))
-    }
-}
-
-impl std::str::FromStr for JobId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let digits = s.strip_prefix("ftjob-").unwrap_or(s);
-        let mut id = [0u8; 16];
-        hex::decode_to_slice(digits, &mut id).map_err(|_| {
-            Error::Invalid(format!("invalid job id '{s}' (ftjob- and 32 hex digits)"))
-        })?;
-        Ok(Self(id))
-    }
-}
 
 /// A job as the API shows it.
 pub fn job_view(job: &JobRecord) -> Value {

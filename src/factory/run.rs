@@ -20,8 +20,8 @@ use provdb_storage::{JobStatus, keccak256, record_ids_root};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::JobId;
 use super::dataset::{training_set, write_record_ids};
+use super::spec::JobId;
 use super::spec::StoredSpec;
 use crate::db::Db;
 use crate::error::{Error, Result};

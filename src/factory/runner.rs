@@ -13,8 +13,8 @@ use std::thread::JoinHandle;
 
 use provdb_storage::{JobRecord, JobStatus};
 
-use super::JobId;
 use super::run::run_job;
+use super::spec::JobId;
 use crate::db::Db;
 use crate::error::{Error, Result};
 

@@ -1,8 +1,11 @@
 //! What a fine-tuning job is asked to do: [`FineTuneSpec`] (the request) and [`StoredSpec`]
-//! (the request with what the server adds: the model and whether the owner is an admin).
+//! (the request with what the server adds: the model and whether the owner is an admin), and
+//! the job's id ([`JobId`]).
 
 use provdb_inference::train::TrainingConfig;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 /// How a row becomes a training example.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,4 +110,26 @@ pub struct StoredSpec {
     pub as_admin: bool,
     /// The request.
     pub spec: FineTuneSpec,
+}
+
+/// A job's id: 16 random bytes, written `ftjob-<32 hex digits>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub [u8; 16]);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ftjob-{}", hex::encode(self.0))
+    }
+}
+
+impl std::str::FromStr for JobId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let digits = s.strip_prefix("ftjob-").unwrap_or(s);
+        let mut id = [0u8; 16];
+        hex::decode_to_slice(digits, &mut id).map_err(|_| {
+            Error::Invalid(format!("invalid job id '{s}' (ftjob- and 32 hex digits)"))
+        })?;
+        Ok(Self(id))
+    }
 }

@@ -25,7 +25,6 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::request::{ChatRequest, Conversation};
-use super::unix_now;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult, blocking};
 use crate::http::extract::ApiJson;
@@ -361,4 +360,12 @@ fn sse(
         .chain(stream::once(async { "[DONE]".to_string() }))
         .map(|data| Ok(Event::default().data(data)));
     Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// Seconds since the Unix epoch (OpenAI's `created`).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
