@@ -27,8 +27,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::output::exit_code;
-
 /// provdb's benchmarks: each prints ratios against a baseline measured in the same run.
 #[derive(Debug, Parser)]
 #[command(name = "provdb-bench", version, about)]
@@ -66,22 +64,7 @@ enum Benchmark {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            // Printing usage can only fail on a closed stdout; nothing useful is left to do.
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
-    };
-    match run(cli.benchmark) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(exit_code(&e))
-        }
-    }
+    provdb_server::run_command_line(|cli: Cli| run(cli.benchmark))
 }
 
 fn run(benchmark: Benchmark) -> anyhow::Result<()> {

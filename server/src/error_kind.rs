@@ -1,5 +1,5 @@
 //! What kind of failure an error is, told once for every error type the binary meets, and
-//! read by both of its reporters: the exit code of a command (`crate::exit_code`) and the
+//! read by both of its reporters: the exit code of a command (`crate::run_command_line`) and the
 //! HTTP status of a route (`http::error::ApiError`).
 //!
 //! Invariant: a kind is decided by the error's own type and variant, never by its text; an

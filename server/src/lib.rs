@@ -28,7 +28,14 @@ pub use output::UserError;
 
 /// Parses the command line, runs the command, and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    run_command_line(run)
+}
+
+/// The life of a command-line program of provdb's (`provdb`, `provdb-bench`): parses `C` from
+/// the arguments (usage errors exit 1, `--help` and `--version` 0), runs it, and exits 0, or
+/// prints the error and exits with its kind's code (1 the user's mistake, 2 the rest).
+pub fn run_command_line<C: Parser>(run: impl FnOnce(C) -> anyhow::Result<()>) -> ExitCode {
+    let cli = match C::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -41,13 +48,9 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(exit_code(&e))
+            ExitCode::from(kind_of(&e).exit_code())
         }
     }
-}
-
-fn exit_code(error: &anyhow::Error) -> u8 {
-    error_kind::kind_of(error).exit_code()
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
