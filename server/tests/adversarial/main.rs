@@ -11,3 +11,8 @@
 mod common;
 #[path = "../served.rs"]
 mod served;
+#[path = "../anvil.rs"]
+mod anvil;
+#[path = "../ledger_check.rs"]
+mod ledger_check;
+mod private;
