@@ -43,7 +43,13 @@ pub(crate) fn fixture_with(dir: &Path, with_secret: bool) -> Db {
 }
 
 /// Ingests `rows` from `file` into Datanet `name`.
-pub(crate) fn ingest_rows(db: &Db, dir: &Path, name: &str, file: &str, rows: Vec<serde_json::Value>) {
+pub(crate) fn ingest_rows(
+    db: &Db,
+    dir: &Path,
+    name: &str,
+    file: &str,
+    rows: Vec<serde_json::Value>,
+) {
     let path = write_rows(dir, file, &rows);
     db.ingest_file(name, &path, &IngestOptions::default())
         .unwrap();

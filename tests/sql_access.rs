@@ -27,7 +27,9 @@ use provdb::{Address, Caller, Datanet, Db, QueryLimits, Visibility};
 use serde_json::json;
 
 use crate::common::{ALICE_KEY, BOB_KEY, address};
-use crate::sql::{CAROL_KEY, add_notes, add_papers, add_secret, fixture_with, ingest_rows, text_of};
+use crate::sql::{
+    CAROL_KEY, add_notes, add_papers, add_secret, fixture_with, ingest_rows, text_of,
+};
 
 /// A row source and the columns to show of it (none that depend on when the fixture ran).
 const SOURCES: [(&str, &str); 15] = [
@@ -162,14 +164,15 @@ fn add_vault(db: &Db, dir: &Path) {
     vault.license = "MIT".into();
     vault.visibility = Visibility::Private;
     vault.owner = Some(dave);
-    vault.chunking = ChunkingConfig {
+    let chunking = ChunkingConfig {
         size_bytes: 24,
         overlap_bytes: 0,
     };
+    vault.chunking = chunking;
     let vault = db.create_datanet(vault).unwrap();
     let text = "the vault combination is 4711 and 0815";
     assert_eq!(
-        provdb::ingest::chunk_text(text, vault.chunking).len(),
+        provdb::ingest::chunk_text(text, chunking).len(),
         2,
         "the vault's record takes the two chunk ids of secret's two records"
     );
@@ -211,7 +214,9 @@ fn cite(record: &Record, marker: u32) -> CitationRecord {
 fn pay(to: Address, role: Role, amount_wei: u128, source: Option<&Record>) -> NewEntry {
     NewEntry {
         datanet_id: source.map(|r| r.datanet_id),
-        record_id: source.filter(|_| role == Role::Contributor).map(|r| r.record_id),
+        record_id: source
+            .filter(|_| role == Role::Contributor)
+            .map(|r| r.record_id),
         chunk_id: source
             .filter(|_| role == Role::Contributor)
             .map(|r| r.first_chunk_id),
@@ -273,7 +278,12 @@ fn public_answer(db: &Db, step: usize) {
                 datanet_ids: vec![papers[0].datanet_id],
                 adapter: None,
                 citations: vec![cite(&papers[0], 1)],
-                entries: vec![pay(papers[0].contributor, Role::Contributor, 600, Some(&papers[0]))],
+                entries: vec![pay(
+                    papers[0].contributor,
+                    Role::Contributor,
+                    600,
+                    Some(&papers[0]),
+                )],
             },
         ),
         1 => {
@@ -288,7 +298,12 @@ fn public_answer(db: &Db, step: usize) {
                 datanet_ids: vec![notes[0].datanet_id],
                 adapter: None,
                 citations: vec![cite(&notes[0], 1)],
-                entries: vec![pay(notes[0].contributor, Role::Contributor, 600, Some(&notes[0]))],
+                entries: vec![pay(
+                    notes[0].contributor,
+                    Role::Contributor,
+                    600,
+                    Some(&notes[0]),
+                )],
             },
         ),
     }
@@ -299,8 +314,16 @@ fn public_answer(db: &Db, step: usize) {
 /// and the new way, in the answer's Datanets). The same payments in both worlds.
 fn private_answers(db: &Db, world: World) {
     let (name, asker, question) = match world {
-        World::Secret => ("secret", address(&BOB_KEY), "what is the secret wing design?"),
-        World::Vault => ("vault", address(&DAVE_KEY), "where is the vault's combination?"),
+        World::Secret => (
+            "secret",
+            address(&BOB_KEY),
+            "what is the secret wing design?",
+        ),
+        World::Vault => (
+            "vault",
+            address(&DAVE_KEY),
+            "where is the vault's combination?",
+        ),
     };
     let private = records(db, name);
     let shock = &records(db, "papers")[1];
@@ -415,20 +438,43 @@ fn wherever_a_private_datanet_falls_a_stranger_cannot_tell_which_one_it_is() {
         built: RefCell::new(HashMap::new()),
     };
     // The property can fail: the grantee, the owner and the asker do see a difference.
-    let (secret, vault) = (worlds.get(World::Secret, 1, 1), worlds.get(World::Vault, 1, 1));
+    let (secret, vault) = (
+        worlds.get(World::Secret, 1, 1),
+        worlds.get(World::Vault, 1, 1),
+    );
     let bob = Caller::address(address(&BOB_KEY));
     let alice = Caller::address(address(&ALICE_KEY));
     for (caller, sql) in [
         (bob, "SELECT count(*) FROM records"),
         (bob, "SELECT count(*) FROM attributions"),
-        (alice, "SELECT question FROM citations WHERE question LIKE '%secret%'"),
+        (
+            alice,
+            "SELECT question FROM citations WHERE question LIKE '%secret%'",
+        ),
     ] {
-        assert_ne!(answer(&secret, sql, caller), answer(&vault, sql, caller), "{sql}");
+        assert_ne!(
+            answer(&secret, sql, caller),
+            answer(&vault, sql, caller),
+            "{sql}"
+        );
     }
     // The owner sees the questions over her Datanet; a stranger sees only its own.
-    let questions = |caller| answer(&secret, "SELECT DISTINCT question FROM citations WHERE question IS NOT NULL ORDER BY 1", caller);
-    assert!(questions(alice).contains("secret wing"), "{}", questions(alice));
-    assert_eq!(questions(carol()).trim(), "what is boundary layer transition?");
+    let questions = |caller| {
+        answer(
+            &secret,
+            "SELECT DISTINCT question FROM citations WHERE question IS NOT NULL ORDER BY 1",
+            caller,
+        )
+    };
+    assert!(
+        questions(alice).contains("secret wing"),
+        "{}",
+        questions(alice)
+    );
+    assert_eq!(
+        questions(carol()).trim(),
+        "what is boundary layer transition?"
+    );
     assert_eq!(questions(Caller::anonymous()).trim(), "");
     proptest!(config(), |(
         source in 0..SOURCES.len(), filter in 0..FILTERS.len(), shape in 0..4usize,

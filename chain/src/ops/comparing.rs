@@ -123,7 +123,9 @@ pub fn redact_rpc_url(url: &str) -> String {
         return "(redacted)".into();
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     format!("{scheme}://{host}")
 }
 
@@ -154,10 +156,19 @@ mod tests {
     #[test]
     fn a_redacted_url_keeps_scheme_host_and_port_only() {
         let cases = [
-            ("https://eth-mainnet.example.com/v2/SECRETKEY", "https://eth-mainnet.example.com"),
-            ("https://user:SECRETKEY@rpc.example.com:8545/x?key=SECRETKEY#f", "https://rpc.example.com:8545"),
+            (
+                "https://eth-mainnet.example.com/v2/SECRETKEY",
+                "https://eth-mainnet.example.com",
+            ),
+            (
+                "https://user:SECRETKEY@rpc.example.com:8545/x?key=SECRETKEY#f",
+                "https://rpc.example.com:8545",
+            ),
             ("http://127.0.0.1:8545", "http://127.0.0.1:8545"),
-            ("wss://node.example.com?apikey=SECRETKEY", "wss://node.example.com"),
+            (
+                "wss://node.example.com?apikey=SECRETKEY",
+                "wss://node.example.com",
+            ),
             ("SECRETKEY", "(redacted)"),
         ];
         for (url, expected) in cases {
@@ -168,9 +179,18 @@ mod tests {
     #[test]
     fn an_error_quoting_the_url_loses_its_key() {
         for (url, quoted) in [
-            ("https://rpc.example.com/v2/SECRETKEY", "https://rpc.example.com/v2/SECRETKEY/"),
-            ("https://rpc.example.com?key=SECRETKEY", "https://rpc.example.com/?key=SECRETKEY"),
-            ("https://me:SECRETKEY@rpc.example.com", "https://me:SECRETKEY@rpc.example.com/"),
+            (
+                "https://rpc.example.com/v2/SECRETKEY",
+                "https://rpc.example.com/v2/SECRETKEY/",
+            ),
+            (
+                "https://rpc.example.com?key=SECRETKEY",
+                "https://rpc.example.com/?key=SECRETKEY",
+            ),
+            (
+                "https://me:SECRETKEY@rpc.example.com",
+                "https://me:SECRETKEY@rpc.example.com/",
+            ),
         ] {
             let error = format!("error sending request for url ({quoted}): timed out");
             let redacted = redact_rpc_url_in(&error, url);

@@ -165,7 +165,11 @@ mod tests {
 
     #[test]
     fn a_question_shows_to_its_asker_the_owners_and_admins_only() {
-        let (alice, bob, carol) = (Address([0xaa; 20]), Address([0xbb; 20]), Address([0xcc; 20]));
+        let (alice, bob, carol) = (
+            Address([0xaa; 20]),
+            Address([0xbb; 20]),
+            Address([0xcc; 20]),
+        );
         let readable = [datanet(1, Some(alice))];
         let asked_by_bob = answer(Some(bob), vec![1], 1);
         let ids = touched(Some(&asked_by_bob), &[]);
@@ -176,6 +180,9 @@ mod tests {
         assert!(!sees(Caller::address(carol)));
         assert!(!sees(Caller::anonymous()));
         let anonymous_question = answer(None, vec![1], 1);
-        assert!(!AnswerAccess::new(&readable, Caller::anonymous()).sees_question(&anonymous_question, &ids));
+        assert!(
+            !AnswerAccess::new(&readable, Caller::anonymous())
+                .sees_question(&anonymous_question, &ids)
+        );
     }
 }

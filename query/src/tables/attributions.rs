@@ -172,7 +172,10 @@ impl BatchSource for AttributionsSource {
         let mut batcher = Batcher::new(self.limit, &to_batch, emit);
         let mut group: Vec<LedgerEntry> = Vec::new();
         self.store.visit_ledger(1, &mut |entry| {
-            if group.first().is_some_and(|g| g.answer_id != entry.answer_id) {
+            if group
+                .first()
+                .is_some_and(|g| g.answer_id != entry.answer_id)
+            {
                 self.release(&mut group, &mut batcher)?;
             }
             group.push(entry);

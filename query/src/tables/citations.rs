@@ -6,7 +6,9 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::RecordBatch;
-use arrow_array::builder::{Float32Builder, Int64Builder, StringBuilder, UInt32Builder, UInt64Builder};
+use arrow_array::builder::{
+    Float32Builder, Int64Builder, StringBuilder, UInt32Builder, UInt64Builder,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use provdb_storage::{AnswerRecord, StorageError, Store};
 

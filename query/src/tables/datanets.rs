@@ -78,7 +78,11 @@ fn batch(store: &Store, view: &View) -> Result<RecordBatch, StorageError> {
 }
 
 /// The `datanets` table of one session: the readable Datanets.
-pub(crate) fn table(store: &Arc<Store>, readable: &Arc<Vec<Datanet>>, caller: Caller) -> SmallTable {
+pub(crate) fn table(
+    store: &Arc<Store>,
+    readable: &Arc<Vec<Datanet>>,
+    caller: Caller,
+) -> SmallTable {
     let view = View {
         datanets: Arc::clone(readable),
         caller,

@@ -27,7 +27,10 @@ pub(crate) fn wei(amount: u128) -> Result<i128, StorageError> {
         .ok_or_else(|| StorageError::Invalid(format!("{amount} wei does not fit DECIMAL(38, 0)")))
 }
 
-pub(crate) fn finish(schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, StorageError> {
+pub(crate) fn finish(
+    schema: &SchemaRef,
+    columns: Vec<ArrayRef>,
+) -> Result<RecordBatch, StorageError> {
     RecordBatch::try_new(Arc::clone(schema), columns)
         .map_err(|e| StorageError::Internal(format!("audit table: {e}")))
 }

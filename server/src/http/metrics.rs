@@ -293,15 +293,15 @@ mod tests {
         metrics.request("/v1/datanets/{name}", "GET", 404, Duration::from_millis(3));
         metrics.generation(40, Duration::from_secs(2));
         let scraped = Scraped {
-                generations_running: 1,
-                generations_waiting: 2,
-                adapter_hits: 7,
-                adapter_loads: 3,
-                adapter_evictions: 1,
-                adapter_resident_bytes: 1000,
-                ledger_entries: 12,
-                index_lag: 0,
-            };
+            generations_running: 1,
+            generations_waiting: 2,
+            adapter_hits: 7,
+            adapter_loads: 3,
+            adapter_evictions: 1,
+            adapter_resident_bytes: 1000,
+            ledger_entries: 12,
+            index_lag: 0,
+        };
         let text = metrics.encode(&scraped, true).unwrap();
         for expected in [
             r#"provdb_http_requests_total{route="/v1/datanets/{name}",method="GET",status="404"} 1"#,
@@ -316,7 +316,10 @@ mod tests {
         assert!(text.ends_with("# EOF\n"), "{text}");
         // Without an admin key: no figure that counts stored data.
         let public = metrics.encode(&scraped, false).unwrap();
-        assert!(public.contains("provdb_generated_tokens_total 40"), "{public}");
+        assert!(
+            public.contains("provdb_generated_tokens_total 40"),
+            "{public}"
+        );
         assert!(!public.contains("ledger_entries"), "{public}");
         assert!(!public.contains("index_lag"), "{public}");
         assert_eq!(public.matches("# EOF").count(), 1, "{public}");

@@ -62,21 +62,24 @@ fn ask(served: &Served, key: &str, question: &str, datanets: &[&str]) -> String 
             "messages": [{"role": "user", "content": question}],
             "datanets": datanets,
             "k": 2,
-            "max_tokens": 6,
+            "max_tokens": 12,
             "fee_wei": "1000000",
             "attribution": "loo",
         })),
     );
     assert_eq!(status, 200, "{body}");
-    body["answer_id"]
-        .as_str()
-        .or_else(|| body["provdb"]["answer_id"].as_str())
-        .unwrap_or_else(|| panic!("no answer id in {body}"))
-        .to_string()
+    let used = body["citations"].as_array().map_or(0, Vec::len);
+    assert!(used > 0, "leave-one-out names the sources used: {body}");
+    body["answer_id"].as_str().unwrap().to_string()
 }
 
 fn sql(served: &Served, key: &str, query: &str) -> (u16, Value) {
-    served.call("POST", "/v1/sql", Some(key), Some(&json!({ "query": query })))
+    served.call(
+        "POST",
+        "/v1/sql",
+        Some(key),
+        Some(&json!({ "query": query })),
+    )
 }
 
 /// Everything the reader without a grant must never see.
@@ -144,7 +147,12 @@ fn setup(served: &Served, keys: &Keys) -> (Vec<String>, String) {
         &format!("{QUESTION_CANARY} bob: what doubles lift at landing?"),
         &[PRIVATE],
     );
-    let mallorys = ask(served, &keys.mallory, "when does the wing stall?", &["opennet"]);
+    let mallorys = ask(
+        served,
+        &keys.mallory,
+        "when does the wing stall?",
+        &["opennet"],
+    );
     let (status, body) = served.call("POST", "/v1/epochs", Some(&keys.admin), None);
     assert_eq!(status, 200, "{body}");
     (vec![alices, bobs], mallorys)
@@ -191,7 +199,11 @@ fn a_reader_without_a_grant_sees_no_private_name_text_count_or_question() {
     );
     // Her own answer is there, with her question; no row of the answers over the private
     // Datanet is, not even the model's or the protocol's.
-    let (_, answers) = sql(&served, mallory, "SELECT DISTINCT answer_id FROM attributions");
+    let (_, answers) = sql(
+        &served,
+        mallory,
+        "SELECT DISTINCT answer_id FROM attributions",
+    );
     assert!(answers.to_string().contains(&mallorys), "{answers}");
     let (_, questions) = sql(
         &served,
@@ -209,12 +221,21 @@ fn a_reader_without_a_grant_sees_no_private_name_text_count_or_question() {
     for id in &private_answers {
         let path = format!("/v1/ledger/entries?answer_id={id}");
         let (status, entries) = served.call("GET", &path, Some(mallory), None);
-        assert_eq!((status, &entries["entries"]), (200, &json!([])), "{entries}");
+        assert_eq!(
+            (status, &entries["entries"]),
+            (200, &json!([])),
+            "{entries}"
+        );
     }
     // The Datanet list, the Datanet itself, search.
     let (_, list) = served.call("GET", "/v1/datanets", Some(mallory), None);
     assert_hidden("/v1/datanets", &list.to_string(), &private_answers);
-    let (status, shown) = served.call("GET", &format!("/v1/datanets/{PRIVATE}"), Some(mallory), None);
+    let (status, shown) = served.call(
+        "GET",
+        &format!("/v1/datanets/{PRIVATE}"),
+        Some(mallory),
+        None,
+    );
     let (_, never) = served.call("GET", "/v1/datanets/nosuchnet", Some(mallory), None);
     assert_eq!(status, 404, "{shown}");
     assert_eq!(
@@ -229,7 +250,10 @@ fn a_reader_without_a_grant_sees_no_private_name_text_count_or_question() {
         assert_hidden("/metrics", &metrics, &private_answers);
         assert!(!metrics.contains("ledger_entries"), "{metrics}");
         assert!(!metrics.contains("index_lag"), "{metrics}");
-        assert!(metrics.contains("provdb_generated_tokens_total"), "{metrics}");
+        assert!(
+            metrics.contains("provdb_generated_tokens_total"),
+            "{metrics}"
+        );
     }
     let (status, refused) = served.call("GET", "/metrics", Some("pdb_nope_nope"), None);
     assert_eq!(status, 401, "{refused}");
@@ -251,16 +275,34 @@ fn a_reader_without_a_grant_sees_no_private_name_text_count_or_question() {
         .1
         .to_string()
     };
-    let answer_ids = |key: &str| sql(&served, key, "SELECT DISTINCT answer_id FROM attributions").1.to_string();
+    let answer_ids = |key: &str| {
+        sql(&served, key, "SELECT DISTINCT answer_id FROM attributions")
+            .1
+            .to_string()
+    };
     for key in [&keys.alice, &keys.admin] {
         let seen = questions(key);
-        assert!(seen.contains("alice: how") && seen.contains("bob: what"), "{seen}");
-        assert!(private_answers.iter().all(|id| answer_ids(key).contains(id)));
+        assert!(
+            seen.contains("alice: how") && seen.contains("bob: what"),
+            "{seen}"
+        );
+        assert!(
+            private_answers
+                .iter()
+                .all(|id| answer_ids(key).contains(id))
+        );
     }
     // Bob reads both Datanets: he sees both answers' rows, but only his own question.
-    assert!(private_answers.iter().all(|id| answer_ids(&keys.bob).contains(id)));
+    assert!(
+        private_answers
+            .iter()
+            .all(|id| answer_ids(&keys.bob).contains(id))
+    );
     let bobs = questions(&keys.bob);
-    assert!(bobs.contains("bob: what") && !bobs.contains("alice: how"), "{bobs}");
+    assert!(
+        bobs.contains("bob: what") && !bobs.contains("alice: how"),
+        "{bobs}"
+    );
     let (_, listed) = served.call("GET", "/v1/datanets", Some(&keys.bob), None);
     assert!(listed.to_string().contains(PRIVATE), "{listed}");
 }
@@ -291,7 +333,10 @@ fn a_taken_private_name_says_only_that_it_is_taken() {
         taken_private.to_string().replace(PRIVATE, "NAME"),
         taken_public.to_string().replace("opennet", "NAME")
     );
-    assert!(!taken_private.to_string().contains(&ALICE[2..]), "{taken_private}");
+    assert!(
+        !taken_private.to_string().contains(&ALICE[2..]),
+        "{taken_private}"
+    );
     // Nothing of hers changed.
     let (_, list) = served.call("GET", "/v1/datanets", Some(&alice), None);
     assert_eq!(list["datanets"].as_array().unwrap().len(), 2, "{list}");
@@ -315,6 +360,37 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
     let contributor = anvil.accounts[2].as_str();
     pay_and_close(&data, &[(contributor, 7_000)], 1);
 
+    // An adapter trained on the private Datanet, with an owner: it stays off chain too.
+    let job = json(&ok(provdb(
+        &data,
+        &[
+            "train",
+            "create",
+            PRIVATE,
+            "--rank",
+            "2",
+            "--targets",
+            "q_proj",
+            "--batch-size",
+            "1",
+            "--max-length",
+            "32",
+            "--json",
+        ],
+    )));
+    let trained = json(&ok(provdb(
+        &data,
+        &[
+            "train",
+            "publish",
+            job["id"].as_str().unwrap(),
+            "--owner",
+            BOB,
+            "--json",
+        ],
+    )));
+    let trained_id = trained["id"].as_str().unwrap().to_string();
+
     let operator = anvil.keys[0].as_str();
     let deployed = json(&ok(chain(
         &data,
@@ -322,12 +398,24 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
         &["deploy", "--rpc", &anvil.url, "--key", operator, "--json"],
     )));
     let registry = deployed["registry"].as_str().unwrap().to_string();
-    let synced = json(&ok(chain(&data, &anvil, &["sync", "--key", operator, "--json"])));
+    let synced = json(&ok(chain(
+        &data,
+        &anvil,
+        &["sync", "--key", operator, "--json"],
+    )));
     let private_id = json(&ok(provdb(&data, &["datanet", "show", PRIVATE, "--json"])))["id"]
         .as_u64()
         .unwrap();
     assert_eq!(private_id, 2);
     assert_eq!(synced["datanets_registered"], json!([1]), "{synced}");
+    assert_eq!(synced["adapters_registered"], json!([]), "{synced}");
+    let adapter = anvil.cast_ok(&[
+        "call",
+        &registry,
+        "adapters(bytes32)(address,bytes32,bytes32)",
+        &trained_id,
+    ]);
+    assert!(!adapter.to_lowercase().contains(&BOB[2..]), "{adapter}");
     let anchored = synced["batches_anchored"].as_array().unwrap();
     assert_eq!(anchored.len(), 2, "aero's two batches only: {synced}");
     assert!(anchored.iter().all(|b| b["datanet_id"] == 1), "{synced}");
@@ -361,9 +449,19 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
         "datanets(uint32)(address,bytes32,uint64,uint64,bool)",
         "1",
     ]);
-    assert!(total_records.lines().nth(3).is_some_and(|n| n.starts_with('3')), "{total_records}");
+    assert!(
+        total_records
+            .lines()
+            .nth(3)
+            .is_some_and(|n| n.starts_with('3')),
+        "{total_records}"
+    );
     // A second sync has nothing left to do (the private batches are not "pending").
-    let again = json(&ok(chain(&data, &anvil, &["sync", "--key", operator, "--json"])));
+    let again = json(&ok(chain(
+        &data,
+        &anvil,
+        &["sync", "--key", operator, "--json"],
+    )));
     assert_eq!(again["batches_anchored"], json!([]), "{again}");
     let status = json(&ok(chain(&data, &anvil, &["status", "--json"])));
     assert_eq!(status["pending_batches"], 0, "{status}");
@@ -373,7 +471,13 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
     let claim = json(&ok(chain(
         &data,
         &anvil,
-        &["claim", contributor, "--key", anvil.keys[4].as_str(), "--json"],
+        &[
+            "claim",
+            contributor,
+            "--key",
+            anvil.keys[4].as_str(),
+            "--json",
+        ],
     )));
     assert_eq!(claim["paid_wei"], "7000", "{claim}");
     assert_eq!(anvil.balance(contributor), before + 7_000);
@@ -382,10 +486,11 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
     let state = provdb_chain::ChainState::load(&data).unwrap();
     let reader = make_key(&data, MALLORY, "reader");
     let key = "SECRETPROVIDERKEY42";
-    let port = anvil.url.rsplit(':').next().unwrap().to_string();
-    for url in [
-        format!("{}/v2/{key}", anvil.url),
-        format!("http://user:{key}@127.0.0.1:1/v2/{key}?apikey={key}"),
+    let host_port = anvil.url.trim_start_matches("http://").to_string();
+    for (url, reachable) in [
+        (format!("{}/?apikey={key}", anvil.url), true),
+        (format!("http://user:{key}@{host_port}"), true),
+        (format!("http://127.0.0.1:1/v2/{key}?apikey={key}"), false),
     ] {
         let mut changed = state.clone();
         changed.rpc_url = url.clone();
@@ -393,11 +498,12 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
         let served = Served::start(&data, &[]);
         let (status, body) = served.call("GET", "/v1/chain/status", Some(&reader), None);
         assert_eq!(status, 200, "{body}");
-        let text = body.to_string();
-        assert!(!text.contains(key), "{url}: {text}");
-        assert!(text.contains("127.0.0.1"), "{text}");
-        if url.contains(&port) {
+        assert!(!body.to_string().contains(key), "{url}: {body}");
+        assert_eq!(body["reachable"], reachable, "{url}: {body}");
+        if reachable {
             assert_eq!(body["status"]["rpc_url"], anvil.url.as_str(), "{body}");
+        } else {
+            assert!(!body["error"].as_str().unwrap().is_empty(), "{body}");
         }
         drop(served);
     }
