@@ -172,6 +172,31 @@ fn a_reader_without_a_grant_sees_no_private_name_text_count_or_question() {
     let served = Served::start(&data, &[]);
     let (private_answers, mallorys) = setup(&served, &keys);
     let mallory = keys.mallory.as_str();
+    // What the owner holds before the attack: her records and everyone's balances.
+    let holdings = |key: &str| {
+        let query = "SELECT (SELECT count(*) FROM records) AS records, \
+                     (SELECT CAST(sum(cumulative_wei) AS VARCHAR) FROM balances) AS paid";
+        sql(&served, key, query).1["rows"].clone()
+    };
+    let before = holdings(&keys.alice);
+
+    // Asking over the private Datanet: as unknown as a name that never existed, and unpaid.
+    let model = base_model(&served, mallory);
+    let over = |datanet: &str| {
+        let body = json!({
+            "model": model,
+            "messages": [{"role": "user", "content": "what is in it?"}],
+            "datanets": [datanet],
+            "fee_wei": "1000000",
+        });
+        served.call("POST", "/v1/chat/completions", Some(mallory), Some(&body))
+    };
+    let ((status, body), (_, never)) = (over(PRIVATE), over("nosuchnet"));
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body.to_string().replace(PRIVATE, "NAME"),
+        never.to_string().replace("nosuchnet", "NAME")
+    );
 
     // Every SQL table, whole.
     for table in [
@@ -265,7 +290,8 @@ fn a_reader_without_a_grant_sees_no_private_name_text_count_or_question() {
     let (_, status_body) = served.call("GET", "/v1/chain/status", Some(mallory), None);
     assert_eq!(status_body, json!({"configured": false}));
 
-    // The owner, the grantee and the admin still see theirs.
+    // The owner, the grantee and the admin still see theirs; nothing of hers changed.
+    assert_eq!(holdings(&keys.alice), before);
     let questions = |key: &str| {
         sql(
             &served,
