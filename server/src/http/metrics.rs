@@ -256,8 +256,13 @@ pub(crate) async fn text(State(state): State<Shared>, request: Request) -> Respo
             adapter_loads: cache.as_ref().map_or(0, |c| c.loads),
             adapter_evictions: cache.as_ref().map_or(0, |c| c.evictions),
             adapter_resident_bytes: cache.as_ref().map_or(0, |c| c.resident_bytes),
-            ledger_entries: scrape.db.store().ledger_head()?.0,
-            index_lag: scrape.db.index_lag()?,
+            // Read only for whoever may see them.
+            ledger_entries: if admin {
+                scrape.db.store().ledger_head()?.0
+            } else {
+                0
+            },
+            index_lag: if admin { scrape.db.index_lag()? } else { 0 },
         })
     })
     .await;
