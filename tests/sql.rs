@@ -1,7 +1,8 @@
 //! SQL behaviour as sqllogictest files (`tests/sql/*.slt`), run against a fixture database:
 //! `papers` (public, MIT, typed columns title/year/text, records by alice and bob, one
 //! updated and one rejected), `notes` (public, CC-BY-4.0, no schema, by carol) and `secret`
-//! (private, owned by alice, read grant to bob). Two harness statements: `SET provdb.caller =
+//! (private, owned by alice, read grant to bob), built in steps the access property test
+//! (`sql_access.rs`) also runs in other orders. Two harness statements: `SET provdb.caller =
 //! 'alice'|'bob'|'carol'|'anonymous'` switches the caller, and `{alice}`, `{bob}`, `{carol}`
 //! in a query stand for their addresses.
 
@@ -15,7 +16,7 @@ use sqllogictest::{DBOutput, DefaultColumnType};
 
 use crate::common::{ALICE_KEY, BOB_KEY, address, fresh_db, write_rows};
 
-const CAROL_KEY: [u8; 32] = [0x33; 32];
+pub(crate) const CAROL_KEY: [u8; 32] = [0x33; 32];
 
 fn people() -> [(&'static str, Address); 3] {
     [
@@ -33,7 +34,30 @@ pub(crate) fn fixture(dir: &Path) -> Db {
 /// The fixture, with or without the private Datanet `secret` (and its grant).
 pub(crate) fn fixture_with(dir: &Path, with_secret: bool) -> Db {
     let db = crate::search::with_embedder(Db::init(dir.join("data")).unwrap());
-    let [(_, alice), (_, bob), (_, carol)] = people();
+    add_papers(&db, dir);
+    add_notes(&db, dir);
+    if with_secret {
+        add_secret(&db, dir);
+    }
+    db
+}
+
+/// Ingests `rows` from `file` into Datanet `name`.
+pub(crate) fn ingest_rows(
+    db: &Db,
+    dir: &Path,
+    name: &str,
+    file: &str,
+    rows: Vec<serde_json::Value>,
+) {
+    let path = write_rows(dir, file, &rows);
+    db.ingest_file(name, &path, &IngestOptions::default())
+        .unwrap();
+}
+
+/// `papers`: public, MIT, typed; records by alice and bob, one rejected by its curator.
+pub(crate) fn add_papers(db: &Db, dir: &Path) {
+    let [(_, alice), (_, bob), _] = people();
     let mut papers = Datanet::new("papers");
     papers.license = "MIT".into();
     papers.schema = Some(vec![
@@ -54,15 +78,9 @@ pub(crate) fn fixture_with(dir: &Path, with_secret: bool) -> Db {
         },
     ]);
     db.create_datanet(papers).unwrap();
-    let mut notes = Datanet::new("notes");
-    notes.license = "CC-BY-4.0".into();
-    db.create_datanet(notes).unwrap();
-    let ingest = |name: &str, file: &str, rows: Vec<serde_json::Value>| {
-        let path = write_rows(dir, file, &rows);
-        db.ingest_file(name, &path, &IngestOptions::default())
-            .unwrap();
-    };
-    ingest(
+    ingest_rows(
+        db,
+        dir,
         "papers",
         "papers.jsonl",
         vec![
@@ -72,14 +90,6 @@ pub(crate) fn fixture_with(dir: &Path, with_secret: bool) -> Db {
             json!({"title": "Rejected draft", "year": 1990, "text": "a draft the curator rejected", "contributor": alice.to_string()}),
         ],
     );
-    ingest(
-        "notes",
-        "notes.jsonl",
-        vec![
-            json!({"text": "a note on lift", "contributor": carol.to_string()}),
-            json!({"text": "a note on drag", "contributor": carol.to_string()}),
-        ],
-    );
     let records = db.records("papers", 10).unwrap();
     let rejected = records
         .iter()
@@ -87,15 +97,37 @@ pub(crate) fn fixture_with(dir: &Path, with_secret: bool) -> Db {
         .unwrap();
     db.set_status(&rejected.record_id, Status::Rejected)
         .unwrap();
-    if !with_secret {
-        return db;
-    }
+}
+
+/// `notes`: public, CC-BY-4.0, no schema, by carol.
+pub(crate) fn add_notes(db: &Db, dir: &Path) {
+    let [_, _, (_, carol)] = people();
+    let mut notes = Datanet::new("notes");
+    notes.license = "CC-BY-4.0".into();
+    db.create_datanet(notes).unwrap();
+    ingest_rows(
+        db,
+        dir,
+        "notes",
+        "notes.jsonl",
+        vec![
+            json!({"text": "a note on lift", "contributor": carol.to_string()}),
+            json!({"text": "a note on drag", "contributor": carol.to_string()}),
+        ],
+    );
+}
+
+/// `secret`: private, owned by alice, two records of hers, a read grant to bob.
+pub(crate) fn add_secret(db: &Db, dir: &Path) {
+    let [(_, alice), (_, bob), _] = people();
     let mut secret = Datanet::new("secret");
     secret.license = "MIT".into();
     secret.visibility = Visibility::Private;
     secret.owner = Some(alice);
     let secret = db.create_datanet(secret).unwrap();
-    ingest(
+    ingest_rows(
+        db,
+        dir,
         "secret",
         "secret.jsonl",
         vec![
@@ -111,7 +143,6 @@ pub(crate) fn fixture_with(dir: &Path, with_secret: bool) -> Db {
             granted_at_ms: 0,
         })
         .unwrap();
-    db
 }
 
 /// The database as sqllogictest sees it.

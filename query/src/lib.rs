@@ -9,8 +9,9 @@
 //! grant on), so no join, subquery, count or error message can reach another. The search table
 //! functions (`bm25_search`, `vector_search`, `hybrid_search`) call the indexes through a
 //! [`Searcher`] the embedded database provides; the ledger's audit tables (`attributions`,
-//! `citations`, `epochs`, `balances`) read what the answer pipeline recorded. Sessions are
-//! read-only. Depends on storage and index.
+//! `citations`, `epochs`, `balances`) read what the answer pipeline recorded, an answer only
+//! when the caller may read every Datanet it touched, a question only for its asker, the
+//! owners of those Datanets and admins. Sessions are read-only. Depends on storage and index.
 
 mod access;
 mod engine;

@@ -117,11 +117,19 @@ impl<'a> Answerer<'a> {
         let shares = self.split(request, &datanets, &sources, &weights, &adapters)?;
         let citations = citations_of(&sources, &parsed.markers, &weights, &shares);
         let answer_id = answer_id(request, text, &sources);
+        // The answer also touched its adapters' training Datanets: the audit tables show it
+        // only to callers who may read every Datanet it touched.
+        let mut datanet_ids: Vec<_> = datanets.iter().map(|d| d.id).collect();
+        for pool in self.model.training_pools(self.db.store(), &adapters)? {
+            if let Some(id) = pool.datanet_id.filter(|id| !datanet_ids.contains(id)) {
+                datanet_ids.push(id);
+            }
+        }
         let record = AnswerRecord {
             answer_id,
             ts_ms: now_ms(),
             caller: request.caller.who(),
-            datanet_ids: datanets.iter().map(|d| d.id).collect(),
+            datanet_ids,
             question: request.question.clone(),
             text: text.clone(),
             model: self.model.name.clone(),

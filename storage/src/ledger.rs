@@ -217,7 +217,8 @@ pub struct AnswerRecord {
     pub ts_ms: i64,
     /// Who asked.
     pub caller: Option<Address>,
-    /// The Datanets it retrieved from.
+    /// The Datanets it retrieved from, then the Datanets its adapters trained on (recorded
+    /// since issue 24; older answers name those only in their training contributors' entries).
     pub datanet_ids: Vec<DatanetId>,
     /// The question.
     pub question: String,

@@ -20,7 +20,7 @@ mod step;
 mod syncing;
 
 pub use claiming::{ClaimReport, claim};
-pub use comparing::{EpochStatus, StatusReport, status};
+pub use comparing::{EpochStatus, StatusReport, redact_rpc_url, redact_rpc_url_in, status};
 pub(crate) use deploying::Deployment;
 pub use deploying::{DeployReport, deploy};
 pub(crate) use step::{Check, Outcome};

@@ -1,11 +1,14 @@
-//! `sync`: post every closed epoch and anchor every ingest batch the chain does not hold yet,
-//! in order, reading the contracts before each step.
+//! `sync`: post every closed epoch and anchor every ingest batch of a public Datanet the chain
+//! does not hold yet, in order, reading the contracts before each step. Private Datanets stay
+//! off chain: their contributors are paid through the epochs' per-account roots, which name no
+//! Datanet.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use alloy::primitives::{Address as EvmAddress, B256, U256};
 use provdb_storage::record_ids_root as records_root;
-use provdb_storage::{Address, LogEntry, Store, hex32, keccak256};
+use provdb_storage::{Address, LogEntry, Store, Visibility, hex32, keccak256};
 use serde::Serialize;
 
 use super::deploying::Deployment;
@@ -64,9 +67,9 @@ pub struct SyncReport {
     pub chain_last_sequence: u64,
 }
 
-/// Posts every closed epoch and anchors every ingest batch the chain does not have yet, in
-/// order, and registers the `adapters` it does not hold, signing with `key` (the operator's).
-/// Idempotent (see the module docs).
+/// Posts every closed epoch and anchors every ingest batch of a public Datanet the chain does
+/// not have yet, in order, and registers the `adapters` it does not hold, signing with `key`
+/// (the operator's). Idempotent (see the module docs).
 pub async fn sync(
     store: &Store,
     data_dir: &Path,
@@ -190,8 +193,13 @@ pub(crate) struct PendingBatch {
     root: [u8; 32],
 }
 
+/// The ingest batches after sequence `after` that the chain may hold: those of public
+/// Datanets. A private Datanet is never registered and its batches never anchored, so the
+/// chain shows neither its owner, its name's hash, nor its record counts (a Datanet's
+/// visibility never changes, so none of its batches is ever due later).
 pub(crate) fn pending_batches(store: &Store, after: u64) -> Result<Vec<PendingBatch>> {
     let mut out = Vec::new();
+    let mut public = HashMap::new();
     for (sequence, entry) in store.log_since(after)? {
         if let LogEntry::Ingest {
             datanet_id,
@@ -202,6 +210,9 @@ pub(crate) fn pending_batches(store: &Store, after: u64) -> Result<Vec<PendingBa
             let Some(root) = records_root(&record_ids) else {
                 continue;
             };
+            if !is_public(store, &mut public, datanet_id)? {
+                continue;
+            }
             let records = u32::try_from(record_ids.len()).map_err(|_| {
                 ChainError::Invalid(format!("batch {sequence} holds more than 2^32 records"))
             })?;
@@ -214,6 +225,16 @@ pub(crate) fn pending_batches(store: &Store, after: u64) -> Result<Vec<PendingBa
         }
     }
     Ok(out)
+}
+
+/// Whether Datanet `id` is public, remembered in `known`.
+fn is_public(store: &Store, known: &mut HashMap<u32, bool>, id: u32) -> Result<bool> {
+    if let Some(public) = known.get(&id) {
+        return Ok(*public);
+    }
+    let public = store.datanet_by_id(id)?.visibility == Visibility::Public;
+    known.insert(id, public);
+    Ok(public)
 }
 
 async fn sync_batches(

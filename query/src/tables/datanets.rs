@@ -8,7 +8,8 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use provdb_storage::{Datanet, StorageError, Store, Visibility};
 
-use super::small::SmallTable;
+use super::small::{SmallTable, View};
+use crate::access::Caller;
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -29,7 +30,8 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-fn batch(store: &Store, datanets: &[Datanet]) -> Result<RecordBatch, StorageError> {
+fn batch(store: &Store, view: &View) -> Result<RecordBatch, StorageError> {
+    let datanets = view.datanets.as_slice();
     let stats = datanets
         .iter()
         .map(|d| store.stats(d.id))
@@ -76,12 +78,14 @@ fn batch(store: &Store, datanets: &[Datanet]) -> Result<RecordBatch, StorageErro
 }
 
 /// The `datanets` table of one session: the readable Datanets.
-pub(crate) fn table(store: &Arc<Store>, readable: &Arc<Vec<Datanet>>) -> SmallTable {
-    SmallTable::new(
-        "datanets",
-        Arc::clone(&SCHEMA),
-        store,
-        Arc::clone(readable),
-        batch,
-    )
+pub(crate) fn table(
+    store: &Arc<Store>,
+    readable: &Arc<Vec<Datanet>>,
+    caller: Caller,
+) -> SmallTable {
+    let view = View {
+        datanets: Arc::clone(readable),
+        caller,
+    };
+    SmallTable::new("datanets", Arc::clone(&SCHEMA), store, view, batch)
 }

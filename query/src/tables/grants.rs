@@ -7,7 +7,7 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use provdb_storage::{Datanet, Grant, StorageError, Store};
 
-use super::small::SmallTable;
+use super::small::{SmallTable, View};
 use crate::access::Caller;
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -20,9 +20,9 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-fn batch(store: &Store, owned: &[Datanet]) -> Result<RecordBatch, StorageError> {
+fn batch(store: &Store, owned: &View) -> Result<RecordBatch, StorageError> {
     let mut rows: Vec<(&Datanet, Grant)> = Vec::new();
-    for datanet in owned {
+    for datanet in owned.datanets.iter() {
         rows.extend(store.grants(datanet.id)?.into_iter().map(|g| (datanet, g)));
     }
     let columns: Vec<ArrayRef> = vec![
@@ -67,5 +67,9 @@ pub(crate) fn table(
         .filter(|d| caller.owns(d))
         .cloned()
         .collect();
-    SmallTable::new("grants", Arc::clone(&SCHEMA), store, Arc::new(owned), batch)
+    let view = View {
+        datanets: Arc::new(owned),
+        caller,
+    };
+    SmallTable::new("grants", Arc::clone(&SCHEMA), store, view, batch)
 }

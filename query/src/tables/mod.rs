@@ -2,7 +2,10 @@
 //! list it is built with) and scans through [`crate::scan::LazyScanExec`]. Adding a table is
 //! one provider registered in [`register_all`].
 
+mod answers;
+mod attributions;
 mod chunks;
+mod citations;
 mod datanets;
 mod grants;
 mod ledger;
@@ -39,7 +42,10 @@ pub(crate) fn register_all(
     readable: &Arc<Vec<Datanet>>,
     caller: Caller,
 ) -> DfResult<()> {
-    context.register_table("datanets", Arc::new(datanets::table(store, readable)))?;
+    context.register_table(
+        "datanets",
+        Arc::new(datanets::table(store, readable, caller)),
+    )?;
     context.register_table(
         "records",
         Arc::new(records::RecordsTable::new(store, readable)),
@@ -51,9 +57,11 @@ pub(crate) fn register_all(
     context.register_table("grants", Arc::new(grants::table(store, readable, caller)))?;
     context.register_table(
         "attributions",
-        Arc::new(ledger::AttributionsTable::new(store, readable)),
+        Arc::new(attributions::AttributionsTable::new(
+            store, readable, caller,
+        )),
     )?;
-    for (name, table) in ledger::small_tables(store, readable) {
+    for (name, table) in ledger::small_tables(store, readable, caller) {
         context.register_table(name, Arc::new(table))?;
     }
     for datanet in readable.iter() {

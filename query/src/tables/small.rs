@@ -1,5 +1,6 @@
-//! [`SmallTable`]: a table computed whole at scan time from a list of Datanets (`datanets`,
-//! `grants`), then projected.
+//! [`SmallTable`]: a table computed whole at scan time from the session's [`View`] (a list of
+//! Datanets and the caller: `datanets`, `grants`, `citations`, `epochs`, `balances`), then
+//! projected.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,18 +15,28 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use provdb_storage::{Datanet, StorageError, Store};
 
+use crate::access::Caller;
 use crate::filters::ScanFilter;
 use crate::scan::{BatchSource, LazyScanExec};
 
-/// Builds the whole table from the store and the session's Datanets.
-pub(crate) type Compute = fn(&Store, &[Datanet]) -> Result<RecordBatch, StorageError>;
+/// What a small table is computed for: the Datanets it covers and the session's caller.
+#[derive(Clone, Debug)]
+pub(crate) struct View {
+    /// The Datanets (the readable ones, or a subset such as the caller's own).
+    pub(crate) datanets: Arc<Vec<Datanet>>,
+    /// Who runs the query.
+    pub(crate) caller: Caller,
+}
+
+/// Builds the whole table from the store and the session's view.
+pub(crate) type Compute = fn(&Store, &View) -> Result<RecordBatch, StorageError>;
 
 /// A small table of one session.
 pub(crate) struct SmallTable {
     name: &'static str,
     schema: SchemaRef,
     store: Arc<Store>,
-    datanets: Arc<Vec<Datanet>>,
+    view: View,
     compute: Compute,
 }
 
@@ -34,14 +45,14 @@ impl SmallTable {
         name: &'static str,
         schema: SchemaRef,
         store: &Arc<Store>,
-        datanets: Arc<Vec<Datanet>>,
+        view: View,
         compute: Compute,
     ) -> Self {
         Self {
             name,
             schema,
             store: Arc::clone(store),
-            datanets,
+            view,
             compute,
         }
     }
@@ -58,7 +69,7 @@ impl fmt::Debug for SmallTable {
 /// One scan of a [`SmallTable`].
 struct SmallSource {
     store: Arc<Store>,
-    datanets: Arc<Vec<Datanet>>,
+    view: View,
     compute: Compute,
     projection: Option<Vec<usize>>,
 }
@@ -73,7 +84,7 @@ impl fmt::Debug for SmallSource {
 
 impl BatchSource for SmallSource {
     fn produce(&self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::Result<()> {
-        let batch = (self.compute)(&self.store, &self.datanets)?;
+        let batch = (self.compute)(&self.store, &self.view)?;
         let batch = super::project_batch(batch, self.projection.as_deref())?;
         emit(batch);
         Ok(())
@@ -101,7 +112,7 @@ impl TableProvider for SmallTable {
         let label = super::label(self.name, &schema, &ScanFilter::default(), limit);
         let source = SmallSource {
             store: Arc::clone(&self.store),
-            datanets: Arc::clone(&self.datanets),
+            view: self.view.clone(),
             compute: self.compute,
             projection: projection.cloned(),
         };

@@ -219,11 +219,21 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
     }
 }
 
-/// The stored adapters that have an owner, as the registry records them.
+/// The stored adapters that have an owner, as the registry records them; an adapter trained
+/// on a private Datanet stays off chain, as the Datanet does (its training root commits to
+/// private records).
 fn owned_adapters(db: &Db) -> anyhow::Result<Vec<provdb_chain::AdapterRecord>> {
     let mut records = Vec::new();
     for info in db.adapter_store().list()? {
         let Some(owner) = &info.owner else { continue };
+        let private = |name: &str| {
+            db.store()
+                .datanet(name)
+                .is_ok_and(|d| d.visibility == provdb::Visibility::Private)
+        };
+        if info.training.as_ref().is_some_and(|t| private(&t.datanet)) {
+            continue;
+        }
         let mut record = provdb_chain::AdapterRecord {
             id: [0; 32],
             owner: [0; 20],

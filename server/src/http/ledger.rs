@@ -144,6 +144,8 @@ pub(crate) async fn proof(
 
 /// `GET /v1/chain/status`: local epochs and batches against the chain's, when a chain is
 /// configured (`provdb chain deploy`); a chain that does not answer is reported, not an error.
+/// The RPC URL (which often carries a provider's key) shows as scheme, host and port only, to
+/// every key, and an error quoting it is redacted alike.
 pub(crate) async fn chain_status(State(state): State<Shared>, _: Auth) -> ApiResult<Json<Value>> {
     let data = state.db.dir().to_path_buf();
     if !provdb_chain::state::state_path(&data).exists() {
@@ -156,7 +158,16 @@ pub(crate) async fn chain_status(State(state): State<Shared>, _: Auth) -> ApiRes
     };
     let report = provdb_chain::status(state.db.store(), &data, None, retry).await;
     Ok(Json(match report {
-        Ok(report) => json!({ "configured": true, "reachable": true, "status": report }),
-        Err(e) => json!({ "configured": true, "reachable": false, "error": e.to_string() }),
+        Ok(mut report) => {
+            report.rpc_url = provdb_chain::redact_rpc_url(&report.rpc_url);
+            json!({ "configured": true, "reachable": true, "status": report })
+        }
+        Err(e) => {
+            let mut error = e.to_string();
+            if let Ok(chain) = provdb_chain::ChainState::load(&data) {
+                error = provdb_chain::redact_rpc_url_in(&error, &chain.rpc_url);
+            }
+            json!({ "configured": true, "reachable": false, "error": error })
+        }
     }))
 }

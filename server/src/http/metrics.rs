@@ -1,13 +1,21 @@
 //! Prometheus metrics (`GET /metrics`, OpenMetrics text): requests and latency per route,
-//! generated tokens and tokens/s, the generation gate, the adapter cache, ledger entries and
-//! index lag.
+//! generated tokens and tokens/s, the generation gate and the adapter cache, to anyone; the
+//! store's figures (ledger entries, index lag) only with an admin key.
 //!
-//! Invariant: no label holds request data. Routes are labelled by their pattern
+//! Invariants: no label holds request data. Routes are labelled by their pattern
 //! (`/v1/datanets/{name}`), never by the path, so no Datanet name (private or not) and no
-//! count per Datanet ever appears here.
+//! figure per Datanet ever appears here. Without an admin key, no figure counts stored data
+//! (the ledger's length and the index lag grow with private Datanets' answers and records);
+//! a key that is sent must be valid (401 otherwise), so a scraper's mistake is not silent.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use provdb::KeyRole;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,6 +23,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::http::auth::Auth;
+use crate::http::error::{self, ApiError};
+use crate::http::state::Shared;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -49,7 +61,10 @@ pub(crate) struct Scraped {
 
 /// The server's metrics.
 pub(crate) struct Metrics {
+    /// What anyone may scrape.
     registry: Registry,
+    /// What only an admin key scrapes: figures that count stored data.
+    operator: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
     tokens: Counter,
@@ -85,7 +100,9 @@ impl Metrics {
             ledger_entries: Gauge::default(),
             index_lag: Gauge::default(),
             registry: Registry::default(),
+            operator: Registry::default(),
         };
+        let mut operator = Registry::with_prefix("provdb");
         let m = &metrics;
         registry.register(
             "http_requests",
@@ -138,18 +155,19 @@ impl Metrics {
             "Bytes of adapters in memory",
             m.adapter_bytes.clone(),
         );
-        registry.register(
+        operator.register(
             "ledger_entries",
             "Entries in the attribution ledger",
             m.ledger_entries.clone(),
         );
-        registry.register(
+        operator.register(
             "index_lag_sequences",
             "Storage sequence numbers the least caught-up open index is behind",
             m.index_lag.clone(),
         );
         Self {
             registry,
+            operator,
             ..metrics
         }
     }
@@ -180,8 +198,9 @@ impl Metrics {
         }
     }
 
-    /// The OpenMetrics text, with the scraped values set first.
-    pub(crate) fn encode(&self, scraped: &Scraped) -> Result<String, std::fmt::Error> {
+    /// The OpenMetrics text, with the scraped values set first; the operator's figures only
+    /// for an `admin`.
+    pub(crate) fn encode(&self, scraped: &Scraped, admin: bool) -> Result<String, std::fmt::Error> {
         let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.running.set(as_i64(scraped.generations_running as u64));
         self.waiting.set(as_i64(scraped.generations_waiting as u64));
@@ -200,8 +219,72 @@ impl Metrics {
         self.ledger_entries.set(as_i64(scraped.ledger_entries));
         self.index_lag.set(as_i64(scraped.index_lag));
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)?;
+        if admin {
+            prometheus_client::encoding::text::encode_registry(&mut out, &self.operator)?;
+        }
+        prometheus_client::encoding::text::encode_eof(&mut out)?;
         Ok(out)
+    }
+}
+
+/// Whether the request carries an admin key: no key is `false`, a key that is not valid is
+/// its 401 (or 429).
+async fn admin_key(state: &Shared, request: Request) -> Result<bool, ApiError> {
+    let (mut parts, _) = request.into_parts();
+    if !parts.headers.contains_key(header::AUTHORIZATION) {
+        return Ok(false);
+    }
+    let auth = Auth::from_request_parts(&mut parts, state).await?;
+    Ok(auth.0.has(KeyRole::Admin))
+}
+
+/// `GET /metrics`: no key needed; an admin key adds the store's figures.
+pub(crate) async fn text(State(state): State<Shared>, request: Request) -> Response {
+    let admin = match admin_key(&state, request).await {
+        Ok(admin) => admin,
+        Err(e) => return e.into_response(),
+    };
+    let scrape = Arc::clone(&state);
+    let scraped = error::blocking(move || {
+        let (running, waiting) = scrape.gate.load();
+        let cache = scrape.db.adapter_cache().map(|c| c.stats());
+        Ok(Scraped {
+            generations_running: running,
+            generations_waiting: waiting,
+            adapter_hits: cache.as_ref().map_or(0, |c| c.hits),
+            adapter_loads: cache.as_ref().map_or(0, |c| c.loads),
+            adapter_evictions: cache.as_ref().map_or(0, |c| c.evictions),
+            adapter_resident_bytes: cache.as_ref().map_or(0, |c| c.resident_bytes),
+            // Read only for whoever may see them.
+            ledger_entries: if admin {
+                scrape.db.store().ledger_head()?.0
+            } else {
+                0
+            },
+            index_lag: if admin { scrape.db.index_lag()? } else { 0 },
+        })
+    })
+    .await;
+    let encoded = match scraped {
+        Ok(scraped) => state
+            .metrics
+            .encode(&scraped, admin)
+            .map_err(|e| ApiError::internal(format!("cannot encode metrics: {e}"))),
+        Err(e) => Err(e),
+    };
+    match encoded {
+        Ok(text) => {
+            let mut response = text.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        Err(e) => e.into_response(),
     }
 }
 
@@ -214,18 +297,17 @@ mod tests {
         let metrics = Metrics::new();
         metrics.request("/v1/datanets/{name}", "GET", 404, Duration::from_millis(3));
         metrics.generation(40, Duration::from_secs(2));
-        let text = metrics
-            .encode(&Scraped {
-                generations_running: 1,
-                generations_waiting: 2,
-                adapter_hits: 7,
-                adapter_loads: 3,
-                adapter_evictions: 1,
-                adapter_resident_bytes: 1000,
-                ledger_entries: 12,
-                index_lag: 0,
-            })
-            .unwrap();
+        let scraped = Scraped {
+            generations_running: 1,
+            generations_waiting: 2,
+            adapter_hits: 7,
+            adapter_loads: 3,
+            adapter_evictions: 1,
+            adapter_resident_bytes: 1000,
+            ledger_entries: 12,
+            index_lag: 0,
+        };
+        let text = metrics.encode(&scraped, true).unwrap();
         for expected in [
             r#"provdb_http_requests_total{route="/v1/datanets/{name}",method="GET",status="404"} 1"#,
             "provdb_generated_tokens_total 40",
@@ -236,5 +318,15 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected} in\n{text}");
         }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        // Without an admin key: no figure that counts stored data.
+        let public = metrics.encode(&scraped, false).unwrap();
+        assert!(
+            public.contains("provdb_generated_tokens_total 40"),
+            "{public}"
+        );
+        assert!(!public.contains("ledger_entries"), "{public}");
+        assert!(!public.contains("index_lag"), "{public}");
+        assert_eq!(public.matches("# EOF").count(), 1, "{public}");
     }
 }

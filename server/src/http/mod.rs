@@ -33,7 +33,6 @@ use std::time::Instant;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -219,7 +218,7 @@ fn router(state: Shared) -> Router {
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
         )
-        .route("/metrics", get(metrics_text))
+        .route("/metrics", get(metrics::text))
         .route("/{file}", get(ui::file))
         .merge(api)
         .layer(DefaultBodyLimit::max(max_body))
@@ -252,44 +251,4 @@ async fn observe(State(state): State<Shared>, request: Request, next: Next) -> R
         started.elapsed(),
     );
     response
-}
-
-/// `GET /metrics`.
-async fn metrics_text(State(state): State<Shared>) -> Response {
-    let scrape = Arc::clone(&state);
-    let scraped = error::blocking(move || {
-        let (running, waiting) = scrape.gate.load();
-        let cache = scrape.db.adapter_cache().map(|c| c.stats());
-        Ok(metrics::Scraped {
-            generations_running: running,
-            generations_waiting: waiting,
-            adapter_hits: cache.as_ref().map_or(0, |c| c.hits),
-            adapter_loads: cache.as_ref().map_or(0, |c| c.loads),
-            adapter_evictions: cache.as_ref().map_or(0, |c| c.evictions),
-            adapter_resident_bytes: cache.as_ref().map_or(0, |c| c.resident_bytes),
-            ledger_entries: scrape.db.store().ledger_head()?.0,
-            index_lag: scrape.db.index_lag()?,
-        })
-    })
-    .await;
-    let encoded = match scraped {
-        Ok(scraped) => state
-            .metrics
-            .encode(&scraped)
-            .map_err(|e| ApiError::internal(format!("cannot encode metrics: {e}"))),
-        Err(e) => Err(e),
-    };
-    match encoded {
-        Ok(text) => {
-            let mut response = text.into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            response
-        }
-        Err(e) => e.into_response(),
-    }
 }

@@ -7,7 +7,12 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 #![allow(dead_code, reason = "the shared helpers serve the binary's tests too")]
 
+#[path = "../anvil.rs"]
+mod anvil;
 #[path = "../common.rs"]
 mod common;
+#[path = "../ledger_check.rs"]
+mod ledger_check;
+mod private;
 #[path = "../served.rs"]
 mod served;
