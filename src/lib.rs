@@ -53,6 +53,7 @@ pub use provdb_query as query;
 pub use provdb_query::{Caller, QueryLimits, QueryOutput};
 pub use provdb_storage as storage;
 pub use provdb_storage::{
-    Address, ApiKey, Chunk, Datanet, KeyRole, Record, RecordId, Status, Visibility,
+    ActingRole, Address, ApiKey, Chunk, Committer, Datanet, KeyRole, Record, RecordId,
+    SignaturePolicy, SignatureScheme, Status, VersionAct, Visibility,
 };
 pub use search::{Filters, Fusion, SearchHit, SearchOptions, SentenceEmbedder, Weights};

@@ -39,9 +39,12 @@ pub(crate) struct DatanetCreateArgs {
     /// Typed schema, JSON: {"columns":[{"name":"title","type":"string","required":true},...]}.
     #[arg(long)]
     schema: Option<PathBuf>,
-    /// Refuse records without a valid EIP-191 signature by their contributor.
+    /// Refuse records without a valid EIP-712 signature by their contributor.
     #[arg(long)]
     require_signatures: bool,
+    /// The chain id of the EIP-712 domain its records are signed in.
+    #[arg(long, default_value_t = provdb::storage::DEFAULT_CHAIN_ID)]
+    chain_id: u64,
     /// Only the owner and grantees may read it.
     #[arg(long)]
     private: bool,
@@ -111,6 +114,10 @@ fn create(db: &Db, json: bool, args: DatanetCreateArgs) -> anyhow::Result<()> {
         text_column: args.text_column,
         schema,
         require_signatures: args.require_signatures,
+        signatures: provdb::SignaturePolicy {
+            chain_id: args.chain_id,
+            accepts_eip191: false,
+        },
         visibility: if args.private {
             Visibility::Private
         } else {
