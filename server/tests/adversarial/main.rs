@@ -11,3 +11,6 @@
 mod common;
 #[path = "../served.rs"]
 mod served;
+
+mod signatures;
+mod versions;
