@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provdb_storage::{
-    Address, Committer, Datanet, DatanetStats, Record, RecordId, Status, Store, StoreOptions,
-    Visibility,
+    Committer, Datanet, DatanetStats, Record, RecordId, Status, Store, StoreOptions, Visibility,
 };
 use serde::Serialize;
 

@@ -43,7 +43,7 @@ pub(crate) const SIGNED_AT_MS: i64 = 1_700_000_000_000;
 /// missing, then `signature` over them.
 pub(crate) fn sign_row(row: &mut Value, key: &[u8; 32], datanet: &str) {
     let object = row.as_object_mut().unwrap();
-    for column in ["contributor", "signature", "record_id", "quality"] {
+    for column in ["contributor", "signature", "record_id"] {
         object.remove(column);
     }
     let license = object

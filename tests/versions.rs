@@ -321,12 +321,19 @@ fn curators_and_owners_act_as_curators_and_are_recorded() {
         )
         .unwrap()
         .batches;
-    let text = arrow_array::cast::AsArray::as_string::<i32>;
     let batch = &batches[0];
+    let text = |column: usize, row: usize| {
+        use arrow_array::cast::AsArray;
+        batch
+            .column(column)
+            .as_string::<i32>()
+            .value(row)
+            .to_string()
+    };
     assert_eq!(batch.num_rows(), 2);
-    assert_eq!(text(batch.column(1)).value(0), "curator");
-    assert_eq!(text(batch.column(0)).value(0), curator.to_string());
-    assert_eq!(text(batch.column(1)).value(1), "owner");
+    assert_eq!(text(1, 0), "curator");
+    assert_eq!(text(0, 0), curator.to_string());
+    assert_eq!(text(1, 1), "owner");
 }
 
 /// An EIP-191 signature does not cover `supersedes`, so an uploader holding Alice's signed

@@ -98,7 +98,7 @@ mod tests {
             content in ".*", version in 1u32.., quality in proptest::option::of(0f32..=1.0), seq in any::<u64>(),
         ) {
             let record = Record {
-                record_id: RecordId(id), datanet_id: 7, contributor: Address(who), signature: sig,
+                record_id: RecordId(id), datanet_id: 7, contributor: Address(who), signature: sig.clone(),
                 license: "MIT".into(), created_at_ms: -5, version, supersedes: Some(RecordId(id)),
                 quality, status: Status::Slashed, content, text_span: Some((1, 2)), sequence: seq, first_chunk_id: seq / 2, chunk_ranges: vec![(0, 1), (1, 2)],
                 signature_scheme: sig.as_ref().map(|_| SignatureScheme::Eip712),
