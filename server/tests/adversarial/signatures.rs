@@ -107,6 +107,7 @@ fn refused(status: u16, body: &Value, needle: &str) {
 fn a_signed_record_cannot_be_altered_replayed_or_forged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    ok(provdb_without_models(&data, &["init"]));
     let owner = make_key(
         &data,
         "0x0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e",

@@ -89,6 +89,7 @@ fn the_rule_is_named(status: u16, body: &Value) {
 fn a_contributor_cannot_supersede_or_remove_anothers_record_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    ok(provdb_without_models(&data, &["init"]));
     let keys = keys(&data);
     let served = Served::start(&data, &[]);
     let (status, body) = served.call(
@@ -194,6 +195,7 @@ fn a_contributor_cannot_supersede_or_remove_anothers_record_over_http() {
 fn curators_and_admins_replace_records_as_curators_and_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    ok(provdb_without_models(&data, &["init"]));
     let keys = keys(&data);
     let served = Served::start(&data, &[]);
     let created = served.call(
@@ -254,6 +256,7 @@ fn curators_and_admins_replace_records_as_curators_and_are_recorded() {
 fn the_command_line_cannot_take_over_a_record_either() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    ok(provdb_without_models(&data, &["init"]));
     ok(provdb_without_models(&data, &["datanet", "create", "d"]));
     let rows = dir.path().join("v1.jsonl");
     std::fs::write(
