@@ -11,7 +11,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Address;
+use crate::model::{Address, RecordId};
+
+/// The rule a refused version breaks, as every path words it: who may supersede or remove
+/// record `record_id` of `contributor` in Datanet `datanet`.
+pub fn version_rule(record_id: &RecordId, contributor: &Address, datanet: &str) -> String {
+    format!(
+        "record {record_id} belongs to contributor {contributor}; only {contributor} or a \
+         curator of datanet '{datanet}' may supersede or remove it"
+    )
+}
 
 /// The chain id of a Datanet's EIP-712 domain unless it names another: Ethereum mainnet, what
 /// a wallet shows by default.

@@ -38,6 +38,7 @@ mod view;
 pub use access::{AccessRequest, ApiKey, Curator, KeyRole, MAX_ACCESS_MESSAGE_BYTES};
 pub use acts::{
     ActingRole, Committer, DEFAULT_CHAIN_ID, SignaturePolicy, SignatureScheme, VersionAct,
+    version_rule,
 };
 pub use arrow_export::{
     RecordsBatchBuilder, chunks_schema, chunks_to_batch, chunks_to_batch_projected, records_schema,

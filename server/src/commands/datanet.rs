@@ -155,11 +155,16 @@ pub(crate) fn print_info(info: &DatanetInfo) -> anyhow::Result<()> {
         ("text column", info.text_column.clone()),
         (
             "signatures",
-            if info.require_signatures {
-                "required".into()
-            } else {
-                "optional".into()
-            },
+            format!(
+                "{} ({} on chain {})",
+                if info.require_signatures {
+                    "required"
+                } else {
+                    "optional"
+                },
+                info.signature_schemes.join(", "),
+                info.chain_id
+            ),
         ),
         ("visibility", info.visibility.to_string()),
         ("owner", owner),

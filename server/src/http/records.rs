@@ -260,9 +260,10 @@ pub(crate) async fn remove(
 ) -> ApiResult<Json<Value>> {
     let id = parse_record_id(&id)?;
     blocking(move || {
-        let (record, _, role) = readable_record(&state, &who, &id)?;
-        if record.contributor != who.address {
-            require_on(role, DatanetRole::Curator, "removing another's record")?;
+        let (record, datanet, role) = readable_record(&state, &who, &id)?;
+        if record.contributor != who.address && role < DatanetRole::Curator {
+            let rule = provdb::storage::version_rule(&id, &record.contributor, &datanet.name);
+            return Err(ApiError::forbidden(rule));
         }
         let sequence = state.db.tombstone(&id, committer(&who))?;
         Ok(Json(json!({ "sequence": sequence })))

@@ -142,7 +142,11 @@ fn a_contributor_cannot_supersede_or_remove_anothers_record_over_http() {
         Some(&keys.attacker),
         None,
     );
-    assert!((400..500).contains(&status), "{status} {body}");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        rule(&body).contains(&format!("belongs to contributor {VICTIM}")),
+        "{body}"
+    );
 
     // The victim's record is unchanged, current and found; the attacker holds no version of it.
     let shown = record(&served, &keys.victim, &v1);

@@ -6,7 +6,7 @@ use rocksdb::WriteBatch;
 
 use super::Store;
 use super::encode::{BatchStart, RecordWrites, Stamp, Version};
-use crate::acts::{ActingRole, Committer, SignatureScheme, VersionAct};
+use crate::acts::{ActingRole, Committer, SignatureScheme, VersionAct, version_rule};
 use crate::codec::encode;
 use crate::error::{Result, StorageError};
 use crate::keys::*;
@@ -369,10 +369,10 @@ impl Store {
         };
         match role {
             Some((by, role)) => Ok(VersionAct { by, role }),
-            None => Err(StorageError::Invalid(format!(
-                "record {} belongs to contributor {}; only {} or a curator of datanet '{}' may \
-                 supersede or remove it",
-                old.record_id, old.contributor, old.contributor, datanet.name
+            None => Err(StorageError::Invalid(version_rule(
+                &old.record_id,
+                &old.contributor,
+                &datanet.name,
             ))),
         }
     }
