@@ -144,3 +144,17 @@ fn matches_a_known_ethereum_vector() {
         "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf"
     );
 }
+
+/// A known answer from ethers 6.17.0 (`scripts/ethers.sh`): `Wallet.signTypedData` with key
+/// 0x11…11 over these fields gives this signature, byte for byte (both sign per RFC 6979).
+#[test]
+fn signs_as_ethers_does() {
+    let signed = SignedFields {
+        datanet: "d",
+        license: "MIT",
+        ..fields(RecordId([7; 32]))
+    };
+    let ethers = "0xc47e68708ed25d386994dbb2d39acb3c02b6f1722eeed8203aa572415967a796\
+                  382ee7e6624273aade6b6fd3fd2f9551bf2bbb61ac9a572afb8a32a3ebf5a5961c";
+    assert_eq!(hex_of(sign_record(&key(0x11), &signed).unwrap()), ethers);
+}

@@ -1,4 +1,9 @@
 //! Mutations of records: ingest batches, status changes and tombstones.
+//!
+//! Invariant: versions belong to their contributor. Every `supersedes` link and tombstone is
+//! checked here, under the writer lock, against the batch's [`Committer`]
+//! ([`Store::version_act`]), so no caller can skip the check; a refusal refuses the whole batch
+//! before anything is written, and an accepted version stores who acted and in which role.
 
 use std::collections::{HashMap, HashSet};
 
