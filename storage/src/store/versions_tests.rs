@@ -201,3 +201,109 @@ fn values_written_before_extensions_read_as_the_old_rules() {
     store.commit_records(id, vec![v2]).unwrap();
     assert!(store.superseded_by(&signed_id).unwrap().is_some());
 }
+
+/// One attempt to replace a head version: by which committer, with which contributor, as a
+/// new version (`true`) or a tombstone.
+#[derive(Clone, Debug)]
+struct Attempt {
+    head: usize,
+    committer: usize,
+    contributor: usize,
+    new_version: bool,
+}
+
+const PEOPLE: [Address; 4] = [ALICE, BOB, OWNER, CURATOR];
+
+fn attempt() -> impl proptest::strategy::Strategy<Value = Attempt> {
+    use proptest::prelude::*;
+    (0usize..4, 0usize..5, 0usize..4, any::<bool>()).prop_map(
+        |(head, committer, contributor, new_version)| Attempt {
+            head,
+            committer,
+            contributor,
+            new_version,
+        },
+    )
+}
+
+/// What the rule says of an attempt on a version of `old`'s: the act it stores, or `None` when
+/// it must be refused. (Unsigned records: a principal speaks only for its own address.)
+fn expected_act(attempt: &Attempt, old: Address) -> Option<VersionAct> {
+    let committer = PEOPLE.get(attempt.committer).copied();
+    let contributor = match (attempt.new_version, committer) {
+        (true, _) => PEOPLE[attempt.contributor],
+        (false, Some(by)) => by,
+        (false, None) => old,
+    };
+    let speaks = committer.is_none_or(|by| by == contributor);
+    if speaks && contributor == old {
+        return Some(VersionAct {
+            by: old,
+            role: ActingRole::Contributor,
+        });
+    }
+    match committer {
+        Some(OWNER) => Some(VersionAct {
+            by: OWNER,
+            role: ActingRole::Owner,
+        }),
+        Some(CURATOR) => Some(VersionAct {
+            by: CURATOR,
+            role: ActingRole::Curator,
+        }),
+        _ => None,
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever principals try, in any order, each attempt to supersede or remove a record is
+    /// stored exactly when the rule allows it, with the act the rule names, and a refused
+    /// attempt writes nothing.
+    #[test]
+    fn only_contributors_and_curators_ever_replace_a_record(
+        attempts in proptest::collection::vec(attempt(), 1..16),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, first) = store_with_alices_record(dir.path());
+        let mut heads = vec![first];
+        for (n, who) in [BOB, ALICE, OWNER].iter().enumerate() {
+            let own = record(&format!("first {n}"), *who, None);
+            heads.push(own.record_id());
+            store.commit_records(id, vec![own]).unwrap();
+        }
+        for (n, attempt) in attempts.iter().enumerate() {
+            let head = heads[attempt.head];
+            let old = store.record(&head).unwrap().unwrap();
+            let committer = match PEOPLE.get(attempt.committer) {
+                None => Committer::Contributors,
+                Some(by) => Committer::Principal(*by),
+            };
+            let before = store.sequence().unwrap();
+            let stored = if old.status == Status::Tombstoned {
+                continue;
+            } else if attempt.new_version {
+                let text = format!("attempt {n}");
+                let new = record(&text, PEOPLE[attempt.contributor], Some(head));
+                let new_id = new.record_id();
+                store.try_commit_records(id, vec![new], committer).ok().map(|_| new_id)
+            } else {
+                store.tombstone(&head, committer, 9).ok()
+                    .map(|_| store.superseded_by(&head).unwrap().unwrap())
+            };
+            let expected = expected_act(attempt, old.contributor);
+            match stored {
+                Some(new_id) => {
+                    let act = store.record(&new_id).unwrap().unwrap().act;
+                    proptest::prop_assert_eq!(act, expected, "{:?} on {}", attempt, old.contributor);
+                    heads[attempt.head] = new_id;
+                }
+                None => {
+                    proptest::prop_assert_eq!(expected, None, "{:?} refused", attempt);
+                    proptest::prop_assert_eq!(store.sequence().unwrap(), before);
+                }
+            }
+        }
+    }
+}
