@@ -1,7 +1,7 @@
 //! provdb: an embedded database and retrieval engine for payable AI.
 //!
-//! Every record knows who contributed it (an EVM address, proven by an EIP-191 signature over
-//! its content hash), every answer cites the records it used, and every use pays their
+//! Every record knows who contributed it (an EVM address, proven by an EIP-712 signature over
+//! its content hash, Datanet, license, time and place in its history), every answer cites the records it used, and every use pays their
 //! contributors through a hash-chained ledger that settles on an EVM chain. This crate is the
 //! embedded API, [`Db`], and the facade that wires the member crates together:
 //! - Datanets and ingest (`ingest`: JSONL, CSV, Parquet, Arrow; validated whole, signed,
