@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing provdb need beyond the Rust toolchain, and nothing when it
 # is there: clang's libclang (bindgen generates the rocksdb crate's bindings against it),
-# OpenSSL's headers and socat (https RPC endpoints and their test), and the
-# pinned npm package @openzeppelin/merkle-tree that the Merkle tree is cross-checked against
-# (scripts/oz-merkle.sh; needs node and npm), and the pinned chain tools solc, anvil and cast
+# OpenSSL's headers and socat (https RPC endpoints and their test), the pinned npm packages
+# @openzeppelin/merkle-tree that the Merkle tree is cross-checked against (scripts/oz-merkle.sh;
+# needs node and npm) and ethers that EIP-712 record signatures are cross-checked against
+# (scripts/ethers.sh), and the pinned chain tools solc, anvil and cast
 # (scripts/chain-tools.sh), and for the HTTP server's tests OpenAI's Python client
 # (scripts/openai-client.sh) and Debian's chromium with npm playwright-core
 # (scripts/browser-deps.sh).
@@ -29,6 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 bash "$(dirname "${BASH_SOURCE[0]}")/oz-merkle.sh" --install
+bash "$(dirname "${BASH_SOURCE[0]}")/ethers.sh" --install
 bash "$(dirname "${BASH_SOURCE[0]}")/chain-tools.sh" --install
 bash "$(dirname "${BASH_SOURCE[0]}")/openai-client.sh" --install
 bash "$(dirname "${BASH_SOURCE[0]}")/browser-deps.sh" >/dev/null

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provdb_storage::{
-    Address, Datanet, DatanetStats, Record, RecordId, Status, Store, StoreOptions, Visibility,
+    Committer, Datanet, DatanetStats, Record, RecordId, Status, Store, StoreOptions, Visibility,
 };
 use serde::Serialize;
 
@@ -29,6 +29,11 @@ pub struct DatanetInfo {
     pub text_column: String,
     /// Whether signatures are required.
     pub require_signatures: bool,
+    /// The signature schemes it accepts: `eip712`, and `eip191` for Datanets created before
+    /// EIP-712.
+    pub signature_schemes: Vec<&'static str>,
+    /// The chain id of its EIP-712 domain.
+    pub chain_id: u64,
     /// "public" or "private".
     pub visibility: &'static str,
     /// Owner address.
@@ -47,6 +52,12 @@ impl DatanetInfo {
             license: datanet.license.clone(),
             text_column: datanet.text_column.clone(),
             require_signatures: datanet.require_signatures,
+            signature_schemes: if datanet.signatures.accepts_eip191 {
+                vec!["eip712", "eip191"]
+            } else {
+                vec!["eip712"]
+            },
+            chain_id: datanet.signatures.chain_id,
             visibility: match datanet.visibility {
                 Visibility::Public => "public",
                 Visibility::Private => "private",
@@ -202,8 +213,9 @@ impl Db {
         Ok(self.store.datanet_by_id(record.datanet_id)?)
     }
 
-    /// Removes a record: stores a tombstone version, keeping its history.
-    pub fn tombstone(&self, id: &RecordId, by: Address) -> Result<u64> {
+    /// Removes a record: stores a tombstone version, keeping its history. `by` must be the
+    /// record's contributor or curate its Datanet (see `Store::version_act`).
+    pub fn tombstone(&self, id: &RecordId, by: Committer) -> Result<u64> {
         Ok(self.store.tombstone(id, by, now_ms())?.sequence)
     }
 }

@@ -1,7 +1,7 @@
 //! provdb: an embedded database and retrieval engine for payable AI.
 //!
-//! Every record knows who contributed it (an EVM address, proven by an EIP-191 signature over
-//! its content hash), every answer cites the records it used, and every use pays their
+//! Every record knows who contributed it (an EVM address, proven by an EIP-712 signature over
+//! its content hash, Datanet, license, time and place in its history), every answer cites the records it used, and every use pays their
 //! contributors through a hash-chained ledger that settles on an EVM chain. This crate is the
 //! embedded API, [`Db`], and the facade that wires the member crates together:
 //! - Datanets and ingest (`ingest`: JSONL, CSV, Parquet, Arrow; validated whole, signed,
@@ -53,6 +53,7 @@ pub use provdb_query as query;
 pub use provdb_query::{Caller, QueryLimits, QueryOutput};
 pub use provdb_storage as storage;
 pub use provdb_storage::{
-    Address, ApiKey, Chunk, Datanet, KeyRole, Record, RecordId, Status, Visibility,
+    ActingRole, Address, ApiKey, Chunk, Committer, Datanet, KeyRole, Record, RecordId,
+    SignaturePolicy, SignatureScheme, Status, VersionAct, Visibility,
 };
 pub use search::{Filters, Fusion, SearchHit, SearchOptions, SentenceEmbedder, Weights};

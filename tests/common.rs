@@ -34,8 +34,62 @@ pub(crate) fn id_of(content: &Value) -> RecordId {
     record_id_of(&provdb::ingest::canonical_object(map))
 }
 
-/// A row with `content`, signed by `key` as its contributor.
-pub(crate) fn signed_row(content: Value, key: &[u8; 32]) -> Value {
+/// The creation time `sign_row` gives a row that has none (a signature covers it).
+pub(crate) const SIGNED_AT_MS: i64 = 1_700_000_000_000;
+
+/// Signs `row` (content columns, and any of `license`, `created_at`, `supersedes`) by `key` as
+/// its contributor, as EIP-712 typed data for Datanet `datanet` on chain 1: sets
+/// `contributor`, `license` (`datanet()`'s CC-BY-4.0) and `created_at` (`SIGNED_AT_MS`) when
+/// missing, then `signature` over them.
+pub(crate) fn sign_row(row: &mut Value, key: &[u8; 32], datanet: &str) {
+    let object = row.as_object_mut().unwrap();
+    for column in ["contributor", "signature", "record_id"] {
+        object.remove(column);
+    }
+    let license = object
+        .entry("license")
+        .or_insert_with(|| "CC-BY-4.0".into())
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created_at_ms = object
+        .entry("created_at")
+        .or_insert_with(|| SIGNED_AT_MS.into())
+        .as_i64()
+        .unwrap();
+    let supersedes = object
+        .get("supersedes")
+        .map(|s| s.as_str().unwrap().parse().unwrap());
+    let mut content = object.clone();
+    for column in provdb::ingest::PROVENANCE_COLUMNS {
+        content.remove(column);
+    }
+    let fields = provdb::ingest::SignedFields {
+        datanet,
+        chain_id: 1,
+        record_id: record_id_of(&provdb::ingest::canonical_object(&content)),
+        license: &license,
+        created_at_ms,
+        supersedes,
+    };
+    let signature = provdb::ingest::sign_record(key, &fields).unwrap();
+    object.insert("contributor".into(), address(key).to_string().into());
+    object.insert(
+        "signature".into(),
+        format!("0x{}", hex::encode(signature)).into(),
+    );
+}
+
+/// A row with `content`, signed by `key` as its contributor for Datanet `datanet` (see
+/// `sign_row`).
+pub(crate) fn signed_row(content: Value, key: &[u8; 32], datanet: &str) -> Value {
+    let mut row = content;
+    sign_row(&mut row, key, datanet);
+    row
+}
+
+/// A row with `content`, signed by `key` under the old scheme: EIP-191 over the record id.
+pub(crate) fn eip191_signed_row(content: Value, key: &[u8; 32]) -> Value {
     let id = id_of(&content);
     let signature = provdb::ingest::sign_record_id(key, &id).unwrap();
     let mut row: Map<String, Value> = content.as_object().unwrap().clone();

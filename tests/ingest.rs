@@ -14,12 +14,10 @@ use crate::common::*;
 fn every_provenance_column_round_trips_and_exports_to_arrow() {
     let (dir, db) = fresh_db();
     datanet(&db, "papers", true);
-    let mut row = signed_row(
-        json!({"text": "lift of a wing in a slipstream", "title": "wings", "year": 1958}),
-        &ALICE_KEY,
-    );
+    let mut row = json!({"text": "lift of a wing in a slipstream", "title": "wings", "year": 1958});
     row["license"] = json!("MIT");
     row["created_at"] = json!(1_700_000_000_123i64);
+    sign_row(&mut row, &ALICE_KEY, "papers");
     row["quality"] = json!(0.75);
     let path = write_rows(dir.path(), "one.jsonl", &[row.clone()]);
     let report = db
@@ -70,6 +68,7 @@ fn every_provenance_column_round_trips_and_exports_to_arrow() {
     assert_eq!(text("status"), "approved");
     assert_eq!(text("datanet"), "papers");
     assert_eq!(text("signature"), row["signature"].as_str().unwrap());
+    assert_eq!(text("signature_scheme"), "eip712");
     let created = batch
         .column_by_name("created_at")
         .unwrap()

@@ -88,7 +88,8 @@ fn tombstoned_superseded_and_rejected_records_never_appear() {
             .unwrap();
         assert_eq!(hits.len(), 4, "{mode:?}");
     }
-    db.tombstone(&ids[0], address(&BOB_KEY)).unwrap();
+    db.tombstone(&ids[0], provdb::Committer::Admin(address(&BOB_KEY)))
+        .unwrap();
     let v2 = json!({"text": "boundary layer transition on a rough wing", "contributor": alice, "supersedes": ids[1].to_string()});
     ingest(&db, dir.path(), "v2.jsonl", &[v2]);
     let v2_id = id_of(&json!({"text": "boundary layer transition on a rough wing"}));
@@ -285,7 +286,7 @@ fn a_reopened_index_catches_up_and_equals_a_rebuild() {
     ingest(&db, dir.path(), "b.jsonl", &rows[150..]);
     db.tombstone(
         &id_of(&json!({"text": "record 42 about wing 0 and flow 9"})),
-        address(&BOB_KEY),
+        provdb::Committer::Admin(address(&BOB_KEY)),
     )
     .unwrap();
     let caught: Vec<_> = queries

@@ -230,7 +230,7 @@ fn bench_answers(dir: &Path, args: &Args) -> anyhow::Result<(Latency, Latency)> 
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
     let docs: Vec<_> = docs.into_iter().take(args.records).collect();
     let jsonl = dir.join("cranfield.jsonl");
-    provdb::demo::write_signed_jsonl(&docs, &jsonl)?;
+    provdb::demo::write_signed_jsonl(&docs, "cranfield", &jsonl)?;
     let embedder = load_embedder(None)?
         .ok_or_else(|| UserError("the embedder is missing: run scripts/fetch-models.sh".into()))?;
     let generator = LlamaModel::load(&model_files::default_generator_path())?;

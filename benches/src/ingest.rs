@@ -149,7 +149,7 @@ fn write_inputs(
         if copy > 0 {
             doc.title = format!("{} (variant {copy})", doc.title);
         }
-        let mut row = provdb::demo::signed_row(&doc)?;
+        let mut row = provdb::demo::signed_row(&doc, "bench")?;
         if !signed {
             row.remove("signature");
         }

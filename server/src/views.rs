@@ -81,10 +81,15 @@ pub(crate) struct RecordView {
     pub(crate) datanet: String,
     pub(crate) contributor: String,
     pub(crate) signature: Option<String>,
+    /// `eip712`, or `eip191` for the old scheme.
+    pub(crate) signature_scheme: Option<&'static str>,
     pub(crate) license: String,
     pub(crate) created_at: i64,
     pub(crate) version: u32,
     pub(crate) supersedes: Option<String>,
+    /// Who stored this version over the one it supersedes, and in which role.
+    pub(crate) stored_by: Option<String>,
+    pub(crate) stored_as: Option<&'static str>,
     pub(crate) quality: Option<f32>,
     pub(crate) status: &'static str,
     pub(crate) sequence: u64,
@@ -102,10 +107,13 @@ impl RecordView {
                 .signature
                 .as_ref()
                 .map(|s| format!("0x{}", hex::encode(s))),
+            signature_scheme: record.signature_scheme.map(|s| s.as_str()),
             license: record.license.clone(),
             created_at: record.created_at_ms,
             version: record.version,
             supersedes: record.supersedes.map(|s| s.to_string()),
+            stored_by: record.act.map(|act| act.by.to_string()),
+            stored_as: record.act.map(|act| act.role.as_str()),
             quality: record.quality,
             status: record.status.as_str(),
             sequence: record.sequence,

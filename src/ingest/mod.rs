@@ -17,14 +17,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use provdb_storage::{Address, BatchStart, Datanet, NewRecord, PreparedBatch, RecordId};
+use provdb_storage::{Address, BatchStart, Committer, Datanet, NewRecord, PreparedBatch, RecordId};
 use rayon::prelude::*;
 use serde::Serialize;
 
 pub use canonical::{canonical_object, canonical_object_with_span, write_canonical};
 pub use chunk::chunk_text;
 pub use row::PROVENANCE_COLUMNS;
-pub use signature::{address_of_key, sign_record_id, verify_signature};
+pub use signature::{
+    EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION, EIP712_RECORD_TYPE, SignedFields, address_of_key,
+    sign_record, sign_record_id, verify_signature,
+};
 
 use crate::db::{Db, now_ms};
 use crate::error::{Error, Location, Result};
@@ -47,6 +50,10 @@ pub struct IngestOptions {
     /// When set, a row without a signature must have this contributor (an uploader may only
     /// speak for others with their signatures; the HTTP server sets it for contributor keys).
     pub unsigned_only_from: Option<Address>,
+    /// Whose word the rows' `supersedes` links are (the HTTP server: the key's principal; the
+    /// command line: the rows' contributors). Storage refuses a version of another
+    /// contributor's record unless the committer curates the Datanet.
+    pub committer: Committer,
 }
 
 impl Default for IngestOptions {
@@ -58,6 +65,7 @@ impl Default for IngestOptions {
             max_record_bytes: 8 << 20,
             max_file_bytes: 4 << 30,
             unsigned_only_from: None,
+            committer: Committer::Contributors,
         }
     }
 }
@@ -115,6 +123,7 @@ struct Batch<'a> {
     source: &'a Path,
     progress: Progress<'a>,
     rows: u64,
+    committer: Committer,
 }
 
 impl Batch<'_> {
@@ -259,15 +268,20 @@ impl Batch<'_> {
             return Ok(None);
         };
         let store = &self.db.store;
+        let datanet = self.context.datanet;
         let reason = match store.record(&old_id)? {
             None => format!("supersedes unknown record {old_id}"),
-            Some(old) if old.datanet_id != self.context.datanet.id => {
+            Some(old) if old.datanet_id != datanet.id => {
                 format!("supersedes {old_id} of another datanet")
             }
             Some(_) if store.superseded_by(&old_id)?.is_some() => {
                 format!("{old_id} is already superseded")
             }
-            Some(_) => return Ok(None),
+            Some(old) => match store.version_act(datanet, record, &old, self.committer) {
+                Ok(_) => return Ok(None),
+                Err(e) if e.is_user_error() => e.to_string(),
+                Err(e) => return Err(e.into()),
+            },
         };
         Ok(Some(RowError {
             column: Some("supersedes".into()),
@@ -454,6 +468,7 @@ impl Db {
             source,
             progress,
             rows: 0,
+            committer: options.committer,
         }
     }
 
@@ -462,9 +477,9 @@ impl Db {
     fn ready<'a>(&self, mut batch: Batch<'a>, start: BatchStart) -> Result<ReadyInput<'a>> {
         let (locations, records): (Vec<Location>, Vec<NewRecord>) =
             std::mem::take(&mut batch.records).into_iter().unzip();
-        let prepared = self
-            .store
-            .prepare_batch(batch.context.datanet.id, records, start)?;
+        let prepared =
+            self.store
+                .prepare_batch(batch.context.datanet.id, records, batch.committer, start)?;
         Ok(ReadyInput {
             batch,
             locations,
@@ -512,9 +527,11 @@ impl Db {
                     let (locations, records): (Vec<Location>, Vec<NewRecord>) =
                         std::mem::take(&mut batch.records).into_iter().unzip();
                     report.content_bytes = content_bytes(&records);
-                    let outcome = self
-                        .store
-                        .try_commit_records(batch.context.datanet.id, records);
+                    let outcome = self.store.try_commit_records(
+                        batch.context.datanet.id,
+                        records,
+                        batch.committer,
+                    );
                     (locations, outcome)
                 }
             };

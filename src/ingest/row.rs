@@ -1,7 +1,7 @@
 //! Turns input rows into validated `NewRecord`s: provenance columns taken out, the rest checked
 //! against the Datanet's schema and put in canonical form, the text chunked (`prepare`, one row
-//! at a time); then hashed many at a time and each signature verified against its id
-//! (`hash_rows`).
+//! at a time); then hashed many at a time and each signature verified against its id and the
+//! provenance it covers (`hash_rows`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::canonical::{CanonicalMember, canonical_object_with_literal};
 use super::chunk::chunk_text;
-use super::signature::verify_signature;
+use super::signature::{SignedFields, verify_signature};
 
 /// Input columns that carry provenance instead of content. They are not hashed.
 pub const PROVENANCE_COLUMNS: [&str; 7] = [
@@ -170,7 +170,9 @@ pub(crate) fn prepare(
     let license = take_string(&mut fields, provenance, "license")?
         .map_or_else(|| datanet.license.clone(), Cow::into_owned);
     // CSV has no types: a provenance number may come as its text.
-    let created_at_ms = match fields.remove("created_at") {
+    let created_at = fields.remove("created_at");
+    let created_at_given = !matches!(created_at, None | Some(Value::Null));
+    let created_at_ms = match created_at {
         None | Some(Value::Null) => context.now_ms,
         Some(Value::Number(n)) => n
             .as_i64()
@@ -253,6 +255,7 @@ pub(crate) fn prepare(
             signature_hex,
             license,
             created_at_ms,
+            created_at_given,
             supersedes,
             quality,
             claimed_id,
@@ -273,6 +276,8 @@ struct Provenance {
     signature_hex: Option<String>,
     license: String,
     created_at_ms: i64,
+    /// Whether the row gave `created_at` (else it is the time of ingest).
+    created_at_given: bool,
     supersedes: Option<RecordId>,
     quality: Option<f32>,
     claimed_id: Option<String>,
@@ -328,10 +333,26 @@ fn finish(
         ));
     }
     let signature = match &rest.signature_hex {
-        Some(hex) => Some(
-            verify_signature(&record_id, hex, &contributor)
-                .map_err(|e| column_error("signature", e))?,
-        ),
+        Some(hex) => {
+            let fields = SignedFields {
+                datanet: &datanet.name,
+                chain_id: datanet.signatures.chain_id,
+                record_id,
+                license: &rest.license,
+                created_at_ms: rest.created_at_ms,
+                supersedes: rest.supersedes,
+            };
+            let (bytes, scheme) = verify_signature(
+                &fields,
+                rest.created_at_given,
+                hex,
+                &contributor,
+                &datanet.signatures,
+            )
+            .map_err(|e| column_error("signature", e))?;
+            record.signature_scheme = Some(scheme);
+            Some(bytes)
+        }
         None if datanet.require_signatures => {
             return Err(column_error(
                 "signature",

@@ -36,6 +36,9 @@ static RECORDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("chunk_count", DataType::UInt32, false),
         Field::new("content", DataType::Utf8, false),
         Field::new("text", DataType::Utf8, true),
+        Field::new("signature_scheme", DataType::Utf8, true),
+        Field::new("stored_by", DataType::Utf8, true),
+        Field::new("stored_as", DataType::Utf8, true),
     ]))
 });
 
@@ -188,6 +191,7 @@ fn column_builder(index: usize, capacity: usize) -> ColumnBuilder {
             let bytes_per_row = match index {
                 0 | 8 => 66,
                 4 => 132,
+                15 | 17 => 11,
                 13 => 512,
                 _ => 42,
             };
@@ -268,6 +272,16 @@ impl RecordsBatchBuilder {
                 (11, ColumnBuilder::U64(b)) => b.append_value(record.sequence),
                 (12, ColumnBuilder::U32(b)) => b.append_value(record.chunk_count),
                 (13, ColumnBuilder::Text(b)) => b.append_value(record.content()?),
+                (15, ColumnBuilder::Text(b)) => {
+                    b.append_option(record.signature_scheme.map(|s| s.as_str()))
+                }
+                (16, ColumnBuilder::Text(b)) => match &record.act {
+                    Some(act) => b.append_value(hex_into(&act.by.0, &mut hex)),
+                    None => b.append_null(),
+                },
+                (17, ColumnBuilder::Text(b)) => {
+                    b.append_option(record.act.map(|act| act.role.as_str()))
+                }
                 (_, ColumnBuilder::RecordText(b)) => b.append(record)?,
                 // Every index has the builder its type gets in `new`.
                 (_, ColumnBuilder::Text(b)) => b.append_null(),

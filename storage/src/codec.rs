@@ -1,10 +1,14 @@
 //! Value encoding: postcard (compact, versionless serde) for structs, big-endian for counters.
 //! Every decode failure becomes `StorageError::Corruption` naming the column family and key.
+//! Records and Datanets carry an extension after their struct (see `acts`): they are encoded
+//! and decoded only by `encode_record`/`decode_record` and `encode_datanet`/`decode_datanet`.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::acts::{RecordExtension, decode_policy, encode_policy};
 use crate::error::{Result, StorageError};
+use crate::model::{Datanet, Record};
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     encode_sized(value, 64)
@@ -24,6 +28,52 @@ pub(crate) fn decode<T: DeserializeOwned>(cf: &'static str, key: &[u8], bytes: &
     })
 }
 
+/// A record's stored value: its struct, then its extension.
+pub(crate) fn encode_record(record: &Record) -> Result<Vec<u8>> {
+    let mut bytes = encode_sized(record, record.content.len() + 256)?;
+    let extension = RecordExtension {
+        scheme: record.signature_scheme,
+        act: record.act,
+    };
+    extension.encode_into(&mut bytes);
+    Ok(bytes)
+}
+
+/// Decodes a record's stored value (with or without extension).
+pub(crate) fn decode_record(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<Record> {
+    let corrupt = |reason: String| StorageError::Corruption {
+        cf,
+        key: hex::encode(key),
+        reason,
+    };
+    let (mut record, rest): (Record, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let extension = RecordExtension::decode(rest, record.signature.is_some()).map_err(corrupt)?;
+    record.signature_scheme = extension.scheme;
+    record.act = extension.act;
+    Ok(record)
+}
+
+/// A Datanet's stored value: its struct, then its signature policy.
+pub(crate) fn encode_datanet(datanet: &Datanet) -> Result<Vec<u8>> {
+    let mut bytes = encode(datanet)?;
+    encode_policy(&datanet.signatures, &mut bytes);
+    Ok(bytes)
+}
+
+/// Decodes a Datanet's stored value (with or without extension).
+pub(crate) fn decode_datanet(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<Datanet> {
+    let corrupt = |reason: String| StorageError::Corruption {
+        cf,
+        key: hex::encode(key),
+        reason,
+    };
+    let (mut datanet, rest): (Datanet, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt(e.to_string()))?;
+    datanet.signatures = decode_policy(rest).map_err(corrupt)?;
+    Ok(datanet)
+}
+
 pub(crate) fn decode_u64(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<u64> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| StorageError::Corruption {
         cf,
@@ -38,7 +88,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::{Address, Record, RecordId, Status};
+    use crate::acts::{ActingRole, SignatureScheme, VersionAct};
+    use crate::model::{Address, RecordId, Status};
 
     proptest! {
         #[test]
@@ -47,18 +98,24 @@ mod tests {
             content in ".*", version in 1u32.., quality in proptest::option::of(0f32..=1.0), seq in any::<u64>(),
         ) {
             let record = Record {
-                record_id: RecordId(id), datanet_id: 7, contributor: Address(who), signature: sig,
+                record_id: RecordId(id), datanet_id: 7, contributor: Address(who), signature: sig.clone(),
                 license: "MIT".into(), created_at_ms: -5, version, supersedes: Some(RecordId(id)),
                 quality, status: Status::Slashed, content, text_span: Some((1, 2)), sequence: seq, first_chunk_id: seq / 2, chunk_ranges: vec![(0, 1), (1, 2)],
+                signature_scheme: sig.as_ref().map(|_| SignatureScheme::Eip712),
+                act: Some(VersionAct { by: Address(who), role: ActingRole::Curator }),
             };
-            let bytes = encode(&record).unwrap();
-            let back: Record = decode("records", &id, &bytes).unwrap();
-            prop_assert_eq!(back, record);
+            let bytes = encode_record(&record).unwrap();
+            let back = decode_record("records", &id, &bytes).unwrap();
+            prop_assert_eq!(&back, &record);
+            // A value written before extensions reads as EIP-191 with no act.
+            let old = decode_record("records", &id, &encode(&record).unwrap()).unwrap();
+            prop_assert_eq!(old.signature_scheme, record.signature.as_ref().map(|_| SignatureScheme::Eip191));
+            prop_assert_eq!(old.act, None);
         }
 
         #[test]
         fn garbage_is_corruption_not_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            if let Err(e) = decode::<Record>("records", b"k", &bytes) {
+            if let Err(e) = decode_record("records", b"k", &bytes) {
                 prop_assert!(matches!(e, StorageError::Corruption { .. }), "{e}");
             }
         }

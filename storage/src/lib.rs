@@ -22,6 +22,7 @@
 //!   records.
 
 mod access;
+mod acts;
 mod arrow_export;
 mod codec;
 mod error;
@@ -35,6 +36,10 @@ mod store;
 mod view;
 
 pub use access::{AccessRequest, ApiKey, Curator, KeyRole, MAX_ACCESS_MESSAGE_BYTES};
+pub use acts::{
+    ActingRole, Committer, DEFAULT_CHAIN_ID, SignaturePolicy, SignatureScheme, VersionAct,
+    version_rule,
+};
 pub use arrow_export::{
     RecordsBatchBuilder, chunks_schema, chunks_to_batch, chunks_to_batch_projected, records_schema,
     records_to_batch, records_to_batch_projected,

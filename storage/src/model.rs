@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::acts::{SignaturePolicy, SignatureScheme, VersionAct};
 use crate::error::StorageError;
 use crate::hash::{hex32, keccak256, keccak256_each};
 
@@ -202,8 +203,12 @@ pub struct Datanet {
     pub text_column: String,
     /// Optional typed schema; without it any JSON object with the text column is accepted.
     pub schema: Option<Vec<ColumnSpec>>,
-    /// Whether every record must carry a valid EIP-191 signature by its contributor.
+    /// Whether every record must carry a valid signature by its contributor.
     pub require_signatures: bool,
+    /// Which signatures it accepts, and the chain id of their EIP-712 domain. Stored in the
+    /// value's extension (see `acts`), not by serde.
+    #[serde(skip)]
+    pub signatures: SignaturePolicy,
     /// Who may read it.
     pub visibility: Visibility,
     /// The owner (curator) address, if any.
@@ -228,6 +233,7 @@ impl Datanet {
             text_column: "text".into(),
             schema: None,
             require_signatures: false,
+            signatures: SignaturePolicy::default(),
             visibility: Visibility::Public,
             owner: None,
             initial_status: Status::Approved,
@@ -263,7 +269,7 @@ pub struct Record {
     pub datanet_id: DatanetId,
     /// Who contributed it.
     pub contributor: Address,
-    /// EIP-191 signature by `contributor` over `record_id` (65 bytes), if given.
+    /// Signature by `contributor` (65 bytes, r ‖ s ‖ v), if given, under `signature_scheme`.
     pub signature: Option<Vec<u8>>,
     /// License of this record.
     pub license: String,
@@ -287,6 +293,14 @@ pub struct Record {
     pub first_chunk_id: u64,
     /// Byte ranges of its chunks in its text (the chunks' text is sliced from it on read).
     pub chunk_ranges: Vec<(u32, u32)>,
+    /// What the signature was made over (`None` without one). Stored in the value's extension
+    /// (see `acts`), not by serde.
+    #[serde(skip)]
+    pub signature_scheme: Option<SignatureScheme>,
+    /// Who stored this version over the one it supersedes, and in which role (`None` for a
+    /// first version, and for versions stored before acts were recorded). In the extension.
+    #[serde(skip)]
+    pub act: Option<VersionAct>,
 }
 
 impl Record {
@@ -388,6 +402,8 @@ pub struct NewRecord {
     pub contributor: Address,
     /// Verified signature, if any.
     pub signature: Option<Vec<u8>>,
+    /// What the signature was verified over (`None` without one).
+    pub signature_scheme: Option<SignatureScheme>,
     /// License.
     pub license: String,
     /// Creation time in ms.
@@ -433,6 +449,7 @@ impl NewRecord {
             text_span,
             contributor,
             signature: None,
+            signature_scheme: None,
             license: String::new(),
             created_at_ms: 0,
             supersedes: None,

@@ -9,12 +9,13 @@
 //! order; LEB128 varints, zigzag for `i64`; arrays as raw bytes; `Option` as a 0/1 tag; `f32`
 //! as 4 little-endian bytes; enums as their variant index; strings and byte vectors as a varint
 //! length and the bytes): serde's visitors cost more than the scan itself. Invariant: it reads
-//! what `codec::encode(&Record)` writes, up to the chunk ranges that end the value (no view
-//! needs them); the property test below holds the two together, and any change to `Record`
-//! must change both.
+//! what `codec::encode_record` writes: the struct, whose chunk ranges it skips (no view needs
+//! them), then the extension (`acts`; absent in values written before it); the property test
+//! below holds the two together, and any change to `Record` must change both.
 
 use std::borrow::Cow;
 
+use crate::acts::{RecordExtension, SignatureScheme, VersionAct};
 use crate::error::{Result, StorageError};
 use crate::model::{Address, DatanetId, Record, RecordId, Status, bad_text_span, unescape_literal};
 
@@ -51,6 +52,10 @@ pub struct RecordView<'a> {
     pub first_chunk_id: u64,
     /// Number of chunks.
     pub chunk_count: u32,
+    /// What the signature was made over.
+    pub signature_scheme: Option<SignatureScheme>,
+    /// Who stored this version over the one it supersedes, in which role.
+    pub act: Option<VersionAct>,
 }
 
 /// A cursor over one stored value; every failure names the value's column family and key.
@@ -180,9 +185,15 @@ impl<'a> RecordView<'a> {
         };
         let sequence = r.u64()?;
         let first_chunk_id = r.u64()?;
-        // The chunks' byte ranges (`chunk_count` pairs of varints) end the value; a view does
-        // not need them, and scans do not pay to read them.
+        // The chunks' byte ranges (`chunk_count` pairs of varints): a view does not need them,
+        // only skips them to the extension.
         let chunk_count = r.u32()?;
+        for _ in 0..chunk_count {
+            r.u32()?;
+            r.u32()?;
+        }
+        let extension = RecordExtension::decode(&r.bytes[r.at..], signature.is_some())
+            .map_err(|e| r.corrupt(&e))?;
         Ok(Self {
             record_id,
             datanet_id,
@@ -199,6 +210,8 @@ impl<'a> RecordView<'a> {
             sequence,
             first_chunk_id,
             chunk_count,
+            signature_scheme: extension.scheme,
+            act: extension.act,
         })
     }
 
@@ -315,6 +328,8 @@ impl Record {
             sequence: self.sequence,
             first_chunk_id: self.first_chunk_id,
             chunk_count: self.chunk_ranges.len() as u32,
+            signature_scheme: self.signature_scheme,
+            act: self.act,
         }
     }
 }
@@ -324,7 +339,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::codec::encode;
+    use crate::acts::ActingRole;
+    use crate::codec::encode_record as encode;
 
     fn record(content: String, span: Option<(u32, u32)>, ranges: usize) -> Record {
         Record {
@@ -343,6 +359,11 @@ mod tests {
             sequence: 77,
             first_chunk_id: 1 << 40,
             chunk_ranges: (0..ranges as u32).map(|i| (i, i + 1)).collect(),
+            signature_scheme: Some(SignatureScheme::Eip712),
+            act: Some(VersionAct {
+                by: Address([5; 20]),
+                role: ActingRole::Curator,
+            }),
         }
     }
 
@@ -359,6 +380,7 @@ mod tests {
             let content = format!("{{\"text\":{literal}}}");
             let span = Some((8, 8 + literal.len() as u32));
             let mut stored = record(content, span, ranges);
+            stored.signature_scheme = signature.as_ref().map(|_| SignatureScheme::Eip191);
             stored.signature = signature;
             stored.quality = quality.filter(|q| !q.is_nan());
             stored.sequence = seq;

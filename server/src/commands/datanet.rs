@@ -39,9 +39,12 @@ pub(crate) struct DatanetCreateArgs {
     /// Typed schema, JSON: {"columns":[{"name":"title","type":"string","required":true},...]}.
     #[arg(long)]
     schema: Option<PathBuf>,
-    /// Refuse records without a valid EIP-191 signature by their contributor.
+    /// Refuse records without a valid EIP-712 signature by their contributor.
     #[arg(long)]
     require_signatures: bool,
+    /// The chain id of the EIP-712 domain its records are signed in.
+    #[arg(long, default_value_t = provdb::storage::DEFAULT_CHAIN_ID)]
+    chain_id: u64,
     /// Only the owner and grantees may read it.
     #[arg(long)]
     private: bool,
@@ -111,6 +114,10 @@ fn create(db: &Db, json: bool, args: DatanetCreateArgs) -> anyhow::Result<()> {
         text_column: args.text_column,
         schema,
         require_signatures: args.require_signatures,
+        signatures: provdb::SignaturePolicy {
+            chain_id: args.chain_id,
+            accepts_eip191: false,
+        },
         visibility: if args.private {
             Visibility::Private
         } else {
@@ -148,11 +155,16 @@ pub(crate) fn print_info(info: &DatanetInfo) -> anyhow::Result<()> {
         ("text column", info.text_column.clone()),
         (
             "signatures",
-            if info.require_signatures {
-                "required".into()
-            } else {
-                "optional".into()
-            },
+            format!(
+                "{} ({} on chain {})",
+                if info.require_signatures {
+                    "required"
+                } else {
+                    "optional"
+                },
+                info.signature_schemes.join(", "),
+                info.chain_id
+            ),
         ),
         ("visibility", info.visibility.to_string()),
         ("owner", owner),

@@ -23,6 +23,9 @@ pub(crate) struct ConvertSmartArgs {
     /// Output JSONL file.
     #[arg(long)]
     out: PathBuf,
+    /// The Datanet the records are signed for (EIP-712 signatures name it).
+    #[arg(long, default_value = "cranfield")]
+    datanet: String,
 }
 
 /// `provdb demo`.
@@ -44,7 +47,7 @@ pub(crate) struct DemoArgs {
 
 pub(crate) fn convert_smart(args: ConvertSmartArgs) -> anyhow::Result<()> {
     let docs = provdb::smart::read_collection_documents(&args.collection)?;
-    let written = provdb::demo::write_signed_jsonl(&docs, &args.out)?;
+    let written = provdb::demo::write_signed_jsonl(&docs, &args.datanet, &args.out)?;
     println!("wrote {written} signed records to {}", args.out.display());
     Ok(())
 }
@@ -70,7 +73,7 @@ pub(crate) fn run(data: &Path, args: DemoArgs) -> anyhow::Result<()> {
         docs.truncate(limit);
     }
     let jsonl = data.join(format!("{name}.jsonl"));
-    let written = provdb::demo::write_signed_jsonl(&docs, &jsonl)?;
+    let written = provdb::demo::write_signed_jsonl(&docs, &name, &jsonl)?;
     let authors = provdb::smart::authors_of(&docs).len();
     println!(
         "   {written} records by {authors} authors, signed in {:.2} s -> {}",

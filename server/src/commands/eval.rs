@@ -69,7 +69,7 @@ fn ir(json: bool, args: EvalIrArgs) -> anyhow::Result<()> {
     let db = Db::init(tmp.path().join("data"))?.with_embedder(embedder);
     db.create_datanet(Datanet::new("eval"))?;
     let input = tmp.path().join("documents.jsonl");
-    provdb::demo::write_signed_jsonl(&collection.documents, &input)?;
+    provdb::demo::write_signed_jsonl(&collection.documents, "eval", &input)?;
     db.ingest_file("eval", &input, &IngestOptions::default())?;
     let started = Instant::now();
     let bar = progress("index");

@@ -34,7 +34,7 @@ pub(crate) enum RecordCommand {
     Remove {
         /// Record id (0x...).
         id: RecordId,
-        /// Who removes it.
+        /// Who removes it: the record's contributor, or the owner or a curator of its Datanet.
         #[arg(long)]
         by: Address,
     },
@@ -95,7 +95,7 @@ pub(crate) fn change(data: &Path, command: RecordCommand) -> anyhow::Result<()> 
             );
         }
         RecordCommand::Remove { id, by } => {
-            let sequence = db.tombstone(&id, by)?;
+            let sequence = db.tombstone(&id, provdb::Committer::Principal(by))?;
             println!("record {id} removed by a tombstone (sequence {sequence})");
         }
     }

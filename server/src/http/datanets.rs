@@ -44,6 +44,8 @@ pub(crate) struct CreateDatanet {
     text_column: Option<String>,
     #[serde(default)]
     require_signatures: bool,
+    /// The chain id of the EIP-712 domain its records are signed in (default 1).
+    chain_id: Option<u64>,
     #[serde(default)]
     private: bool,
     /// New records wait for a curator ("pending") or are approved on ingest ("approved").
@@ -62,6 +64,9 @@ pub(crate) async fn create(
     datanet.license = body.license.unwrap_or(datanet.license);
     datanet.text_column = body.text_column.unwrap_or(datanet.text_column);
     datanet.require_signatures = body.require_signatures;
+    if let Some(chain_id) = body.chain_id {
+        datanet.signatures.chain_id = chain_id;
+    }
     datanet.owner = Some(auth.0.address);
     if body.private {
         datanet.visibility = Visibility::Private;

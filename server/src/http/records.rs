@@ -1,6 +1,10 @@
 //! Record routes: upload a file into a Datanet (streamed to a temporary file under a size
 //! limit, then ingested all or nothing like `provdb ingest`), list, read one with its
 //! provenance, change its curation, remove it (a tombstone).
+//!
+//! Uploads and removals commit as the key's principal ([`committer`]): storage lets a version
+//! replace a record only for that record's contributor, or for the Datanet's owner, a curator
+//! or an admin acting as curator, and records which.
 
 use std::io::Write;
 
@@ -8,7 +12,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use futures::StreamExt;
-use provdb::{DatanetRole, IngestOptions, KeyRole, RecordId, Status};
+use provdb::{Committer, DatanetRole, IngestOptions, KeyRole, Principal, RecordId, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -45,6 +49,16 @@ fn safe_file_name(name: Option<&str>, extension: &str) -> String {
     let stem = stem.strip_suffix(&format!(".{extension}")).unwrap_or(stem);
     let stem = if stem.is_empty() { "upload" } else { stem };
     format!("{stem}.{extension}")
+}
+
+/// Whose word a key's uploads and removals are: an admin may act as curator anywhere; any
+/// other key speaks for its own address (storage checks where it curates).
+fn committer(who: &Principal) -> Committer {
+    if who.role == KeyRole::Admin {
+        Committer::Admin(who.address)
+    } else {
+        Committer::Principal(who.address)
+    }
 }
 
 /// `POST /v1/datanets/{name}/records`: the body is the file.
@@ -104,6 +118,7 @@ pub(crate) async fn upload(
         skip_invalid: query.skip_invalid,
         rejects_path: Some(rejects_path.clone()),
         unsigned_only_from,
+        committer: committer(&who),
         ..IngestOptions::default()
     };
     let ingest_state = state.clone();
@@ -173,7 +188,7 @@ fn parse_record_id(text: &str) -> ApiResult<RecordId> {
 /// The record and the caller's standing on its Datanet; 404 for a record it may not read.
 fn readable_record(
     state: &Shared,
-    who: &provdb::Principal,
+    who: &Principal,
     id: &RecordId,
 ) -> ApiResult<(provdb::Record, provdb::Datanet, DatanetRole)> {
     let not_found = || ApiError::not_found(format!("unknown record {id}"));
@@ -236,7 +251,8 @@ pub(crate) async fn curate(
     .await
 }
 
-/// `DELETE /v1/records/{id}`: its contributor or a curator stores a tombstone.
+/// `DELETE /v1/records/{id}`: its contributor or a curator stores a tombstone (storage checks
+/// the rule again and records who removed it, in which role).
 pub(crate) async fn remove(
     State(state): State<Shared>,
     Auth(who): Auth,
@@ -244,11 +260,12 @@ pub(crate) async fn remove(
 ) -> ApiResult<Json<Value>> {
     let id = parse_record_id(&id)?;
     blocking(move || {
-        let (record, _, role) = readable_record(&state, &who, &id)?;
-        if record.contributor != who.address {
-            require_on(role, DatanetRole::Curator, "removing another's record")?;
+        let (record, datanet, role) = readable_record(&state, &who, &id)?;
+        if record.contributor != who.address && role < DatanetRole::Curator {
+            let rule = provdb::storage::version_rule(&id, &record.contributor, &datanet.name);
+            return Err(ApiError::forbidden(rule));
         }
-        let sequence = state.db.tombstone(&id, who.address)?;
+        let sequence = state.db.tombstone(&id, committer(&who))?;
         Ok(Json(json!({ "sequence": sequence })))
     })
     .await

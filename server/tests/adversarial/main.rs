@@ -16,3 +16,6 @@ mod ledger_check;
 mod private;
 #[path = "../served.rs"]
 mod served;
+
+mod signatures;
+mod versions;

@@ -1,15 +1,21 @@
 //! Mutations of records: ingest batches, status changes and tombstones.
+//!
+//! Invariant: versions belong to their contributor. Every `supersedes` link and tombstone is
+//! checked here, under the writer lock, against the batch's [`Committer`]
+//! ([`Store::version_act`]), so no caller can skip the check; a refusal refuses the whole batch
+//! before anything is written, and an accepted version stores who acted and in which role.
 
 use std::collections::{HashMap, HashSet};
 
 use rocksdb::WriteBatch;
 
 use super::Store;
-use super::encode::{BatchStart, RecordWrites, Stamp};
+use super::encode::{BatchStart, RecordWrites, Stamp, Version};
+use crate::acts::{ActingRole, Committer, SignatureScheme, VersionAct, version_rule};
 use crate::codec::encode;
 use crate::error::{Result, StorageError};
 use crate::keys::*;
-use crate::model::{Address, BatchReceipt, LogEntry, NewRecord, RecordId, Status};
+use crate::model::{Address, BatchReceipt, Datanet, LogEntry, NewRecord, Record, RecordId, Status};
 
 /// Largest number of records one batch may carry.
 pub(crate) const MAX_BATCH_RECORDS: usize = 1_000_000;
@@ -20,21 +26,33 @@ impl Store {
     ///
     /// Refuses the whole batch when a record's id is not the hash of its content, when an id is
     /// already stored or repeats within the batch, or when `supersedes` names a record that is
-    /// missing, of another Datanet, tombstoned or already superseded.
+    /// missing, of another Datanet, tombstoned, already superseded, or another contributor's
+    /// (see [`Store::version_act`]).
+    /// The records speak for their contributors (`Committer::Contributors`): a version may
+    /// supersede only a record of its own contributor.
     pub fn commit_records(&self, datanet_id: u32, records: Vec<NewRecord>) -> Result<BatchReceipt> {
-        self.try_commit_records(datanet_id, records)
+        self.try_commit_records(datanet_id, records, Committer::Contributors)
             .map_err(|uncommitted| uncommitted.error)
     }
 
-    /// `commit_records`, giving the records back when a check refuses the batch, so that a
-    /// caller can find the records at fault, drop them and try again without checking every
-    /// record twice when none is.
+    /// `commit_records` for `committer`, giving the records back when a check refuses the
+    /// batch, so that a caller can find the records at fault, drop them and try again without
+    /// checking every record twice when none is.
     pub fn try_commit_records(
         &self,
         datanet_id: u32,
         records: Vec<NewRecord>,
+        committer: Committer,
     ) -> std::result::Result<BatchReceipt, Box<Uncommitted>> {
-        self.commit_versions(datanet_id, records, None)
+        let by_id = sorted_by_id(&records);
+        let prepared = PreparedBatch {
+            datanet_id,
+            records,
+            by_id,
+            committer,
+            encoded: None,
+        };
+        self.commit_batch(prepared, None)
     }
 
     /// Where the next batch would start if it committed now.
@@ -55,6 +73,7 @@ impl Store {
         &self,
         datanet_id: u32,
         records: Vec<NewRecord>,
+        committer: Committer,
         start: BatchStart,
     ) -> Result<PreparedBatch> {
         let by_id = sorted_by_id(&records);
@@ -68,7 +87,7 @@ impl Store {
                 status,
                 start,
             };
-            let versions = vec![1; records.len()];
+            let versions = vec![Version::FIRST; records.len()];
             Some((
                 stamp,
                 self.record_writes(&records, &by_id, &versions, &stamp)?,
@@ -80,6 +99,7 @@ impl Store {
             datanet_id,
             records,
             by_id,
+            committer,
             encoded,
         })
     }
@@ -92,23 +112,6 @@ impl Store {
         self.commit_batch(prepared, None)
     }
 
-    /// `commit_records`, with every record given `status` instead of the Datanet's initial one.
-    fn commit_versions(
-        &self,
-        datanet_id: u32,
-        records: Vec<NewRecord>,
-        status: Option<Status>,
-    ) -> std::result::Result<BatchReceipt, Box<Uncommitted>> {
-        let by_id = sorted_by_id(&records);
-        let prepared = PreparedBatch {
-            datanet_id,
-            records,
-            by_id,
-            encoded: None,
-        };
-        self.commit_batch(prepared, status)
-    }
-
     fn commit_batch(
         &self,
         prepared: PreparedBatch,
@@ -119,6 +122,7 @@ impl Store {
                 prepared.datanet_id,
                 &prepared.records,
                 &prepared.by_id,
+                prepared.committer,
                 status,
                 counters,
             )
@@ -144,6 +148,7 @@ impl Store {
         datanet_id: u32,
         records: &[NewRecord],
         by_id: &[usize],
+        committer: Committer,
         status: Option<Status>,
         counters: std::sync::MutexGuard<'a, super::Counters>,
     ) -> Result<CheckedBatch<'a>> {
@@ -182,7 +187,7 @@ impl Store {
                 return Err(StorageError::DuplicateRecord(id.to_string()));
             }
         }
-        let versions = self.resolve_versions(datanet_id, records)?;
+        let versions = self.resolve_versions(datanet_id, records, committer)?;
         Ok(CheckedBatch {
             counters,
             status,
@@ -201,6 +206,7 @@ impl Store {
             datanet_id,
             records,
             by_id,
+            committer: _,
             encoded,
         } = prepared;
         let CheckedBatch {
@@ -220,7 +226,7 @@ impl Store {
             mut batch,
             end_chunk_id,
         } = match encoded {
-            // Built with version 1 for all (none supersedes): what `versions` holds then.
+            // Built as first versions (none supersedes): what `versions` holds then.
             Some((built_for, writes)) if built_for == stamp => writes,
             _ => self.record_writes(&records, &by_id, &versions, &stamp)?,
         };
@@ -275,13 +281,21 @@ impl Store {
         Ok(receipt)
     }
 
-    /// The version number of each new record, checking every `supersedes` link.
-    fn resolve_versions(&self, datanet_id: u32, records: &[NewRecord]) -> Result<Vec<u32>> {
+    /// The version of each new record, checking every `supersedes` link: the old version is
+    /// of this Datanet, live, not yet superseded, and the committer may replace it
+    /// ([`Store::version_act`]).
+    fn resolve_versions(
+        &self,
+        datanet_id: u32,
+        records: &[NewRecord],
+        committer: Committer,
+    ) -> Result<Vec<Version>> {
         let mut targets_in_batch = HashSet::new();
         let mut versions = Vec::with_capacity(records.len());
+        let mut datanet = None;
         for record in records {
             let Some(old_id) = record.supersedes else {
-                versions.push(1);
+                versions.push(Version::FIRST);
                 continue;
             };
             let old = self
@@ -302,13 +316,70 @@ impl Store {
             if self.superseded_by(&old_id)?.is_some() || !targets_in_batch.insert(old_id) {
                 return refuse("it is already superseded");
             }
-            versions.push(
-                old.version
-                    .checked_add(1)
-                    .ok_or_else(|| StorageError::Invalid("version overflow".into()))?,
-            );
+            let datanet = match &datanet {
+                Some(datanet) => datanet,
+                None => datanet.insert(self.datanet_by_id(datanet_id)?),
+            };
+            let act = self.version_act(datanet, record, &old, committer)?;
+            let number = old
+                .version
+                .checked_add(1)
+                .ok_or_else(|| StorageError::Invalid("version overflow".into()))?;
+            versions.push(Version {
+                number,
+                act: Some(act),
+            });
         }
         Ok(versions)
+    }
+
+    /// Who may store `new` over `old`, a record of `datanet`, and in which role: the rule that
+    /// versions belong to their contributor. `old`'s contributor may, when `committer` speaks
+    /// for them (the command line; their own key; or anyone carrying their EIP-712 signature,
+    /// which covers `supersedes`); otherwise the committer acts as curator and must be the
+    /// Datanet's owner, one of its curators, or an administrator. Ingest checks rows with this
+    /// before committing, so that the error names the row.
+    pub fn version_act(
+        &self,
+        datanet: &Datanet,
+        new: &NewRecord,
+        old: &Record,
+        committer: Committer,
+    ) -> Result<VersionAct> {
+        let contributor_signed =
+            new.signature.is_some() && new.signature_scheme == Some(SignatureScheme::Eip712);
+        let speaks_for_contributor = match committer {
+            Committer::Contributors => true,
+            Committer::Principal(by) | Committer::Admin(by) => {
+                by == new.contributor || contributor_signed
+            }
+        };
+        if speaks_for_contributor && new.contributor == old.contributor {
+            return Ok(VersionAct {
+                by: old.contributor,
+                role: ActingRole::Contributor,
+            });
+        }
+        let role = match committer {
+            Committer::Principal(by) | Committer::Admin(by) if datanet.owner == Some(by) => {
+                Some((by, ActingRole::Owner))
+            }
+            Committer::Principal(by) | Committer::Admin(by)
+                if self.is_curator(datanet.id, &by)? =>
+            {
+                Some((by, ActingRole::Curator))
+            }
+            Committer::Admin(by) => Some((by, ActingRole::Admin)),
+            _ => None,
+        };
+        match role {
+            Some((by, role)) => Ok(VersionAct { by, role }),
+            None => Err(StorageError::Invalid(version_rule(
+                &old.record_id,
+                &old.contributor,
+                &datanet.name,
+            ))),
+        }
     }
 
     fn contributor_counts(
@@ -388,7 +459,7 @@ impl Store {
         batch.put_cf(
             self.cf(CF_RECORDS)?,
             record_key(record_id),
-            encode(&record)?,
+            crate::codec::encode_record(&record)?,
         );
         let mut stats = self.stats(record.datanet_id)?;
         stats.last_sequence = counters.sequence + 1;
@@ -406,22 +477,33 @@ impl Store {
     }
 
     /// Removes a record by storing a tombstone version that supersedes it. The old versions
-    /// stay readable as history. `by` is who removed it; `now_ms` the time.
+    /// stay readable as history. `by` is who removes it (the tombstone's contributor; the
+    /// record's own contributor under `Committer::Contributors`), and must be allowed to
+    /// (see [`Store::version_act`]); `now_ms` the time.
     pub fn tombstone(
         &self,
         record_id: &RecordId,
-        by: Address,
+        by: Committer,
         now_ms: i64,
     ) -> Result<BatchReceipt> {
         let old = self
             .record(record_id)?
             .ok_or_else(|| StorageError::UnknownRecord(record_id.to_string()))?;
         let content = format!("{{\"tombstone_of\":\"{record_id}\"}}");
-        let mut tombstone = NewRecord::new(content, None, by);
+        let contributor = by.address().unwrap_or(old.contributor);
+        let mut tombstone = NewRecord::new(content, None, contributor);
         tombstone.license = old.license.clone();
         tombstone.created_at_ms = now_ms;
         tombstone.supersedes = Some(*record_id);
-        self.commit_versions(old.datanet_id, vec![tombstone], Some(Status::Tombstoned))
+        let by_id = sorted_by_id(std::slice::from_ref(&tombstone));
+        let prepared = PreparedBatch {
+            datanet_id: old.datanet_id,
+            records: vec![tombstone],
+            by_id,
+            committer: by,
+            encoded: None,
+        };
+        self.commit_batch(prepared, Some(Status::Tombstoned))
             .map_err(|uncommitted| uncommitted.error)
     }
 }
@@ -440,7 +522,7 @@ pub struct Uncommitted {
 struct CheckedBatch<'a> {
     counters: std::sync::MutexGuard<'a, super::Counters>,
     status: Status,
-    versions: Vec<u32>,
+    versions: Vec<Version>,
 }
 
 /// A batch ready for [`Store::try_commit_prepared`] (see [`Store::prepare_batch`]).
@@ -449,6 +531,8 @@ pub struct PreparedBatch {
     records: Vec<NewRecord>,
     /// Positions in record-id order.
     by_id: Vec<usize>,
+    /// Whose word its `supersedes` links are.
+    committer: Committer,
     /// The record writes, and what they were built for.
     encoded: Option<(Stamp, RecordWrites)>,
 }

@@ -3,17 +3,33 @@
 //! pages. They can be built off the writer lock, before the commit, for an assumed start
 //! ([`BatchStart`]); the commit uses them only when the assumption holds.
 //!
-//! Invariant: a record's value is exactly the postcard encoding of the `Record` it stores;
-//! [`StoredRecord`] writes it by hand from a borrowed `NewRecord` (field for field the layout
+//! Invariant: a record's value is exactly `codec::encode_record` of the `Record` it stores (its
+//! postcard encoding, then its extension); [`StoredRecord`] writes it by hand from a borrowed `NewRecord` (field for field the layout
 //! `RecordView` reads; a property test holds it to `codec::encode(&Record)`), so that nothing
 //! is moved or copied before the batch.
 
 use rocksdb::WriteBatch;
 
 use super::Store;
+use crate::acts::{RecordExtension, VersionAct};
 use crate::error::Result;
 use crate::keys::*;
 use crate::model::{DatanetId, NewRecord, RecordId, Status};
+
+/// A new record's version number, and who stored it over the version it supersedes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Version {
+    pub(crate) number: u32,
+    pub(crate) act: Option<VersionAct>,
+}
+
+impl Version {
+    /// A first version.
+    pub(crate) const FIRST: Self = Self {
+        number: 1,
+        act: None,
+    };
+}
 
 /// Where a batch starts: its sequence number and its first chunk id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +71,7 @@ impl Store {
         &self,
         records: &[NewRecord],
         by_id: &[usize],
-        versions: &[u32],
+        versions: &[Version],
         stamp: &Stamp,
     ) -> Result<RecordWrites> {
         // Sized up front: a growing batch would copy itself over and over.
@@ -77,7 +93,8 @@ impl Store {
             let stored = StoredRecord {
                 new: record,
                 datanet_id: stamp.datanet_id,
-                version: versions[i],
+                version: versions[i].number,
+                act: versions[i].act,
                 status: stamp.status,
                 sequence: stamp.start.sequence,
                 first_chunk_id: first_chunk_ids[i],
@@ -132,6 +149,7 @@ pub(crate) struct StoredRecord<'a> {
     pub(crate) new: &'a NewRecord,
     pub(crate) datanet_id: DatanetId,
     pub(crate) version: u32,
+    pub(crate) act: Option<VersionAct>,
     pub(crate) status: Status,
     pub(crate) sequence: u64,
     pub(crate) first_chunk_id: u64,
@@ -190,6 +208,11 @@ impl StoredRecord<'_> {
             varint(out, u64::from(chunk.start_byte));
             varint(out, u64::from(chunk.end_byte));
         }
+        let extension = RecordExtension {
+            scheme: new.signature.as_ref().and(new.signature_scheme),
+            act: self.act,
+        };
+        extension.encode_into(out);
     }
 }
 
@@ -231,7 +254,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::codec::encode;
+    use crate::acts::{ActingRole, SignatureScheme};
+    use crate::codec::encode_record;
     use crate::model::{Address, NewChunk, Record};
 
     proptest! {
@@ -245,6 +269,8 @@ mod tests {
             supersedes in proptest::option::of(any::<[u8; 32]>()),
             created_at_ms in prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX), Just(-1i64)],
             version in 1u32..5,
+            eip712 in any::<bool>(),
+            acted in proptest::option::of(any::<[u8; 20]>()),
             sequence in prop_oneof![any::<u64>(), Just(u64::MAX), 0u64..200],
             first_chunk_id in prop_oneof![0u64..1 << 60, Just(u64::MAX)],
             datanet_id in prop_oneof![any::<u32>(), 0u32..300],
@@ -261,6 +287,9 @@ mod tests {
             let content = format!("{{\"text\":{literal}}}");
             let span = Some((8, 8 + literal.len() as u32));
             let mut new = NewRecord::new(content, span, Address([7; 20]));
+            new.signature_scheme = signature.as_ref().map(|_| {
+                if eip712 { SignatureScheme::Eip712 } else { SignatureScheme::Eip191 }
+            });
             new.signature = signature;
             new.license = license;
             new.created_at_ms = created_at_ms;
@@ -270,10 +299,12 @@ mod tests {
                 let end = text.len() as u32;
                 new.set_chunks(vec![NewChunk { start_byte: 0, end_byte: end }]).unwrap();
             }
+            let act = acted.map(|by| VersionAct { by: Address(by), role: ActingRole::Owner });
             let stored = StoredRecord {
                 new: &new,
                 datanet_id,
                 version,
+                act,
                 status,
                 sequence,
                 first_chunk_id,
@@ -294,10 +325,12 @@ mod tests {
                 sequence,
                 first_chunk_id,
                 chunk_ranges: new.chunks.iter().map(|c| (c.start_byte, c.end_byte)).collect(),
+                signature_scheme: new.signature_scheme,
+                act,
             };
             let mut encoded = Vec::new();
             stored.encode_into(&mut encoded);
-            prop_assert_eq!(encoded, encode(&record).unwrap());
+            prop_assert_eq!(encoded, encode_record(&record).unwrap());
         }
     }
 }

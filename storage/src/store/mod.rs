@@ -312,7 +312,11 @@ impl Store {
             .checked_add(1)
             .ok_or_else(|| StorageError::Invalid("too many datanets".into()))?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(cf, datanet.name.as_bytes(), encode(&datanet)?);
+        batch.put_cf(
+            cf,
+            datanet.name.as_bytes(),
+            crate::codec::encode_datanet(&datanet)?,
+        );
         let stats = DatanetStats {
             last_sequence: counters.sequence + 1,
             ..DatanetStats::default()
@@ -381,3 +385,5 @@ mod ledger_tests;
 mod scan_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod versions_tests;

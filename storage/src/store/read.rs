@@ -5,7 +5,7 @@ use rocksdb::{Direction, IteratorMode, ReadOptions};
 
 use super::Store;
 use super::pages::page_entries;
-use crate::codec::decode;
+use crate::codec::{decode, decode_datanet};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::model::{Address, Datanet, DatanetId, DatanetStats, Grant, LogEntry, Record, RecordId};
@@ -58,7 +58,7 @@ impl Store {
             .get_pinned_cf(cf, name.as_bytes())
             .map_err(|e| self.rocks(e))?
         {
-            Some(bytes) => decode(CF_DATANETS, name.as_bytes(), &bytes),
+            Some(bytes) => decode_datanet(CF_DATANETS, name.as_bytes(), &bytes),
             None => Err(StorageError::UnknownDatanet(name.to_string())),
         }
     }
@@ -78,7 +78,7 @@ impl Store {
             .iterator_cf(cf, IteratorMode::Start)
             .map(|item| {
                 let (key, value) = item.map_err(|e| self.rocks(e))?;
-                decode(CF_DATANETS, &key, &value)
+                decode_datanet(CF_DATANETS, &key, &value)
             })
             .collect()
     }
@@ -125,7 +125,7 @@ impl Store {
         ids.iter()
             .zip(found)
             .map(|(id, found)| match found.map_err(|e| self.rocks(e))? {
-                Some(bytes) => decode(CF_RECORDS, &id.0, &bytes),
+                Some(bytes) => crate::codec::decode_record(CF_RECORDS, &id.0, &bytes),
                 None => Err(StorageError::Corruption {
                     cf: CF_RECORDS,
                     key: hex::encode(id.0),
@@ -212,7 +212,7 @@ impl Store {
 /// Decodes a record and checks that its content still hashes to its key: the check that
 /// catches a damaged value that happens to decode.
 fn decode_record(key: &[u8; 32], bytes: &[u8]) -> Result<Record> {
-    let record: Record = decode(CF_RECORDS, key, bytes)?;
+    let record = crate::codec::decode_record(CF_RECORDS, key, bytes)?;
     if record.record_id.0 != *key || crate::model::record_id_of(&record.content).0 != *key {
         return Err(StorageError::Corruption {
             cf: CF_RECORDS,

@@ -24,6 +24,7 @@ fn datanet(name: &str) -> Datanet {
         text_column: "text".into(),
         schema: None,
         require_signatures: false,
+        signatures: crate::SignaturePolicy::default(),
         visibility: Visibility::Public,
         owner: None,
         initial_status: Status::Approved,
@@ -188,7 +189,11 @@ fn the_contributor_index_lists_a_contributors_records_by_time() {
         .set_status(&record("b3", 1, 3).record_id(), Status::Pending)
         .unwrap();
     store
-        .tombstone(&record("b4", 1, 4).record_id(), Address([8; 20]), 99)
+        .tombstone(
+            &record("b4", 1, 4).record_id(),
+            crate::Committer::Admin(Address([8; 20])),
+            99,
+        )
         .unwrap();
     let entries = store.contributor_index_entries().unwrap();
     assert_eq!(entries.len(), 351);

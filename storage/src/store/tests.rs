@@ -12,6 +12,7 @@ fn datanet(name: &str) -> Datanet {
         text_column: "text".into(),
         schema: None,
         require_signatures: false,
+        signatures: crate::SignaturePolicy::default(),
         visibility: crate::model::Visibility::Public,
         owner: None,
         initial_status: Status::Approved,
@@ -284,10 +285,20 @@ fn a_prepared_batch_committed_elsewhere_than_assumed_gets_the_actual_ids() {
     let id = store.create_datanet(datanet("d")).unwrap().id;
     let start = store.next_batch_start().unwrap();
     let ahead = store
-        .prepare_batch(id, vec![new_record("a"), new_record("b")], start)
+        .prepare_batch(
+            id,
+            vec![new_record("a"), new_record("b")],
+            crate::Committer::Contributors,
+            start,
+        )
         .unwrap();
     let behind = store
-        .prepare_batch(id, vec![new_record("c")], start.after(ahead.chunks()))
+        .prepare_batch(
+            id,
+            vec![new_record("c")],
+            crate::Committer::Contributors,
+            start.after(ahead.chunks()),
+        )
         .unwrap();
     let between = store.commit_records(id, vec![new_record("x")]).unwrap();
     assert_eq!(between.sequence, start.sequence);
@@ -320,7 +331,12 @@ fn a_prepared_batch_committed_elsewhere_than_assumed_gets_the_actual_ids() {
     // Prepared for where the store is: the writes built ahead are the ones committed.
     let start = store.next_batch_start().unwrap();
     let prepared = store
-        .prepare_batch(id, vec![new_record("d")], start)
+        .prepare_batch(
+            id,
+            vec![new_record("d")],
+            crate::Committer::Contributors,
+            start,
+        )
         .unwrap();
     let receipt = store.try_commit_prepared(prepared).unwrap();
     assert_eq!(
@@ -335,7 +351,12 @@ fn a_prepared_batch_committed_elsewhere_than_assumed_gets_the_actual_ids() {
     // A duplicate in a prepared batch is refused with its records given back.
     let start = store.next_batch_start().unwrap();
     let refused = store
-        .prepare_batch(id, vec![new_record("e"), new_record("a")], start)
+        .prepare_batch(
+            id,
+            vec![new_record("e"), new_record("a")],
+            crate::Committer::Contributors,
+            start,
+        )
         .unwrap();
     let uncommitted = store.try_commit_prepared(refused).unwrap_err();
     assert!(matches!(
