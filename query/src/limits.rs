@@ -21,6 +21,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, FieldRef};
 use datafusion::arrow::compute::{cast, kernels::length::length};
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -40,8 +41,8 @@ pub struct QueryLimits {
     pub memory_bytes: usize,
     /// Rows returned at most (`None`: all); the output says when it was cut.
     pub max_rows: Option<usize>,
-    /// Bytes of the collected result at most (Arrow's in-memory size); over it, the query
-    /// fails.
+    /// Bytes of the collected result at most (the Arrow data of its rows); over it, the
+    /// query fails.
     pub max_result_bytes: usize,
 }
 
@@ -59,7 +60,8 @@ impl Default for QueryLimits {
 /// The settings named in refusals.
 const MEMORY_SETTING: &str = "QueryLimits::memory_bytes: `provdb sql --memory-mb`, \
                               `provdb serve --sql-memory-mb`";
-const RESULT_SETTING: &str = "QueryLimits::max_result_bytes: `provdb serve --sql-max-result-mb`";
+const RESULT_SETTING: &str = "QueryLimits::max_result_bytes: `provdb sql --max-result-mb`, \
+                              `provdb serve --sql-max-result-mb`";
 pub(crate) const TIME_SETTING: &str =
     "QueryLimits::timeout: `provdb sql --timeout`, `provdb serve --sql-timeout-s`";
 
@@ -108,10 +110,6 @@ struct CappedFunction {
 }
 
 impl ScalarUDFImpl for CappedFunction {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
     fn name(&self) -> &str {
         self.inner.name()
     }
@@ -278,7 +276,7 @@ impl ResultBudget {
 
     /// Counts `batch` into the result; an error when the result crosses a limit.
     pub(crate) fn add(&mut self, batch: &RecordBatch) -> Result<()> {
-        let size = batch.get_array_memory_size();
+        let size = slice_bytes(batch);
         self.bytes = self.bytes.saturating_add(size);
         if self.bytes > self.max_bytes {
             return Err(QueryError::Limit(format!(
@@ -291,6 +289,20 @@ impl ResultBudget {
             .try_grow(size)
             .map_err(QueryError::from_datafusion)
     }
+}
+
+/// Bytes of the rows `batch` holds (a slice counts only its rows, not the buffers it views).
+fn slice_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size())
+        })
+        .sum()
 }
 
 #[cfg(test)]

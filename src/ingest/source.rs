@@ -159,6 +159,8 @@ pub(crate) fn read_jsonl(
             Err(e) => {
                 let reason = format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to());
                 line = e.into_bytes();
+                // A refused row is held too (in the rejects list with `skip_invalid`).
+                budget.row(location, line.len() as u64)?;
                 sink(RawRow {
                     location,
                     fields: RowData::Unreadable(reason),

@@ -66,6 +66,12 @@ fn message(body: &Value) -> String {
     body["error"]["message"].as_str().unwrap_or_default().to_string()
 }
 
+/// `header` and then 5,000 lines made by `line`.
+fn lines(header: &str, line: impl Fn(usize) -> String) -> Vec<u8> {
+    let body: String = (0..5_000).map(line).collect();
+    format!("{header}{body}").into_bytes()
+}
+
 /// A Parquet file of `rows` rows all holding `text`, zstd-compressed.
 fn parquet(rows: usize, text: &str, dictionary: bool) -> Vec<u8> {
     let column: ArrayRef = Arc::new(StringArray::from(vec![text; rows]));
@@ -103,15 +109,15 @@ fn upload_bombs_are_refused_with_413_naming_the_limit_and_store_nothing() {
             parquet(48, &"b".repeat(512 << 10), false),
             "pages decompress to",
         ),
-        // 5,000 rows of two bytes each.
+        // 5,000 rows of a few bytes each.
         (
             "csv",
-            [b"text\n".to_vec(), b"a\n".repeat(5_000)].concat(),
+            lines("text\n", |i| format!("c{i}\n")),
             "more than 2000 rows",
         ),
         (
             "jsonl",
-            b"{\"text\":\"j\"}\n".repeat(5_000),
+            lines("", |i| format!("{{\"text\":\"j{i}\"}}\n")),
             "more than 2000 rows",
         ),
     ];

@@ -57,9 +57,9 @@ pub(crate) fn read_parquet(
 
 /// Checks the file's declared rows and its pages' sizes against the limits; the batch size
 /// that keeps one decoded batch within [`BATCH_BUDGET_BYTES`].
-fn checked_batch_size<T>(
+fn checked_batch_size(
     bytes: &[u8],
-    builder: &ParquetRecordBatchReaderBuilder<T>,
+    builder: &ParquetRecordBatchReaderBuilder<bytes::Bytes>,
     source_name: &str,
     budget: &Budget<'_>,
 ) -> Result<usize> {
