@@ -58,7 +58,7 @@ impl Default for QueryLimits {
 }
 
 /// The settings named in refusals.
-const MEMORY_SETTING: &str = "QueryLimits::memory_bytes: `provdb sql --memory-mb`, \
+pub(crate) const MEMORY_SETTING: &str = "QueryLimits::memory_bytes: `provdb sql --memory-mb`, \
                               `provdb serve --sql-memory-mb`";
 const RESULT_SETTING: &str = "QueryLimits::max_result_bytes: `provdb sql --max-result-mb`, \
                               `provdb serve --sql-max-result-mb`";

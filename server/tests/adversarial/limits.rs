@@ -162,6 +162,11 @@ fn endless() -> String {
         .to_string()
 }
 
+/// An endless stream of numbers, filtered to nothing: little memory, no end.
+fn series() -> String {
+    "SELECT count(*) AS n FROM generate_series(1, 10000000000) WHERE value % 7 = 9".to_string()
+}
+
 #[test]
 fn expanding_functions_and_cross_joins_fail_with_their_limit_while_others_are_served() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,29 +185,38 @@ fn expanding_functions_and_cross_joins_fail_with_their_limit_while_others_are_se
     assert_eq!(status, 400, "{body}");
     assert!(message(&body).contains("lpad() would produce"), "{body}");
 
-    // A cross join runs into its time limit; the victim's small queries are served meanwhile.
-    let attack = {
-        let served = Arc::clone(&served);
-        let attacker = attacker.clone();
-        std::thread::spawn(move || sql(&served, &attacker, &endless()))
-    };
+    // A cross join runs into its time or memory limit, and an endless series into its time
+    // limit, both at once; the victim's small queries are served meanwhile.
+    let attacks: Vec<_> = [endless(), series()]
+        .into_iter()
+        .map(|query| {
+            let served = Arc::clone(&served);
+            let attacker = attacker.clone();
+            std::thread::spawn(move || sql(&served, &attacker, &query))
+        })
+        .collect();
     let mut served_meanwhile = 0;
-    while !attack.is_finished() {
+    while attacks.iter().any(|attack| !attack.is_finished()) {
         let (status, body, _) = sql(&served, &victim, "SELECT count(*) AS n FROM records");
         assert_eq!(status, 200, "the victim is served during the attack: {body}");
         assert_eq!(body["rows"][0]["n"], 40, "{body}");
         served_meanwhile += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (status, body, took) = attack.join().unwrap();
-    assert_eq!(status, 400, "{body}");
-    let text = message(&body);
-    assert!(text.contains("timed out after 4"), "{text}");
-    assert!(text.contains("--sql-timeout-s"), "{text}");
-    assert!(served_meanwhile > 0, "the victim queried during the attack");
-    // Generous: on a loaded machine the answer comes late, but it comes, long before the cross
-    // join could finish (40^6 rows).
-    assert!(took < Duration::from_secs(120), "answered after {took:?}");
+    assert!(served_meanwhile > 0, "the victim queried during the attacks");
+    let outcomes: Vec<_> = attacks.into_iter().map(|a| a.join().unwrap()).collect();
+    for (status, body, took) in &outcomes {
+        assert_eq!(*status, 400, "{body}");
+        let text = message(body);
+        let timed_out = text.contains("timed out after 4") && text.contains("--sql-timeout-s");
+        let memory = text.contains("memory limit exceeded") && text.contains("--sql-memory-mb");
+        assert!(timed_out || memory, "{text}");
+        // Generous: on a loaded machine the answer comes late, but it comes, long before
+        // either query could finish (40^6 rows; ten billion).
+        assert!(*took < Duration::from_secs(120), "answered after {took:?}");
+    }
+    let series_text = message(&outcomes[1].1);
+    assert!(series_text.contains("timed out after 4"), "{series_text}");
     // The server is still whole: the same small query, and the victim's records unchanged.
     let (status, body, _) = sql(&served, &victim, "SELECT count(*) AS n FROM records");
     assert_eq!((status, body["rows"][0]["n"].clone()), (200, json!(40)), "{body}");
