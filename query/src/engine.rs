@@ -192,8 +192,10 @@ impl QueryEngine {
         let work = async {
             let (context, mut stream) = self.start(sql, caller).await?;
             let schema = stream.schema();
-            let mut budget =
-                ResultBudget::new(&context.runtime_env().memory_pool, self.limits.max_result_bytes);
+            let mut budget = ResultBudget::new(
+                &context.runtime_env().memory_pool,
+                self.limits.max_result_bytes,
+            );
             let mut batches = Vec::new();
             let mut rows = 0usize;
             let mut truncated = false;

@@ -27,6 +27,6 @@ pub use access::Caller;
 pub use datafusion::arrow;
 pub use datafusion::execution::SendableRecordBatchStream;
 pub use engine::{QueryEngine, QueryOutput};
-pub use limits::QueryLimits;
 pub use error::{QueryError, Result};
+pub use limits::QueryLimits;
 pub use search::Searcher;

@@ -322,10 +322,16 @@ mod tests {
     #[test]
     fn bounds_cover_what_each_function_can_produce() {
         let bound = |kind, args: &[ColumnarValue]| output_bound(kind, args, 1).unwrap();
-        assert_eq!(bound(Expanding::Repeat, &[text("ab"), int(1_000_000_000)]), 2_000_000_000);
+        assert_eq!(
+            bound(Expanding::Repeat, &[text("ab"), int(1_000_000_000)]),
+            2_000_000_000
+        );
         assert_eq!(bound(Expanding::Repeat, &[text("ab"), int(-5)]), 0);
         assert_eq!(bound(Expanding::Pad, &[text("x"), int(10)]), 41);
-        assert_eq!(bound(Expanding::Replace, &[text("aaa"), text("a"), text("bb")]), 3 + 4 * 2);
+        assert_eq!(
+            bound(Expanding::Replace, &[text("aaa"), text("a"), text("bb")]),
+            3 + 4 * 2
+        );
         assert_eq!(bound(Expanding::Series, &[int(1), int(10)]), 80);
         assert_eq!(bound(Expanding::Series, &[int(10), int(1)]), 0);
         assert_eq!(bound(Expanding::Series, &[int(0), int(10), int(0)]), 0);
@@ -338,6 +344,9 @@ mod tests {
             None,
             Some("d"),
         ])));
-        assert_eq!(output_bound(Expanding::Repeat, &[texts, int(10)], 3).unwrap(), 40);
+        assert_eq!(
+            output_bound(Expanding::Repeat, &[texts, int(10)], 3).unwrap(),
+            40
+        );
     }
 }

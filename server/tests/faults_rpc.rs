@@ -133,7 +133,13 @@ fn synced_later(anvil: &Anvil, dir: &std::path::Path, epochs: u64) -> std::path:
     ok(chain(
         &data,
         anvil,
-        &["deploy", "--rpc", &anvil.url, "--key-file", &key_file(operator)],
+        &[
+            "deploy",
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            &key_file(operator),
+        ],
     ));
     data
 }

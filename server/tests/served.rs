@@ -36,7 +36,10 @@ impl Served {
 
     /// [`Served::start`] without models (BM25 search only; chat, embeddings and fine-tuning
     /// answer as they do when no model is there).
-    #[allow(dead_code, reason = "the adversarial binary uses it, the binary binary not yet")]
+    #[allow(
+        dead_code,
+        reason = "the adversarial binary uses it, the binary binary not yet"
+    )]
     pub(crate) fn start_without_models(data: &Path, extra: &[&str]) -> Self {
         let mut command = serve_command(data, extra);
         command.env("PROVDB_MODELS", "/nonexistent/provdb-models");

@@ -118,8 +118,18 @@ fn bombs() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         csv.extend_from_slice(format!("{row}\n").as_bytes());
     }
     vec![
-        ("ingest_parquet", "bomb-dictionary.bin", dictionary, "decodes to more than"),
-        ("ingest_parquet", "bomb-pages.bin", pages, "pages decompress to"),
+        (
+            "ingest_parquet",
+            "bomb-dictionary.bin",
+            dictionary,
+            "decodes to more than",
+        ),
+        (
+            "ingest_parquet",
+            "bomb-pages.bin",
+            pages,
+            "pages decompress to",
+        ),
         ("ingest_parquet", "bomb-rows.bin", many, "rows"),
         ("ingest_csv", "bomb-rows.bin", csv, "more than 10000 rows"),
     ]

@@ -228,7 +228,10 @@ mod tests {
             location: provdb::Location::Whole,
             reason: "over the limit".into(),
         };
-        assert_eq!(ApiError::from(error).status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            ApiError::from(error).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 
     #[test]

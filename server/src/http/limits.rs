@@ -84,8 +84,13 @@ impl Drop for Admission {
 impl Gate {
     /// The generation gate: a waiter waits until a slot frees.
     pub(crate) fn generation(slots: usize, queue: usize) -> Self {
-        Self::new("generation", "--generation-slots, --generation-queue", slots, queue)
-            .typical(Duration::from_secs(10))
+        Self::new(
+            "generation",
+            "--generation-slots, --generation-queue",
+            slots,
+            queue,
+        )
+        .typical(Duration::from_secs(10))
     }
 
     /// A gate of `slots` running and `queue` waiting for `what`, sized by `flags`.
@@ -120,7 +125,8 @@ impl Gate {
     pub(crate) async fn enter(&self) -> Result<Ticket, ApiError> {
         let before = self.admitted.fetch_add(1, Ordering::AcqRel);
         let admission = Admission(Arc::clone(&self.admitted));
-        let retry_after_s = |waits: usize| self.typical.as_secs() * waits as u64 / self.slots as u64;
+        let retry_after_s =
+            |waits: usize| self.typical.as_secs() * waits as u64 / self.slots as u64;
         if before >= self.capacity {
             return Err(ApiError::too_many(
                 format!(
@@ -151,8 +157,7 @@ impl Gate {
                 )
             })?,
         };
-        let permit =
-            acquired.map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+        let permit = acquired.map_err(|_| ApiError::unavailable("the server is shutting down"))?;
         Ok(Ticket {
             _permit: permit,
             _admission: admission,
@@ -218,14 +223,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_past_the_gates_wait_is_refused_naming_the_flags() {
-        let gate = Gate::new("SQL", "--sql-slots, --sql-queue", 1, 4)
-            .max_wait(Duration::from_millis(50));
+        let gate =
+            Gate::new("SQL", "--sql-slots, --sql-queue", 1, 4).max_wait(Duration::from_millis(50));
         let held = gate.enter().await.unwrap();
         let refused = gate.enter().await.err().unwrap();
         assert_eq!(refused.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
-        assert!(refused.message().contains("too many SQL requests"), "{}", refused.message());
-        assert!(refused.message().contains("--sql-slots"), "{}", refused.message());
-        assert_eq!(gate.load(), (1, 0), "the refused waiter gave its place back");
+        assert!(
+            refused.message().contains("too many SQL requests"),
+            "{}",
+            refused.message()
+        );
+        assert!(
+            refused.message().contains("--sql-slots"),
+            "{}",
+            refused.message()
+        );
+        assert_eq!(
+            gate.load(),
+            (1, 0),
+            "the refused waiter gave its place back"
+        );
         drop(held);
         assert!(gate.enter().await.is_ok(), "a freed slot serves the next");
     }

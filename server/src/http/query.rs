@@ -104,7 +104,6 @@ pub(crate) async fn sql(
         memory_bytes: state.limits.sql_memory_bytes,
         max_rows: Some(body.max_rows.unwrap_or(1000).min(MAX_SQL_ROWS)),
         max_result_bytes: state.limits.sql_max_result_bytes,
-        ..QueryLimits::default()
     };
     let ticket = state.sql_gate.enter().await?;
     // The query runs on a blocking thread of its own (its own runtime: see `Db::sql`), holding

@@ -8,10 +8,10 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 use provdb::{DatanetRole, IngestOptions, KeyRole, RecordId, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
 use crate::http::auth::{Auth, require_on};
 use crate::http::error::{ApiError, ApiResult, blocking};
@@ -106,7 +106,6 @@ pub(crate) async fn upload(
         max_file_bytes: state.limits.max_upload_bytes,
         max_decoded_bytes: state.limits.max_upload_decoded_bytes,
         max_rows: state.limits.max_upload_rows,
-        ..IngestOptions::default()
     };
     let ingest_state = state.clone();
     let ingest_name = name.clone();

@@ -115,8 +115,13 @@ impl AppState {
             model_name,
             jobs,
             gate: Gate::generation(limits.generation_slots, limits.generation_queue),
-            sql_gate: Gate::new("SQL", "--sql-slots, --sql-queue", limits.sql_slots, limits.sql_queue)
-                .max_wait(limits.queue_wait),
+            sql_gate: Gate::new(
+                "SQL",
+                "--sql-slots, --sql-queue",
+                limits.sql_slots,
+                limits.sql_queue,
+            )
+            .max_wait(limits.queue_wait),
             search_gate: Gate::new(
                 "search and embedding",
                 "--search-slots, --search-queue",

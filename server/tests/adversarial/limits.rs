@@ -26,7 +26,10 @@ fn setup(dir: &std::path::Path, records: usize) -> (std::path::PathBuf, String, 
     ok(provdb_without_models(&data, &["datanet", "create", "d"]));
     let input = dir.join("victim.jsonl");
     let lines: String = (0..records)
-        .map(|i| json!({"text": format!("boundary layer note {i}"), "contributor": VICTIM}).to_string() + "\n")
+        .map(|i| {
+            json!({"text": format!("boundary layer note {i}"), "contributor": VICTIM}).to_string()
+                + "\n"
+        })
         .collect();
     std::fs::write(&input, lines).unwrap();
     ok(provdb_without_models(
@@ -63,7 +66,10 @@ fn upload(served: &Served, key: &str, format: &str, body: Vec<u8>) -> (u16, Valu
 }
 
 fn message(body: &Value) -> String {
-    body["error"]["message"].as_str().unwrap_or_default().to_string()
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// `header` and then 5,000 lines made by `line`.
@@ -125,7 +131,11 @@ fn upload_bombs_are_refused_with_413_naming_the_limit_and_store_nothing() {
         ),
     ];
     for (format, bytes, names) in bombs {
-        assert!(bytes.len() < 1 << 20, "a bomb is small: {} bytes", bytes.len());
+        assert!(
+            bytes.len() < 1 << 20,
+            "a bomb is small: {} bytes",
+            bytes.len()
+        );
         let (status, body) = upload(&served, &attacker, format, bytes);
         assert_eq!(status, 413, "{format}: {body}");
         let message = message(&body);
@@ -134,12 +144,24 @@ fn upload_bombs_are_refused_with_413_naming_the_limit_and_store_nothing() {
             message.contains("--max-upload-decoded-mb") || message.contains("--max-upload-rows"),
             "names the setting: {message}"
         );
-        assert!(!message.contains(&data.display().to_string()), "no server path: {message}");
-        assert_eq!(holdings(&served, &victim), before, "{format}: nothing stored");
+        assert!(
+            !message.contains(&data.display().to_string()),
+            "no server path: {message}"
+        );
+        assert_eq!(
+            holdings(&served, &victim),
+            before,
+            "{format}: nothing stored"
+        );
     }
     // The attacker's upload within the limits is served, and the victim's records are still
     // all there.
-    let (status, body) = upload(&served, &attacker, "jsonl", b"{\"text\":\"fine\"}\n".to_vec());
+    let (status, body) = upload(
+        &served,
+        &attacker,
+        "jsonl",
+        b"{\"text\":\"fine\"}\n".to_vec(),
+    );
     assert_eq!(status, 200, "{body}");
     let (status, body) = served.call(
         "POST",
@@ -182,7 +204,10 @@ fn expanding_functions_and_cross_joins_fail_with_their_limit_while_others_are_se
     let (status, body, _) = sql(&served, &attacker, "SELECT repeat('x', 1000000000) AS x");
     assert_eq!(status, 400, "{body}");
     let text = message(&body);
-    assert!(text.contains("repeat() would produce 1000000000 bytes"), "{text}");
+    assert!(
+        text.contains("repeat() would produce 1000000000 bytes"),
+        "{text}"
+    );
     assert!(text.contains("--sql-memory-mb"), "{text}");
     let (status, body, _) = sql(&served, &attacker, "SELECT lpad('x', 2000000000) AS x");
     assert_eq!(status, 400, "{body}");
@@ -201,12 +226,18 @@ fn expanding_functions_and_cross_joins_fail_with_their_limit_while_others_are_se
     let mut served_meanwhile = 0;
     while attacks.iter().any(|attack| !attack.is_finished()) {
         let (status, body, _) = sql(&served, &victim, "SELECT count(*) AS n FROM records");
-        assert_eq!(status, 200, "the victim is served during the attack: {body}");
+        assert_eq!(
+            status, 200,
+            "the victim is served during the attack: {body}"
+        );
         assert_eq!(body["rows"][0]["n"], 40, "{body}");
         served_meanwhile += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(served_meanwhile > 0, "the victim queried during the attacks");
+    assert!(
+        served_meanwhile > 0,
+        "the victim queried during the attacks"
+    );
     let outcomes: Vec<_> = attacks.into_iter().map(|a| a.join().unwrap()).collect();
     for (status, body, took) in &outcomes {
         assert_eq!(*status, 400, "{body}");
@@ -222,7 +253,11 @@ fn expanding_functions_and_cross_joins_fail_with_their_limit_while_others_are_se
     assert!(series_text.contains("timed out after 4"), "{series_text}");
     // The server is still whole: the same small query, and the victim's records unchanged.
     let (status, body, _) = sql(&served, &victim, "SELECT count(*) AS n FROM records");
-    assert_eq!((status, body["rows"][0]["n"].clone()), (200, json!(40)), "{body}");
+    assert_eq!(
+        (status, body["rows"][0]["n"].clone()),
+        (200, json!(40)),
+        "{body}"
+    );
 }
 
 #[test]
@@ -270,12 +305,14 @@ fn sql_and_searches_past_their_slots_get_429_while_the_running_ones_are_served()
         let served = Arc::clone(&served);
         let attacker = attacker.clone();
         // Retried until it holds the slot (the victim's quick queries may hold it a moment).
-        std::thread::spawn(move || loop {
-            let outcome = sql(&served, &attacker, &series());
-            if outcome.0 != 429 {
-                break outcome;
+        std::thread::spawn(move || {
+            loop {
+                let outcome = sql(&served, &attacker, &series());
+                if outcome.0 != 429 {
+                    break outcome;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
         })
     };
     let refused = loop {
@@ -318,11 +355,16 @@ fn sql_and_searches_past_their_slots_get_429_while_the_running_ones_are_served()
     let workers: Vec<_> = (0..8)
         .map(|i| {
             let served = Arc::clone(&served);
-            let key = if i % 2 == 0 { attacker.clone() } else { victim.clone() };
+            let key = if i % 2 == 0 {
+                attacker.clone()
+            } else {
+                victim.clone()
+            };
             std::thread::spawn(move || {
                 (0..20)
                     .map(|j| {
-                        let query = json!({"datanet": "d", "query": format!("note {}", i * 20 + j)});
+                        let query =
+                            json!({"datanet": "d", "query": format!("note {}", i * 20 + j)});
                         served.call("POST", "/v1/search", Some(&key), Some(&query))
                     })
                     .collect::<Vec<_>>()
@@ -337,13 +379,19 @@ fn sql_and_searches_past_their_slots_get_429_while_the_running_ones_are_served()
             200 => assert!(body["hits"].is_array(), "{body}"),
             429 => {
                 let text = message(body);
-                assert!(text.contains("too many search and embedding requests"), "{text}");
+                assert!(
+                    text.contains("too many search and embedding requests"),
+                    "{text}"
+                );
                 assert!(text.contains("--search-slots"), "{text}");
             }
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    assert!(outcomes.iter().any(|(s, _)| *s == 200), "searches were served");
+    assert!(
+        outcomes.iter().any(|(s, _)| *s == 200),
+        "searches were served"
+    );
     assert!(
         outcomes.iter().any(|(s, _)| *s == 429),
         "eight clients at once past one slot met a 429"

@@ -9,7 +9,7 @@
 
 #[path = "../common.rs"]
 mod common;
-#[path = "../served.rs"]
-mod served;
 mod limits;
 mod secrets;
+#[path = "../served.rs"]
+mod served;

@@ -77,7 +77,11 @@ fn keys_come_from_a_file_or_the_environment() {
     let key_errors = ["private key", "--key-file", "not accepted"];
     // From the file, or from the environment: the key is taken and the command goes on to
     // the node, which is not there (a failure of its own, not the key's).
-    let from_file = chain(&data, &["deploy", "--rpc", NO_NODE, "--key-file", file], &[]);
+    let from_file = chain(
+        &data,
+        &["deploy", "--rpc", NO_NODE, "--key-file", file],
+        &[],
+    );
     let from_env = chain(
         &data,
         &["deploy", "--rpc", NO_NODE],
@@ -90,7 +94,10 @@ fn keys_come_from_a_file_or_the_environment() {
             key_errors.iter().all(|e| !text.contains(e)),
             "the key was accepted: {text}"
         );
-        assert!(text.contains("127.0.0.1:9"), "it failed at the node: {text}");
+        assert!(
+            text.contains("127.0.0.1:9"),
+            "it failed at the node: {text}"
+        );
     }
     // No key: exit 1 naming both ways. A malformed key: exit 1 naming where it came from,
     // without echoing it.

@@ -15,7 +15,8 @@ use crate::error::{Error, Location, Result};
 use crate::ingest::IngestOptions;
 
 // The settings that raise each limit, named in refusals.
-pub(crate) const ROW_SETTING: &str = "max_record_bytes: `provdb ingest --max-record-bytes`, `provdb serve --max-record-bytes`";
+pub(crate) const ROW_SETTING: &str =
+    "max_record_bytes: `provdb ingest --max-record-bytes`, `provdb serve --max-record-bytes`";
 const FILE_BYTES_SETTING: &str =
     "max_decoded_bytes: `provdb ingest --max-decoded-mb`, `provdb serve --max-upload-decoded-mb`";
 const ROWS_SETTING: &str = "max_rows: `provdb ingest --max-rows`, `provdb serve --max-upload-rows`";
@@ -98,7 +99,11 @@ impl<'a> Budget<'a> {
 
     /// Refuses an input before decoding it when what its own metadata declares is already
     /// over a file limit (`rows`, `decoded_bytes`: what it declares, when it does).
-    pub(crate) fn check_declared(&self, rows: Option<u64>, decoded_bytes: Option<u64>) -> Result<()> {
+    pub(crate) fn check_declared(
+        &self,
+        rows: Option<u64>,
+        decoded_bytes: Option<u64>,
+    ) -> Result<()> {
         if let Some(rows) = rows
             && rows > self.limits.rows
         {
@@ -179,7 +184,10 @@ mod tests {
         let mut budget = Budget::new(limits(), "f");
         assert_eq!(budget.row(Location::Row(1), 4).unwrap(), None);
         let reason = budget.row(Location::Row(2), 11).unwrap().unwrap();
-        assert!(reason.contains("11 bytes, over the limit of 10"), "{reason}");
+        assert!(
+            reason.contains("11 bytes, over the limit of 10"),
+            "{reason}"
+        );
         assert!(reason.contains("--max-record-bytes"), "{reason}");
     }
 
@@ -201,7 +209,10 @@ mod tests {
             budget.row(Location::Line(line), 1).unwrap();
         }
         let text = budget.row(Location::Line(4), 1).unwrap_err().to_string();
-        assert!(text.contains("line 4: the input has more than 3 rows"), "{text}");
+        assert!(
+            text.contains("line 4: the input has more than 3 rows"),
+            "{text}"
+        );
         assert!(text.contains("--max-upload-rows"), "{text}");
     }
 
@@ -209,9 +220,15 @@ mod tests {
     fn declared_sizes_over_a_limit_are_refused_before_decoding() {
         let budget = Budget::new(limits(), "f");
         assert!(budget.check_declared(Some(3), Some(25)).is_ok());
-        let rows = budget.check_declared(Some(4), None).unwrap_err().to_string();
+        let rows = budget
+            .check_declared(Some(4), None)
+            .unwrap_err()
+            .to_string();
         assert!(rows.contains("declares 4 rows"), "{rows}");
-        let bytes = budget.check_declared(None, Some(26)).unwrap_err().to_string();
+        let bytes = budget
+            .check_declared(None, Some(26))
+            .unwrap_err()
+            .to_string();
         assert!(bytes.contains("decompress to 26 bytes"), "{bytes}");
     }
 }

@@ -109,7 +109,8 @@ impl Compact<'_> {
         }
         let uncompressed = uncompressed.ok_or("a page header without its uncompressed size")?;
         let compressed = compressed.ok_or("a page header without its compressed size")?;
-        let compressed = usize::try_from(compressed).map_err(|_| "a page size over the address space")?;
+        let compressed =
+            usize::try_from(compressed).map_err(|_| "a page size over the address space")?;
         Ok((uncompressed, compressed))
     }
 
@@ -242,8 +243,14 @@ mod tests {
             .sum();
         assert!(sizes.uncompressed_bytes >= 100_000, "{sizes:?}");
         // The footer counts the page headers too; the pages alone are a little less.
-        assert!(sizes.uncompressed_bytes <= declared as u64, "{sizes:?} vs {declared}");
-        assert!(sizes.row_bound_bytes >= 100_000 + FIXED_VALUE_BYTES, "{sizes:?}");
+        assert!(
+            sizes.uncompressed_bytes <= declared as u64,
+            "{sizes:?} vs {declared}"
+        );
+        assert!(
+            sizes.row_bound_bytes >= 100_000 + FIXED_VALUE_BYTES,
+            "{sizes:?}"
+        );
     }
 
     #[test]
