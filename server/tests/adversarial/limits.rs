@@ -102,7 +102,14 @@ fn upload_bombs_are_refused_with_413_naming_the_limit_and_store_nothing() {
     let (data, victim, attacker) = setup(dir.path(), 5);
     let served = Served::start_without_models(
         &data,
-        &["--max-upload-decoded-mb", "8", "--max-upload-rows", "2000"],
+        &[
+            "--max-upload-decoded-mb",
+            "8",
+            "--max-upload-rows",
+            "2000",
+            "--max-record-bytes",
+            "65536",
+        ],
     );
     let before = holdings(&served, &victim);
     let bombs: [(&str, Vec<u8>, &str); 4] = [
@@ -154,6 +161,54 @@ fn upload_bombs_are_refused_with_413_naming_the_limit_and_store_nothing() {
             "{format}: nothing stored"
         );
     }
+    // A Parquet row over the row limit is an invalid row like any other: named, nothing
+    // stored; with skip_invalid, listed and the rest stored.
+    let one_big_row = || {
+        let column: ArrayRef = Arc::new(StringArray::from(vec![
+            "a fine row".to_string(),
+            "y".repeat(100_000),
+        ]));
+        let batch = RecordBatch::try_from_iter([("text", column)]).unwrap();
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        bytes
+    };
+    let (status, body) = upload(&served, &attacker, "parquet", one_big_row());
+    assert_eq!(status, 400, "{body}");
+    let text = message(&body);
+    assert!(text.contains("row 2"), "{text}");
+    assert!(
+        text.contains("over the limit of 65536 bytes per row"),
+        "{text}"
+    );
+    assert!(text.contains("--max-record-bytes"), "{text}");
+    assert_eq!(holdings(&served, &victim), before, "nothing stored");
+    let (status, body) = read(
+        served
+            .request(
+                "POST",
+                "/v1/datanets/d/records?format=parquet&skip_invalid=true",
+                Some(&attacker),
+            )
+            .body(one_big_row())
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["accepted"].clone(), body["rejected"].clone()),
+        (json!(1), json!(1))
+    );
+    assert!(
+        body["rejects"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("per row"),
+        "{body}"
+    );
+
     // The attacker's upload within the limits is served, and the victim's records are still
     // all there.
     let (status, body) = upload(
