@@ -26,13 +26,15 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 # anvil's first development account (a public test key): the operator, and the claim's gas payer.
-KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-"$PROVDB" --data .demo-data chain deploy --rpc "http://127.0.0.1:$PORT" --key "$KEY"
-"$PROVDB" --data .demo-data chain sync --key "$KEY"
+# Keys come from the environment or a file (--key-file), never from the command line.
+export PROVDB_CHAIN_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+export PROVDB_CLAIM_KEY="$PROVDB_CHAIN_KEY"
+"$PROVDB" --data .demo-data chain deploy --rpc "http://127.0.0.1:$PORT"
+"$PROVDB" --data .demo-data chain sync
 "$PROVDB" --data .demo-data chain status
 echo "== 13. The top contributor claims its share on chain (the contract pays it)"
 TOP="$("$PROVDB" --data .demo-data audit --json | python3 -c 'import json, sys; print(next(a["account"] for a in json.load(sys.stdin)["accounts"] if "contributor" in a["roles"]))')"
-"$PROVDB" --data .demo-data chain claim "$TOP" --key "$KEY"
+"$PROVDB" --data .demo-data chain claim "$TOP"
 echo
 echo "Try: $PROVDB --data .demo-data ask cranfield \"What is a shock wave?\" --fee 1000"
 echo "     $PROVDB --data .demo-data sql \"SELECT contributor, sum(amount_wei) FROM attributions GROUP BY 1 ORDER BY 2 DESC\""

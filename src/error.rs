@@ -55,6 +55,17 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// An input decodes to more than a limit allows (user error): names the source, where the
+    /// limit was crossed, the limit and the setting that raises it. Nothing of it is stored.
+    #[error("{source_name}: {location}: {reason}")]
+    TooLarge {
+        /// The file name or "arrow batch".
+        source_name: String,
+        /// Where the limit was crossed.
+        location: Location,
+        /// Which limit, and how to raise it.
+        reason: String,
+    },
     /// A request was invalid (user error).
     #[error("{0}")]
     Invalid(String),
@@ -89,9 +100,11 @@ impl Error {
             Self::Query(e) => e.is_user_error(),
             Self::Index(e) => e.is_user_error(),
             Self::Inference(e) => e.is_user_error(),
-            Self::Input { .. } | Self::Invalid(_) | Self::NotFound(_) | Self::NotInitialized(_) => {
-                true
-            }
+            Self::Input { .. }
+            | Self::TooLarge { .. }
+            | Self::Invalid(_)
+            | Self::NotFound(_)
+            | Self::NotInitialized(_) => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::NotFound

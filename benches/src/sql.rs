@@ -162,6 +162,7 @@ fn limits() -> QueryLimits {
         timeout: Duration::from_secs(3600),
         memory_bytes: 4 << 30,
         max_rows: None,
+        max_result_bytes: 4 << 30,
     }
 }
 

@@ -252,8 +252,11 @@ impl Client {
 
     /// The signer's address ([`ChainError::Invalid`] without a key).
     pub(crate) fn sender(&self) -> Result<EvmAddress> {
-        self.sender
-            .ok_or_else(|| ChainError::Invalid("this command needs --key".into()))
+        self.sender.ok_or_else(|| {
+            ChainError::Invalid(
+                "this command needs a private key (--key-file PATH or PROVDB_CHAIN_KEY)".into(),
+            )
+        })
     }
 
     /// The chain id (retried).

@@ -1,8 +1,10 @@
 //! [`QueryEngine`]: builds a DataFusion session for one caller (bounded memory pool, the
-//! caller's tables registered) and runs a query with a timeout and an optional row cap.
+//! caller's tables registered, the expanding functions capped: `limits`) and runs a query
+//! within its limits (time, checked between batches as well as at every await; result bytes;
+//! an optional row cap).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -17,28 +19,8 @@ use provdb_storage::Store;
 
 use crate::access::{Caller, readable_datanets};
 use crate::error::{QueryError, Result};
+use crate::limits::{QueryLimits, ResultBudget, TIME_SETTING, cap_functions};
 use crate::search::{SearchFunction, Searcher};
-
-/// Bounds on one query.
-#[derive(Clone, Copy, Debug)]
-pub struct QueryLimits {
-    /// Wall-clock time for planning and execution.
-    pub timeout: Duration,
-    /// DataFusion's memory pool (sorts, joins, aggregations); over it, the query fails.
-    pub memory_bytes: usize,
-    /// Rows returned at most (`None`: all); the output says when it was cut.
-    pub max_rows: Option<usize>,
-}
-
-impl Default for QueryLimits {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(60),
-            memory_bytes: 512 << 20,
-            max_rows: None,
-        }
-    }
-}
 
 /// A query's result.
 #[derive(Clone, Debug)]
@@ -161,6 +143,7 @@ impl QueryEngine {
             .build_arc()
             .map_err(QueryError::from_datafusion)?;
         let context = SessionContext::new_with_config_rt(config, runtime);
+        cap_functions(&context, self.limits.memory_bytes);
         let readable = Arc::new(readable_datanets(&self.store, &caller)?);
         crate::tables::register_all(&context, &self.store, &readable, caller)
             .map_err(QueryError::from_datafusion)?;
@@ -174,35 +157,66 @@ impl QueryEngine {
 
     /// Plans `sql` for `caller` and starts it: a stream of batches.
     pub async fn stream(&self, sql: &str, caller: Caller) -> Result<SendableRecordBatchStream> {
+        Ok(self.start(sql, caller).await?.1)
+    }
+
+    /// The session and the started stream of `sql` for `caller`.
+    async fn start(
+        &self,
+        sql: &str,
+        caller: Caller,
+    ) -> Result<(SessionContext, SendableRecordBatchStream)> {
         let context = self.context(caller)?;
         let frame = plan(&context, sql)
             .await
             .map_err(|e| suggest_table(&context, QueryError::from_datafusion(e)))?;
-        frame
+        let stream = frame
             .execute_stream()
             .await
-            .map_err(QueryError::from_datafusion)
+            .map_err(QueryError::from_datafusion)?;
+        Ok((context, stream))
     }
 
-    /// Runs `sql` for `caller` to the end (or `max_rows`), within the timeout.
+    /// Runs `sql` for `caller` to the end (or `max_rows`), within the limits. The timeout
+    /// fires at any await of the query and is checked again after every batch; dropping the
+    /// stream cancels what still runs.
     pub async fn run(&self, sql: &str, caller: Caller) -> Result<QueryOutput> {
+        let started = Instant::now();
+        let timed_out = || {
+            QueryError::Limit(format!(
+                "the query timed out after {:.1} s, its time limit, and was cancelled \
+                 ({TIME_SETTING})",
+                self.limits.timeout.as_secs_f64()
+            ))
+        };
         let work = async {
-            let mut stream = self.stream(sql, caller).await?;
+            let (context, mut stream) = self.start(sql, caller).await?;
             let schema = stream.schema();
+            let mut budget = ResultBudget::new(
+                &context.runtime_env().memory_pool,
+                self.limits.max_result_bytes,
+            );
             let mut batches = Vec::new();
             let mut rows = 0usize;
             let mut truncated = false;
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(QueryError::from_datafusion)?;
-                if let Some(max) = self.limits.max_rows
-                    && rows + batch.num_rows() > max
-                {
-                    batches.push(batch.slice(0, max - rows));
-                    truncated = true;
-                    break;
+                if started.elapsed() > self.limits.timeout {
+                    return Err(timed_out());
                 }
+                let batch = match self.limits.max_rows {
+                    Some(max) if rows + batch.num_rows() > max => {
+                        truncated = true;
+                        batch.slice(0, max - rows)
+                    }
+                    _ => batch,
+                };
+                budget.add(&batch)?;
                 rows += batch.num_rows();
                 batches.push(batch);
+                if truncated {
+                    break;
+                }
             }
             Ok(QueryOutput {
                 schema,
@@ -212,11 +226,6 @@ impl QueryEngine {
         };
         tokio::time::timeout(self.limits.timeout, work)
             .await
-            .map_err(|_| {
-                QueryError::Limit(format!(
-                    "query timed out after {:.1} s",
-                    self.limits.timeout.as_secs_f64()
-                ))
-            })?
+            .map_err(|_| timed_out())?
     }
 }

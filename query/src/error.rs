@@ -43,7 +43,14 @@ impl QueryError {
             }
             E::Plan(_) | E::SchemaError(..) => Self::Invalid(root.to_string()),
             E::NotImplemented(m) => Self::Invalid(format!("not supported: {m}")),
-            E::ResourcesExhausted(m) => Self::Limit(format!("query memory limit exceeded: {m}")),
+            // The capped functions name the setting themselves; DataFusion's pool does not.
+            E::ResourcesExhausted(m) if m.contains("QueryLimits::") => {
+                Self::Limit(format!("query memory limit exceeded: {m}"))
+            }
+            E::ResourcesExhausted(m) => Self::Limit(format!(
+                "query memory limit exceeded ({}): {m}",
+                crate::limits::MEMORY_SETTING
+            )),
             E::External(e) => {
                 if let Some(query) = e.downcast_ref::<QueryError>() {
                     match query {

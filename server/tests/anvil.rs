@@ -225,6 +225,21 @@ pub(crate) fn ingest(data: &Path, dir: &Path, name: &str, texts: &[&str]) {
     ));
 }
 
+/// A file holding `key` (readable by its owner only), for `--key-file`: keys never go on the
+/// command line. One file per key and test process, kept for the process's life.
+pub(crate) fn key_file(key: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let digits = key.trim_start_matches("0x");
+    let path = std::env::temp_dir().join(format!(
+        "provdb-test-key-{}-{}",
+        std::process::id(),
+        &digits[..digits.len().min(16)]
+    ));
+    std::fs::write(&path, key).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 pub(crate) fn chain(data: &Path, anvil: &Anvil, args: &[&str]) -> Output {
     let mut all = vec!["chain"];
     all.extend_from_slice(args);

@@ -38,14 +38,27 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     let deployed = json(&ok(chain(
         &data,
         &anvil,
-        &["deploy", "--rpc", &anvil.url, "--key", operator, "--json"],
+        &[
+            "deploy",
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            &key_file(operator),
+            "--json",
+        ],
     )));
     assert_eq!(deployed["chain_id"], 31337);
     let distributor = deployed["distributor"].as_str().unwrap().to_string();
     let again = chain(
         &data,
         &anvil,
-        &["deploy", "--rpc", &anvil.url, "--key", operator],
+        &[
+            "deploy",
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            &key_file(operator),
+        ],
     );
     assert_eq!(
         again.status.code(),
@@ -120,7 +133,7 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     let synced = json(&ok(chain(
         &data,
         &anvil,
-        &["sync", "--key", operator, "--json"],
+        &["sync", "--key-file", &key_file(operator), "--json"],
     )));
     let registered = synced["adapters_registered"].as_array().unwrap();
     assert_eq!(registered.len(), 2, "{synced}");
@@ -177,7 +190,7 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     let resynced = json(&ok(chain(
         &data,
         &anvil,
-        &["sync", "--key", operator, "--json"],
+        &["sync", "--key-file", &key_file(operator), "--json"],
     )));
     assert!(
         resynced["epochs_posted"].as_array().unwrap().is_empty(),
@@ -211,7 +224,7 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         let claim = json(&ok(chain(
             &data,
             &anvil,
-            &["claim", account, "--key", relayer, "--json"],
+            &["claim", account, "--key-file", &key_file(relayer), "--json"],
         )));
         assert_eq!(claim["paid_wei"], amount.to_string());
         let gas = claim["gas_used"].as_u64().unwrap();
@@ -223,7 +236,11 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
 
     // A second claim reverts with AlreadyClaimed (provdb checks first; cast goes straight
     // to the contract).
-    let twice = chain(&data, &anvil, &["claim", contributors[0], "--key", relayer]);
+    let twice = chain(
+        &data,
+        &anvil,
+        &["claim", contributors[0], "--key-file", &key_file(relayer)],
+    );
     assert_eq!(twice.status.code(), Some(1));
     assert!(
         stderr(&twice).contains("AlreadyClaimed"),
@@ -306,7 +323,7 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     let synced = json(&ok(chain(
         &data,
         &anvil,
-        &["sync", "--key", operator, "--json"],
+        &["sync", "--key-file", &key_file(operator), "--json"],
     )));
     assert_eq!(synced["epochs_posted"][0]["epoch"], 2, "{synced}");
     assert_eq!(synced["epochs_posted"][0]["funded_wei"], "5", "{synced}");
@@ -314,7 +331,13 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     let claim = json(&ok(chain(
         &data,
         &anvil,
-        &["claim", contributors[0], "--key", relayer, "--json"],
+        &[
+            "claim",
+            contributors[0],
+            "--key-file",
+            &key_file(relayer),
+            "--json",
+        ],
     )));
     assert_eq!(claim["paid_wei"], "5");
     assert_eq!(anvil.balance(contributors[0]), before + 5);
@@ -339,7 +362,14 @@ fn sync_finishes_across_an_anvil_restart_without_skipping_or_doubling() {
     let deployed = json(&ok(chain(
         &data,
         &anvil,
-        &["deploy", "--rpc", &anvil.url, "--key", &operator, "--json"],
+        &[
+            "deploy",
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            &key_file(&operator),
+            "--json",
+        ],
     )));
     let registry = deployed["registry"].as_str().unwrap().to_string();
     let mut sync = Command::new(env!("CARGO_BIN_EXE_provdb"))
@@ -348,8 +378,8 @@ fn sync_finishes_across_an_anvil_restart_without_skipping_or_doubling() {
         .args([
             "chain",
             "sync",
-            "--key",
-            &operator,
+            "--key-file",
+            &key_file(&operator),
             "--rpc",
             &anvil.url,
             "--attempts",
@@ -388,7 +418,7 @@ fn sync_finishes_across_an_anvil_restart_without_skipping_or_doubling() {
     let again = json(&ok(chain(
         &data,
         &anvil,
-        &["sync", "--key", &operator, "--json"],
+        &["sync", "--key-file", &key_file(&operator), "--json"],
     )));
     assert!(
         again["batches_anchored"].as_array().unwrap().is_empty(),

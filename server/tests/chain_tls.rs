@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::anvil::Anvil;
+use crate::anvil::{Anvil, key_file};
 use crate::common::*;
 
 struct Front(Child);
@@ -90,7 +90,14 @@ fn deploy_and_status_reach_a_chain_over_https() {
     let operator = anvil.keys[0].as_str();
     let refused = run(
         false,
-        &["deploy", "--rpc", &https, "--key", operator, "--json"],
+        &[
+            "deploy",
+            "--rpc",
+            &https,
+            "--key-file",
+            &key_file(operator),
+            "--json",
+        ],
     );
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
@@ -104,7 +111,14 @@ fn deploy_and_status_reach_a_chain_over_https() {
     );
     let deployed = json(&ok(run(
         true,
-        &["deploy", "--rpc", &https, "--key", operator, "--json"],
+        &[
+            "deploy",
+            "--rpc",
+            &https,
+            "--key-file",
+            &key_file(operator),
+            "--json",
+        ],
     )));
     assert!(deployed["registry"].as_str().unwrap().starts_with("0x"));
     let status = json(&ok(run(true, &["status", "--json"])));

@@ -133,7 +133,13 @@ fn synced_later(anvil: &Anvil, dir: &std::path::Path, epochs: u64) -> std::path:
     ok(chain(
         &data,
         anvil,
-        &["deploy", "--rpc", &anvil.url, "--key", operator],
+        &[
+            "deploy",
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            &key_file(operator),
+        ],
     ));
     data
 }
@@ -149,8 +155,8 @@ fn sync_through_a_flaky_slow_rpc_finishes_exactly_once() {
     let operator = anvil.keys[0].as_str();
     let args = [
         "sync",
-        "--key",
-        operator,
+        "--key-file",
+        &key_file(operator),
         "--rpc",
         &flaky_url,
         "--attempts",
@@ -210,8 +216,8 @@ fn a_dead_or_stalled_rpc_ends_in_a_clear_error_and_changes_nothing() {
             &anvil,
             &[
                 "sync",
-                "--key",
-                operator,
+                "--key-file",
+                &key_file(operator),
                 "--rpc",
                 url,
                 "--attempts",

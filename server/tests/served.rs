@@ -34,6 +34,18 @@ impl Served {
         Self::spawn(serve_command(data, extra), Stdio::inherit())
     }
 
+    /// [`Served::start`] without models (BM25 search only; chat, embeddings and fine-tuning
+    /// answer as they do when no model is there).
+    #[allow(
+        dead_code,
+        reason = "the adversarial binary uses it, the binary binary not yet"
+    )]
+    pub(crate) fn start_without_models(data: &Path, extra: &[&str]) -> Self {
+        let mut command = serve_command(data, extra);
+        command.env("PROVDB_MODELS", "/nonexistent/provdb-models");
+        Self::spawn(command, Stdio::inherit())
+    }
+
     /// [`Served::start`] with the server's log (its stderr) written to `log`.
     pub(crate) fn start_logging_to(data: &Path, extra: &[&str], log: &Path) -> Self {
         let log = std::fs::File::create(log).unwrap();

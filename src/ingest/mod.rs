@@ -43,10 +43,16 @@ pub struct IngestOptions {
     pub skip_invalid: bool,
     /// Where the rejects go (default: next to the input, `FILE.rejects.jsonl`).
     pub rejects_path: Option<PathBuf>,
-    /// Longest accepted JSONL line.
+    /// Most bytes one row decodes to, in every format (a JSONL line; a CSV or Parquet row's
+    /// fields as JSON); a longer row is refused like any invalid row.
     pub max_record_bytes: usize,
     /// Largest accepted input file.
     pub max_file_bytes: u64,
+    /// Most bytes all rows of one input decode to (counted as for `max_record_bytes`); past
+    /// it the input is refused whole ([`Error::TooLarge`]) while it is read.
+    pub max_decoded_bytes: u64,
+    /// Most rows of one input; past it the input is refused whole while it is read.
+    pub max_rows: u64,
     /// When set, a row without a signature must have this contributor (an uploader may only
     /// speak for others with their signatures; the HTTP server sets it for contributor keys).
     pub unsigned_only_from: Option<Address>,
@@ -64,6 +70,8 @@ impl Default for IngestOptions {
             rejects_path: None,
             max_record_bytes: 8 << 20,
             max_file_bytes: 4 << 30,
+            max_decoded_bytes: 8 << 30,
+            max_rows: 50_000_000,
             unsigned_only_from: None,
             committer: Committer::Contributors,
         }
@@ -401,15 +409,10 @@ impl Db {
             PathBuf::from(name)
         });
         let mut batch = self.new_batch(datanet, source_name.clone(), options, path, progress);
-        let max_record_bytes = options.max_record_bytes;
+        let limits = options.input_limits();
         let name = source_name.as_str();
-        batch.read_overlapped(move |sink| match format {
-            Format::Jsonl => {
-                let file = fs_err::File::open(path).map_err(Error::io(path))?;
-                source::read_jsonl(file, name, max_record_bytes, sink)
-            }
-            Format::Csv => source::read_csv(path, name, datanet, sink),
-            Format::Parquet => source::read_parquet(path, name, sink),
+        batch.read_overlapped(move |sink| {
+            source::read_file(format, path, name, datanet, limits, sink)
         })?;
         if batch.rows == 0 {
             let reason = "no records in file".to_string();
@@ -434,7 +437,8 @@ impl Db {
         let datanet = self.store.datanet(name)?;
         let source = Path::new("arrow batch");
         let mut batch = self.new_batch(&datanet, "arrow batch".into(), options, source, &|_, _| {});
-        source::batch_rows(input, 0, &mut |row| batch.push(row))?;
+        let mut budget = source::Budget::new(options.input_limits(), "arrow batch");
+        source::batch_rows_within(input, 0, &mut budget, &mut |row| batch.push(row))?;
         if batch.rows == 0 {
             return Err(Error::Invalid("the arrow batch has no rows".into()));
         }

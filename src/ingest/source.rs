@@ -1,7 +1,12 @@
 //! Input readers: JSONL (serde_json, line by line, bounded), CSV and Parquet (arrow's readers),
 //! and Arrow batches. Each yields rows as JSON objects with their location; a row that cannot
 //! be read is reported to the sink with its reason, a file that cannot be read at all is an
-//! error.
+//! error. Every reader counts what it decodes against the input's limits (`limits`) as it
+//! goes, so an input that decodes to more than allowed is refused before it is held whole.
+
+mod limits;
+mod parquet_file;
+mod parquet_pages;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -15,6 +20,8 @@ use provdb_storage::{ColumnKind, Datanet};
 use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, Location, Result};
+pub(crate) use limits::{Budget, InputLimits};
+use limits::{ROW_SETTING, row_bytes};
 
 /// One input row: its location and its fields, still as JSON text (parsed later, in
 /// parallel), already as an object, or why it could not be read.
@@ -82,6 +89,26 @@ impl Format {
     }
 }
 
+/// Reads the file at `path` in `format` within `limits`, sending every row to `sink`.
+pub(crate) fn read_file(
+    format: Format,
+    path: &Path,
+    source_name: &str,
+    datanet: &Datanet,
+    limits: InputLimits,
+    sink: &mut dyn FnMut(RawRow) -> Result<()>,
+) -> Result<()> {
+    let mut budget = Budget::new(limits, source_name);
+    match format {
+        Format::Jsonl => {
+            let file = fs_err::File::open(path).map_err(Error::io(path))?;
+            read_jsonl(file, source_name, &mut budget, sink)
+        }
+        Format::Csv => read_csv(path, source_name, datanet, &mut budget, sink),
+        Format::Parquet => parquet_file::read_parquet(path, source_name, &mut budget, sink),
+    }
+}
+
 fn whole(source_name: &str, reason: impl Into<String>) -> Error {
     Error::Input {
         source_name: source_name.into(),
@@ -91,13 +118,14 @@ fn whole(source_name: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Reads a JSONL stream. Lines longer than `max_line_bytes` are reported, never buffered whole.
+/// Reads a JSONL stream. Lines longer than the row limit are reported, never buffered whole.
 pub(crate) fn read_jsonl(
     reader: impl Read,
     source_name: &str,
-    max_line_bytes: usize,
+    budget: &mut Budget<'_>,
     sink: &mut dyn FnMut(RawRow) -> Result<()>,
 ) -> Result<()> {
+    let max_line_bytes = budget.limits().row_bytes;
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line = Vec::with_capacity(4096);
     let mut number = 0u64;
@@ -111,7 +139,12 @@ pub(crate) fn read_jsonl(
         }
         let location = Location::Line(number);
         if overflowed {
-            let reason = format!("line is longer than the limit of {max_line_bytes} bytes");
+            // Counted at what was read (the line and its newline); the row is refused whatever
+            // the budget says of it, as it was cut.
+            budget.row(location, read as u64)?;
+            let reason = format!(
+                "the line is longer than the limit of {max_line_bytes} bytes per row ({ROW_SETTING})"
+            );
             sink(RawRow {
                 location,
                 fields: RowData::Unreadable(reason),
@@ -126,6 +159,8 @@ pub(crate) fn read_jsonl(
             Err(e) => {
                 let reason = format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to());
                 line = e.into_bytes();
+                // A refused row is held too (in the rejects list with `skip_invalid`).
+                budget.row(location, line.len() as u64)?;
                 sink(RawRow {
                     location,
                     fields: RowData::Unreadable(reason),
@@ -137,6 +172,8 @@ pub(crate) fn read_jsonl(
         if trimmed.is_empty() {
             continue;
         }
+        // Within the row limit: read_bounded_line kept it.
+        budget.row(location, trimmed.len() as u64)?;
         let text = if trimmed.len() == text.len() {
             text
         } else {
@@ -211,10 +248,11 @@ fn arrow_type(kind: ColumnKind) -> DataType {
 
 /// Reads a CSV file with a header. Columns of the Datanet's schema are parsed as their type,
 /// others as text. A missing required column, or a value that does not parse, fails the file.
-pub(crate) fn read_csv(
+fn read_csv(
     path: &Path,
     source_name: &str,
     datanet: &Datanet,
+    budget: &mut Budget<'_>,
     sink: &mut dyn FnMut(RawRow) -> Result<()>,
 ) -> Result<()> {
     let mut file = BufReader::new(fs_err::File::open(path).map_err(Error::io(path))?);
@@ -262,7 +300,7 @@ pub(crate) fn read_csv(
     let mut row = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| whole(source_name, format!("invalid CSV: {e}")))?;
-        row = batch_rows(&batch, row, sink)?;
+        row = batch_rows_within(&batch, row, budget, sink)?;
     }
     if row == 0 {
         return Err(whole(source_name, "no records in file"));
@@ -291,107 +329,58 @@ fn parse_header(line: &str) -> Vec<String> {
     names
 }
 
-/// Reads a Parquet file through arrow.
-pub(crate) fn read_parquet(
-    path: &Path,
-    source_name: &str,
-    sink: &mut dyn FnMut(RawRow) -> Result<()>,
-) -> Result<()> {
-    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-    // Read whole into memory (the file's records are held for its one batch anyway): the
-    // decoder makes many small reads, and from a file each is a system call, so a crafted
-    // 840-byte file kept it busy for 40 s (found by fuzzing, fuzz/regressions/ingest_parquet/).
-    let bytes = bytes::Bytes::from(fs_err::read(path).map_err(Error::io(path))?);
-    // The Arrow schema some writers embed (`ARROW:schema`, an IPC message in the footer) is not
-    // read: arrow-ipc panics on a field type it does not know (found by fuzzing,
-    // fuzz/regressions/ingest_parquet/), and the Parquet schema alone gives every type provdb
-    // ingests (strings, integers, floats, booleans).
-    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    let mut reader = parquet_call(source_name, || {
-        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
-            .and_then(|builder| builder.with_batch_size(8192).build())
-    })?
-    .map_err(|e| whole(source_name, format!("not a readable Parquet file: {e}")))?;
-    let mut row = 0u64;
-    while let Some(batch) = parquet_call(source_name, || reader.next())? {
-        let batch = batch.map_err(|e| whole(source_name, format!("invalid Parquet data: {e}")))?;
-        row = batch_rows(&batch, row, sink)?;
-    }
-    if row == 0 {
-        return Err(whole(source_name, "no records in file"));
-    }
-    Ok(())
-}
-
-/// Runs a call into the parquet crate, which asserts on some corrupt data instead of returning
-/// an error (an RLE bit width over 64 in a dictionary page: found by fuzzing,
-/// fuzz/regressions/ingest_parquet/): its panic becomes an input error. Unwind safety: after a
-/// panic the reader is dropped unused and the whole input fails, so nothing half-read is kept.
-fn parquet_call<T>(source_name: &str, call: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|m| m.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        whole(
-            source_name,
-            format!("invalid Parquet data (the decoder failed: {message})"),
-        )
-    })
-}
-
-/// Sends every row of an Arrow batch to `sink`, numbering rows after `rows_before`; returns
-/// the number of rows seen so far. Null values are left out of the row.
-pub(crate) fn batch_rows(
+/// Sends every row of an Arrow batch to `sink`, numbering rows after `rows_before` and
+/// counting each against `budget` before it is converted; returns the number of rows seen so
+/// far. Null values are left out of the row.
+pub(crate) fn batch_rows_within(
     batch: &RecordBatch,
     rows_before: u64,
+    budget: &mut Budget<'_>,
     sink: &mut dyn FnMut(RawRow) -> Result<()>,
 ) -> Result<u64> {
     let schema = batch.schema();
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if !is_supported(column.data_type()) {
-            let reason = format!(
+    let unsupported = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .find(|(_, column)| !is_supported(column.data_type()))
+        .map(|(field, column)| {
+            format!(
                 "column '{}' has type {} that provdb cannot ingest",
                 field.name(),
                 column.data_type()
-            );
-            for row in 0..batch.num_rows() {
-                sink(RawRow {
-                    location: Location::Row(rows_before + row as u64 + 1),
-                    fields: RowData::Unreadable(reason.clone()),
-                })?;
-            }
-            return Ok(rows_before + batch.num_rows() as u64);
-        }
-    }
-    for row in 0..batch.num_rows() {
-        let mut map = Map::with_capacity(schema.fields().len());
-        let mut failure = None;
-        for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            if column.is_null(row) {
-                continue;
-            }
-            match cell(column.as_ref(), row) {
-                Ok(value) => {
-                    map.insert(field.name().clone(), value);
-                }
-                Err(reason) => {
-                    failure = Some(format!("column '{}': {reason}", field.name()));
-                    break;
-                }
-            }
-        }
-        let fields = match failure {
+            )
+        });
+    for (row, bytes) in row_bytes(batch).into_iter().enumerate() {
+        let location = Location::Row(rows_before + row as u64 + 1);
+        let over = budget.row(location, bytes)?;
+        let fields = match over.or_else(|| unsupported.clone()) {
             Some(reason) => RowData::Unreadable(reason),
-            None => RowData::Object(map),
+            None => row_object(batch, row),
         };
-        sink(RawRow {
-            location: Location::Row(rows_before + row as u64 + 1),
-            fields,
-        })?;
+        sink(RawRow { location, fields })?;
     }
     Ok(rows_before + batch.num_rows() as u64)
+}
+
+/// Row `row` of `batch` as a JSON object, or why it cannot be one.
+fn row_object(batch: &RecordBatch, row: usize) -> RowData {
+    let schema = batch.schema();
+    let mut map = Map::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if column.is_null(row) {
+            continue;
+        }
+        match cell(column.as_ref(), row) {
+            Ok(value) => {
+                map.insert(field.name().clone(), value);
+            }
+            Err(reason) => {
+                return RowData::Unreadable(format!("column '{}': {reason}", field.name()));
+            }
+        }
+    }
+    RowData::Object(map)
 }
 
 fn is_supported(data_type: &DataType) -> bool {
@@ -451,7 +440,13 @@ mod tests {
     fn bounded_lines_never_buffer_an_overlong_line() {
         let input = format!("{{\"a\":1}}\n{}\n{{\"b\":2}}", "x".repeat(5000));
         let mut rows = Vec::new();
-        read_jsonl(input.as_bytes(), "t", 100, &mut |row| {
+        let limits = InputLimits {
+            row_bytes: 100,
+            file_bytes: u64::MAX,
+            rows: u64::MAX,
+        };
+        let mut budget = Budget::new(limits, "t");
+        read_jsonl(input.as_bytes(), "t", &mut budget, &mut |row| {
             rows.push((row.location, row.fields.into_object().map(|m| m.len())));
             Ok(())
         })
@@ -459,7 +454,7 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0], (Location::Line(1), Ok(1)));
         assert!(
-            matches!(&rows[1], (Location::Line(2), Err(reason)) if reason.contains("longer than"))
+            matches!(&rows[1], (Location::Line(2), Err(reason)) if reason.contains("longer than the limit of 100 bytes per row"))
         );
         assert_eq!(rows[2], (Location::Line(3), Ok(1)));
     }

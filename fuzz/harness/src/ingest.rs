@@ -3,18 +3,24 @@
 //!
 //! Invariant: an ingest succeeds, or fails with a user error (bad input, not an internal or IO
 //! error) and stores nothing: the Datanet's counters are unchanged. A success stores exactly
-//! what its report says.
+//! what its report says, and stays within [`LIMITS`]: an input that decodes to more (a
+//! compressed Parquet page of one repeated string, a dictionary value on every row, a CSV of
+//! many tiny rows) is refused as too large, with nothing stored.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use provdb::storage::{ColumnKind, ColumnSpec, DatanetStats};
-use provdb::{Address, Datanet, Db, IngestOptions};
+use provdb::{Address, Datanet, Db, Error, IngestOptions, IngestReport};
 
 /// The untyped Datanet (any JSON object with a `text` column).
 const LOOSE: &str = "loose";
 /// The Datanet with a typed schema.
 const TYPED: &str = "typed";
+
+/// The limits every target ingests under, tight so that the seeds' bombs cross them while
+/// staying small files: (bytes per row, decoded bytes per file, rows per file).
+pub const LIMITS: (usize, u64, u64) = (1 << 20, 16 << 20, 10_000);
 
 struct Fixture {
     db: Db,
@@ -94,24 +100,33 @@ pub fn ingest_parquet(data: &[u8]) {
 }
 
 fn ingest(data: &[u8], extension: &str) {
-    let Some((&flags, content)) = data.split_first() else {
-        return;
-    };
+    // The invariants are checked inside; the outcome is for tests that expect a refusal.
+    let _ = ingest_outcome(data, extension);
+}
+
+/// Ingests `data` (flags byte first) as a file with `extension`, checks the invariants and
+/// returns the outcome (`None` for an input without a flags byte).
+pub fn ingest_outcome(data: &[u8], extension: &str) -> Option<Result<IngestReport, Error>> {
+    let (&flags, content) = data.split_first()?;
     let fixture = fixture();
     let _one_at_a_time = fixture.lock.lock().unwrap_or_else(PoisonError::into_inner);
     let name = if flags & 1 == 1 { TYPED } else { LOOSE };
     let path = fixture.dir.join(format!("input.{extension}"));
     std::fs::write(&path, content).expect("write the input");
+    let (max_record_bytes, max_decoded_bytes, max_rows) = LIMITS;
     let options = IngestOptions {
         contributor: Some(Address([0x11; 20])),
         skip_invalid: flags & 2 == 2,
         rejects_path: Some(fixture.dir.join("rejects.jsonl")),
+        max_record_bytes,
+        max_decoded_bytes,
+        max_rows,
         ..IngestOptions::default()
     };
     let before = stats(&fixture.db, name);
     let outcome = fixture.db.ingest_file(name, &path, &options);
     let after = stats(&fixture.db, name);
-    match outcome {
+    match &outcome {
         Ok(report) => {
             assert_eq!(
                 after.records - before.records,
@@ -130,12 +145,15 @@ fn ingest(data: &[u8], extension: &str) {
             if !options.skip_invalid {
                 assert_eq!(report.rejected, 0, "rows rejected without skip_invalid");
             }
+            let rows = (report.accepted + report.rejected) as u64;
+            assert!(rows <= max_rows, "{rows} rows ingested past the limit");
         }
         Err(e) => {
             assert!(e.is_user_error(), "bad input gave a non-user error: {e}");
             assert_eq!(before, after, "a failed ingest stored something: {e}");
         }
     }
+    Some(outcome)
 }
 
 fn stats(db: &Db, name: &str) -> DatanetStats {

@@ -15,7 +15,7 @@ mod sql;
 mod text;
 
 pub use api::api_bodies;
-pub use ingest::{ingest_csv, ingest_jsonl, ingest_parquet};
+pub use ingest::{LIMITS, ingest_csv, ingest_jsonl, ingest_outcome, ingest_parquet};
 pub use models::{adapter, gguf};
 pub use sql::sql;
 pub use text::{citations, smart};

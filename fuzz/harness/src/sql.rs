@@ -66,6 +66,7 @@ fn limits() -> QueryLimits {
         timeout: Duration::from_secs(2),
         memory_bytes: 64 << 20,
         max_rows: Some(50),
+        max_result_bytes: 64 << 20,
     }
 }
 

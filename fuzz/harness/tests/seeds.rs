@@ -1,6 +1,8 @@
 //! Writes the binary seed files of `fuzz/corpus/` (Parquet, GGUF, PEFT adapters), so that the
 //! checked-in seeds are reproducible: `cargo test --workspace -p provdb-fuzz-harness --test
-//! seeds -- --ignored` (then the replay test runs them). The text seeds are written by hand.
+//! seeds -- --ignored` (then the replay test runs them). The text seeds are written by hand,
+//! except the bombs: small inputs that decode to far more than their size, each checked here
+//! to be refused as too large under the harness's limits.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,6 +77,85 @@ fn write_parquet_seeds() {
         ],
     );
     std::fs::write(dir.join("typed-skip-invalid.bin"), wrong_type).expect("write seed");
+}
+
+/// Parquet and CSV inputs that decode to far more than their size: (target, file, bytes,
+/// what the refusal names). Each stays a few KiB on disk.
+fn bombs() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    let write = |flags: u8, batch: RecordBatch, dictionary: bool| {
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_dictionary_enabled(dictionary)
+            .build();
+        let mut bytes = vec![flags];
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
+                .expect("parquet writer");
+        writer.write(&batch).expect("write batch");
+        writer.close().expect("close parquet");
+        bytes
+    };
+    // As a dictionary array: one value, `rows` keys (the bomb is never built whole here).
+    let texts = |rows: usize, text: &str| {
+        let keys = arrow_array::Int32Array::from(vec![0; rows]);
+        let values = Arc::new(StringArray::from(vec![text]));
+        let column: ArrayRef =
+            Arc::new(arrow_array::DictionaryArray::try_new(keys, values).expect("dictionary"));
+        RecordBatch::try_from_iter([("text", column)]).expect("batch")
+    };
+    let (_, _, rows_limit) = provdb_fuzz_harness::LIMITS;
+    // One 512 KiB value in the dictionary, on 5,000 rows: 2.5 GB decoded.
+    let dictionary = write(0, texts(5_000, &"d".repeat(512 << 10)), true);
+    // 64 plain pages of one 900 KiB run each: 57 MiB once decompressed.
+    let pages = write(0, texts(64, &"p".repeat(900 << 10)), false);
+    // More rows than the limit, as the footer declares.
+    let many = write(0, texts(rows_limit as usize + 1, "t"), true);
+    // A CSV of many tiny rows: a few bytes each, an object each once read.
+    let mut csv = b"\x00text\n".to_vec();
+    for row in 0..=rows_limit {
+        csv.extend_from_slice(format!("{row}\n").as_bytes());
+    }
+    vec![
+        (
+            "ingest_parquet",
+            "bomb-dictionary.bin",
+            dictionary,
+            "decodes to more than",
+        ),
+        (
+            "ingest_parquet",
+            "bomb-pages.bin",
+            pages,
+            "pages decompress to",
+        ),
+        ("ingest_parquet", "bomb-rows.bin", many, "rows"),
+        ("ingest_csv", "bomb-rows.bin", csv, "more than 10000 rows"),
+    ]
+}
+
+fn write_bomb_seeds() {
+    for (target, file, bytes, _) in bombs() {
+        std::fs::write(corpus(target).join(file), bytes).expect("write seed");
+    }
+}
+
+#[test]
+fn bombs_are_small_files_refused_as_too_large() {
+    for (target, file, bytes, names) in bombs() {
+        assert!(bytes.len() < 64 << 10, "{file}: {} bytes", bytes.len());
+        let extension = target.trim_start_matches("ingest_");
+        let outcome = provdb_fuzz_harness::ingest_outcome(&bytes, extension).expect("flags byte");
+        match outcome {
+            Err(error @ provdb::Error::TooLarge { .. }) => {
+                let message = error.to_string();
+                assert!(message.contains(names), "{target}/{file}: {message}");
+                assert!(message.contains("max_"), "names the setting: {message}");
+            }
+            other => panic!("{target}/{file} was not refused as too large: {other:?}"),
+        }
+    }
 }
 
 /// A tiny f32 LLaMA with a byte-level BPE vocabulary of a few tokens: small enough for the
@@ -226,6 +307,7 @@ fn write_adapter_seeds() {
 #[ignore = "writes seed files: scripts/fuzz.sh runs it into its scratch corpus before fuzzing; run by hand to refresh fuzz/corpus"]
 fn write_binary_seeds() {
     write_parquet_seeds();
+    write_bomb_seeds();
     write_gguf_seeds();
     write_adapter_seeds();
 }

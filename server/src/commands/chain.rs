@@ -1,5 +1,6 @@
 //! `provdb chain deploy|sync|status|claim`: the chain crate's operations over this data
-//! directory, on a single-threaded tokio runtime.
+//! directory, on a single-threaded tokio runtime. Keys come from a file or the environment
+//! (`chain_key`), never from the command line.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use clap::{Args, Subcommand};
 use provdb::{Address, Db};
 use provdb_chain::RetryPolicy;
 
+use crate::commands::chain_key::{ClaimKeyArgs, OperatorKeyArgs};
 use crate::output::{print_json, print_table};
 
 /// `provdb chain`.
@@ -20,9 +22,8 @@ pub(crate) enum ChainCommand {
         /// JSON-RPC endpoint.
         #[arg(long, env = "PROVDB_RPC")]
         rpc: String,
-        /// The operator's private key (hex).
-        #[arg(long, env = "PROVDB_CHAIN_KEY", hide_env_values = true)]
-        key: String,
+        #[command(flatten)]
+        key: OperatorKeyArgs,
         /// Deploy new contracts even when DATA/chain.json records some.
         #[arg(long)]
         force: bool,
@@ -32,9 +33,8 @@ pub(crate) enum ChainCommand {
     /// JSON: epochs_posted, datanets_registered, batches_anchored, chain_last_epoch,
     /// chain_last_sequence.
     Sync {
-        /// The operator's private key (hex).
-        #[arg(long, env = "PROVDB_CHAIN_KEY", hide_env_values = true)]
-        key: String,
+        #[command(flatten)]
+        key: OperatorKeyArgs,
         #[command(flatten)]
         rpc: ChainRpcArgs,
     },
@@ -48,9 +48,9 @@ pub(crate) enum ChainCommand {
     Claim {
         /// The account paid.
         address: Address,
-        /// The private key of the account that sends (and pays gas for) the claim.
-        #[arg(long, env = "PROVDB_CLAIM_KEY", hide_env_values = true)]
-        key: String,
+        /// The key of the account that sends (and pays gas for) the claim.
+        #[command(flatten)]
+        key: ClaimKeyArgs,
         #[command(flatten)]
         rpc: ChainRpcArgs,
     },
@@ -88,6 +88,7 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
     let rt = runtime()?;
     match command {
         ChainCommand::Deploy { rpc, key, force } => {
+            let key = key.load()?;
             // Deploy needs the data directory to exist as a database (it records there).
             drop(Db::open(data)?);
             let report = rt.block_on(provdb_chain::deploy(
@@ -112,6 +113,7 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
             Ok(())
         }
         ChainCommand::Sync { key, rpc } => {
+            let key = key.load()?;
             let db = Db::open(data)?;
             let adapters = owned_adapters(&db)?;
             let report = rt.block_on(provdb_chain::sync(
@@ -193,6 +195,7 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
             Ok(())
         }
         ChainCommand::Claim { address, key, rpc } => {
+            let key = key.load()?;
             let db = Db::open(data)?;
             let report = rt.block_on(provdb_chain::claim(
                 db.store(),

@@ -32,6 +32,15 @@ pub(crate) struct IngestArgs {
     /// Only store; the index catches up on the next search.
     #[arg(long)]
     no_index: bool,
+    /// Most bytes one row may decode to (a JSONL line; a CSV or Parquet row as JSON).
+    #[arg(long, default_value_t = IngestOptions::default().max_record_bytes)]
+    max_record_bytes: usize,
+    /// Most bytes one file's rows may decode to, in MiB; a file over it is refused whole.
+    #[arg(long, default_value_t = IngestOptions::default().max_decoded_bytes >> 20)]
+    max_decoded_mb: u64,
+    /// Most rows of one file; a file over it is refused whole.
+    #[arg(long, default_value_t = IngestOptions::default().max_rows)]
+    max_rows: u64,
     // Without an embedder model only BM25 is indexed now, vectors on the first search with one.
     #[command(flatten)]
     embedder: EmbedderArgs,
@@ -60,6 +69,9 @@ pub(crate) fn run(data: &Path, json: bool, args: IngestArgs) -> anyhow::Result<(
     let options = IngestOptions {
         contributor: args.contributor,
         skip_invalid: args.skip_invalid,
+        max_record_bytes: args.max_record_bytes,
+        max_decoded_bytes: args.max_decoded_mb.saturating_mul(1 << 20),
+        max_rows: args.max_rows,
         ..IngestOptions::default()
     };
     let started = Instant::now();

@@ -7,6 +7,7 @@ pub(crate) mod adapter;
 pub(crate) mod ask;
 pub(crate) mod bench;
 pub(crate) mod chain;
+pub(crate) mod chain_key;
 pub(crate) mod datanet;
 pub(crate) mod demo;
 pub(crate) mod embed;

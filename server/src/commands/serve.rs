@@ -40,12 +40,59 @@ pub(crate) struct ServeArgs {
     /// Seconds until a response must start.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
+    /// Most bytes one uploaded row may decode to (a JSONL line; a CSV or Parquet row as JSON).
+    #[arg(long, default_value_t = ServeLimits::default().max_record_bytes)]
+    max_record_bytes: usize,
+    /// Most bytes one upload's rows may decode to, in MiB; an upload over it gets 413.
+    #[arg(long, default_value_t = ServeLimits::default().max_upload_decoded_bytes >> 20)]
+    max_upload_decoded_mb: u64,
+    /// Most rows of one upload; an upload over it gets 413.
+    #[arg(long, default_value_t = ServeLimits::default().max_upload_rows)]
+    max_upload_rows: u64,
+    /// SQL queries running at once.
+    #[arg(long, default_value_t = ServeLimits::default().sql_slots)]
+    sql_slots: usize,
+    /// SQL queries waiting for a slot; more get 429 with Retry-After.
+    #[arg(long, default_value_t = ServeLimits::default().sql_queue)]
+    sql_queue: usize,
+    /// Seconds one SQL query may run.
+    #[arg(long, default_value_t = ServeLimits::default().sql_timeout.as_secs())]
+    sql_timeout_s: u64,
+    /// Memory one SQL query may hold, in MiB (its operators and its result).
+    #[arg(long, default_value_t = ServeLimits::default().sql_memory_bytes >> 20)]
+    sql_memory_mb: usize,
+    /// Largest SQL result, in MiB; a larger one is refused (add LIMIT or fewer columns).
+    #[arg(long, default_value_t = ServeLimits::default().sql_max_result_bytes >> 20)]
+    sql_max_result_mb: usize,
+    /// Searches and embedding requests running at once.
+    #[arg(long, default_value_t = ServeLimits::default().search_slots)]
+    search_slots: usize,
+    /// Searches and embedding requests waiting for a slot; more get 429 with Retry-After.
+    #[arg(long, default_value_t = ServeLimits::default().search_queue)]
+    search_queue: usize,
+    /// Seconds a SQL query, search or embedding request waits for a slot before 429.
+    #[arg(long, default_value_t = ServeLimits::default().queue_wait.as_secs())]
+    queue_wait_s: u64,
 }
 
 pub(crate) fn run(data: &Path, args: ServeArgs) -> anyhow::Result<()> {
-    if args.max_body_mb == 0 || args.max_upload_mb == 0 || args.timeout_s == 0 {
+    let sizes = [
+        args.max_body_mb as u64,
+        args.max_upload_mb,
+        args.timeout_s,
+        args.max_record_bytes as u64,
+        args.max_upload_decoded_mb,
+        args.max_upload_rows,
+        args.sql_timeout_s,
+        args.sql_memory_mb as u64,
+        args.sql_max_result_mb as u64,
+    ];
+    if sizes.contains(&0) {
         return Err(UserError(
-            "--max-body-mb, --max-upload-mb and --timeout-s must be positive".into(),
+            "--max-body-mb, --max-upload-mb, --timeout-s, --max-record-bytes, \
+             --max-upload-decoded-mb, --max-upload-rows, --sql-timeout-s, --sql-memory-mb and \
+             --sql-max-result-mb must be positive"
+                .into(),
         )
         .into());
     }
@@ -62,6 +109,17 @@ pub(crate) fn run(data: &Path, args: ServeArgs) -> anyhow::Result<()> {
             generation_slots: args.generation_slots,
             generation_queue: args.generation_queue,
             request_timeout: Duration::from_secs(args.timeout_s),
+            max_record_bytes: args.max_record_bytes,
+            max_upload_decoded_bytes: args.max_upload_decoded_mb.saturating_mul(1 << 20),
+            max_upload_rows: args.max_upload_rows,
+            sql_slots: args.sql_slots,
+            sql_queue: args.sql_queue,
+            sql_timeout: Duration::from_secs(args.sql_timeout_s),
+            sql_memory_bytes: args.sql_memory_mb.saturating_mul(1 << 20),
+            sql_max_result_bytes: args.sql_max_result_mb.saturating_mul(1 << 20),
+            search_slots: args.search_slots,
+            search_queue: args.search_queue,
+            queue_wait: Duration::from_secs(args.queue_wait_s),
         },
     };
     crate::http::run(data, config)

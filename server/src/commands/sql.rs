@@ -26,9 +26,13 @@ pub(crate) struct SqlArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
-    /// DataFusion's memory pool for this query, in MiB.
+    /// DataFusion's memory pool for this query, in MiB (also counts the collected result
+    /// and what `repeat`, `lpad`, `rpad` and `replace` produce).
     #[arg(long, default_value_t = 512)]
     memory_mb: usize,
+    /// Largest result, in MiB.
+    #[arg(long, default_value_t = QueryLimits::default().max_result_bytes >> 20)]
+    max_result_mb: usize,
     // The embedder serves `vector_search` and `hybrid_search`.
     #[command(flatten)]
     embedder: EmbedderArgs,
@@ -55,13 +59,17 @@ pub(crate) fn run(data: &Path, json: bool, args: SqlArgs) -> anyhow::Result<()> 
         db = db.with_embedder(embedder);
     }
     let caller = args.caller.caller();
-    if args.timeout == 0 || args.memory_mb == 0 {
-        return Err(UserError("--timeout and --memory-mb must be positive".into()).into());
+    if args.timeout == 0 || args.memory_mb == 0 || args.max_result_mb == 0 {
+        return Err(UserError(
+            "--timeout, --memory-mb and --max-result-mb must be positive".into(),
+        )
+        .into());
     }
     let limits = QueryLimits {
         timeout: Duration::from_secs(args.timeout),
         memory_bytes: args.memory_mb << 20,
         max_rows: (args.max_rows > 0).then_some(args.max_rows),
+        max_result_bytes: args.max_result_mb.saturating_mul(1 << 20),
     };
     let output = db.sql(&args.query, caller, limits)?;
     let format = if json { SqlFormat::Json } else { args.format };

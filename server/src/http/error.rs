@@ -3,8 +3,9 @@
 //!
 //! provdb's errors map by their kind (`crate::error_kind`, which the exit codes read too): an
 //! unknown (or unreadable) Datanet or record, or an epoch proof that does not exist, is 404,
-//! any other user error 400, everything else 500. A private Datanet's name therefore meets
-//! the same 404 as a name that does not exist.
+//! an input over a size limit 413 (by its variant, `provdb::Error::TooLarge`), any other user
+//! error 400, everything else 500. A private Datanet's name therefore meets the same 404 as a
+//! name that does not exist.
 
 use std::fmt::Display;
 
@@ -153,7 +154,12 @@ impl ApiError {
 }
 
 impl From<provdb::Error> for ApiError {
+    /// An input over a size limit is 413 (the message names the limit and its setting);
+    /// everything else answers by its kind.
     fn from(error: provdb::Error) -> Self {
+        if matches!(error, provdb::Error::TooLarge { .. }) {
+            return Self::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string());
+        }
         Self::classified(&error)
     }
 }
@@ -212,6 +218,19 @@ mod tests {
             ApiError::from(StorageError::UnknownRecord("0x01".into())).status(),
             StatusCode::NOT_FOUND,
             "a storage error converted directly answers as through provdb::Error"
+        );
+    }
+
+    #[test]
+    fn an_input_over_a_size_limit_is_413() {
+        let error = provdb::Error::TooLarge {
+            source_name: "bomb.parquet".into(),
+            location: provdb::Location::Whole,
+            reason: "over the limit".into(),
+        };
+        assert_eq!(
+            ApiError::from(error).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
         );
     }
 

@@ -1,10 +1,14 @@
 //! Limits that keep a shared server responsive: requests per second per API key (governor's
-//! keyed GCRA limiter) and the bounded generation gate.
+//! keyed GCRA limiter) and the bounded gates in front of generation, SQL, and search and
+//! embeddings.
 //!
-//! Invariant of [`GenerationGate`]: at most `slots` generations run and at most `queue` wait;
+//! Invariant of a [`Gate`]: at most `slots` requests of its kind run and at most `queue` wait;
 //! past that a request is refused at once with 429 and `Retry-After`, never queued without
-//! bound. A [`GenerationTicket`] is held for the whole generation, including its ledger write,
-//! so [`GenerationGate::wait_idle`] (shutdown) returns only when every answer is recorded.
+//! bound, and a waiter that finds no slot within the gate's wait is refused with 429 too. A
+//! [`Ticket`] is held for the whole work, on whatever thread does it (a generation until its
+//! ledger write, so [`Gate::wait_idle`] at shutdown returns only when every answer is
+//! recorded; a SQL query until its blocking thread is done, also when its client was answered
+//! at the deadline), so the count is of work running, not of requests waiting for an answer.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -47,18 +51,23 @@ impl KeyRateLimit {
     }
 }
 
-/// Generations running and waiting.
-pub(crate) struct GenerationGate {
+/// Requests of one kind running and waiting.
+pub(crate) struct Gate {
+    /// What runs behind the gate and the flags that size it, for messages.
+    what: &'static str,
+    flags: &'static str,
     running: Arc<Semaphore>,
     slots: usize,
     admitted: Arc<AtomicUsize>,
     capacity: usize,
-    /// A typical generation's length, for `Retry-After`.
+    /// A typical request's length, for `Retry-After`.
     typical: Duration,
+    /// Longest wait for a slot (`None`: until one frees, within the request timeout).
+    max_wait: Option<Duration>,
 }
 
-/// A place in the gate, held for a whole generation.
-pub(crate) struct GenerationTicket {
+/// A place in a gate, held for the whole work.
+pub(crate) struct Ticket {
     _permit: OwnedSemaphorePermit,
     _admission: Admission,
 }
@@ -72,38 +81,84 @@ impl Drop for Admission {
     }
 }
 
-impl GenerationGate {
-    pub(crate) fn new(slots: usize, queue: usize) -> Self {
+impl Gate {
+    /// The generation gate: a waiter waits until a slot frees.
+    pub(crate) fn generation(slots: usize, queue: usize) -> Self {
+        Self::new(
+            "generation",
+            "--generation-slots, --generation-queue",
+            slots,
+            queue,
+        )
+        .typical(Duration::from_secs(10))
+    }
+
+    /// A gate of `slots` running and `queue` waiting for `what`, sized by `flags`.
+    pub(crate) fn new(what: &'static str, flags: &'static str, slots: usize, queue: usize) -> Self {
         let slots = slots.max(1);
         Self {
+            what,
+            flags,
             running: Arc::new(Semaphore::new(slots)),
             slots,
             admitted: Arc::new(AtomicUsize::new(0)),
             capacity: slots + queue,
-            typical: Duration::from_secs(10),
+            typical: Duration::from_secs(1),
+            max_wait: None,
         }
     }
 
-    /// Waits for a slot; 429 at once when every slot and queue place is taken.
-    pub(crate) async fn enter(&self) -> Result<GenerationTicket, ApiError> {
+    /// The length of a typical request, for `Retry-After`.
+    pub(crate) fn typical(mut self, typical: Duration) -> Self {
+        self.typical = typical;
+        self
+    }
+
+    /// Refuses a waiter with 429 when no slot frees within `max_wait`.
+    pub(crate) fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = Some(max_wait);
+        self
+    }
+
+    /// Waits for a slot; 429 at once when every slot and queue place is taken, or when no
+    /// slot frees within the gate's wait.
+    pub(crate) async fn enter(&self) -> Result<Ticket, ApiError> {
         let before = self.admitted.fetch_add(1, Ordering::AcqRel);
         let admission = Admission(Arc::clone(&self.admitted));
+        let retry_after_s =
+            |waits: usize| self.typical.as_secs() * waits as u64 / self.slots as u64;
         if before >= self.capacity {
-            let waits = (before + 1 - self.slots) as u64;
             return Err(ApiError::too_many(
                 format!(
-                    "the generation queue is full ({} running, {} waiting); retry later",
+                    "too many {} requests at once: {} running and {} waiting, the server's limit \
+                     (provdb serve {}); retry later",
+                    self.what,
                     self.slots,
-                    self.capacity - self.slots
+                    self.capacity - self.slots,
+                    self.flags
                 ),
-                self.typical.as_secs() * waits / self.slots as u64,
+                retry_after_s(before + 1 - self.slots),
             ));
         }
-        let permit = Arc::clone(&self.running)
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
-        Ok(GenerationTicket {
+        let acquire = Arc::clone(&self.running).acquire_owned();
+        let acquired = match self.max_wait {
+            None => acquire.await,
+            Some(wait) => tokio::time::timeout(wait, acquire).await.map_err(|_| {
+                ApiError::too_many(
+                    format!(
+                        "too many {} requests at once: no slot of {} freed within {:.0} s \
+                         (provdb serve {}); retry later",
+                        self.what,
+                        self.slots,
+                        wait.as_secs_f64(),
+                        self.flags
+                    ),
+                    retry_after_s(self.capacity - self.slots + 1),
+                )
+            })?,
+        };
+        let permit = acquired.map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+        Ok(Ticket {
             _permit: permit,
             _admission: admission,
         })
@@ -132,7 +187,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_refuses_past_slots_and_queue_and_frees_on_drop() {
-        let gate = GenerationGate::new(1, 1);
+        let gate = Gate::generation(1, 1);
         let first = gate.enter().await.unwrap();
         assert_eq!(gate.load(), (1, 0));
         // The second waits for the slot; hold it as a pending future.
@@ -164,6 +219,32 @@ mod tests {
         assert_eq!(gate.load(), (0, 0));
         gate.wait_idle().await;
         assert!(gate.enter().await.is_err(), "closed after wait_idle");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_past_the_gates_wait_is_refused_naming_the_flags() {
+        let gate =
+            Gate::new("SQL", "--sql-slots, --sql-queue", 1, 4).max_wait(Duration::from_millis(50));
+        let held = gate.enter().await.unwrap();
+        let refused = gate.enter().await.err().unwrap();
+        assert_eq!(refused.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            refused.message().contains("too many SQL requests"),
+            "{}",
+            refused.message()
+        );
+        assert!(
+            refused.message().contains("--sql-slots"),
+            "{}",
+            refused.message()
+        );
+        assert_eq!(
+            gate.load(),
+            (1, 0),
+            "the refused waiter gave its place back"
+        );
+        drop(held);
+        assert!(gate.enter().await.is_ok(), "a freed slot serves the next");
     }
 
     #[test]

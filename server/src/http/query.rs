@@ -1,5 +1,7 @@
 //! Search and SQL routes. Both run as the caller: a Datanet it may not read is unknown to it
-//! (search answers 404; SQL's tables and functions never see it).
+//! (search answers 404; SQL's tables and functions never see it). Both pass a gate first
+//! (`limits::Gate`: bounded concurrency, 429 past it); a SQL query runs within the server's
+//! time, memory and result-size limits (`provdb serve --sql-*`), each refusal naming its limit.
 
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ use crate::http::state::Shared;
 const MAX_QUERY_BYTES: usize = 64 << 10;
 /// Rows a SQL answer carries at most.
 const MAX_SQL_ROWS: usize = 100_000;
+/// Time past a query's own limit before its client is answered without it.
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 /// The media type of an Arrow IPC stream.
 pub(crate) const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 
@@ -58,7 +62,10 @@ pub(crate) async fn search(
         mode,
         ..SearchOptions::default()
     };
+    // Held on the blocking thread until the search (and its embedding) is done.
+    let ticket = state.search_gate.enter().await?;
     blocking(move || {
+        let _ticket = ticket;
         state.db.datanet_role(&who, &body.datanet)?;
         let hits = state
             .db
@@ -93,11 +100,28 @@ pub(crate) async fn sql(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains(ARROW_STREAM));
     let limits = QueryLimits {
-        timeout: state.limits.request_timeout.min(Duration::from_secs(300)),
+        timeout: state.limits.sql_timeout.min(state.limits.request_timeout),
+        memory_bytes: state.limits.sql_memory_bytes,
         max_rows: Some(body.max_rows.unwrap_or(1000).min(MAX_SQL_ROWS)),
-        ..QueryLimits::default()
+        max_result_bytes: state.limits.sql_max_result_bytes,
     };
-    let output = blocking(move || Ok(state.db.sql(&body.query, who.caller(), limits)?)).await?;
+    let ticket = state.sql_gate.enter().await?;
+    // The query runs on a blocking thread of its own (its own runtime: see `Db::sql`), holding
+    // its ticket until it is done. Its client is answered at the deadline even when the query
+    // is inside one long expression that its own timeout cannot interrupt until it returns.
+    let running = blocking(move || {
+        let _ticket = ticket;
+        Ok(state.db.sql(&body.query, who.caller(), limits)?)
+    });
+    let output = tokio::time::timeout(limits.timeout + DEADLINE_GRACE, running)
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "the query timed out after {:.0} s, its time limit, and was cancelled \
+                 (provdb serve --sql-timeout-s)",
+                limits.timeout.as_secs_f64()
+            ))
+        })??;
     if arrow {
         return arrow_stream(&output);
     }

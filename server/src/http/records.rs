@@ -1,12 +1,12 @@
 //! Record routes: upload a file into a Datanet (streamed to a temporary file under a size
-//! limit, then ingested all or nothing like `provdb ingest`), list, read one with its
-//! provenance, change its curation, remove it (a tombstone).
+//! limit with tokio's file API, then ingested all or nothing like `provdb ingest` on a
+//! blocking thread, within the server's limits on decoded bytes per row and per upload and on
+//! rows per upload: 413 naming the limit), list, read one with its provenance, change its
+//! curation, remove it (a tombstone).
 //!
 //! Uploads and removals commit as the key's principal ([`committer`]): storage lets a version
 //! replace a record only for that record's contributor, or for the Datanet's owner, a curator
 //! or an admin acting as curator, and records which.
-
-use std::io::Write;
 
 use axum::Json;
 use axum::body::Body;
@@ -15,6 +15,7 @@ use futures::StreamExt;
 use provdb::{Committer, DatanetRole, IngestOptions, KeyRole, Principal, RecordId, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
 use crate::http::auth::{Auth, require_on};
 use crate::http::error::{ApiError, ApiResult, blocking};
@@ -87,31 +88,28 @@ pub(crate) async fn upload(
     };
     // Curators speak for their Datanet; everyone else signs for anyone but themselves.
     let unsigned_only_from = (check < DatanetRole::Curator).then_some(who.address);
-    let folder = tempfile::Builder::new()
-        .prefix("upload-")
-        .tempdir_in(state.db.dir())
-        .map_err(|e| ApiError::internal(format!("cannot make an upload folder: {e}")))?;
+    // File work (creating the folder, writing, closing) runs off the async workers: a slow
+    // disk stalls this upload, not the requests that share its worker.
+    let dir = state.db.dir().to_path_buf();
+    let folder = blocking(move || {
+        tempfile::Builder::new()
+            .prefix("upload-")
+            .tempdir_in(dir)
+            .map_err(|e| ApiError::internal(format!("cannot make an upload folder: {e}")))
+    })
+    .await?;
     let path = folder
         .path()
         .join(safe_file_name(query.filename.as_deref(), &extension));
-    let mut file = std::fs::File::create(&path)
-        .map_err(|e| ApiError::internal(format!("cannot write the upload: {e}")))?;
-    let limit = state.limits.max_upload_bytes;
-    let mut written: u64 = 0;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload broke off: {e}")))?;
-        written += chunk.len() as u64;
-        if written > limit {
-            return Err(ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the upload is over {limit} bytes (provdb serve --max-upload-mb)"),
-            ));
-        }
-        file.write_all(&chunk)
-            .map_err(|e| ApiError::internal(format!("cannot write the upload: {e}")))?;
+    if let Err(refused) = spool(body, &path, state.limits.max_upload_bytes).await {
+        // Removing the folder is file work too.
+        let _ = blocking(move || {
+            drop(folder);
+            Ok(())
+        })
+        .await;
+        return Err(refused);
     }
-    drop(file);
     let rejects_path = folder.path().join("rejects.jsonl");
     let options = IngestOptions {
         contributor: Some(who.address),
@@ -119,7 +117,10 @@ pub(crate) async fn upload(
         rejects_path: Some(rejects_path.clone()),
         unsigned_only_from,
         committer: committer(&who),
-        ..IngestOptions::default()
+        max_record_bytes: state.limits.max_record_bytes,
+        max_file_bytes: state.limits.max_upload_bytes,
+        max_decoded_bytes: state.limits.max_upload_decoded_bytes,
+        max_rows: state.limits.max_upload_rows,
     };
     let ingest_state = state.clone();
     let ingest_name = name.clone();
@@ -154,6 +155,28 @@ pub(crate) async fn upload(
         }
     });
     Ok(Json(report))
+}
+
+/// Streams an upload's body into `path` with tokio's file API (its writes run on the blocking
+/// pool); 413 past `limit` bytes, before the byte that crosses it is written.
+async fn spool(body: Body, path: &std::path::Path, limit: u64) -> ApiResult<()> {
+    let failed = |e: std::io::Error| ApiError::internal(format!("cannot write the upload: {e}"));
+    let mut file = tokio::fs::File::create(path).await.map_err(failed)?;
+    let mut written: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload broke off: {e}")))?;
+        written += chunk.len() as u64;
+        if written > limit {
+            return Err(ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the upload is over {limit} bytes (provdb serve --max-upload-mb)"),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(failed)?;
+    }
+    // Written out before the ingest reads it from another thread.
+    file.flush().await.map_err(failed)
 }
 
 /// `GET /v1/datanets/{name}/records` query.

@@ -14,6 +14,8 @@ mod common;
 #[path = "../ledger_check.rs"]
 mod ledger_check;
 mod private;
+mod limits;
+mod secrets;
 #[path = "../served.rs"]
 mod served;
 

@@ -70,7 +70,14 @@ fn spawn_sync(data: &Path, anvil: &Anvil, key: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_provdb"))
         .arg("--data")
         .arg(data)
-        .args(["chain", "sync", "--key", key, "--rpc", &anvil.url])
+        .args([
+            "chain",
+            "sync",
+            "--key-file",
+            &key_file(key),
+            "--rpc",
+            &anvil.url,
+        ])
         .env_remove("PROVDB_DATA")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -90,7 +97,14 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
     let deployed = json(&ok(chain(
         &data,
         &anvil,
-        &["deploy", "--rpc", &anvil.url, "--key", &operator, "--json"],
+        &[
+            "deploy",
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            &key_file(&operator),
+            "--json",
+        ],
     )));
     let registry = deployed["registry"].as_str().unwrap().to_string();
     let distributor = deployed["distributor"].as_str().unwrap().to_string();
@@ -190,7 +204,7 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
     let last = json(&ok(chain(
         &data,
         &anvil,
-        &["sync", "--key", &operator, "--json"],
+        &["sync", "--key-file", &key_file(&operator), "--json"],
     )));
     assert_eq!(last["chain_last_epoch"], epochs, "{last}");
     let status = json(&ok(chain(&data, &anvil, &["status", "--json"])));

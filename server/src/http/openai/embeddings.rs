@@ -82,7 +82,10 @@ pub(crate) async fn embeddings(
     let model = request
         .model
         .unwrap_or_else(|| embedder.model_id().to_string());
+    // Held on the blocking thread until the model is done with the texts.
+    let ticket = state.search_gate.enter().await?;
     blocking(move || {
+        let _ticket = ticket;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let vectors = embedder
             .embed(&refs)
