@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use crate::anvil::{Anvil, chain, pay_and_close};
+use crate::anvil::{Anvil, chain, key_file, pay_and_close};
 use crate::common::*;
 use crate::served::*;
 
@@ -428,17 +428,18 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
     )));
     let trained_id = trained["id"].as_str().unwrap().to_string();
 
-    let operator = anvil.keys[0].as_str();
+    let operator = key_file(&anvil.keys[0]);
+    let operator = operator.as_str();
     let deployed = json(&ok(chain(
         &data,
         &anvil,
-        &["deploy", "--rpc", &anvil.url, "--key", operator, "--json"],
+        &["deploy", "--rpc", &anvil.url, "--key-file", operator, "--json"],
     )));
     let registry = deployed["registry"].as_str().unwrap().to_string();
     let synced = json(&ok(chain(
         &data,
         &anvil,
-        &["sync", "--key", operator, "--json"],
+        &["sync", "--key-file", operator, "--json"],
     )));
     let id_of = |name: &str| {
         json(&ok(provdb(&data, &["datanet", "show", name, "--json"])))["id"]
@@ -502,7 +503,7 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
     let again = json(&ok(chain(
         &data,
         &anvil,
-        &["sync", "--key", operator, "--json"],
+        &["sync", "--key-file", operator, "--json"],
     )));
     assert_eq!(again["batches_anchored"], json!([]), "{again}");
     let status = json(&ok(chain(&data, &anvil, &["status", "--json"])));
@@ -516,8 +517,8 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
         &[
             "claim",
             contributor,
-            "--key",
-            anvil.keys[4].as_str(),
+            "--key-file",
+            &key_file(&anvil.keys[4]),
             "--json",
         ],
     )));
