@@ -11,3 +11,5 @@
 mod common;
 #[path = "../served.rs"]
 mod served;
+mod adapters;
+mod training;
