@@ -135,7 +135,7 @@ impl Db {
     pub fn visible_adapter_specs(&self, caller: &Caller, specs: &[String]) -> Result<Vec<String>> {
         specs
             .iter()
-            .map(|spec| {
+            .map(|spec| -> Result<String> {
                 let (name, weight) = match spec.split_once(':') {
                     Some((name, weight)) => (name, Some(weight)),
                     None => (spec.as_str(), None),

@@ -126,10 +126,12 @@ pub(crate) async fn show(
     .await
 }
 
+fn act_view(act: &provdb::storage::AdapterAct) -> Value {
+    json!({"seq": act.seq, "at_ms": act.at_ms, "by": act.by.to_string(), "public": act.public})
+}
+
 fn acts_view(acts: &[provdb::storage::AdapterAct]) -> Value {
-    acts.iter()
-        .map(|a| json!({"seq": a.seq, "at_ms": a.at_ms, "by": a.by.to_string(), "public": a.public}))
-        .collect()
+    acts.iter().map(act_view).collect()
 }
 
 /// `POST /v1/adapters/{id}/visibility` body.
@@ -162,7 +164,7 @@ pub(crate) async fn set_visibility(
         Ok(Json(json!({
             "id": info.id,
             "public": act.public,
-            "act": acts_view(std::slice::from_ref(&act))[0],
+            "act": act_view(&act),
         })))
     })
     .await

@@ -204,6 +204,8 @@ fn an_adapter_of_a_private_datanet_is_unknown_to_keys_that_may_not_read_it() {
     let keys = Keys::make(&data);
     let served = Served::start(&data, &[]);
     private_qa(&served, &keys, &rows(&SECRETS));
+    // A public Datanet `d` anyone may ask over.
+    sample_datanet(&served, &keys.owner);
     let job = train(&served, &keys.owner, &tiny_job(None, 1));
     let (status, adapter) = served.call(
         "POST",
@@ -279,8 +281,8 @@ fn an_adapter_of_a_private_datanet_is_unknown_to_keys_that_may_not_read_it() {
     assert_eq!((acts[1]["public"].as_bool(), acts[1]["by"].as_str()), (Some(false), Some(OWNER)));
     let asked = provdb(
         &data,
-        &["ask", "qa", "What is the wing made of?", "--as", OUTSIDER, "--adapter", &id, "--mode",
-          "bm25", "--max-tokens", "2"],
+        &["ask", "d", "What is the boundary layer?", "--as", OUTSIDER, "--adapter", &id,
+          "--mode", "bm25", "--max-tokens", "2"],
     );
     assert_eq!(asked.status.code(), Some(1), "{}", stderr(&asked));
     assert!(stderr(&asked).contains("no adapter"), "{}", stderr(&asked));

@@ -148,7 +148,11 @@ fn a_job_whose_key_is_revoked_or_grant_removed_trains_nothing_more() {
         assert_eq!(status, 200, "{body}");
     };
     cancel(&leaver, &queued);
-    while !events(&served, &keys.outsider, &long).iter().any(|e| e["type"] == "step") {
+    for waited in 0.. {
+        if events(&served, &keys.outsider, &long).iter().any(|e| e["type"] == "step") {
+            break;
+        }
+        assert!(waited < 6000, "the long job never stepped: {}", job(&served, &keys.outsider, &long));
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     cancel(&keys.outsider, &long);
