@@ -273,7 +273,9 @@ fn a_job_trains_publishes_and_its_adapter_pays_the_training_contributors() {
     assert!(matches!(hidden, provdb::Error::NotFound(_)), "{hidden}");
     assert_eq!(
         hidden.to_string().replace(&info.id, "ID"),
-        unknown.to_string().replace(&format!("0x{}", "ab".repeat(32)), "ID")
+        unknown
+            .to_string()
+            .replace(&format!("0x{}", "ab".repeat(32)), "ID")
     );
     let mut stranger_asks = AskRequest {
         datanets: vec!["qa".into()],

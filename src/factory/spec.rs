@@ -171,12 +171,13 @@ mod tests {
         let refused = spec.validate().unwrap_err();
         assert!(refused.is_user_error());
         assert!(
-            refused.to_string().contains("training_share_bps must be 0..=10000"),
+            refused
+                .to_string()
+                .contains("training_share_bps must be 0..=10000"),
             "{refused}"
         );
-        let negative = serde_json::from_str::<FineTuneSpec>(
-            r#"{"datanet": "qa", "training_share_bps": -1}"#,
-        );
+        let negative =
+            serde_json::from_str::<FineTuneSpec>(r#"{"datanet": "qa", "training_share_bps": -1}"#);
         assert!(negative.is_err());
     }
 }

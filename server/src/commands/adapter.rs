@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Subcommand};
-use provdb::{Address, Caller, Db};
 use provdb::inference::llama::LlamaModel;
 use provdb::inference::lora::random::{self, RandomAdapter};
 use provdb::inference::lora::{AdapterInfo, MODULES};
+use provdb::{Address, Caller, Db};
 
 use crate::cli::options::GeneratorArgs;
 use crate::output::{UserError, print_json, print_table};
@@ -118,7 +118,10 @@ pub(crate) fn run(data: &Path, json: bool, command: AdapterCommand) -> anyhow::R
             println!("{}", if public { "public" } else { "private" });
             for act in &acts {
                 let made = if act.public { "public" } else { "private" };
-                println!("  #{} at {} ms: {} made it {made}", act.seq, act.at_ms, act.by);
+                println!(
+                    "  #{} at {} ms: {} made it {made}",
+                    act.seq, act.at_ms, act.by
+                );
             }
         }
         AdapterCommand::Publish {

@@ -160,7 +160,9 @@ pub(crate) async fn set_visibility(
                 info.id
             )));
         }
-        let act = state.db.set_adapter_public(&caller, &info.id, body.public)?;
+        let act = state
+            .db
+            .set_adapter_public(&caller, &info.id, body.public)?;
         Ok(Json(json!({
             "id": info.id,
             "public": act.public,

@@ -78,7 +78,11 @@ pub(crate) fn private_qa(served: &Served, keys: &Keys, records: &str) {
     assert_eq!(status, 201, "{body}");
     let (status, body) = read(
         served
-            .request("POST", "/v1/datanets/qa/records?format=jsonl", Some(&keys.owner))
+            .request(
+                "POST",
+                "/v1/datanets/qa/records?format=jsonl",
+                Some(&keys.owner),
+            )
             .body(records.to_string())
             .send()
             .unwrap(),
@@ -111,7 +115,12 @@ pub(crate) fn tiny_job(query: Option<&str>, epochs: usize) -> Value {
 /// Waits until job `id` ends; the job.
 pub(crate) fn wait_final(served: &Served, key: &str, id: &str) -> Value {
     for _ in 0..2400 {
-        let (_, job) = served.call("GET", &format!("/v1/fine_tuning/jobs/{id}"), Some(key), None);
+        let (_, job) = served.call(
+            "GET",
+            &format!("/v1/fine_tuning/jobs/{id}"),
+            Some(key),
+            None,
+        );
         if ["succeeded", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or("")) {
             return job;
         }
@@ -252,8 +261,16 @@ fn an_adapter_of_a_private_datanet_is_unknown_to_keys_that_may_not_read_it() {
         Some(&json!({"public": true})),
     );
     assert_eq!(status, 200, "{made}");
-    assert_eq!((made["public"].as_bool(), made["act"]["by"].as_str()), (Some(true), Some(OWNER)));
-    let (_, shown) = served.call("GET", &format!("/v1/adapters/{id}"), Some(&keys.admin), None);
+    assert_eq!(
+        (made["public"].as_bool(), made["act"]["by"].as_str()),
+        (Some(true), Some(OWNER))
+    );
+    let (_, shown) = served.call(
+        "GET",
+        &format!("/v1/adapters/{id}"),
+        Some(&keys.admin),
+        None,
+    );
     assert_eq!(shown["acts"].as_array().map(Vec::len), Some(1), "{shown}");
     assert_eq!(shown["acts"][0]["by"], OWNER);
 
@@ -262,27 +279,59 @@ fn an_adapter_of_a_private_datanet_is_unknown_to_keys_that_may_not_read_it() {
     assert!(ids.contains(&id), "{body}");
     let text = body.to_string();
     assert!(!text.contains(VICTIM) && !text.contains("\"qa\""), "{body}");
-    let (_, shown) = served.call("GET", &format!("/v1/adapters/{id}"), Some(&keys.outsider), None);
+    let (_, shown) = served.call(
+        "GET",
+        &format!("/v1/adapters/{id}"),
+        Some(&keys.outsider),
+        None,
+    );
     assert_eq!(shown["public"], true);
     assert!(shown["training"]["withheld"] == true && shown["training"]["datanet"].is_null());
-    assert!(shown["acts"].is_null(), "only admins and the owner see the acts: {shown}");
+    assert!(
+        shown["acts"].is_null(),
+        "only admins and the owner see the acts: {shown}"
+    );
     let (status, ran) = chat(&served, &keys.outsider, &format!("{base}:{id}"));
     assert_eq!(status, 200, "{ran}");
     assert!(served.terminate().success());
 
     // The CLI: only the owner makes it private again; then `ask --as` cannot name it.
-    let refused = provdb(&data, &["adapter", "publish", &id, "--private", "--as", OUTSIDER]);
+    let refused = provdb(
+        &data,
+        &["adapter", "publish", &id, "--private", "--as", OUTSIDER],
+    );
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
-    assert!(stderr(&refused).contains("only the owner of datanet 'qa'"), "{}", stderr(&refused));
-    ok(provdb(&data, &["adapter", "publish", &id, "--private", "--as", OWNER]));
+    assert!(
+        stderr(&refused).contains("only the owner of datanet 'qa'"),
+        "{}",
+        stderr(&refused)
+    );
+    ok(provdb(
+        &data,
+        &["adapter", "publish", &id, "--private", "--as", OWNER],
+    ));
     let shown = json(&ok(provdb(&data, &["adapter", "show", &id, "--json"])));
     let acts = shown["acts"].as_array().unwrap();
     assert_eq!(acts.len(), 2, "{shown}");
-    assert_eq!((acts[1]["public"].as_bool(), acts[1]["by"].as_str()), (Some(false), Some(OWNER)));
+    assert_eq!(
+        (acts[1]["public"].as_bool(), acts[1]["by"].as_str()),
+        (Some(false), Some(OWNER))
+    );
     let asked = provdb(
         &data,
-        &["ask", "d", "What is the boundary layer?", "--as", OUTSIDER, "--adapter", &id,
-          "--mode", "bm25", "--max-tokens", "2"],
+        &[
+            "ask",
+            "d",
+            "What is the boundary layer?",
+            "--as",
+            OUTSIDER,
+            "--adapter",
+            &id,
+            "--mode",
+            "bm25",
+            "--max-tokens",
+            "2",
+        ],
     );
     assert_eq!(asked.status.code(), Some(1), "{}", stderr(&asked));
     assert!(stderr(&asked).contains("no adapter"), "{}", stderr(&asked));

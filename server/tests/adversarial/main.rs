@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 #![allow(dead_code, reason = "the shared helpers serve the binary's tests too")]
 
+mod adapters;
 #[path = "../common.rs"]
 mod common;
 #[path = "../served.rs"]
 mod served;
-mod adapters;
 mod training;

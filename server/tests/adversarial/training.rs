@@ -8,8 +8,9 @@
 
 use serde_json::{Value, json};
 
-use crate::adapters::{Keys, OUTSIDER, SECRETS, VICTIM, private_qa, rows, tiny_job, train,
-    wait_final};
+use crate::adapters::{
+    Keys, OUTSIDER, SECRETS, VICTIM, private_qa, rows, tiny_job, train, wait_final,
+};
 use crate::common::*;
 use crate::served::*;
 
@@ -17,14 +18,25 @@ use crate::served::*;
 const MINE: (&str, &str, &str) = ("Hi?", "Hello.", OUTSIDER);
 
 fn events(served: &Served, key: &str, id: &str) -> Vec<Value> {
-    let (status, body) =
-        served.call("GET", &format!("/v1/fine_tuning/jobs/{id}/events"), Some(key), None);
+    let (status, body) = served.call(
+        "GET",
+        &format!("/v1/fine_tuning/jobs/{id}/events"),
+        Some(key),
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     body["data"].as_array().unwrap().clone()
 }
 
 fn job(served: &Served, key: &str, id: &str) -> Value {
-    served.call("GET", &format!("/v1/fine_tuning/jobs/{id}"), Some(key), None).1
+    served
+        .call(
+            "GET",
+            &format!("/v1/fine_tuning/jobs/{id}"),
+            Some(key),
+            None,
+        )
+        .1
 }
 
 fn grant(served: &Served, keys: &Keys, address: &str) {
@@ -43,7 +55,9 @@ fn victim_view(served: &Served, keys: &Keys) -> Value {
         "POST",
         "/v1/sql",
         Some(&keys.owner),
-        Some(&json!({"query": "SELECT contributor, content, status FROM records ORDER BY content"})),
+        Some(
+            &json!({"query": "SELECT contributor, content, status FROM records ORDER BY content"}),
+        ),
     );
     assert_eq!(status, 200, "{body}");
     body
@@ -66,8 +80,12 @@ fn a_job_credits_only_the_stored_text_of_the_records_it_names() {
     // More than the whole data share: refused at creation, nothing stored.
     let mut greedy = tiny_job(Some(&mine), 1);
     greedy["training_share_bps"] = json!(10_001);
-    let (status, refused) =
-        served.call("POST", "/v1/fine_tuning/jobs", Some(&keys.outsider), Some(&greedy));
+    let (status, refused) = served.call(
+        "POST",
+        "/v1/fine_tuning/jobs",
+        Some(&keys.outsider),
+        Some(&greedy),
+    );
     assert_eq!(status, 400, "{refused}");
     assert!(
         refused["error"]["message"]
@@ -78,10 +96,17 @@ fn a_job_credits_only_the_stored_text_of_the_records_it_names() {
     );
     // Its own record twice, to be credited twice: refused.
     let twice = tiny_job(Some(&format!("{mine} UNION ALL {mine}")), 1);
-    let (status, refused) =
-        served.call("POST", "/v1/fine_tuning/jobs", Some(&keys.outsider), Some(&twice));
+    let (status, refused) = served.call(
+        "POST",
+        "/v1/fine_tuning/jobs",
+        Some(&keys.outsider),
+        Some(&twice),
+    );
     assert_eq!(status, 400, "{refused}");
-    assert!(refused.to_string().contains("is selected twice"), "{refused}");
+    assert!(
+        refused.to_string().contains("is selected twice"),
+        "{refused}"
+    );
     let (_, listed) = served.call("GET", "/v1/fine_tuning/jobs", Some(&keys.outsider), None);
     assert!(listed["data"].as_array().unwrap().is_empty(), "{listed}");
 
@@ -96,7 +121,10 @@ fn a_job_credits_only_the_stored_text_of_the_records_it_names() {
     );
     let honest = train(&served, &keys.outsider, &tiny_job(Some(&mine), 1));
     let forged = train(&served, &keys.outsider, &forged);
-    let (honest, forged) = (job(&served, &keys.outsider, &honest), job(&served, &keys.outsider, &forged));
+    let (honest, forged) = (
+        job(&served, &keys.outsider, &honest),
+        job(&served, &keys.outsider, &forged),
+    );
     let credit = |job: &Value| job["result"]["provenance"]["contributors"].clone();
     assert_eq!(credit(&forged), credit(&honest), "{forged}");
     assert_eq!(credit(&forged)[0]["address"], OUTSIDER);
@@ -107,7 +135,10 @@ fn a_job_credits_only_the_stored_text_of_the_records_it_names() {
     );
     for sample in forged["result"]["samples"].as_array().unwrap() {
         let prompt = sample["prompt"].as_str().unwrap();
-        assert!(!prompt.contains("krellian"), "trained on forged text: {prompt}");
+        assert!(
+            !prompt.contains("krellian"),
+            "trained on forged text: {prompt}"
+        );
     }
     assert!(!forged.to_string().contains(VICTIM));
     assert_eq!(victim_view(&served, &keys), before);
@@ -138,32 +169,54 @@ fn a_job_whose_key_is_revoked_or_grant_removed_trains_nothing_more() {
     );
     assert_eq!(status, 201, "{long}");
     let long = long["id"].as_str().unwrap().to_string();
-    let (status, queued) =
-        served.call("POST", "/v1/fine_tuning/jobs", Some(&leaver), Some(&tiny_job(None, 1)));
+    let (status, queued) = served.call(
+        "POST",
+        "/v1/fine_tuning/jobs",
+        Some(&leaver),
+        Some(&tiny_job(None, 1)),
+    );
     assert_eq!(status, 201, "{queued}");
     let queued = queued["id"].as_str().unwrap().to_string();
     let cancel = |key: &str, id: &str| {
-        let (status, body) =
-            served.call("POST", &format!("/v1/fine_tuning/jobs/{id}/cancel"), Some(key), None);
+        let (status, body) = served.call(
+            "POST",
+            &format!("/v1/fine_tuning/jobs/{id}/cancel"),
+            Some(key),
+            None,
+        );
         assert_eq!(status, 200, "{body}");
     };
     cancel(&leaver, &queued);
     for waited in 0.. {
-        if events(&served, &keys.outsider, &long).iter().any(|e| e["type"] == "step") {
+        if events(&served, &keys.outsider, &long)
+            .iter()
+            .any(|e| e["type"] == "step")
+        {
             break;
         }
-        assert!(waited < 6000, "the long job never stepped: {}", job(&served, &keys.outsider, &long));
+        assert!(
+            waited < 6000,
+            "the long job never stepped: {}",
+            job(&served, &keys.outsider, &long)
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     cancel(&keys.outsider, &long);
-    assert_eq!(wait_final(&served, &keys.outsider, &long)["status"], "cancelled");
+    assert_eq!(
+        wait_final(&served, &keys.outsider, &long)["status"],
+        "cancelled"
+    );
     assert_eq!(wait_final(&served, &leaver, &queued)["status"], "cancelled");
 
     // The admin revokes the outsider's key; the owner removes the leaver's grant.
     let (_, me) = served.call("GET", "/v1/me", Some(&keys.outsider), None);
     let key_id = me["key_id"].as_str().unwrap().to_string();
-    let (status, body) =
-        served.call("DELETE", &format!("/v1/keys/{key_id}"), Some(&keys.admin), None);
+    let (status, body) = served.call(
+        "DELETE",
+        &format!("/v1/keys/{key_id}"),
+        Some(&keys.admin),
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     let (status, body) = served.call(
         "DELETE",
@@ -172,7 +225,10 @@ fn a_job_whose_key_is_revoked_or_grant_removed_trains_nothing_more() {
         None,
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(served.call("GET", "/v1/me", Some(&keys.outsider), None).0, 401);
+    assert_eq!(
+        served.call("GET", "/v1/me", Some(&keys.outsider), None).0,
+        401
+    );
 
     // Resumed (by the admin, by the leaver itself), each fails naming the rule, no new step.
     for (key, id, rule) in [
@@ -183,17 +239,27 @@ fn a_job_whose_key_is_revoked_or_grant_removed_trains_nothing_more() {
             .iter()
             .filter(|e| e["type"] == "step")
             .count();
-        let (status, body) =
-            served.call("POST", &format!("/v1/fine_tuning/jobs/{id}/resume"), Some(key), None);
+        let (status, body) = served.call(
+            "POST",
+            &format!("/v1/fine_tuning/jobs/{id}/resume"),
+            Some(key),
+            None,
+        );
         assert_eq!(status, 200, "{body}");
         let done = wait_final(&served, &keys.admin, id);
         assert_eq!(done["status"], "failed", "{done}");
         assert!(done["error"].as_str().unwrap().contains(rule), "{done}");
         let after = events(&served, &keys.admin, id);
-        assert_eq!(after.iter().filter(|e| e["type"] == "step").count(), steps_before);
+        assert_eq!(
+            after.iter().filter(|e| e["type"] == "step").count(),
+            steps_before
+        );
     }
     let (_, listed) = served.call("GET", "/v1/adapters", Some(&keys.admin), None);
-    assert!(listed["adapters"].as_array().unwrap().is_empty(), "{listed}");
+    assert!(
+        listed["adapters"].as_array().unwrap().is_empty(),
+        "{listed}"
+    );
     assert_eq!(victim_view(&served, &keys), before);
     assert!(served.terminate().success());
 }

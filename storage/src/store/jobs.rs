@@ -239,7 +239,9 @@ mod tests {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let acts = store.adapter_acts(&[1; 32]).unwrap();
         assert_eq!(
-            acts.iter().map(|a| (a.seq, a.at_ms, a.public)).collect::<Vec<_>>(),
+            acts.iter()
+                .map(|a| (a.seq, a.at_ms, a.public))
+                .collect::<Vec<_>>(),
             [(1, 10, true), (2, 12, false)]
         );
         assert_eq!(acts[0].by, Address([7; 20]));
