@@ -75,8 +75,9 @@ pub struct FineTuneSpec {
     pub model: Option<String>,
     /// The Datanet to train on.
     pub datanet: String,
-    /// A SQL query over it returning `record_id` and the format's columns; default: every
-    /// live approved record of the Datanet.
+    /// A SQL query over it whose `record_id` column selects the records to train on (their
+    /// text is always read from the store, never from the query's other columns); default:
+    /// every live approved record of the Datanet.
     #[serde(default)]
     pub query: Option<String>,
     /// How rows become examples.
