@@ -264,7 +264,10 @@ fn a_job_trains_publishes_and_its_adapter_pays_the_training_contributors() {
             .map(|(info, _)| info.id)
             .collect()
     };
-    assert_eq!(seen(&Caller::address(CURATOR)), std::slice::from_ref(&info.id));
+    assert_eq!(
+        seen(&Caller::address(CURATOR)),
+        std::slice::from_ref(&info.id)
+    );
     assert!(seen(&stranger).is_empty());
     let hidden = db.resolve_visible_adapter(&stranger, &info.id).unwrap_err();
     let unknown = db
