@@ -89,13 +89,20 @@ impl Db {
     }
 
     /// Answers `request` with citations, streaming the text to `on_text` (return false to
-    /// stop early), and records the answer and who is paid in the ledger.
+    /// stop early), and records the answer and who is paid in the ledger. Its adapters are
+    /// those the caller may see (`factory::visibility`); another is refused like an unknown id.
     pub fn ask(
         &self,
         request: &AskRequest,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
-        Answerer::new(self, self.answer_model()?).ask(request, on_text)
+        let model = self.answer_model()?;
+        if request.adapters.is_empty() {
+            return Answerer::new(self, model).ask(request, on_text);
+        }
+        let mut request = request.clone();
+        request.adapters = self.visible_adapter_specs(&request.caller, &request.adapters)?;
+        Answerer::new(self, model).ask(&request, on_text)
     }
 
     /// The fee policy set for `scope` (`None`: it falls back to a wider one).

@@ -2,7 +2,10 @@
 //! its training set as its owner, trains, evaluates, and its adapter, once published, records
 //! its training provenance and pays its training contributors in every answer made with it; a
 //! caller without a grant cannot train on a private Datanet; a cancelled job resumes to the
-//! very adapter an uninterrupted job makes; a job its process left running is recovered.
+//! very adapter an uninterrupted job makes; a job its process left running is recovered; a
+//! query selects records but never supplies their text; a job whose grant or key is gone when
+//! it starts fails and trains nothing; a published adapter is seen only by the Datanet's
+//! readers until its owner makes it public.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -13,8 +16,8 @@ use provdb::inference::llama::LlamaModel;
 use provdb::inference::model_files;
 use provdb::storage::{Grant, JobStatus, Role, record_ids_root};
 use provdb::{
-    Address, AskRequest, Caller, Datanet, Db, IngestOptions, QueryLimits, RecordId, SearchMode,
-    Visibility,
+    Address, AskRequest, Caller, Datanet, Db, IngestOptions, KeyRole, QueryLimits, RecordId,
+    SearchMode, Visibility,
 };
 use serde_json::json;
 
@@ -251,6 +254,56 @@ fn a_job_trains_publishes_and_its_adapter_pays_the_training_contributors() {
         "{}",
         count(Caller::anonymous())
     );
+
+    // The adapter takes the private Datanet's visibility until its owner makes it public.
+    let stranger = Caller::address(STRANGER);
+    let seen = |caller: &Caller| -> Vec<String> {
+        db.visible_adapters(caller)
+            .unwrap()
+            .into_iter()
+            .map(|(info, _)| info.id)
+            .collect()
+    };
+    assert_eq!(
+        seen(&Caller::address(CURATOR)),
+        std::slice::from_ref(&info.id)
+    );
+    assert!(seen(&stranger).is_empty());
+    let hidden = db.resolve_visible_adapter(&stranger, &info.id).unwrap_err();
+    let unknown = db
+        .resolve_visible_adapter(&stranger, &format!("0x{}", "ab".repeat(32)))
+        .unwrap_err();
+    assert!(matches!(hidden, provdb::Error::NotFound(_)), "{hidden}");
+    assert_eq!(
+        hidden.to_string().replace(&info.id, "ID"),
+        unknown
+            .to_string()
+            .replace(&format!("0x{}", "ab".repeat(32)), "ID")
+    );
+    let mut stranger_asks = AskRequest {
+        datanets: vec!["qa".into()],
+        question: "What is the krellian wing made of?".into(),
+        adapters: vec![info.id[..12].to_string()],
+        caller: stranger,
+        max_tokens: 4,
+        ..AskRequest::default()
+    };
+    let refused = db.ask(&stranger_asks, &mut |_| true).unwrap_err();
+    assert!(matches!(refused, provdb::Error::NotFound(_)), "{refused}");
+    assert!(db.set_adapter_public(&stranger, &info.id, true).is_err());
+    let act = db
+        .set_adapter_public(&Caller::address(CURATOR), &info.id, true)
+        .unwrap();
+    assert_eq!((act.by, act.public, act.seq), (CURATOR, true, 1));
+    let (_, access) = db.resolve_visible_adapter(&stranger, &info.id).unwrap();
+    assert_eq!(access, provdb::factory::AdapterAccess::Public);
+    // Now the adapter runs for the stranger, but the private Datanet still answers as unknown.
+    stranger_asks.datanets = vec!["nowhere".into()];
+    let refused = db.ask(&stranger_asks, &mut |_| true).unwrap_err();
+    assert!(
+        refused.to_string().contains("nowhere") && !refused.to_string().contains("no adapter"),
+        "{refused}"
+    );
     drop(runner);
 }
 
@@ -358,4 +411,137 @@ fn a_cancelled_job_resumes_to_the_adapter_an_uninterrupted_job_makes() {
     db.store().put_job(&orphan).unwrap();
     drop(JobRunner::start(db.clone()).unwrap());
     assert_eq!(db.fine_tune_job(cut).unwrap().status, JobStatus::Cancelled);
+}
+
+fn events_of(db: &Db, id: JobId) -> Vec<serde_json::Value> {
+    db.fine_tune_events(id, 0, 10_000)
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(&e.json).unwrap())
+        .collect()
+}
+
+/// The `tokens` a job's training set had when it was queued.
+fn queued_tokens(db: &Db, id: JobId) -> u64 {
+    events_of(db, id)
+        .iter()
+        .find(|e| e["status"] == "queued")
+        .and_then(|e| e["tokens"].as_u64())
+        .unwrap()
+}
+
+#[test]
+fn a_query_selects_records_but_never_supplies_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let bob = address(&BOB_KEY).to_string();
+    let only_bob = format!("FROM records WHERE datanet = 'qa' AND contributor = '{bob}'");
+    let mut plain = spec();
+    plain.query = Some(format!("SELECT record_id {only_bob}"));
+    let plain = JobId(
+        db.create_fine_tune_job(plain, Caller::address(CURATOR))
+            .unwrap()
+            .job_id,
+    );
+    // Bob's records with text of the caller's choosing: the text is read from the store.
+    let forged_text = "forged words to be credited to bob ".repeat(4);
+    let mut forged = spec();
+    forged.query = Some(format!(
+        "SELECT record_id, 'What is forged?' AS instruction, '{forged_text}' AS response \
+         {only_bob}"
+    ));
+    let forged = JobId(
+        db.create_fine_tune_job(forged, Caller::address(CURATOR))
+            .unwrap()
+            .job_id,
+    );
+    assert!(queued_tokens(&db, plain) > 0);
+    assert_eq!(queued_tokens(&db, forged), queued_tokens(&db, plain));
+    // A record named twice would be credited twice: refused, nothing stored.
+    let jobs_before = db.fine_tune_jobs().unwrap().len();
+    let mut twice = spec();
+    twice.query = Some(format!(
+        "SELECT record_id {only_bob} UNION ALL SELECT record_id {only_bob}"
+    ));
+    let refused = db
+        .create_fine_tune_job(twice, Caller::address(CURATOR))
+        .unwrap_err();
+    assert!(
+        refused.is_user_error() && refused.to_string().contains("is selected twice"),
+        "{refused}"
+    );
+    // A training share over the whole data share is refused, not clamped.
+    let mut greedy = spec();
+    greedy.training_share_bps = 10_001;
+    let refused = db
+        .create_fine_tune_job(greedy, Caller::address(CURATOR))
+        .unwrap_err();
+    assert!(
+        refused.is_user_error()
+            && refused
+                .to_string()
+                .contains("training_share_bps must be 0..=10000"),
+        "{refused}"
+    );
+    assert_eq!(db.fine_tune_jobs().unwrap().len(), jobs_before);
+}
+
+/// Asserts job `id` failed with `rule` in its error before training anything.
+fn failed_untrained(db: &Db, id: JobId, rule: &str) {
+    let job = db.fine_tune_job(id).unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains(rule), "{error}");
+    let events = events_of(db, id);
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["type"] == "step" || e["type"] == "started"),
+        "{events:?}"
+    );
+    assert!(!db.job_dir(id).join("records.json").exists());
+}
+
+#[test]
+fn a_job_whose_grant_or_key_is_gone_when_it_starts_fails_and_trains_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let qa = db.store().datanet("qa").unwrap();
+    db.grant_read(&qa, STRANGER, CURATOR).unwrap();
+    let granted = JobId(
+        db.create_fine_tune_job(spec(), Caller::address(STRANGER))
+            .unwrap()
+            .job_id,
+    );
+    db.revoke_read(&qa, STRANGER).unwrap();
+    let never = AtomicBool::new(false);
+    assert_eq!(
+        db.run_fine_tune_job(granted, &never, &|_| {}).unwrap(),
+        JobStatus::Failed
+    );
+    failed_untrained(&db, granted, "may no longer read datanet 'qa'");
+
+    // A job made with a key runs only while the key is valid, even an admin's.
+    let (key, token) = db
+        .create_api_key(CURATOR, KeyRole::Admin, "trainer")
+        .unwrap();
+    let principal = db.authenticate(&token).unwrap().unwrap();
+    let keyed = JobId(
+        db.create_fine_tune_job_for_key(spec(), &principal)
+            .unwrap()
+            .job_id,
+    );
+    db.revoke_api_key(&hex::encode(key.key_id)).unwrap();
+    assert_eq!(
+        db.run_fine_tune_job(keyed, &never, &|_| {}).unwrap(),
+        JobStatus::Failed
+    );
+    failed_untrained(&db, keyed, "was revoked");
+    // Resuming does not get round it.
+    db.resume_fine_tune_job(keyed).unwrap();
+    assert_eq!(
+        db.run_fine_tune_job(keyed, &never, &|_| {}).unwrap(),
+        JobStatus::Failed
+    );
+    failed_untrained(&db, keyed, "was revoked");
 }

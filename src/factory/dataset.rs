@@ -1,8 +1,14 @@
-//! A job's training set: rows read by SQL as the job's owner (so access rules apply exactly as
-//! to any query), turned into examples in the model's chat template, each traced to its record
-//! and contributor.
+//! A job's training set: records selected by SQL as the job's owner (so access rules apply
+//! exactly as to any query), turned into examples in the model's chat template, each traced to
+//! its record and contributor.
+//!
+//! Invariant: an example's text is the stored content of the record it is credited to. A query
+//! only selects records (its `record_id` column); its other columns are never read, so a job
+//! owner cannot train on text of its choosing and credit records of its choosing. Each record
+//! trains once: a query that names one twice is refused, so no contributor's credit is
+//! multiplied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -50,16 +56,13 @@ pub(crate) fn training_set(
         return Err(provdb_storage::StorageError::UnknownDatanet(spec.datanet.clone()).into());
     }
     // Datanet names are letters, digits, '_' and '-': safe inside a SQL string literal.
-    let (query, rows_are_content) = match &spec.query {
-        Some(query) => (query.clone(), false),
-        None => (
-            format!(
-                "SELECT record_id, content FROM records WHERE datanet = '{}' AND status = 'approved' \
-                 AND record_id NOT IN (SELECT supersedes FROM records WHERE supersedes IS NOT NULL) \
-                 ORDER BY sequence, record_id",
-                datanet.name
-            ),
-            true,
+    let query = match &spec.query {
+        Some(query) => query.clone(),
+        None => format!(
+            "SELECT record_id FROM records WHERE datanet = '{}' AND status = 'approved' \
+             AND record_id NOT IN (SELECT supersedes FROM records WHERE supersedes IS NOT NULL) \
+             ORDER BY sequence, record_id",
+            datanet.name
         ),
     };
     let limits = QueryLimits {
@@ -90,6 +93,7 @@ pub(crate) fn training_set(
     };
     let max_length = spec.hyperparameters.max_length;
     let mut set = TrainingSet::default();
+    let mut seen = HashSet::with_capacity(rows.len());
     for (index, row) in rows.iter().enumerate() {
         let id_text = row
             .get("record_id")
@@ -101,6 +105,13 @@ pub(crate) fn training_set(
                 ))
             })?;
         let record_id = RecordId::from_str(id_text)?;
+        if !seen.insert(record_id) {
+            return Err(invalid(format!(
+                "row {}: record {record_id} is selected twice; a record trains once (its \
+                 contributor is credited for its tokens once)",
+                index + 1
+            )));
+        }
         let record = db
             .record(&record_id)?
             .filter(|r| r.datanet_id == datanet.id)
@@ -111,13 +122,10 @@ pub(crate) fn training_set(
                     datanet.name
                 ))
             })?;
-        let fields = if rows_are_content {
-            match serde_json::from_str::<Value>(&record.content) {
-                Ok(Value::Object(map)) => map,
-                _ => Map::new(),
-            }
-        } else {
-            row.clone()
+        // The record's own stored text, never the query's columns.
+        let fields = match serde_json::from_str::<Value>(&record.content) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
         };
         let example = example_of(&fields, &spec.format, &datanet.text_column, model)
             .map_err(|e| invalid(format!("record {record_id}: {e}")))?;

@@ -12,13 +12,17 @@
 //!
 //! Invariants: a job's state changes only through this module, each change stored with an
 //! event; a job found `running` when the database opens (its process died) is `cancelled` and
-//! resumes from its last checkpoint; a job trains exactly on what its owner could read when it
-//! ran.
+//! resumes from its last checkpoint; a job trains exactly on the stored text of records its
+//! owner could read when it ran (its key, if it came with one, not revoked: `owner`); a
+//! published adapter is seen only by callers who may read its training Datanet, unless that
+//! Datanet's owner made it public, a recorded act (`visibility`).
 
 mod dataset;
+mod owner;
 mod run;
 mod runner;
 mod spec;
+mod visibility;
 
 use std::path::PathBuf;
 
@@ -30,8 +34,12 @@ use serde_json::{Value, json};
 pub use dataset::{MAX_TRAINING_RECORDS, TrainingSet};
 pub use run::{EvalView, EventSink, JobResult, Sample};
 pub use runner::JobRunner;
-pub use spec::{DEFAULT_TRAINING_SHARE_BPS, DataFormat, FineTuneSpec, JobId, StoredSpec};
+pub use spec::{
+    DEFAULT_TRAINING_SHARE_BPS, DataFormat, FineTuneSpec, JobId, MAX_TRAINING_SHARE_BPS, StoredSpec,
+};
+pub use visibility::AdapterAccess;
 
+use crate::access::Principal;
 use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
 
@@ -65,12 +73,33 @@ impl Db {
     }
 
     /// Creates a queued job training the loaded generator on `spec`'s data as `caller` (whose
-    /// address owns the job). Everything checkable now is checked now: the Datanet is readable,
-    /// the hyperparameters fit the model, the training set is not empty.
+    /// address owns the job), for the embedding application or the local operator. Everything
+    /// checkable now is checked now: the training share, the Datanet is readable, the
+    /// hyperparameters fit the model, the training set is not empty.
     pub fn create_fine_tune_job(&self, spec: FineTuneSpec, caller: Caller) -> Result<JobRecord> {
+        self.create_job(spec, caller, None)
+    }
+
+    /// [`Db::create_fine_tune_job`] for the holder of an API key: the job runs and publishes
+    /// only while that key is not revoked, with the key's access when it starts.
+    pub fn create_fine_tune_job_for_key(
+        &self,
+        spec: FineTuneSpec,
+        principal: &Principal,
+    ) -> Result<JobRecord> {
+        self.create_job(spec, principal.caller(), Some(principal.key_id.clone()))
+    }
+
+    fn create_job(
+        &self,
+        spec: FineTuneSpec,
+        caller: Caller,
+        key_id: Option<String>,
+    ) -> Result<JobRecord> {
         let owner = caller
             .who()
             .ok_or_else(|| Error::Invalid("a fine-tuning job needs an owner address".into()))?;
+        spec.validate()?;
         let model = self.answer_model()?;
         if let Some(name) = &spec.model
             && *name != model.name
@@ -93,6 +122,7 @@ impl Db {
         let stored = StoredSpec {
             model: model.name.clone(),
             as_admin: caller.is_admin(),
+            key_id,
             spec,
         };
         let now = now_ms();
@@ -111,7 +141,8 @@ impl Db {
         self.job_event(
             JobId(job.job_id),
             json!({"type": "status", "status": "queued", "examples": set.examples.len(),
-                   "records": set.record_ids.len()}),
+                   "records": set.record_ids.len(),
+                   "tokens": set.contributors.values().sum::<u64>()}),
         )?;
         Ok(job)
     }
@@ -213,7 +244,10 @@ impl Db {
     }
 
     /// Adds a succeeded job's adapter to the adapter store, owned by `owner`, with its training
-    /// provenance; answers can then use it and chain sync registers it.
+    /// provenance; answers can then use it and chain sync registers it. The job's owner must
+    /// still hold its key and may still read the Datanet. The adapter is private (seen by who
+    /// may read its Datanet) until the Datanet's owner makes it public
+    /// ([`Db::set_adapter_public`]).
     pub fn publish_fine_tune_job(&self, id: JobId, owner: Address) -> Result<AdapterInfo> {
         let job = self.fine_tune_job(id)?;
         if job.status != JobStatus::Succeeded {
@@ -222,6 +256,9 @@ impl Db {
                 job.status.as_str()
             )));
         }
+        let stored: StoredSpec = serde_json::from_str(&job.spec_json)
+            .map_err(|e| Error::Internal(format!("job {id} has an unreadable request: {e}")))?;
+        owner::job_caller(self, id, &job, &stored)?;
         let model = self.answer_model()?;
         let result: run::JobResult =
             serde_json::from_str(job.result_json.as_deref().unwrap_or("null"))

@@ -1,7 +1,8 @@
-//! Running one job to its end: read the training set as the owner, train (resuming from the
-//! last checkpoint when there is one), write the adapter, evaluate held-out loss before and
-//! after, generate samples with and without the adapter, and record the result. Every step
-//! becomes an event; the job ends succeeded, cancelled (resumable) or failed.
+//! Running one job to its end: check the owner's key and grants as they are now, read the
+//! training set as the owner, train (resuming from the last checkpoint when there is one),
+//! write the adapter, evaluate held-out loss before and after, generate samples with and
+//! without the adapter, and record the result. Every step becomes an event; the job ends
+//! succeeded, cancelled (resumable) or failed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::dataset::{training_set, write_record_ids};
+use super::owner::job_caller;
 use super::spec::JobId;
 use super::spec::StoredSpec;
 use crate::db::Db;
@@ -94,17 +96,14 @@ pub(crate) fn run_job(
     let stored: StoredSpec = serde_json::from_str(&job.spec_json)
         .map_err(|e| Error::Internal(format!("job {id} has an unreadable request: {e}")))?;
     db.set_job_status(id, JobStatus::Running, None, None)?;
-    let caller = if stored.as_admin {
-        Caller::admin(job.owner)
-    } else {
-        Caller::address(job.owner)
-    };
     let emit = |event: serde_json::Value| -> Result<()> {
         db.job_event(id, event.clone())?;
         on_event(&event);
         Ok(())
     };
-    let outcome = train(db, id, &stored, caller, cancel, &emit);
+    // The owner's key and grants are checked now, at every start and resume, not at creation.
+    let outcome = job_caller(db, id, &job, &stored)
+        .and_then(|caller| train(db, id, &stored, caller, cancel, &emit));
     let status = match &outcome {
         Ok(Some(_)) => JobStatus::Succeeded,
         Ok(None) => JobStatus::Cancelled,

@@ -1,6 +1,6 @@
 //! What a fine-tuning job is asked to do: [`FineTuneSpec`] (the request) and [`StoredSpec`]
-//! (the request with what the server adds: the model and whether the owner is an admin), and
-//! the job's id ([`JobId`]).
+//! (the request with what the server adds: the model, whether the owner is an admin, and the
+//! API key it came with), and the job's id ([`JobId`]).
 
 use provdb_inference::train::TrainingConfig;
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,9 @@ impl Default for DataFormat {
 /// the job says otherwise.
 pub const DEFAULT_TRAINING_SHARE_BPS: u32 = 1000;
 
+/// The most basis points a job may pay its training contributors: the whole data share.
+pub const MAX_TRAINING_SHARE_BPS: u32 = 10_000;
+
 fn default_share() -> u32 {
     DEFAULT_TRAINING_SHARE_BPS
 }
@@ -72,8 +75,9 @@ pub struct FineTuneSpec {
     pub model: Option<String>,
     /// The Datanet to train on.
     pub datanet: String,
-    /// A SQL query over it returning `record_id` and the format's columns; default: every
-    /// live approved record of the Datanet.
+    /// A SQL query over it whose `record_id` column selects the records to train on (their
+    /// text is always read from the store, never from the query's other columns); default:
+    /// every live approved record of the Datanet.
     #[serde(default)]
     pub query: Option<String>,
     /// How rows become examples.
@@ -82,7 +86,8 @@ pub struct FineTuneSpec {
     /// Hyperparameters (missing ones take their defaults).
     #[serde(default)]
     pub hyperparameters: TrainingConfig,
-    /// Basis points of every answer's data share paid to the training contributors.
+    /// Basis points of every answer's data share paid to the training contributors
+    /// (0..=[`MAX_TRAINING_SHARE_BPS`]).
     #[serde(default = "default_share")]
     pub training_share_bps: u32,
 }
@@ -99,6 +104,18 @@ impl FineTuneSpec {
             training_share_bps: DEFAULT_TRAINING_SHARE_BPS,
         }
     }
+
+    /// Checks what needs no model or data: the training share is at most the whole data share.
+    pub fn validate(&self) -> Result<()> {
+        if self.training_share_bps > MAX_TRAINING_SHARE_BPS {
+            return Err(Error::Invalid(format!(
+                "training_share_bps must be 0..={MAX_TRAINING_SHARE_BPS} basis points (at most \
+                 the whole data share), got {}",
+                self.training_share_bps
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A request as a job stores it.
@@ -106,8 +123,14 @@ impl FineTuneSpec {
 pub struct StoredSpec {
     /// The base model's name (the loaded generator's).
     pub model: String,
-    /// Whether the owner reads every Datanet (an admin).
+    /// Whether the owner reads every Datanet (an admin). Only a job without `key_id` (made
+    /// by the embedding application or the local CLI) runs with it; a key's job reads as its
+    /// key does when it starts.
     pub as_admin: bool,
+    /// The id (hex) of the API key the job was created with: the job runs and publishes only
+    /// while that key is not revoked, with that key's access at the time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// The request.
     pub spec: FineTuneSpec,
 }
@@ -131,5 +154,31 @@ impl std::str::FromStr for JobId {
             Error::Invalid(format!("invalid job id '{s}' (ftjob- and 32 hex digits)"))
         })?;
         Ok(Self(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_training_share_over_the_whole_data_share_is_refused_not_clamped() {
+        let mut spec = FineTuneSpec::new("qa");
+        for ok in [0, 1, DEFAULT_TRAINING_SHARE_BPS, MAX_TRAINING_SHARE_BPS] {
+            spec.training_share_bps = ok;
+            assert!(spec.validate().is_ok(), "{ok}");
+        }
+        spec.training_share_bps = MAX_TRAINING_SHARE_BPS + 1;
+        let refused = spec.validate().unwrap_err();
+        assert!(refused.is_user_error());
+        assert!(
+            refused
+                .to_string()
+                .contains("training_share_bps must be 0..=10000"),
+            "{refused}"
+        );
+        let negative =
+            serde_json::from_str::<FineTuneSpec>(r#"{"datanet": "qa", "training_share_bps": -1}"#);
+        assert!(negative.is_err());
     }
 }

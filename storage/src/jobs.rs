@@ -1,7 +1,9 @@
 //! Fine-tuning jobs as storage keeps them: a record per job (its request and result as JSON
 //! documents the root crate defines, so this crate stays free of training types) and its
-//! events in order. Like the access metadata, jobs are written in synced writes of their own,
-//! outside the change log: nothing is derived from them.
+//! events in order; and the acts that make a trained adapter public or private again
+//! ([`AdapterAct`]: who, when, which way), kept in order per adapter so the last one decides.
+//! Like the access metadata, jobs and acts are written in synced writes of their own, outside
+//! the change log: nothing is derived from them.
 
 use std::str::FromStr;
 
@@ -91,4 +93,19 @@ pub struct JobEvent {
     pub at_ms: i64,
     /// What happened, as JSON.
     pub json: String,
+}
+
+/// A recorded act on a trained adapter's visibility: `by` made it public (visible to every
+/// key, its training details withheld) or private again (visible to who may read every
+/// Datanet it trained on). An adapter without acts is private.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterAct {
+    /// Its number within the adapter's acts, from 1.
+    pub seq: u64,
+    /// When, ms since the Unix epoch.
+    pub at_ms: i64,
+    /// Who acted (the training Datanet's owner, as the root crate checks).
+    pub by: Address,
+    /// Public after the act, or private.
+    pub public: bool,
 }

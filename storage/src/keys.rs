@@ -46,9 +46,11 @@ pub(crate) const CF_ACCESS_REQUESTS: &str = "access_requests";
 pub(crate) const CF_JOBS: &str = "jobs";
 /// job id ‖ event seq → JobEvent.
 pub(crate) const CF_JOB_EVENTS: &str = "job_events";
+/// adapter id (32 bytes) ‖ act seq → AdapterAct (who made a trained adapter public or private).
+pub(crate) const CF_ADAPTER_ACTS: &str = "adapter_acts";
 
 /// Every column family, in creation order.
-pub(crate) const ALL_CFS: [&str; 20] = [
+pub(crate) const ALL_CFS: [&str; 21] = [
     CF_META,
     CF_DATANETS,
     CF_STATS,
@@ -69,6 +71,7 @@ pub(crate) const ALL_CFS: [&str; 20] = [
     CF_ACCESS_REQUESTS,
     CF_JOBS,
     CF_JOB_EVENTS,
+    CF_ADAPTER_ACTS,
 ];
 
 /// Meta key of the last committed sequence number.

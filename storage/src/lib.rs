@@ -15,8 +15,8 @@
 //!   record version that `supersedes` the old one, a removal is a tombstone version. The only
 //!   fields that change in place are the curation `status` (approve, reject, slash) and quality, and every
 //!   such change is logged with its own sequence number.
-//! - Access-control metadata (API keys, curators, access requests: `access`) and fine-tuning
-//!   jobs (`jobs`) are written in synced writes of their own, outside the change log: nothing
+//! - Access-control metadata (API keys, curators, access requests: `access`), fine-tuning
+//!   jobs and the acts that make their adapters public (`jobs`) are written in synced writes of their own, outside the change log: nothing
 //!   is derived from them.
 //! - This crate knows nothing of parsing, SQL, models or chains; callers hand it validated
 //!   records.
@@ -46,7 +46,7 @@ pub use arrow_export::{
 };
 pub use error::{Result, StorageError};
 pub use hash::{hex32, keccak256, keccak256_each};
-pub use jobs::{JobEvent, JobRecord, JobStatus};
+pub use jobs::{AdapterAct, JobEvent, JobRecord, JobStatus};
 pub use ledger::{
     AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
     NewEntry, PolicyScope, Role,

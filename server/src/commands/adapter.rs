@@ -1,11 +1,14 @@
-//! `provdb adapter add|list|remove|random`: the data directory's LoRA adapter store.
+//! `provdb adapter add|list|show|publish|remove|random`: the data directory's LoRA adapter
+//! store, and the recorded act by which a training Datanet's owner makes a trained adapter
+//! public or private again.
 
 use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
+use clap::{ArgGroup, Subcommand};
 use provdb::inference::llama::LlamaModel;
 use provdb::inference::lora::random::{self, RandomAdapter};
 use provdb::inference::lora::{AdapterInfo, MODULES};
+use provdb::{Address, Caller, Db};
 
 use crate::cli::options::GeneratorArgs;
 use crate::output::{UserError, print_json, print_table};
@@ -25,6 +28,28 @@ pub(crate) enum AdapterCommand {
     },
     /// List the stored adapters.
     List,
+    /// Show an adapter with its visibility acts (who made it public or private, and when).
+    Show {
+        /// The adapter (an id or a unique prefix).
+        id: String,
+    },
+    /// Make a trained adapter public (every key sees and runs it, without its training
+    /// details) or private again (only readers of its training Datanet see it); only the
+    /// Datanet's owner may, and the act is recorded with who and when.
+    #[command(group(ArgGroup::new("visibility").required(true).args(["public", "private"])))]
+    Publish {
+        /// The adapter (an id or a unique prefix).
+        id: String,
+        /// Make it public.
+        #[arg(long)]
+        public: bool,
+        /// Make it private again.
+        #[arg(long)]
+        private: bool,
+        /// The training Datanet's owner, who acts.
+        #[arg(long = "as", value_name = "ADDRESS")]
+        caller: Address,
+    },
     /// Remove an adapter (an id or a unique prefix).
     Remove {
         /// The adapter.
@@ -79,6 +104,40 @@ pub(crate) fn run(data: &Path, json: bool, command: AdapterCommand) -> anyhow::R
             }
             print_list(&all);
         }
+        AdapterCommand::Show { id } => {
+            let db = Db::open(data)?;
+            let id = store.resolve(&id)?;
+            let info = store.info(id)?;
+            let acts = db.store().adapter_acts(&id.0)?;
+            if json {
+                let acts: Vec<serde_json::Value> = acts.iter().map(act_json).collect();
+                return print_json(&serde_json::json!({ "adapter": info, "acts": acts }));
+            }
+            print_list(std::slice::from_ref(&info));
+            let public = acts.last().is_some_and(|a| a.public);
+            println!("{}", if public { "public" } else { "private" });
+            for act in &acts {
+                let made = if act.public { "public" } else { "private" };
+                println!(
+                    "  #{} at {} ms: {} made it {made}",
+                    act.seq, act.at_ms, act.by
+                );
+            }
+        }
+        AdapterCommand::Publish {
+            id,
+            public,
+            private: _,
+            caller,
+        } => {
+            let db = Db::open(data)?;
+            let act = db.set_adapter_public(&Caller::address(caller), &id, public)?;
+            if json {
+                return print_json(&act_json(&act));
+            }
+            let made = if act.public { "public" } else { "private" };
+            println!("adapter {id} made {made} by {} (act #{})", act.by, act.seq);
+        }
         AdapterCommand::Remove { id } => {
             let id = store.resolve(&id)?;
             let info = store.remove(id)?;
@@ -121,6 +180,12 @@ pub(crate) fn run(data: &Path, json: bool, command: AdapterCommand) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// A visibility act as JSON (the address as text).
+fn act_json(act: &provdb::storage::AdapterAct) -> serde_json::Value {
+    serde_json::json!({"seq": act.seq, "at_ms": act.at_ms, "by": act.by.to_string(),
+                       "public": act.public})
 }
 
 fn print_list(all: &[AdapterInfo]) {

@@ -60,8 +60,8 @@ pub(crate) enum TrainCommand {
 pub(crate) struct TrainCreateArgs {
     /// The Datanet to train on.
     datanet: String,
-    /// SQL over it returning `record_id` and the format's columns (default: every live
-    /// approved record).
+    /// SQL over it whose `record_id` column selects the records (their text is read from the
+    /// store, not from the query; default: every live approved record).
     #[arg(long)]
     query: Option<String>,
     /// How examples are read from the rows.
@@ -106,7 +106,8 @@ pub(crate) struct TrainCreateArgs {
     /// Seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Basis points of every answer's data share paid to the training contributors.
+    /// Basis points of every answer's data share paid to the training contributors
+    /// (0..=10000).
     #[arg(long, default_value_t = provdb::factory::DEFAULT_TRAINING_SHARE_BPS)]
     share_bps: u32,
     /// Train as this address (it owns the job; private Datanets it may read become readable).

@@ -1,7 +1,10 @@
 //! Fine-tuning job routes (`/v1/fine_tuning/jobs`, after OpenAI's): create, list, show, events
 //! (JSON, or a server-sent event stream that follows the job to its end), cancel, resume,
 //! publish. A job is visible to its owner and admins only (404 to everyone else); its training
-//! set is read with the owner's access, so no one trains on a Datanet they may not read.
+//! set is read with the owner's access as of when it starts or resumes, through the key that
+//! created it (a revoked key's job fails, training nothing), so no one trains on a Datanet
+//! they may not read. A published adapter is private to the Datanet's readers until the
+//! Datanet's owner makes it public (`POST /v1/adapters/{id}/visibility`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -67,11 +70,10 @@ pub(crate) async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.require(KeyRole::Contributor, "fine-tuning")?;
     runner(&state)?;
-    let caller = auth.0.caller();
     blocking(move || {
         let job = state
             .db
-            .create_fine_tune_job(spec, caller)
+            .create_fine_tune_job_for_key(spec, &auth.0)
             .map_err(ApiError::from)?;
         runner(&state)?.submit(JobId(job.job_id));
         Ok((StatusCode::CREATED, Json(view(&state, &job))))

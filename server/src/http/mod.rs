@@ -200,6 +200,11 @@ fn router(state: Shared) -> Router {
         .route("/v1/epochs/{epoch}/proofs/{address}", get(ledger::proof))
         .route("/v1/chain/status", get(ledger::chain_status))
         .route("/v1/adapters", get(adapters::list))
+        .route("/v1/adapters/{id}", get(adapters::show))
+        .route(
+            "/v1/adapters/{id}/visibility",
+            post(adapters::set_visibility),
+        )
         .route("/v1/adapters/{id}/load", post(adapters::load))
         .route("/v1/adapters/{id}/unload", post(adapters::unload))
         .route("/v1/models", get(adapters::models))

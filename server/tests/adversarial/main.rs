@@ -7,17 +7,18 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 #![allow(dead_code, reason = "the shared helpers serve the binary's tests too")]
 
+mod adapters;
 #[path = "../anvil.rs"]
 mod anvil;
 #[path = "../common.rs"]
 mod common;
 #[path = "../ledger_check.rs"]
 mod ledger_check;
-mod private;
 mod limits;
+mod private;
 mod secrets;
 #[path = "../served.rs"]
 mod served;
-
 mod signatures;
+mod training;
 mod versions;

@@ -1,18 +1,27 @@
-//! Fine-tuning jobs and their events (see `crate::jobs`): synced writes of their own, a job's
-//! events keyed `job id ‖ seq` so they read back in order.
+//! Fine-tuning jobs and their events, and adapters' visibility acts (see `crate::jobs`):
+//! synced writes of their own, a job's events keyed `job id ‖ seq` and an adapter's acts
+//! `adapter id ‖ seq`, so they read back in order. Acts are never changed or removed.
 
 use rocksdb::{WriteBatch, WriteOptions};
 
 use super::Store;
 use crate::codec::{decode, encode};
 use crate::error::{Result, StorageError};
-use crate::jobs::{JobEvent, JobRecord};
-use crate::keys::{CF_JOB_EVENTS, CF_JOBS};
+use crate::jobs::{AdapterAct, JobEvent, JobRecord};
+use crate::keys::{CF_ADAPTER_ACTS, CF_JOB_EVENTS, CF_JOBS};
+use crate::model::Address;
 
 fn event_key(job_id: &[u8; 16], seq: u64) -> [u8; 24] {
     let mut key = [0u8; 24];
     key[..16].copy_from_slice(job_id);
     key[16..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn act_key(adapter_id: &[u8; 32], seq: u64) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(adapter_id);
+    key[32..].copy_from_slice(&seq.to_be_bytes());
     key
 }
 
@@ -106,6 +115,43 @@ impl Store {
         Ok(out)
     }
 
+    /// Records that `by` made adapter `adapter_id` public (`public`) or private at `at_ms`; the
+    /// act as stored.
+    pub fn append_adapter_act(
+        &self,
+        adapter_id: &[u8; 32],
+        at_ms: i64,
+        by: Address,
+        public: bool,
+    ) -> Result<AdapterAct> {
+        let _writer = self.jobs_lock()?;
+        let seq = self.adapter_acts(adapter_id)?.last().map_or(0, |a| a.seq) + 1;
+        let act = AdapterAct {
+            seq,
+            at_ms,
+            by,
+            public,
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_ADAPTER_ACTS)?,
+            act_key(adapter_id, seq),
+            encode(&act)?,
+        );
+        self.write_job_batch(batch)?;
+        Ok(act)
+    }
+
+    /// An adapter's visibility acts, oldest first (the last one decides).
+    pub fn adapter_acts(&self, adapter_id: &[u8; 32]) -> Result<Vec<AdapterAct>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_ADAPTER_ACTS, adapter_id, |key, value| {
+            out.push(decode(CF_ADAPTER_ACTS, key, value)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     fn jobs_lock(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
         self.jobs_writer
             .lock()
@@ -171,5 +217,34 @@ mod tests {
             301
         );
         assert!(store.job(&[9; 16]).unwrap().is_none());
+    }
+
+    #[test]
+    fn adapter_acts_read_back_in_order_per_adapter_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+            assert!(store.adapter_acts(&[1; 32]).unwrap().is_empty());
+            let first = store
+                .append_adapter_act(&[1; 32], 10, Address([7; 20]), true)
+                .unwrap();
+            assert_eq!(first.seq, 1);
+            store
+                .append_adapter_act(&[2; 32], 11, Address([8; 20]), true)
+                .unwrap();
+            store
+                .append_adapter_act(&[1; 32], 12, Address([7; 20]), false)
+                .unwrap();
+        }
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let acts = store.adapter_acts(&[1; 32]).unwrap();
+        assert_eq!(
+            acts.iter()
+                .map(|a| (a.seq, a.at_ms, a.public))
+                .collect::<Vec<_>>(),
+            [(1, 10, true), (2, 12, false)]
+        );
+        assert_eq!(acts[0].by, Address([7; 20]));
+        assert_eq!(store.adapter_acts(&[2; 32]).unwrap().len(), 1);
     }
 }

@@ -4,9 +4,10 @@
 //! its adapters); with `datanets` the last user message is answered by `Db::ask` (retrieval,
 //! numbered sources, verified citations, ledger). Either way the work runs off the async
 //! threads, holding a place in the generation gate until it ends (ledger write included), and
-//! sends its text through a channel. The response starts with the first piece of text, so a
-//! request that fails before any text gets a plain HTTP error; a client that goes away stops
-//! the generation (a cited answer cut short is still recorded: its sources were used).
+//! sends its text through a channel. Adapters named in `model` are first resolved among those
+//! the caller may see. The response starts with the first piece of text, so a request that
+//! fails before any text gets a plain HTTP error; a client that goes away stops the
+//! generation (a cited answer cut short is still recorded: its sources were used).
 
 use std::convert::Infallible;
 use std::time::Instant;
@@ -57,7 +58,7 @@ pub(crate) async fn completions(
             "no generator model is loaded (scripts/fetch-models.sh, or provdb serve --model FILE)",
         )
     })?;
-    let specs = request.adapter_specs(&base)?;
+    let specs = visible_specs(&state, &who, request.adapter_specs(&base)?).await?;
     let (sender, receiver) = mpsc::channel(256);
     match request.datanets.clone().filter(|d| !d.is_empty()) {
         Some(datanets) => {
@@ -108,6 +109,20 @@ pub(crate) async fn completions(
         }
     }
     respond(request.model, request.stream, receiver).await
+}
+
+/// The adapters a request names, among those the caller may see (another is a 404 like an
+/// unknown id), as whole ids.
+async fn visible_specs(
+    state: &Shared,
+    who: &provdb::Principal,
+    specs: Vec<String>,
+) -> ApiResult<Vec<String>> {
+    if specs.is_empty() {
+        return Ok(specs);
+    }
+    let (state, caller) = (state.clone(), who.caller());
+    blocking(move || Ok(state.db.visible_adapter_specs(&caller, &specs)?)).await
 }
 
 /// Cited answer: `Db::ask` on the blocking pool, generating through the shared batching
