@@ -433,7 +433,14 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
     let deployed = json(&ok(chain(
         &data,
         &anvil,
-        &["deploy", "--rpc", &anvil.url, "--key-file", operator, "--json"],
+        &[
+            "deploy",
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            operator,
+            "--json",
+        ],
     )));
     let registry = deployed["registry"].as_str().unwrap().to_string();
     let synced = json(&ok(chain(
