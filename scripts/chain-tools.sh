@@ -16,49 +16,11 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PIN_DIR="$HERE/reference/chain-tools"
-NPM_ROOT="${PROVDB_NPM:-$HOME/.cache/provdb/npm}"
-
-log() { echo "chain-tools: $*" >&2; }
-
-command -v node >/dev/null 2>&1 || { log "node not found; install Node.js 20 or newer (with npm)"; exit 1; }
-command -v npm >/dev/null 2>&1 || { log "npm not found; install Node.js 20 or newer (with npm)"; exit 1; }
-
-sha256_of() {
-  if command -v sha256sum >/dev/null 2>&1; then
-    sha256sum "$1" | cut -d' ' -f1
-  else
-    shasum -a 256 "$1" | cut -d' ' -f1
-  fi
-}
-
-LOCK_HASH="$(sha256_of "$PIN_DIR/package-lock.json")"
-DEST="$NPM_ROOT/chain-tools-${LOCK_HASH:0:16}"
+source "$HERE/npm-pinned.sh"
+npm_pinned_install chain-tools "$HERE/reference/chain-tools" "node_modules/@foundry-rs/cast-linux-amd64/package.json" "solc, anvil and cast"
+DEST="$NPM_PINNED_DEST"
 MODULES="$DEST/node_modules"
-MARKER="$MODULES/@foundry-rs/cast-linux-amd64/package.json"
-
-install() {
-  if [ -f "$MARKER" ]; then
-    return 0
-  fi
-  log "installing solc, anvil and cast (pinned in $PIN_DIR) into $DEST"
-  mkdir -p "$NPM_ROOT"
-  local tmp
-  tmp="$(mktemp -d "$NPM_ROOT/.chain-tools.XXXXXX")"
-  chmod 755 "$tmp"
-  cp "$PIN_DIR/package.json" "$PIN_DIR/package-lock.json" "$tmp/"
-  if ! (cd "$tmp" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >"$tmp/npm.log" 2>&1); then
-    log "npm ci failed:"
-    cat "$tmp/npm.log" >&2
-    rm -rf "$tmp"
-    exit 1
-  fi
-  rm -f "$tmp/npm.log"
-  mv -T "$tmp" "$DEST" 2>/dev/null || rm -rf "$tmp"
-  [ -f "$MARKER" ] || { log "$DEST is incomplete; remove it and run again"; exit 1; }
-}
-
-install
+log() { echo "chain-tools: $*" >&2; }
 case "${1:-}" in
   --install) ;;
   path)
