@@ -261,3 +261,30 @@ pub(crate) fn last_epoch_total(data: &Path) -> u128 {
     let last = listed.as_array().and_then(|epochs| epochs.last()).unwrap();
     last["total_wei"].as_str().unwrap().parse().unwrap()
 }
+
+/// Trains a rank-2 adapter on `datanet` with the tiny settings the chain tests need (one batch,
+/// 32 tokens), publishes it for `owner`, and returns the published adapter.
+pub(crate) fn train_tiny_adapter(data: &Path, datanet: &str, owner: &str) -> serde_json::Value {
+    let job = json(&ok(provdb(
+        data,
+        &[
+            "train",
+            "create",
+            datanet,
+            "--rank",
+            "2",
+            "--targets",
+            "q_proj",
+            "--batch-size",
+            "1",
+            "--max-length",
+            "32",
+            "--json",
+        ],
+    )));
+    let id = job["id"].as_str().expect("a job id");
+    json(&ok(provdb(
+        data,
+        &["train", "publish", id, "--owner", owner, "--json"],
+    )))
+}

@@ -100,34 +100,7 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     ));
     let adapter_id = owned[0]["id"].as_str().unwrap().to_string();
     // A Model Factory adapter, trained on aero's records, is registered with their root.
-    let job = json(&ok(provdb(
-        &data,
-        &[
-            "train",
-            "create",
-            "aero",
-            "--rank",
-            "2",
-            "--targets",
-            "q_proj",
-            "--batch-size",
-            "1",
-            "--max-length",
-            "32",
-            "--json",
-        ],
-    )));
-    let trained = json(&ok(provdb(
-        &data,
-        &[
-            "train",
-            "publish",
-            job["id"].as_str().unwrap(),
-            "--owner",
-            contributors[1],
-            "--json",
-        ],
-    )));
+    let trained = crate::anvil::train_tiny_adapter(&data, "aero", contributors[1]);
     let trained_id = trained["id"].as_str().unwrap().to_string();
 
     let synced = json(&ok(chain(

@@ -398,34 +398,7 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
     pay_and_close(&data, &[(contributor, 7_000)], 1);
 
     // An adapter trained on the private Datanet, with an owner: it stays off chain too.
-    let job = json(&ok(provdb(
-        &data,
-        &[
-            "train",
-            "create",
-            PRIVATE,
-            "--rank",
-            "2",
-            "--targets",
-            "q_proj",
-            "--batch-size",
-            "1",
-            "--max-length",
-            "32",
-            "--json",
-        ],
-    )));
-    let trained = json(&ok(provdb(
-        &data,
-        &[
-            "train",
-            "publish",
-            job["id"].as_str().unwrap(),
-            "--owner",
-            BOB,
-            "--json",
-        ],
-    )));
+    let trained = crate::anvil::train_tiny_adapter(&data, PRIVATE, BOB);
     let trained_id = trained["id"].as_str().unwrap().to_string();
 
     let operator = key_file(&anvil.keys[0]);
