@@ -381,6 +381,20 @@ fn every_route_answers_every_role_as_documented() {
         listed[1]["adapters"][0]["source"].is_null(),
         "no server path leaves the server"
     );
+    // An adapter added from outside has no training Datanet: every key sees it, and no one
+    // can make it public or private (it already is public).
+    walk.expect(
+        "GET",
+        &format!("/v1/adapters/{adapter}"),
+        None,
+        [401, 200, 200, 200, 200, 200],
+    );
+    walk.expect(
+        "POST",
+        &format!("/v1/adapters/{adapter}/visibility"),
+        Some(&json!({"public": false})),
+        [401, 400, 400, 400, 400, 400],
+    );
     walk.expect(
         "POST",
         &format!("/v1/adapters/{adapter}/load"),
