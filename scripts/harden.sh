@@ -16,7 +16,9 @@ mkdir -p "$report"
 
 echo "== crash matrix (${PROVDB_CRASH_TRIALS:-50} trials per scenario)" >&2
 # ledger_appends drives `provdb bench answer`, which runs the provdb-bench binary beside provdb.
-cargo build --workspace --bin provdb-bench
+# --all-targets: the feature set the tests build with (building one binary alone resolves
+# dependency features without the dev-dependencies and rebuilds tantivy, alloy and more).
+cargo build --workspace --all-targets
 PROVDB_CRASH_TRIALS="${PROVDB_CRASH_TRIALS:-50}" PROVDB_CRASH_REPORT="$report/crash" \
   cargo test --workspace --test crash_matrix -- --test-threads=1 --nocapture 2>&1 |
   tee "$report/crash.log" | grep -E "^(test |crash matrix:)" >&2
