@@ -64,6 +64,18 @@ impl Db {
         self
     }
 
+    /// Refuses answers whose fee is above `wei` (default [`crate::DEFAULT_MAX_FEE_WEI`]); the
+    /// server's and CLI's `--max-fee-wei`.
+    pub fn with_max_fee_wei(mut self, wei: u128) -> Self {
+        self.max_fee_wei = wei;
+        self
+    }
+
+    /// The largest fee one answer may carry.
+    pub fn max_fee_wei(&self) -> u128 {
+        self.max_fee_wei
+    }
+
     /// The database's adapters: `DIR/adapters/`, content-addressed (see [`AdapterStore`]).
     pub fn adapter_store(&self) -> AdapterStore {
         adapter_store_at(self.dir())
@@ -96,6 +108,8 @@ impl Db {
         request: &AskRequest,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
+        // Before anything loads: a refused request costs nothing and writes nothing.
+        request.validate(self.max_fee_wei)?;
         let model = self.answer_model()?;
         if request.adapters.is_empty() {
             return Answerer::new(self, model).ask(request, on_text);

@@ -76,6 +76,8 @@ pub struct Db {
     pub(crate) indexes: Arc<Indexes>,
     pub(crate) embedder: Option<Arc<dyn provdb_index::Embed>>,
     pub(crate) generator: Option<AnswerModel>,
+    /// The largest fee one answer may carry (`Db::with_max_fee_wei`).
+    pub(crate) max_fee_wei: u128,
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it): the one clock of every
@@ -123,6 +125,7 @@ impl Db {
             indexes: Arc::default(),
             embedder: None,
             generator: None,
+            max_fee_wei: crate::answer::DEFAULT_MAX_FEE_WEI,
         })
     }
 

@@ -40,7 +40,7 @@ pub mod smart;
 mod sql;
 
 pub use access::{DatanetRole, Principal};
-pub use answer::{Answer, AskRequest, Attribution};
+pub use answer::{Answer, AskRequest, Attribution, DEFAULT_MAX_FEE_WEI};
 pub use ask::{DEFAULT_ADAPTER_CACHE_BYTES, adapter_store_at};
 pub use db::{DatanetInfo, Db};
 pub use epochs::EpochProof;

@@ -1,6 +1,7 @@
 //! Whole-engine tests, compiled as one binary (one link) with a module per area.
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
 
+mod amounts;
 mod answers;
 mod common;
 mod corrupt_input;

@@ -35,7 +35,7 @@ pub mod split;
 
 pub use attribution::Attribution;
 pub use request::{
-    Answer, AskRequest, Citation, MAX_ANSWER_TOKENS, MAX_QUESTION_BYTES, MAX_SOURCES, Payment,
-    Usage,
+    Answer, AskRequest, Citation, DEFAULT_MAX_FEE_WEI, MAX_ANSWER_TOKENS, MAX_QUESTION_BYTES,
+    MAX_SOURCES, Payment, Usage, check_fee,
 };
 pub use split::{SplitPolicy, TrainingPool, WeightedSource, split_fee, split_fee_with_training};

@@ -63,7 +63,7 @@ impl<'a> Answerer<'a> {
         request: &AskRequest,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
-        request.validate()?;
+        request.validate(self.db.max_fee_wei)?;
         let adapters = self.model.adapter_mix(&request.adapters)?;
         let started = Instant::now();
         let options = SearchOptions {

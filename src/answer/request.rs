@@ -1,6 +1,13 @@
 //! What an answer is asked with and what it returns: [`AskRequest`], [`Answer`] with its
 //! [`Citation`]s, [`Payment`]s and [`Usage`], and the limits a request is checked against.
 //! The serde shapes here are the JSON the CLI prints and the HTTP API returns.
+//!
+//! The cap on a single fee ([`DEFAULT_MAX_FEE_WEI`], or the operator's `Db::with_max_fee_wei`)
+//! is checked here because every path a fee enters by meets this check first: the CLI's
+//! `provdb ask --fee`, the HTTP chat's `fee_wei`, the embedded `Db::ask` and the benchmarks
+//! all build an [`AskRequest`] and `Db::ask` validates it before loading anything. Storage's
+//! ledger append keeps the arithmetic bound instead (the ledger's total fits a `u128`), which
+//! holds for every writer, including tools that append entries directly.
 
 use provdb_index::Mode;
 use provdb_query::Caller;
@@ -52,9 +59,11 @@ impl Default for AskRequest {
 
 impl AskRequest {
     /// Refuses a request outside the limits: an empty or too long question, no Datanet, `k`
-    /// outside 1..=[`MAX_SOURCES`], `max_tokens` outside 1..=[`MAX_ANSWER_TOKENS`].
-    pub fn validate(&self) -> Result<()> {
+    /// outside 1..=[`MAX_SOURCES`], `max_tokens` outside 1..=[`MAX_ANSWER_TOKENS`], a fee
+    /// above `max_fee_wei`.
+    pub fn validate(&self, max_fee_wei: u128) -> Result<()> {
         let invalid = |m: String| Err(Error::Invalid(m));
+        check_fee(self.fee_wei, max_fee_wei)?;
         if self.question.trim().is_empty() {
             return invalid("the question is empty".into());
         }
@@ -79,6 +88,21 @@ impl AskRequest {
         Ok(())
     }
 }
+
+/// Refuses a fee above `max_fee_wei` (a user error naming the cap and its setting).
+pub fn check_fee(fee_wei: u128, max_fee_wei: u128) -> Result<()> {
+    if fee_wei > max_fee_wei {
+        return Err(Error::Invalid(format!(
+            "the fee of {fee_wei} wei is above the maximum fee of {max_fee_wei} wei per answer \
+             (the operator's --max-fee-wei)"
+        )));
+    }
+    Ok(())
+}
+
+/// The largest fee one answer may carry unless the operator sets another: 10^30 wei
+/// (10^12 ether), far above any real price and far below where sums of fees could wrap.
+pub const DEFAULT_MAX_FEE_WEI: u128 = 1_000_000_000_000_000_000_000_000_000_000;
 
 /// Longest accepted question, in bytes.
 pub const MAX_QUESTION_BYTES: usize = 4096;

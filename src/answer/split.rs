@@ -127,6 +127,7 @@ fn largest_remainder<K: Ord>(amount: u128, weights: &[(K, u64)]) -> Vec<u128> {
         amounts.push(floor);
         remainders.push((remainder, index));
     }
+    // Each floor is at most its exact share, so their sum is at most `amount`.
     let left = amount - amounts.iter().sum::<u128>();
     remainders.sort_by(|a, b| {
         b.0.cmp(&a.0)
@@ -178,7 +179,10 @@ fn pay_training(data_share: u128, pools: &[TrainingPool]) -> Result<(Vec<Share>,
             .copied()
             .collect();
         contributors.sort();
-        let tokens: u64 = contributors.iter().map(|c| c.1).sum();
+        let tokens = contributors
+            .iter()
+            .try_fold(0u64, |sum, c| sum.checked_add(c.1))
+            .ok_or_else(|| Error::Invalid("training token counts overflow".into()))?;
         for ((to, weight), amount_wei) in contributors
             .iter()
             .zip(largest_remainder(amount, &contributors))
@@ -192,7 +196,12 @@ fn pay_training(data_share: u128, pools: &[TrainingPool]) -> Result<(Vec<Share>,
                 amount_wei,
             });
         }
-        paid += amount;
+        paid = paid
+            .checked_add(amount)
+            .filter(|paid| *paid <= data_share)
+            .ok_or_else(|| {
+                Error::Internal("training pools paid more than the data share".into())
+            })?;
     }
     Ok((shares, data_share - paid))
 }
@@ -209,8 +218,12 @@ pub fn split_fee_with_training(
     policy.validate()?;
     let (model_share, _) = mul_div_floor(fee_wei, u128::from(policy.model_owner_bps), BPS);
     let (protocol_share, _) = mul_div_floor(fee_wei, u128::from(policy.protocol_bps), BPS);
-    let (training_shares, data_share) =
-        pay_training(fee_wei - model_share - protocol_share, training)?;
+    // The two shares are at most 10,000 bps of the fee together (validated above).
+    let data_share = fee_wei
+        .checked_sub(model_share)
+        .and_then(|rest| rest.checked_sub(protocol_share))
+        .ok_or_else(|| Error::Internal("the fixed shares exceed the fee".into()))?;
+    let (training_shares, data_share) = pay_training(data_share, training)?;
     let fixed = |to, role, amount_wei| Share {
         to,
         role,

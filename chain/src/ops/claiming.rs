@@ -101,7 +101,13 @@ pub async fn claim(
             });
         }
     };
-    let paid = U256::from(cumulative) - already;
+    // U256's `-` wraps: a stale `already` above the cumulative amount is named instead.
+    let paid = U256::from(cumulative).checked_sub(already).ok_or_else(|| {
+        ChainError::Invalid(format!(
+            "{evm_account} had claimed {already} wei, more than the cumulative {cumulative} wei \
+             of epoch {epoch}"
+        ))
+    })?;
     Ok(ClaimReport {
         epoch,
         account: account.to_string(),

@@ -7,9 +7,7 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::RecordBatch;
-use arrow_array::builder::{
-    Decimal128Builder, Int64Builder, StringBuilder, UInt32Builder, UInt64Builder,
-};
+use arrow_array::builder::{Int64Builder, StringBuilder, UInt32Builder, UInt64Builder};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -20,7 +18,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use provdb_storage::{Datanet, LedgerEntry, StorageError, Store, hex32};
 
 use super::answers::{AnswerAccess, touched};
-use super::ledger::{WEI, finish, wei};
+use super::ledger::{WEI, finish, wei, wei_builder};
 use crate::access::Caller;
 use crate::filters::ScanFilter;
 use crate::scan::{BatchSource, Batcher, LazyScanExec};
@@ -62,7 +60,7 @@ fn entries_to_batch(
     let mut to = StringBuilder::new();
     let mut role = StringBuilder::new();
     let mut weight = UInt32Builder::with_capacity(n);
-    let mut amount = Decimal128Builder::with_capacity(n).with_data_type(WEI);
+    let mut amount = wei_builder(n);
     let mut model = StringBuilder::new();
     let mut adapter = StringBuilder::new();
     let mut prev = StringBuilder::new();
@@ -80,7 +78,7 @@ fn entries_to_batch(
         to.append_value(p.to.to_string());
         role.append_value(p.role.as_str());
         weight.append_value(p.weight_ppm);
-        amount.append_value(wei(p.amount_wei)?);
+        amount.append_value(wei(p.amount_wei));
         model.append_value(&e.model);
         adapter.append_option(e.adapter.as_deref());
         prev.append_value(hex32(&e.prev_hash));

@@ -1,7 +1,9 @@
 //! The audit tables' registration and the ledger-wide ones: `epochs` and `balances`
 //! (cumulative per account and epoch), beside `attributions` and `citations` (their own files,
-//! filtered per answer by [`super::answers`]). Amounts are `DECIMAL(38, 0)` wei, so
-//! `sum(amount_wei)` is exact.
+//! filtered per answer by [`super::answers`]). Amounts are `DECIMAL(76, 0)` wei
+//! (`Decimal256`): every `u128` the ledger can hold fits (`DECIMAL(38, 0)` ends below
+//! `u128::MAX` ≈ 3.4e38), so any stored amount reads, and `sum(amount_wei)` is exact and
+//! cannot overflow (the sum of 2^120 amounts of `u128::MAX` still fits 76 digits).
 //!
 //! Access: `epochs` and `balances` are public: they are what the chain commits to (each
 //! epoch's root and total) and what anyone may claim for an account. They include what answers
@@ -10,21 +12,26 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::builder::{Decimal128Builder, Int64Builder, StringBuilder, UInt64Builder};
+use arrow_array::builder::{Decimal256Builder, Int64Builder, StringBuilder, UInt64Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::i256;
 use provdb_storage::{Datanet, StorageError, Store, hex32};
 
 use super::small::{SmallTable, View};
 use crate::access::Caller;
 
-pub(crate) const WEI: DataType = DataType::Decimal128(38, 0);
+pub(crate) const WEI: DataType = DataType::Decimal256(76, 0);
 
-pub(crate) fn wei(amount: u128) -> Result<i128, StorageError> {
-    i128::try_from(amount)
-        .ok()
-        .filter(|a| *a < 10i128.pow(38))
-        .ok_or_else(|| StorageError::Invalid(format!("{amount} wei does not fit DECIMAL(38, 0)")))
+/// An amount of wei as its `DECIMAL(76, 0)` value: every `u128` fits, so no amount is
+/// unreadable.
+pub(crate) fn wei(amount: u128) -> i256 {
+    i256::from_parts(amount, 0)
+}
+
+/// A builder of a wei column.
+pub(crate) fn wei_builder(capacity: usize) -> Decimal256Builder {
+    Decimal256Builder::with_capacity(capacity).with_data_type(WEI)
 }
 
 pub(crate) fn finish(
@@ -50,9 +57,9 @@ static EPOCHS: LazyLock<SchemaRef> = LazyLock::new(|| {
 
 fn epochs_batch(store: &Store, _view: &View) -> Result<RecordBatch, StorageError> {
     let epochs = store.epochs()?;
-    let mut total = Decimal128Builder::new().with_data_type(WEI);
+    let mut total = wei_builder(epochs.len());
     for e in &epochs {
-        total.append_value(wei(e.total_wei)?);
+        total.append_value(wei(e.total_wei));
     }
     let u64s = |f: fn(&provdb_storage::Epoch) -> u64| -> ArrayRef {
         let mut b = UInt64Builder::new();
@@ -94,12 +101,12 @@ static BALANCES: LazyLock<SchemaRef> = LazyLock::new(|| {
 fn balances_batch(store: &Store, _view: &View) -> Result<RecordBatch, StorageError> {
     let mut epoch = UInt64Builder::new();
     let mut account = StringBuilder::new();
-    let mut amount = Decimal128Builder::new().with_data_type(WEI);
+    let mut amount = wei_builder(0);
     for e in store.epochs()? {
         for (who, cumulative) in store.epoch_balances(e.epoch)? {
             epoch.append_value(e.epoch);
             account.append_value(who.to_string());
-            amount.append_value(wei(cumulative)?);
+            amount.append_value(wei(cumulative));
         }
     }
     finish(

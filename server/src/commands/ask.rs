@@ -27,9 +27,13 @@ pub(crate) struct AskArgs {
     /// Which retrievers find the sources.
     #[arg(long, value_enum, default_value_t = SearchModeArg::Hybrid)]
     mode: SearchModeArg,
-    /// The fee to split, in wei (a whole number).
+    /// The fee to split, in wei (a whole number, at most --max-fee-wei).
     #[arg(long, default_value_t = 0, value_name = "WEI", value_parser = parse_wei)]
     fee: u128,
+    /// The largest fee one answer may carry, in wei; a larger --fee is refused (exit 1).
+    #[arg(long, default_value_t = provdb::DEFAULT_MAX_FEE_WEI, value_name = "WEI",
+          value_parser = parse_wei)]
+    max_fee_wei: u128,
     /// Who is paid: the verified citations or leave-one-out.
     #[arg(long, value_enum, default_value_t = AttributionArg::Cited)]
     attribution: AttributionArg,
@@ -44,10 +48,10 @@ pub(crate) struct AskArgs {
     models: ServingModelArgs,
 }
 
-/// A fee in wei: a whole number below 2^128.
-fn parse_wei(text: &str) -> Result<u128, String> {
+/// An amount in wei: a whole number below 2^128.
+pub(crate) fn parse_wei(text: &str) -> Result<u128, String> {
     text.parse()
-        .map_err(|_| "the fee must be a whole number of wei".to_string())
+        .map_err(|_| "an amount in wei must be a whole number below 2^128".to_string())
 }
 
 /// Attribution methods (`--attribution`).
@@ -72,7 +76,7 @@ impl From<AttributionArg> for Attribution {
 /// With `--json`, prints one document: answer_id, answer, citations, split (amounts as
 /// decimal strings), usage.
 pub(crate) fn run(data: &Path, json: bool, args: AskArgs) -> anyhow::Result<()> {
-    let mut db = Db::open(data)?;
+    let mut db = Db::open(data)?.with_max_fee_wei(args.max_fee_wei);
     // Check what the user typed before loading models.
     db.datanet_info(&args.name)?;
     let mode = SearchMode::from(args.mode);
@@ -89,6 +93,8 @@ pub(crate) fn run(data: &Path, json: bool, args: AskArgs) -> anyhow::Result<()> 
         caller: args.caller.caller(),
         max_tokens: args.max_tokens,
     };
+    // A fee above the cap (or any bad limit) is refused before the models load.
+    request.validate(db.max_fee_wei())?;
     if mode != SearchMode::Bm25
         && let Some(embedder) = args.models.load_embedder()?
     {

@@ -220,7 +220,17 @@ pub(crate) fn audit(data: &Path, json: bool, args: AuditArgs) -> anyhow::Result<
             total.roles.push(payment.role.as_str());
         }
         total.entries += 1;
-        total.amount += payment.amount_wei;
+        // A ledger written by this version cannot overflow here (its total fits a u128); an
+        // older one that does is named instead of wrapping.
+        total.amount = total
+            .amount
+            .checked_add(payment.amount_wei)
+            .ok_or_else(|| {
+                provdb::storage::StorageError::Invalid(format!(
+                    "account {} is owed more than 2^128 - 1 wei in the ledger (entry {})",
+                    payment.to, entry.seq
+                ))
+            })?;
         let answer = entry.answer_id.to_string();
         if total.answers.last() != Some(&answer) {
             total.answers.push(answer.clone());

@@ -73,6 +73,11 @@ pub(crate) struct ServeArgs {
     /// Seconds a SQL query, search or embedding request waits for a slot before 429.
     #[arg(long, default_value_t = ServeLimits::default().queue_wait.as_secs())]
     queue_wait_s: u64,
+    /// The largest fee one cited answer may carry, in wei; a chat request with a larger
+    /// `fee_wei` gets 400 naming this limit.
+    #[arg(long, default_value_t = provdb::DEFAULT_MAX_FEE_WEI, value_name = "WEI",
+          value_parser = crate::commands::ask::parse_wei)]
+    max_fee_wei: u128,
 }
 
 pub(crate) fn run(data: &Path, args: ServeArgs) -> anyhow::Result<()> {
@@ -101,6 +106,7 @@ pub(crate) fn run(data: &Path, args: ServeArgs) -> anyhow::Result<()> {
         model: args.models.generator.model,
         embedder: args.models.embedder,
         adapter_cache_bytes: args.models.adapter_cache_bytes,
+        max_fee_wei: args.max_fee_wei,
         limits: ServeLimits {
             max_body_bytes: args.max_body_mb << 20,
             max_upload_bytes: args.max_upload_mb << 20,

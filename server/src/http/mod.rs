@@ -53,11 +53,13 @@ pub(crate) struct ServeConfig {
     pub(crate) embedder: Option<std::path::PathBuf>,
     pub(crate) adapter_cache_bytes: usize,
     pub(crate) limits: ServeLimits,
+    /// The largest fee one answer may carry (`--max-fee-wei`).
+    pub(crate) max_fee_wei: u128,
 }
 
 /// Loads the models, binds, serves until SIGINT or SIGTERM, then drains.
 pub(crate) fn run(data: &FsPath, config: ServeConfig) -> anyhow::Result<()> {
-    let mut db = Db::open(data)?;
+    let mut db = Db::open(data)?.with_max_fee_wei(config.max_fee_wei);
     if let Some(embedder) = provdb::models::load_embedder(config.embedder.as_deref())? {
         db = db.with_embedder(embedder);
     }

@@ -8,6 +8,7 @@
 #![allow(dead_code, reason = "the shared helpers serve the binary's tests too")]
 
 mod adapters;
+mod amounts;
 #[path = "../anvil.rs"]
 mod anvil;
 #[path = "../common.rs"]

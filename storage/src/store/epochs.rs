@@ -6,6 +6,10 @@
 //! so a claim contract pays `cumulative - already claimed`. Closing is serialised by its own
 //! mutex; appends go on meanwhile (the epoch ends at the head it read first). The epoch and
 //! its balances commit in one `WriteBatch`.
+//!
+//! Every sum here is `checked_add`. On a ledger written under the ledger's bound (its total
+//! fits a `u128`, `store/ledger.rs`) none can fail; on an older ledger that holds more, the
+//! close is refused naming the account and entry, and nothing is written.
 
 use std::collections::BTreeMap;
 
@@ -125,23 +129,22 @@ impl Store {
             Some(epoch) => self.epoch_balances(epoch.epoch)?.into_iter().collect(),
             None => BTreeMap::new(),
         };
-        let mut overflow = false;
         self.visit_ledger(first_seq, &mut |entry| {
             if entry.seq >= end_seq {
                 return Ok(false);
             }
             let balance = balances.entry(entry.payment.to).or_default();
-            match balance.checked_add(entry.payment.amount_wei) {
-                Some(sum) => *balance = sum,
-                None => overflow = true,
-            }
+            *balance = balance
+                .checked_add(entry.payment.amount_wei)
+                .ok_or_else(|| {
+                    StorageError::Invalid(format!(
+                        "epoch {number} cannot close: account {} would be owed more than \
+                         2^128 - 1 wei at ledger entry {}",
+                        entry.payment.to, entry.seq
+                    ))
+                })?;
             Ok(true)
         })?;
-        if overflow {
-            return Err(StorageError::Invalid(
-                "a cumulative balance exceeds 2^128 wei".into(),
-            ));
-        }
         let leaves: Vec<(Address, u128)> = balances.into_iter().filter(|(_, a)| *a > 0).collect();
         if leaves.is_empty() {
             return Err(StorageError::Invalid(
@@ -152,7 +155,11 @@ impl Store {
         let total_wei = leaves
             .iter()
             .try_fold(0u128, |sum, (_, a)| sum.checked_add(*a))
-            .ok_or_else(|| StorageError::Invalid("the epoch total exceeds 2^128 wei".into()))?;
+            .ok_or_else(|| {
+                StorageError::Invalid(format!(
+                    "epoch {number} cannot close: its total would exceed 2^128 - 1 wei"
+                ))
+            })?;
         let epoch = Epoch {
             epoch: number,
             first_seq,

@@ -1,7 +1,15 @@
 //! The ledger side of the `Store`: appending answers with their hash-chained entries,
 //! reading them back, and verifying the chain. Ledger writes are serialised by their own
-//! mutex (holding the head: last sequence and hash), independent of ingest's; an answer and
-//! its entries and the new head commit in one `WriteBatch`.
+//! mutex (holding the head: last sequence, hash and the total of every amount ever
+//! appended), independent of ingest's; an answer and its entries and the new head commit in
+//! one `WriteBatch`.
+//!
+//! Invariant: the sum of every entry's `amount_wei` fits a `u128` (the head's `total_wei`,
+//! added with `checked_add`). An append whose amounts would carry that total past
+//! `u128::MAX` is refused whole, writing nothing. Since every account's cumulative balance and
+//! every epoch's total is a partial sum of the ledger, no epoch close can overflow on a ledger
+//! written under this rule. The cap on a single fee is policy and lives where fees enter (the
+//! root crate's answer request); this bound is arithmetic and holds for every writer.
 
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 
@@ -21,32 +29,65 @@ pub(crate) struct LedgerHead {
     pub(crate) last_seq: u64,
     /// Its hash (zero: none).
     pub(crate) hash: [u8; 32],
+    /// The sum of every amount in entries `1..=last_seq`, in wei.
+    pub(crate) total_wei: u128,
 }
 
+/// A head written before the total was kept: sequence and hash only.
+const LEGACY_HEAD_BYTES: usize = 40;
+/// Sequence, hash and total.
+const HEAD_BYTES: usize = 56;
+
 impl LedgerHead {
-    pub(crate) fn encode(&self) -> [u8; 40] {
-        let mut out = [0u8; 40];
+    pub(crate) fn encode(&self) -> [u8; HEAD_BYTES] {
+        let mut out = [0u8; HEAD_BYTES];
         out[..8].copy_from_slice(&self.last_seq.to_be_bytes());
-        out[8..].copy_from_slice(&self.hash);
+        out[8..40].copy_from_slice(&self.hash);
+        out[40..].copy_from_slice(&self.total_wei.to_be_bytes());
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != 40 {
+    /// The head, and whether its total was stored (a legacy head's total is 0 here and must
+    /// be summed from the ledger).
+    pub(crate) fn decode(bytes: &[u8]) -> Result<(Self, bool)> {
+        if bytes.len() != LEGACY_HEAD_BYTES && bytes.len() != HEAD_BYTES {
             return Err(StorageError::Corruption {
                 cf: CF_META,
                 key: "ledger_head".into(),
-                reason: format!("expected 40 bytes, found {}", bytes.len()),
+                reason: format!(
+                    "expected {LEGACY_HEAD_BYTES} or {HEAD_BYTES} bytes, found {}",
+                    bytes.len()
+                ),
             });
         }
         let mut seq = [0u8; 8];
         seq.copy_from_slice(&bytes[..8]);
         let mut hash = [0u8; 32];
-        hash.copy_from_slice(&bytes[8..]);
-        Ok(Self {
+        hash.copy_from_slice(&bytes[8..40]);
+        let mut total = [0u8; 16];
+        let stored = bytes.len() == HEAD_BYTES;
+        if stored {
+            total.copy_from_slice(&bytes[40..]);
+        }
+        let head = Self {
             last_seq: u64::from_be_bytes(seq),
             hash,
-        })
+            total_wei: u128::from_be_bytes(total),
+        };
+        Ok((head, stored))
+    }
+
+    /// Adds one entry's amount to the total, refusing a sum past `u128::MAX`.
+    fn add(&self, entry: &LedgerEntry) -> Result<u128> {
+        self.total_wei
+            .checked_add(entry.payment.amount_wei)
+            .ok_or_else(|| {
+                StorageError::Invalid(format!(
+                    "answer {} would carry the ledger's total past 2^128 - 1 wei: it pays {} \
+                     wei to {} on top of {} wei already in the ledger; refused, nothing written",
+                    entry.answer_id, entry.payment.amount_wei, entry.payment.to, self.total_wei
+                ))
+            })
     }
 }
 
@@ -67,9 +108,27 @@ impl Store {
             .get_cf(self.cf(CF_META)?, META_LEDGER_HEAD)
             .map_err(|e| self.rocks(e))?
         {
-            Some(bytes) => LedgerHead::decode(&bytes),
+            Some(bytes) => match LedgerHead::decode(&bytes)? {
+                (head, true) => Ok(head),
+                (head, false) => Ok(LedgerHead {
+                    total_wei: self.ledger_total()?,
+                    ..head
+                }),
+            },
             None => Ok(LedgerHead::default()),
         }
+    }
+
+    /// The sum of every amount in the ledger, for a head written before the total was kept.
+    /// A legacy ledger whose amounts already exceed `u128::MAX` counts as full (`u128::MAX`):
+    /// it stays readable, and every further paid answer is refused.
+    fn ledger_total(&self) -> Result<u128> {
+        let mut total = 0u128;
+        self.visit_ledger(1, &mut |entry| {
+            total = total.saturating_add(entry.payment.amount_wei);
+            Ok(true)
+        })?;
+        Ok(total)
     }
 
     fn ledger_lock(&self) -> Result<std::sync::MutexGuard<'_, LedgerHead>> {
@@ -80,7 +139,9 @@ impl Store {
 
     /// Appends answers with their entries, chaining each entry to the previous one, in one
     /// write (a group commit: many answers cost one fsync). An answer id already in the ledger
-    /// is refused, so an answer is never paid twice. Returns the stored answer records.
+    /// is refused, so an answer is never paid twice, and so is a group whose amounts would
+    /// carry the ledger's total past `u128::MAX` (see the module docs). Returns the stored
+    /// answer records.
     pub fn append_answers(&self, answers: Vec<NewAnswer>) -> Result<Vec<AnswerRecord>> {
         let mut head = self.ledger_lock()?;
         let answers_cf = self.cf(CF_ANSWERS)?;
@@ -123,10 +184,12 @@ impl Store {
                     entry_hash: [0; 32],
                 };
                 entry.entry_hash = entry.computed_hash();
+                let total_wei = next.add(&entry)?;
                 batch.put_cf(ledger_cf, entry.seq.to_be_bytes(), encode(&entry)?);
                 next = LedgerHead {
                     last_seq: entry.seq,
                     hash: entry.entry_hash,
+                    total_wei,
                 };
             }
             batch.put_cf(answers_cf, record.answer_id.0, encode(&record)?);
@@ -194,6 +257,11 @@ impl Store {
     pub fn ledger_head(&self) -> Result<(u64, [u8; 32])> {
         let head = self.ledger_lock()?;
         Ok((head.last_seq, head.hash))
+    }
+
+    /// The sum of every amount in the ledger, in wei (it bounds every balance and epoch total).
+    pub fn ledger_total_wei(&self) -> Result<u128> {
+        Ok(self.ledger_lock()?.total_wei)
     }
 
     /// Visits entries from `from_seq` on, in order, until `visit` returns false.

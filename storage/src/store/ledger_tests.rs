@@ -20,7 +20,10 @@ fn answer(id: u8, payments: &[(u8, u128)]) -> NewAnswer {
             text: "an answer [1]".into(),
             model: "model".into(),
             adapter: None,
-            fee_wei: payments.iter().map(|p| p.1).sum(),
+            // Not checked by storage; saturating so the overflow tests can build their answers.
+            fee_wei: payments
+                .iter()
+                .fold(0u128, |sum, p| sum.saturating_add(p.1)),
             attribution: "cited".into(),
             citations: Vec::new(),
             first_seq: 0,
@@ -205,4 +208,131 @@ fn the_most_specific_fee_policy_applies() {
             .set_ledger_policy(&PolicyScope::Datanet(42), &policy(1))
             .is_err()
     );
+}
+
+#[test]
+fn two_fees_near_2_pow_127_to_one_account_refuse_the_second_and_epochs_keep_closing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let half = 1u128 << 127;
+    store.append_answers(vec![answer(1, &[(1, half)])]).unwrap();
+    let head = store.ledger_head().unwrap();
+    let refused = store
+        .append_answers(vec![answer(2, &[(1, half)])])
+        .unwrap_err();
+    assert!(refused.is_user_error(), "{refused}");
+    assert!(refused.to_string().contains("2^128 - 1 wei"), "{refused}");
+    // Nothing of the refused answer was written, in the same group or alone.
+    let group = store
+        .append_answers(vec![answer(3, &[(2, 5)]), answer(4, &[(1, half)])])
+        .unwrap_err();
+    assert!(group.is_user_error(), "{group}");
+    assert_eq!(store.ledger_head().unwrap(), head);
+    assert!(store.answer(&AnswerId([2; 32])).unwrap().is_none());
+    assert!(store.answer(&AnswerId([3; 32])).unwrap().is_none());
+    assert_eq!(store.ledger_total_wei().unwrap(), half);
+    // Everyone else is still paid and epochs still close.
+    store.append_answers(vec![answer(5, &[(2, 7)])]).unwrap();
+    assert_eq!(store.close_epoch(1).unwrap().total_wei, half + 7);
+    store.append_answers(vec![answer(6, &[(3, 1)])]).unwrap();
+    assert_eq!(store.close_epoch(2).unwrap().total_wei, half + 8);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.ledger_total_wei().unwrap(), half + 8);
+}
+
+#[test]
+fn a_head_written_before_the_total_is_summed_from_the_ledger_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store
+            .append_answers(vec![answer(1, &[(1, 10), (2, u128::MAX - 20)])])
+            .unwrap();
+        // Rewrite the head as an older version wrote it: sequence and hash only.
+        let head = store.load_ledger_head().unwrap().encode();
+        let cf = store.cf(CF_META).unwrap();
+        store.db.put_cf(cf, META_LEDGER_HEAD, &head[..40]).unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.ledger_total_wei().unwrap(), u128::MAX - 10);
+    assert!(store.verify_ledger().unwrap().broken.is_none());
+    let refused = store
+        .append_answers(vec![answer(2, &[(3, 11)])])
+        .unwrap_err();
+    assert!(refused.is_user_error(), "{refused}");
+    store.append_answers(vec![answer(3, &[(3, 10)])]).unwrap();
+    assert_eq!(store.close_epoch(1).unwrap().total_wei, u128::MAX);
+}
+
+mod sums {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Amounts from tiny to near `u128::MAX`, so that some groups would wrap.
+    fn amount() -> impl Strategy<Value = u128> {
+        prop_oneof![
+            0u128..1_000,
+            any::<u128>(),
+            (0u128..4).prop_map(|k| u128::MAX - k),
+            (0u128..4).prop_map(|k| (1u128 << 127) + k),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Whatever the amounts, an append either fits (the total is the exact sum) or is
+        /// refused writing nothing; every epoch closes with the exact total and its balances
+        /// sum to it.
+        #[test]
+        fn ledger_and_epoch_sums_never_wrap(
+            groups in prop::collection::vec(
+                prop::collection::vec((1u8..5, amount()), 1..4), 1..8),
+            close_after in prop::collection::vec(any::<bool>(), 8),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open(dir.path());
+            let mut expected = 0u128;
+            let mut closed = 0i64;
+            for (index, payments) in groups.iter().enumerate() {
+                let sum = payments
+                    .iter()
+                    .try_fold(expected, |total, p| total.checked_add(p.1));
+                let head = store.ledger_head().unwrap();
+                let result = store.append_answers(vec![answer(index as u8 + 1, payments)]);
+                match sum {
+                    Some(total) => {
+                        prop_assert!(result.is_ok(), "{:?}", result.err());
+                        expected = total;
+                    }
+                    None => {
+                        let error = result.unwrap_err();
+                        prop_assert!(error.is_user_error(), "{error}");
+                        prop_assert_eq!(store.ledger_head().unwrap(), head);
+                    }
+                }
+                prop_assert_eq!(store.ledger_total_wei().unwrap(), expected);
+                if close_after[index] && expected > 0 {
+                    closed += 1;
+                    match store.close_epoch(closed) {
+                        Ok(epoch) => {
+                            prop_assert_eq!(epoch.total_wei, expected);
+                            let balances = store.epoch_balances(epoch.epoch).unwrap();
+                            let summed = balances
+                                .iter()
+                                .try_fold(0u128, |total, (_, a)| total.checked_add(*a));
+                            prop_assert_eq!(summed, Some(expected));
+                        }
+                        // Nothing new since the last epoch: refused, as before.
+                        Err(error) => {
+                            prop_assert!(error.is_user_error(), "{error}");
+                            closed -= 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

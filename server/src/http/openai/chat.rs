@@ -53,6 +53,9 @@ pub(crate) async fn completions(
 ) -> ApiResult<Response> {
     let conversation = request.conversation()?;
     let max_tokens = request.max_new_tokens()?;
+    // Before any work, with or without a model: a fee above the cap is a 400 naming it.
+    let fee_wei = request.fee()?;
+    provdb::answer::check_fee(fee_wei, state.db.max_fee_wei())?;
     let base = state.model_name.clone().ok_or_else(|| {
         ApiError::unavailable(
             "no generator model is loaded (scripts/fetch-models.sh, or provdb serve --model FILE)",
@@ -74,7 +77,7 @@ pub(crate) async fn completions(
                     None => SearchMode::Bm25,
                 },
                 adapters: specs,
-                fee_wei: request.fee()?,
+                fee_wei,
                 attribution: match request.attribution.as_deref() {
                     Some(a) => a
                         .parse::<Attribution>()
