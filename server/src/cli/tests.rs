@@ -59,7 +59,10 @@ fn closed_choices_and_numbers_are_checked_by_clap() {
         "bm25, vector, hybrid",
     );
     refused(&["ask", "d", "q", "--attribution", "magic"], "cited, loo");
-    refused(&["ask", "d", "q", "--fee", "1.5"], "whole number below 2^128");
+    refused(
+        &["ask", "d", "q", "--fee", "1.5"],
+        "whole number below 2^128",
+    );
     refused(&["search", "d", "q", "--fusion", "max"], "weighted, rrf");
     refused(&["sql", "SELECT 1", "--format", "xml"], "table, json, csv");
     refused(
