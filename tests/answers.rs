@@ -167,10 +167,15 @@ fn check_answer(db: &Db, answer: &Answer) {
             .collect();
         assert_eq!(treasury.len(), 1);
         assert_eq!(treasury[0].to, CURATOR);
-        assert_eq!(treasury[0].amount_wei, 850_000_000_000_000_000);
+        // The Datanet's price less the protocol's 5 %.
+        assert_eq!(treasury[0].amount_wei, DATANET_PRICE * 95 / 100);
     }
     let stored = db.store().answer(&answer.answer_id).unwrap().unwrap();
-    assert_eq!(stored.entries as usize, answer.split.len());
+    assert_eq!(
+        stored.entries as usize,
+        1 + answer.split.len(),
+        "its charge and payouts"
+    );
 }
 
 /// Under `cited`, only sources cited by a verified marker are paid: a source retrieved but not

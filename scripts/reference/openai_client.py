@@ -60,7 +60,7 @@ cited = client.chat.completions.create(
     extra_body={
         "datanets": [os.environ["PROVDB_DATANET"]],
         "k": 2,
-        "fee_wei": "1000000000000000",
+        "max_fee_wei": "1000000000000000",
         "attribution": "loo",
     },
 )

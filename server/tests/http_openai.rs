@@ -16,6 +16,17 @@ fn the_official_openai_client_chats_streams_cites_and_embeds() {
     let data = dir.path().join("db");
     ok(provdb(&data, &["init"]));
     let key = make_key(&data, ALICE, "curator");
+    ok(provdb(
+        &data,
+        &[
+            "account",
+            "credit",
+            ALICE,
+            "10000000000000000",
+            "--reason",
+            "test funds",
+        ],
+    ));
     let served = Served::start(&data, &[]);
     let (status, _) = served.call(
         "POST",
@@ -48,6 +59,7 @@ fn the_official_openai_client_chats_streams_cites_and_embeds() {
         (200, Some(3)),
         "{body}"
     );
+    price_datanet(&served, &key, "wings", 1_000_000_000_000_000);
 
     let output = Command::new("bash")
         .arg(repo_root().join("scripts/openai-client.sh"))

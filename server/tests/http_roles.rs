@@ -357,6 +357,15 @@ fn every_route_answers_every_role_as_documented() {
     walk.expect("POST", "/v1/chat/completions",
         Some(&json!({"model": format!("{model}:{adapter}"), "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]})),
         [401, 200, 200, 200, 200, 200]);
+    // The owner prices secretnet; the askers who may read it are funded by the admin.
+    let (owner_key, admin_key) = (
+        walk.keys[alice].clone().unwrap(),
+        walk.keys[admin].clone().unwrap(),
+    );
+    price_datanet(&served, &owner_key, "secretnet", 1_000_000);
+    for asker in [DAVE, ALICE, ADMIN] {
+        credit(&served, &admin_key, asker, 10_000_000);
+    }
     let answers = walk.expect(
         "POST",
         "/v1/chat/completions",
@@ -373,8 +382,8 @@ fn every_route_answers_every_role_as_documented() {
         .iter()
         .map(|p| p["amount_wei"].as_str().unwrap().parse::<u128>().unwrap())
         .sum();
-    let fee: u128 = answers[2]["fee_wei"].as_str().unwrap().parse().unwrap();
-    assert_eq!(paid, fee, "the split sums to the fee");
+    assert_eq!(answers[2]["fee_wei"], "1000000", "the Datanet's price");
+    assert_eq!(paid, 1_000_000, "the split sums to the fee");
     walk.expect(
         "POST",
         "/v1/embeddings",

@@ -150,13 +150,14 @@ fn an_answer_is_paid_recorded_verified_and_closed_into_an_epoch() {
     assert_eq!(again.status.code(), Some(1), "nothing new to close");
     let proof = json(&ok(provdb(&data, &["epoch", "proof", OWNER, "--json"])));
     assert_eq!(proof["cumulative_wei"], "95000");
+    assert_eq!(proof["root"], epoch["root"]);
     // The asker takes the rest back: a payout of role `refund`, owed in the next epoch.
     ok(provdb(&data, &["account", "refund", ASKER]));
     let refunded = json(&ok(provdb(&data, &["epoch", "close", "--json"])));
     assert_eq!(refunded["total_wei"], "5000000");
     let proof = json(&ok(provdb(&data, &["epoch", "proof", ASKER, "--json"])));
     assert_eq!(proof["cumulative_wei"], "4000000");
-    assert_eq!(proof["root"], epoch["root"]);
+    assert_eq!(proof["root"], refunded["root"]);
     let stranger = provdb(
         &data,
         &[

@@ -11,16 +11,15 @@ use provdb::storage::{
 /// Who pays the synthetic answers.
 pub(crate) const PAYER: Address = Address([0xfa; 20]);
 
-/// Tops `payer`'s prepaid balance up to `u128::MAX` with an admin credit (one ledger entry;
-/// none when it is full already).
+/// Credits `payer` with `u128::MAX` wei, the most an account can ever be credited (one ledger
+/// entry; none when it was credited before).
 pub(crate) fn fund(store: &Store, payer: Address) {
-    let missing = u128::MAX - store.account(&payer).unwrap().balance_wei;
-    if missing > 0 {
+    if store.account(&payer).unwrap().credited_wei == 0 {
         let source = CreditSource::Admin {
             by: None,
             reason: "test funds".into(),
         };
-        store.credit(payer, missing, source, 1).unwrap();
+        store.credit(payer, u128::MAX, source, 1).unwrap();
     }
 }
 

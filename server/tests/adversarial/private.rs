@@ -134,6 +134,13 @@ fn setup(served: &Served, keys: &Keys) -> (Vec<String>, String) {
         Some(&json!({ "grantee": BOB })),
     );
     assert_eq!(status, 200, "{body}");
+    // Both Datanets are priced and every asker funded, so the answers pay someone.
+    for name in ["opennet", PRIVATE] {
+        price_datanet(served, &keys.alice, name, 1000);
+    }
+    for asker in [ALICE, BOB, MALLORY] {
+        credit(served, &keys.admin, asker, 1_000_000);
+    }
     let alices = ask(
         served,
         &keys.alice,
