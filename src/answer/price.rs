@@ -125,7 +125,7 @@ pub fn split_priced(
         Ok(amount - share)
     };
     let model_owner = policy.model_owner.unwrap_or(operator);
-    let mut shares = vec![fixed(
+    let mut shares = vec![Share::fixed(
         model_owner,
         Role::ModelOwner,
         cut(quote.model_wei(tokens)?)?,
@@ -137,7 +137,7 @@ pub fn split_priced(
             None => (Vec::new(), rest),
         };
         shares.extend(training);
-        shares.push(fixed(adapter.owner, Role::ModelOwner, left));
+        shares.push(Share::fixed(adapter.owner, Role::ModelOwner, left));
     }
     let free = SplitPolicy::from_ledger(&LedgerPolicy::default());
     for &(datanet_id, price, treasury) in &quote.datanets {
@@ -149,7 +149,7 @@ pub fn split_priced(
             .collect();
         shares.extend(split_fee(rest, &free, &own, &[(datanet_id, treasury)])?);
     }
-    shares.push(fixed(protocol, Role::Protocol, protocol_wei));
+    shares.push(Share::fixed(protocol, Role::Protocol, protocol_wei));
     // A fixed share of 0 pays no one; a contributor's 0 still shows its weight.
     shares.retain(|s| s.amount_wei > 0 || s.role == Role::Contributor);
     let paid = shares
@@ -162,17 +162,6 @@ pub fn split_priced(
         )));
     }
     Ok(shares)
-}
-
-fn fixed(to: Address, role: Role, amount_wei: u128) -> Share {
-    Share {
-        to,
-        role,
-        source: None,
-        datanet_id: None,
-        weight_ppm: 0,
-        amount_wei,
-    }
 }
 
 #[cfg(test)]

@@ -107,6 +107,20 @@ pub struct Share {
     pub amount_wei: u128,
 }
 
+impl Share {
+    /// A fixed share: no source, no Datanet, no weight.
+    pub(crate) fn fixed(to: Address, role: Role, amount_wei: u128) -> Self {
+        Self {
+            to,
+            role,
+            source: None,
+            datanet_id: None,
+            weight_ppm: 0,
+            amount_wei,
+        }
+    }
+}
+
 /// `floor(value * numerator / denominator)` without overflow, for `numerator <= denominator`.
 fn mul_div_floor(value: u128, numerator: u128, denominator: u128) -> (u128, u128) {
     // value = q * d + r, so value * n / d = q * n + r * n / d, and r * n < d * d fits when
@@ -224,14 +238,7 @@ pub fn split_fee_with_training(
         .and_then(|rest| rest.checked_sub(protocol_share))
         .ok_or_else(|| Error::Internal("the fixed shares exceed the fee".into()))?;
     let (training_shares, data_share) = pay_training(data_share, training)?;
-    let fixed = |to, role, amount_wei| Share {
-        to,
-        role,
-        source: None,
-        datanet_id: None,
-        weight_ppm: 0,
-        amount_wei,
-    };
+    let fixed = Share::fixed;
     // A share of 0 basis points is no payment (and may have no account).
     let mut shares = Vec::new();
     if policy.model_owner_bps > 0 {

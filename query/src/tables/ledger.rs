@@ -18,7 +18,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::datatypes::i256;
 use provdb_storage::{Datanet, StorageError, Store, hex32};
 
-use super::small::{SmallTable, View};
+use super::small::{SmallTable, View, session_tables};
 use crate::access::Caller;
 
 pub(crate) const WEI: DataType = DataType::Decimal256(76, 0);
@@ -125,21 +125,18 @@ pub(crate) fn small_tables(
     readable: &Arc<Vec<Datanet>>,
     caller: Caller,
 ) -> [(&'static str, SmallTable); 3] {
-    let view = View {
-        datanets: Arc::clone(readable),
+    session_tables(
+        store,
+        readable,
         caller,
-    };
-    let table = |name, schema: &LazyLock<SchemaRef>, compute| {
-        let table = SmallTable::new(name, Arc::clone(schema), store, view.clone(), compute);
-        (name, table)
-    };
-    [
-        table(
-            "citations",
-            &super::citations::CITATIONS,
-            super::citations::citations_batch,
-        ),
-        table("epochs", &EPOCHS, epochs_batch),
-        table("balances", &BALANCES, balances_batch),
-    ]
+        [
+            (
+                "citations",
+                &super::citations::CITATIONS,
+                super::citations::citations_batch,
+            ),
+            ("epochs", &EPOCHS, epochs_batch),
+            ("balances", &BALANCES, balances_batch),
+        ],
+    )
 }

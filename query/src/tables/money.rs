@@ -12,7 +12,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use provdb_storage::{Datanet, PriceScope, StorageError, Store, hex32};
 
 use super::ledger::{WEI, finish, wei, wei_builder};
-use super::small::{SmallTable, View};
+use super::small::{SmallTable, View, session_tables};
 use crate::access::Caller;
 
 static PRICES: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -189,17 +189,14 @@ pub(crate) fn money_tables(
     readable: &Arc<Vec<Datanet>>,
     caller: Caller,
 ) -> [(&'static str, SmallTable); 3] {
-    let view = View {
-        datanets: Arc::clone(readable),
+    session_tables(
+        store,
+        readable,
         caller,
-    };
-    let table = |name, schema: &LazyLock<SchemaRef>, compute| {
-        let table = SmallTable::new(name, Arc::clone(schema), store, view.clone(), compute);
-        (name, table)
-    };
-    [
-        table("prices", &PRICES, prices_batch),
-        table("accounts", &ACCOUNTS, accounts_batch),
-        table("deposits", &DEPOSITS, deposits_batch),
-    ]
+        [
+            ("prices", &PRICES, prices_batch),
+            ("accounts", &ACCOUNTS, accounts_batch),
+            ("deposits", &DEPOSITS, deposits_batch),
+        ],
+    )
 }

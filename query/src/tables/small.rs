@@ -3,7 +3,7 @@
 //! projected.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -118,4 +118,24 @@ impl TableProvider for SmallTable {
         };
         Ok(Arc::new(LazyScanExec::new(Arc::new(source), schema, label)))
     }
+}
+
+/// One small table to register: its name, schema and how it is computed.
+pub(crate) type Spec = (&'static str, &'static LazyLock<SchemaRef>, Compute);
+
+/// The small tables `specs` names, for one session's store, readable Datanets and caller.
+pub(crate) fn session_tables<const N: usize>(
+    store: &Arc<Store>,
+    readable: &Arc<Vec<Datanet>>,
+    caller: Caller,
+    specs: [Spec; N],
+) -> [(&'static str, SmallTable); N] {
+    let view = View {
+        datanets: Arc::clone(readable),
+        caller,
+    };
+    specs.map(|(name, schema, compute)| {
+        let table = SmallTable::new(name, Arc::clone(schema), store, view.clone(), compute);
+        (name, table)
+    })
 }
