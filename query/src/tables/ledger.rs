@@ -16,10 +16,9 @@ use arrow_array::builder::{Decimal256Builder, Int64Builder, StringBuilder, UInt6
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::datatypes::i256;
-use provdb_storage::{Datanet, StorageError, Store, hex32};
+use provdb_storage::{StorageError, Store, hex32};
 
-use super::small::{SmallTable, View, session_tables};
-use crate::access::Caller;
+use super::small::{Spec, View};
 
 pub(crate) const WEI: DataType = DataType::Decimal256(76, 0);
 
@@ -119,24 +118,13 @@ fn balances_batch(store: &Store, _view: &View) -> Result<RecordBatch, StorageErr
     )
 }
 
-/// The small audit tables of one session.
-pub(crate) fn small_tables(
-    store: &Arc<Store>,
-    readable: &Arc<Vec<Datanet>>,
-    caller: Caller,
-) -> [(&'static str, SmallTable); 3] {
-    session_tables(
-        store,
-        readable,
-        caller,
-        [
-            (
-                "citations",
-                &super::citations::CITATIONS,
-                super::citations::citations_batch,
-            ),
-            ("epochs", &EPOCHS, epochs_batch),
-            ("balances", &BALANCES, balances_batch),
-        ],
-    )
-}
+/// The small audit tables.
+pub(crate) static TABLES: [Spec; 3] = [
+    (
+        "citations",
+        &super::citations::CITATIONS,
+        super::citations::citations_batch,
+    ),
+    ("epochs", &EPOCHS, epochs_batch),
+    ("balances", &BALANCES, balances_batch),
+];

@@ -65,11 +65,9 @@ pub(crate) fn register_all(
             store, readable, caller,
         )),
     )?;
-    let small = ledger::small_tables(store, readable, caller);
-    for (name, table) in small
-        .into_iter()
-        .chain(money::money_tables(store, readable, caller))
-    {
+    let audit = small::session_tables(store, readable, caller, ledger::TABLES);
+    let money = small::session_tables(store, readable, caller, money::TABLES);
+    for (name, table) in audit.into_iter().chain(money) {
         context.register_table(name, Arc::new(table))?;
     }
     for datanet in readable.iter() {

@@ -9,10 +9,10 @@ use std::sync::{Arc, LazyLock};
 use arrow_array::RecordBatch;
 use arrow_array::builder::{Int64Builder, StringBuilder, UInt64Builder};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use provdb_storage::{Datanet, PriceScope, StorageError, Store, hex32};
+use provdb_storage::{PriceScope, StorageError, Store, hex32};
 
 use super::ledger::{WEI, finish, wei, wei_builder};
-use super::small::{SmallTable, View, session_tables};
+use super::small::{Spec, View};
 use crate::access::Caller;
 
 static PRICES: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -183,20 +183,9 @@ fn deposits_batch(store: &Store, view: &View) -> Result<RecordBatch, StorageErro
     )
 }
 
-/// The money tables of one session.
-pub(crate) fn money_tables(
-    store: &Arc<Store>,
-    readable: &Arc<Vec<Datanet>>,
-    caller: Caller,
-) -> [(&'static str, SmallTable); 3] {
-    session_tables(
-        store,
-        readable,
-        caller,
-        [
-            ("prices", &PRICES, prices_batch),
-            ("accounts", &ACCOUNTS, accounts_batch),
-            ("deposits", &DEPOSITS, deposits_batch),
-        ],
-    )
-}
+/// The money tables.
+pub(crate) static TABLES: [Spec; 3] = [
+    ("prices", &PRICES, prices_batch),
+    ("accounts", &ACCOUNTS, accounts_batch),
+    ("deposits", &DEPOSITS, deposits_batch),
+];
