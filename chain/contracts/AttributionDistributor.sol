@@ -24,7 +24,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 ///
 /// The asset is fixed at deploy: ETH when `token` is address(0), else that ERC-20. A deposit's
 /// amount is what the contract's balance grew by (a token that takes a fee on transfer credits
-/// what arrived). Amounts are at most 2^128 - 1 (provdb's ledger counts in `u128`).
+/// what arrived). Everything paid in stays below 2^128 wei (provdb's ledger counts in `u128`).
 /// @dev The leaf is OpenZeppelin StandardMerkleTree's for `(address, uint256)`:
 /// `keccak256(bytes.concat(keccak256(abi.encode(account, amount))))`, internal nodes hash sorted
 /// pairs; provdb's storage/src/merkle.rs builds the same tree.
@@ -35,16 +35,17 @@ contract AttributionDistributor is ReentrancyGuardTransient {
     address public immutable operator;
     /// @notice The ERC-20 paid in and out; address(0) when the asset is ETH.
     IERC20 public immutable token;
+    // Two slots hold every counter: a claim reads and writes one of them and reads the other.
     /// @notice The last epoch posted (0: none).
     uint64 public lastEpoch;
     /// @notice The total of the last epoch posted (cumulative payouts owed), in wei.
-    uint192 public lastTotal;
-    /// @notice Everything paid in: deposits and funding, in wei.
-    uint256 public totalDeposited;
-    /// @notice Everything paid out by claims, in wei.
-    uint256 public totalClaimed;
+    uint128 public lastTotal;
     /// @notice The id the next deposit gets (also the number of deposits so far).
-    uint256 public nextDepositId;
+    uint64 public nextDepositId;
+    /// @notice Everything paid in: deposits and funding, in wei.
+    uint128 public totalDeposited;
+    /// @notice Everything paid out by claims, in wei.
+    uint128 public totalClaimed;
     /// @notice Epoch number => Merkle root of its cumulative balances.
     mapping(uint256 => bytes32) public roots;
     /// @notice Epoch number => the ledger head (hash of the last ledger entry) it closed over.
@@ -76,8 +77,8 @@ contract AttributionDistributor is ReentrancyGuardTransient {
     error WrongAsset(address token);
     /// @notice Nothing came in.
     error ZeroAmount();
-    /// @notice An amount above 2^128 - 1 cannot be credited.
-    error AmountTooLarge(uint256 amount);
+    /// @notice Paying in `amount` would bring `totalDeposited` to 2^128 wei or more.
+    error AmountTooLarge(uint256 amount, uint256 totalDeposited);
     /// @notice A deposit must name the account it credits.
     error ZeroAccount();
 
@@ -138,10 +139,11 @@ contract AttributionDistributor is ReentrancyGuardTransient {
         if (epoch != expected) revert EpochOutOfOrder(expected, epoch);
         if (root == bytes32(0)) revert ZeroRoot();
         uint256 previous = lastTotal;
-        if (total < previous || total > type(uint192).max) revert TotalDecreased(previous, total);
+        if (total < previous) revert TotalDecreased(previous, total);
         if (total > totalDeposited) revert EpochExceedsDeposits(total, totalDeposited);
         lastEpoch = uint64(epoch);
-        lastTotal = uint192(total);
+        // total <= totalDeposited < 2^128
+        lastTotal = uint128(total);
         roots[epoch] = root;
         ledgerHeads[epoch] = ledgerHead;
         emit EpochPosted(epoch, root, total, ledgerHead);
@@ -191,7 +193,8 @@ contract AttributionDistributor is ReentrancyGuardTransient {
         uint256 paid = totalClaimed + amount;
         if (paid > lastTotal) revert ClaimsExceedPosted(amount, totalClaimed, lastTotal);
         claimed[account] = cumulativeAmount;
-        totalClaimed = paid;
+        // paid <= lastTotal < 2^128
+        totalClaimed = uint128(paid);
         emit Claimed(epoch, account, amount, cumulativeAmount);
         if (address(token) == address(0)) {
             (bool ok, ) = account.call{value: amount}("");
@@ -204,8 +207,9 @@ contract AttributionDistributor is ReentrancyGuardTransient {
     /// Counts `amount` in: nonzero, creditable, and added to `totalDeposited`.
     function _countIn(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
-        if (amount > type(uint128).max) revert AmountTooLarge(amount);
-        totalDeposited += amount;
+        uint256 sum = totalDeposited + amount;
+        if (sum > type(uint128).max) revert AmountTooLarge(amount, totalDeposited);
+        totalDeposited = uint128(sum);
     }
 
     /// Takes `amount` of the token from the caller and counts in what arrived.
