@@ -109,7 +109,7 @@ impl Db {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
         // Before anything loads: a refused request costs nothing and writes nothing.
-        request.validate(self.max_fee_wei)?;
+        request.validate()?;
         let model = self.answer_model()?;
         if request.adapters.is_empty() {
             return Answerer::new(self, model).ask(request, on_text);

@@ -78,6 +78,8 @@ pub struct Db {
     pub(crate) generator: Option<AnswerModel>,
     /// The largest fee one answer may carry (`Db::with_max_fee_wei`).
     pub(crate) max_fee_wei: u128,
+    /// What answers in flight hold of their callers' balances.
+    pub(crate) holds: Arc<crate::answer::Holds>,
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it): the one clock of every
@@ -126,6 +128,7 @@ impl Db {
             embedder: None,
             generator: None,
             max_fee_wei: crate::answer::DEFAULT_MAX_FEE_WEI,
+            holds: Arc::default(),
         })
     }
 
@@ -140,8 +143,12 @@ impl Db {
     }
 
     /// Creates a Datanet (`Datanet::new(name)` gives the defaults); its id and creation time
-    /// are assigned here.
+    /// are assigned here. A Datanet always has an owner, its treasury: the one named, else
+    /// the local operator ([`Db::operator`]).
     pub fn create_datanet(&self, mut datanet: Datanet) -> Result<DatanetInfo> {
+        if datanet.owner.is_none() {
+            datanet.owner = Some(self.operator()?);
+        }
         if let Some(schema) = &datanet.schema
             && !schema.iter().any(|c| c.name == datanet.text_column)
         {

@@ -73,6 +73,13 @@ pub enum Error {
     /// a balance (user error).
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not do this (user error: HTTP 403), such as a reader setting a price.
+    #[error("{0}")]
+    Forbidden(String),
+    /// An answer's price is above what the caller allowed, or it has no account to pay with
+    /// (user error: HTTP 402). A short balance is storage's `InsufficientFunds`.
+    #[error("{0}")]
+    PaymentRequired(String),
     /// No database at this directory (user error).
     #[error("no provdb database in {0}: run `provdb init` first (or pass --data DIR)")]
     NotInitialized(PathBuf),
@@ -104,6 +111,8 @@ impl Error {
             | Self::TooLarge { .. }
             | Self::Invalid(_)
             | Self::NotFound(_)
+            | Self::PaymentRequired(_)
+            | Self::Forbidden(_)
             | Self::NotInitialized(_) => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),

@@ -24,6 +24,7 @@
 //! ```
 
 mod access;
+mod accounts;
 pub mod answer;
 mod ask;
 mod db;
@@ -40,6 +41,7 @@ pub mod smart;
 mod sql;
 
 pub use access::{DatanetRole, Principal};
+pub use accounts::OPERATOR_KEY_FILE;
 pub use answer::{Answer, AskRequest, Attribution, DEFAULT_MAX_FEE_WEI};
 pub use ask::{DEFAULT_ADAPTER_CACHE_BYTES, adapter_store_at};
 pub use db::{DatanetInfo, Db};
@@ -53,7 +55,7 @@ pub use provdb_query as query;
 pub use provdb_query::{Caller, QueryLimits, QueryOutput};
 pub use provdb_storage as storage;
 pub use provdb_storage::{
-    ActingRole, Address, ApiKey, Chunk, Committer, Datanet, KeyRole, Record, RecordId,
-    SignaturePolicy, SignatureScheme, Status, VersionAct, Visibility,
+    AccountState, ActingRole, Address, ApiKey, Chunk, Committer, Datanet, KeyRole, Price,
+    PriceScope, Record, RecordId, SignaturePolicy, SignatureScheme, Status, VersionAct, Visibility,
 };
 pub use search::{Filters, Fusion, SearchHit, SearchOptions, SentenceEmbedder, Weights};

@@ -8,8 +8,8 @@ use provdb::inference::llama::LlamaModel;
 use provdb::inference::model_files;
 use provdb::storage::{LedgerPolicy, Role};
 use provdb::{
-    Address, Answer, AskRequest, Attribution, Caller, Datanet, Db, IngestOptions, QueryLimits,
-    SearchMode, SearchOptions, SentenceEmbedder, Visibility,
+    Address, Answer, AskRequest, Attribution, Caller, Datanet, Db, IngestOptions, PriceScope,
+    QueryLimits, SearchMode, SearchOptions, SentenceEmbedder, Visibility,
 };
 use serde_json::json;
 
@@ -20,6 +20,14 @@ const CURATOR: Address = Address([0xc0; 20]);
 const CANARY: Address = Address([0xca; 20]);
 const MODEL_OWNER: Address = Address([0xbb; 20]);
 const PROTOCOL: Address = Address([0xaa; 20]);
+/// Who asks the fixture's questions, credited [`ASKER_CREDIT`].
+const ASKER: Address = Address([0xa5; 20]);
+const ASKER_CREDIT: u128 = 10 * ETH;
+const ETH: u128 = 1_000_000_000_000_000_000;
+/// The fixture's prices: the model 0.1 ETH per answer, the Datanet 0.9 ETH.
+const MODEL_PRICE: u128 = ETH / 10;
+const DATANET_PRICE: u128 = 9 * ETH / 10;
+const MODEL: &str = "smollm2-135m-q4_1";
 
 fn models() -> (Arc<LlamaModel>, Arc<SentenceEmbedder>) {
     static MODELS: OnceLock<(Arc<LlamaModel>, Arc<SentenceEmbedder>)> = OnceLock::new();
@@ -40,7 +48,7 @@ fn fixture(dir: &std::path::Path) -> Db {
     let db = Db::init(dir.join("data"))
         .unwrap()
         .with_embedder(embedder)
-        .with_generator(generator, "smollm2-135m-q4_1");
+        .with_generator(generator, MODEL);
     let mut aero = Datanet::new("aero");
     aero.owner = Some(CURATOR);
     db.create_datanet(aero).unwrap();
@@ -64,6 +72,13 @@ fn fixture(dir: &std::path::Path) -> Db {
         protocol_bps: 500,
     })
     .unwrap();
+    let operator = Caller::admin(db.operator().unwrap());
+    db.set_price(&operator, PriceScope::Model(MODEL.into()), MODEL_PRICE, 0)
+        .unwrap();
+    let aero = PriceScope::Datanet(db.datanet_info("aero").unwrap().id);
+    db.set_price(&operator, aero, DATANET_PRICE, 0).unwrap();
+    db.credit(&operator, ASKER, ASKER_CREDIT, "test funds")
+        .unwrap();
     db
 }
 
@@ -92,8 +107,8 @@ fn ask(db: &Db, question: &str, attribution: Attribution) -> Answer {
         datanets: vec!["aero".into()],
         question: question.into(),
         k: 4,
-        fee_wei: 1_000_000_000_000_000_000,
         attribution,
+        caller: Caller::address(ASKER),
         max_tokens: 48,
         ..AskRequest::default()
     };
@@ -111,6 +126,11 @@ fn sql_number(db: &Db, sql: &str) -> String {
 fn check_answer(db: &Db, answer: &Answer) {
     let total: u128 = answer.split.iter().map(|p| p.amount_wei).sum();
     assert_eq!(total, answer.fee_wei, "the split sums to the fee");
+    assert_eq!(
+        answer.fee_wei,
+        MODEL_PRICE + DATANET_PRICE,
+        "the fee is the prices"
+    );
     for citation in &answer.citations {
         if citation.marker > 0 {
             assert!(
@@ -199,14 +219,30 @@ fn answers_pay_by_citation_or_measured_use_and_the_ledger_adds_up() {
     let loo = ask(&db, PLANTED[0].0, Attribution::Loo);
     check_answer(&db, &loo);
     assert!(loo.usage.attribution_ms > 0.0);
-    // The ledger verifies, and the audit tables add up to the two fees.
+    // The ledger verifies: the credit, then each answer's charge and payouts; the payouts
+    // add up to the two fees, and so do the charges.
     let check = db.verify_ledger().unwrap();
     assert!(check.broken.is_none(), "{check:?}");
-    assert_eq!(check.entries as usize, cited.split.len() + loo.split.len());
     assert_eq!(
-        sql_number(&db, "SELECT sum(amount_wei) FROM attributions"),
-        "2000000000000000000"
+        check.entries as usize,
+        1 + (1 + cited.split.len()) + (1 + loo.split.len())
     );
+    assert_eq!(
+        sql_number(
+            &db,
+            "SELECT sum(amount_wei) FROM attributions WHERE role <> 'charge'"
+        ),
+        (2 * ETH).to_string()
+    );
+    assert_eq!(
+        sql_number(
+            &db,
+            "SELECT sum(amount_wei) FROM attributions WHERE role = 'charge'"
+        ),
+        (2 * ETH).to_string()
+    );
+    let (account, held) = db.account(&ASKER).unwrap();
+    assert_eq!((account.balance_wei, held), (ASKER_CREDIT - 2 * ETH, 0));
     let by_account = db
         .sql(
             "SELECT contributor, sum(amount_wei) FROM attributions GROUP BY contributor ORDER BY 2 DESC",
@@ -219,15 +255,17 @@ fn answers_pay_by_citation_or_measured_use_and_the_ledger_adds_up() {
         sql_number(&db, "SELECT count(*) FROM citations"),
         (cited.citations.len() + loo.citations.len()).to_string()
     );
-    // An epoch closes over both answers; the model owner's proof verifies.
+    // An epoch closes over both answers: the model owner has its price less the protocol's
+    // 5%, twice, and the epoch owes exactly what was charged.
     let epoch = db.store().close_epoch(0).unwrap();
     assert_eq!(epoch.end_seq, check.entries + 1);
+    assert_eq!(epoch.total_wei, 2 * ETH);
     assert_eq!(
         sql_number(
             &db,
             "SELECT cumulative_wei FROM balances WHERE account = '0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'"
         ),
-        "200000000000000000"
+        (2 * MODEL_PRICE * 95 / 100).to_string()
     );
 }
 
@@ -350,16 +388,125 @@ fn bad_questions_are_refused_and_change_nothing() {
             "a private Datanet looks unknown: {error}"
         );
     }
-    assert_eq!(db.verify_ledger().unwrap().entries, 0);
-    // The owner may ask her private Datanet.
+    // Only the fixture's credit is in the ledger.
+    assert_eq!(db.verify_ledger().unwrap().entries, 1);
+    // The owner may ask her private Datanet (free; the model's price is hers to pay).
+    let alice = address(&ALICE_KEY);
+    let operator = Caller::admin(db.operator().unwrap());
+    db.credit(&operator, alice, MODEL_PRICE, "test funds")
+        .unwrap();
     let owner = AskRequest {
         datanets: vec!["secret".into()],
-        caller: Caller::address(address(&ALICE_KEY)),
+        caller: Caller::address(alice),
         max_tokens: 8,
         ..base
     };
     let answer = db.ask(&owner, &mut |_| true).unwrap();
-    assert_eq!(answer.split.iter().map(|p| p.amount_wei).sum::<u128>(), 0);
+    assert_eq!(answer.fee_wei, MODEL_PRICE);
+    assert_eq!(db.account(&alice).unwrap().0.balance_wei, 0);
+}
+
+/// Every table and counter an ask may touch, to show a refused ask changed none.
+fn money_state(db: &Db) -> Vec<String> {
+    let admin = Caller::admin(PROTOCOL);
+    let mut state: Vec<String> = [
+        "SELECT * FROM attributions ORDER BY seq",
+        "SELECT * FROM accounts ORDER BY account",
+        "SELECT * FROM citations ORDER BY answer_id",
+        "SELECT * FROM epochs",
+    ]
+    .iter()
+    .map(|q| text_of(&db.sql(q, admin, QueryLimits::default()).unwrap()))
+    .collect();
+    state.push(format!("{:?}", db.verify_ledger().unwrap()));
+    state.push(format!("{:?}", db.store().ledger_head().unwrap()));
+    state
+}
+
+#[test]
+fn callers_pay_the_prices_and_a_short_balance_or_low_cap_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let poor = Address([0x99; 20]);
+    let operator = Caller::admin(db.operator().unwrap());
+    db.credit(&operator, poor, ETH / 2, "half of one answer")
+        .unwrap();
+    let before = money_state(&db);
+    let request = |caller, max_fee_wei| AskRequest {
+        datanets: vec!["aero".into()],
+        question: "What causes boundary layer transition?".into(),
+        caller,
+        max_fee_wei,
+        max_tokens: 16,
+        ..AskRequest::default()
+    };
+    let mut generated = 0;
+    let mut count = |_: &str| {
+        generated += 1;
+        true
+    };
+    // A short balance, no account at all, a cap below the price: refused before any work.
+    let short = db
+        .ask(&request(Caller::address(poor), None), &mut count)
+        .unwrap_err();
+    assert!(
+        matches!(
+            short,
+            provdb::Error::Storage(provdb::storage::StorageError::InsufficientFunds { .. })
+        ),
+        "{short}"
+    );
+    let anonymous = db
+        .ask(&request(Caller::anonymous(), None), &mut count)
+        .unwrap_err();
+    assert!(
+        matches!(anonymous, provdb::Error::PaymentRequired(_)),
+        "{anonymous}"
+    );
+    let capped = db
+        .ask(&request(Caller::address(ASKER), Some(ETH - 1)), &mut count)
+        .unwrap_err();
+    assert!(
+        matches!(capped, provdb::Error::PaymentRequired(_)),
+        "{capped}"
+    );
+    assert!(
+        capped
+            .to_string()
+            .contains(&format!("costs up to {ETH} wei")),
+        "{capped}"
+    );
+    assert_eq!(
+        generated, 0,
+        "nothing was generated for a caller who cannot pay"
+    );
+    assert_eq!(
+        money_state(&db),
+        before,
+        "a refused ask changed the database"
+    );
+    // A cap at the price passes; the fee is charged exactly.
+    let answer = db
+        .ask(&request(Caller::address(ASKER), Some(ETH)), &mut |_| true)
+        .unwrap();
+    assert_eq!(answer.fee_wei, ETH);
+    let (account, _) = db.account(&ASKER).unwrap();
+    assert_eq!(account.balance_wei, ASKER_CREDIT - ETH);
+    assert_eq!((account.charged_wei, account.answers), (ETH, 1));
+    // A reader may not set a price, or credit itself; the owner may price its own Datanet.
+    let reader = Caller::address(poor);
+    let aero = PriceScope::Datanet(db.datanet_info("aero").unwrap().id);
+    for refused in [
+        db.set_price(&reader, aero.clone(), 1, 0).unwrap_err(),
+        db.set_price(&reader, PriceScope::Model(MODEL.into()), 0, 0)
+            .unwrap_err(),
+        db.credit(&reader, poor, ETH, "free money").unwrap_err(),
+        db.refund(&reader, ASKER).unwrap_err(),
+    ] {
+        assert!(matches!(refused, provdb::Error::Forbidden(_)), "{refused}");
+    }
+    db.set_price(&Caller::address(CURATOR), aero, 2 * ETH, 0)
+        .unwrap();
 }
 
 #[test]

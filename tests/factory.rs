@@ -16,8 +16,8 @@ use provdb::inference::llama::LlamaModel;
 use provdb::inference::model_files;
 use provdb::storage::{Grant, JobStatus, Role, record_ids_root};
 use provdb::{
-    Address, AskRequest, Caller, Datanet, Db, IngestOptions, KeyRole, QueryLimits, RecordId,
-    SearchMode, Visibility,
+    Address, AskRequest, Caller, Datanet, Db, IngestOptions, KeyRole, PriceScope, QueryLimits,
+    RecordId, SearchMode, Visibility,
 };
 use serde_json::json;
 
@@ -205,7 +205,14 @@ fn a_job_trains_publishes_and_its_adapter_pays_the_training_contributors() {
         6
     );
 
-    // An answer made with the adapter pays the training contributors 10 % of the data share.
+    // An answer made with the adapter pays the training contributors 10 % of the adapter's
+    // price; the rest of it goes to the adapter's owner.
+    let operator = Caller::admin(db.operator().unwrap());
+    let adapter_id = db.adapter_id_for(&operator, &info.id).unwrap();
+    db.set_price(&operator, PriceScope::Adapter(adapter_id), 1_000_000, 0)
+        .unwrap();
+    db.credit(&operator, CURATOR, 1_000_000, "test funds")
+        .unwrap();
     let answer = db
         .ask(
             &AskRequest {
@@ -214,7 +221,6 @@ fn a_job_trains_publishes_and_its_adapter_pays_the_training_contributors() {
                 k: 2,
                 mode: SearchMode::Bm25,
                 adapters: vec![info.id.clone()],
-                fee_wei: 1_000_000,
                 caller: Caller::address(CURATOR),
                 max_tokens: 12,
                 ..AskRequest::default()

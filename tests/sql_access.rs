@@ -20,8 +20,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use provdb::storage::{
-    AnswerId, AnswerRecord, ChunkingConfig, CitationRecord, Grant, NewAnswer, NewEntry, Record,
-    Role, keccak256,
+    AnswerId, AnswerRecord, ChunkingConfig, CitationRecord, CreditSource, Grant, NewAnswer,
+    NewEntry, Record, Role, keccak256,
 };
 use provdb::{Address, Caller, Datanet, Db, QueryLimits, Visibility};
 use serde_json::json;
@@ -384,6 +384,16 @@ fn private_answers(db: &Db, world: World) {
 /// 3: last; the epoch closes between the first and second public answers).
 fn build(dir: &Path, world: World, datanet_at: usize, answers_at: usize) -> Db {
     let db = crate::search::with_embedder(Db::init(dir.join("data")).unwrap());
+    // Every asker of either world is funded alike in both, so the credits tell nothing apart.
+    for key in [&CAROL_KEY, &BOB_KEY, &DAVE_KEY] {
+        let source = CreditSource::Admin {
+            by: None,
+            reason: "test funds".into(),
+        };
+        db.store()
+            .credit(address(key), 1 << 64, source, 1_700_000_000_000)
+            .unwrap();
+    }
     let public: [fn(&Db, &Path); 2] = [add_papers, add_notes];
     for step in 0..=public.len() {
         if step == datanet_at {

@@ -20,7 +20,8 @@ use std::time::Instant;
 use provdb::inference::llama::LlamaModel;
 use provdb::inference::model_files;
 use provdb::storage::{
-    Address, AnswerId, AnswerRecord, NewAnswer, NewEntry, RecordId, Role, StoreOptions,
+    Address, AnswerId, AnswerRecord, CreditSource, NewAnswer, NewEntry, RecordId, Role,
+    StoreOptions,
 };
 use provdb::{AskRequest, Attribution, Datanet, Db, IngestOptions};
 use serde::Serialize;
@@ -104,6 +105,9 @@ struct Report {
 
 const PAYMENTS: usize = 5;
 
+/// Who pays the synthetic answers: credited `u128::MAX` once, before the clock starts.
+const PAYER: Address = Address([0xfa; 20]);
+
 fn synthetic_answer(n: u64, accounts: u64) -> NewAnswer {
     let mut id = [0u8; 32];
     id[..8].copy_from_slice(&n.to_be_bytes());
@@ -112,7 +116,7 @@ fn synthetic_answer(n: u64, accounts: u64) -> NewAnswer {
         a[12..].copy_from_slice(&((n * 7 + i * 131) % accounts).to_be_bytes());
         Address(a)
     };
-    let entries = (0..PAYMENTS as u64)
+    let entries: Vec<NewEntry> = (0..PAYMENTS as u64)
         .map(|i| NewEntry {
             datanet_id: Some(1),
             record_id: Some(RecordId([(n % 251) as u8; 32])),
@@ -127,13 +131,13 @@ fn synthetic_answer(n: u64, accounts: u64) -> NewAnswer {
         record: AnswerRecord {
             answer_id: AnswerId(id),
             ts_ms: 1_800_000_000_000 + n as i64,
-            caller: Some(account(99)),
+            caller: Some(PAYER),
             datanet_ids: vec![1],
             question: "what causes boundary layer transition on a flat plate?".into(),
             text: "transition is caused by tollmien-schlichting waves [1] [2].".into(),
             model: "smollm2".into(),
             adapter: None,
-            fee_wei: 5_000_000_000_000,
+            fee_wei: entries.iter().map(|e| e.amount_wei).sum(),
             attribution: "cited".into(),
             citations: Vec::new(),
             first_seq: 0,
@@ -148,6 +152,11 @@ fn bench_ledger(dir: &Path, args: &Args) -> anyhow::Result<LedgerReport> {
     let store = db.store();
     let answers = (args.entries as u64).div_ceil(PAYMENTS as u64);
     let group = args.group.max(1) as u64;
+    let funds = CreditSource::Admin {
+        by: None,
+        reason: "bench funds".into(),
+    };
+    store.credit(PAYER, u128::MAX, funds, 0)?;
     let mut commits = args.print_commits.then(|| std::io::stdout().lock());
     let started = Instant::now();
     let mut n = 0u64;
@@ -249,7 +258,6 @@ fn bench_answers(dir: &Path, args: &Args) -> anyhow::Result<(Latency, Latency)> 
                 datanets: vec!["cranfield".into()],
                 question: question.into(),
                 k: args.k,
-                fee_wei: 1_000_000,
                 attribution,
                 max_tokens: args.max_tokens,
                 ..AskRequest::default()

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use provdb::storage::{AnswerId, AnswerRecord, NewAnswer, NewEntry, Role, keccak256};
+use provdb::storage::{AnswerId, AnswerRecord, CreditSource, NewAnswer, NewEntry, Role, keccak256};
 use provdb::{Address, Db};
 use provdb_chain::RetryPolicy;
 use serde::Serialize;
@@ -138,6 +138,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 
     let data = temp.path().join("db");
     let db = Db::init(&data)?;
+    let payer = Address([0xfa; 20]);
+    let funds = CreditSource::Admin {
+        by: None,
+        reason: "bench funds".into(),
+    };
+    db.store().credit(payer, u128::MAX, funds, 0)?;
     let accounts = args.accounts.max(1);
     let answers: Vec<NewAnswer> = (0..accounts)
         .map(|i| {
@@ -146,7 +152,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 record: AnswerRecord {
                     answer_id: AnswerId(keccak256(&i.to_be_bytes())),
                     ts_ms: 0,
-                    caller: None,
+                    caller: Some(payer),
                     datanet_ids: vec![],
                     question: String::new(),
                     text: String::new(),

@@ -250,7 +250,8 @@ impl Catalog {
             }
             LogEntry::Ingest { .. }
             | LogEntry::DatanetCreated { .. }
-            | LogEntry::GrantChanged { .. } => {}
+            | LogEntry::GrantChanged { .. }
+            | LogEntry::PriceSet { .. } => {}
         }
         Ok(())
     }

@@ -21,6 +21,13 @@ pub enum ErrorKind {
     /// The caller named something that does not exist (or that it may not see): exit code
     /// 1, HTTP 404.
     NotFound,
+    /// The caller may not do this: exit code 1, HTTP 403.
+    Forbidden,
+    /// The answer costs more than the caller allowed, or it has no account to pay with: exit
+    /// code 1, HTTP 402 (`payment_required`).
+    PaymentRequired,
+    /// The caller's balance is short: exit code 1, HTTP 402 (`insufficient_funds`).
+    InsufficientFunds,
     /// Any other mistake of the caller: exit code 1, HTTP 400.
     Invalid,
     /// IO, corruption, a failing peer or a bug: exit code 2, HTTP 500 (507 on a full disk).
@@ -31,7 +38,11 @@ impl ErrorKind {
     /// The process's exit code for a command that failed this way.
     pub fn exit_code(self) -> u8 {
         match self {
-            Self::NotFound | Self::Invalid => 1,
+            Self::NotFound
+            | Self::Forbidden
+            | Self::PaymentRequired
+            | Self::InsufficientFunds
+            | Self::Invalid => 1,
             Self::Internal => 2,
         }
     }
@@ -55,6 +66,7 @@ impl Classify for StorageError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::UnknownDatanet(_) | Self::UnknownRecord(_) => ErrorKind::NotFound,
+            Self::InsufficientFunds { .. } => ErrorKind::InsufficientFunds,
             e => ErrorKind::of_user_error(e.is_user_error()),
         }
     }
@@ -67,6 +79,8 @@ impl Classify for provdb::Error {
             // wraps one stays a plain user error (as the HTTP API has always answered).
             Self::Storage(e) => e.kind(),
             Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
+            Self::PaymentRequired(_) => ErrorKind::PaymentRequired,
             e => ErrorKind::of_user_error(e.is_user_error()),
         }
     }

@@ -73,6 +73,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ask(args) => commands::ask::run(data, json, args),
         Command::Ledger(command) => commands::ledger::run(data, json, command),
         Command::Audit(args) => commands::ledger::audit(data, json, args),
+        Command::Price(command) => commands::price::run(data, json, command),
+        Command::Account(command) => commands::account::run(data, json, command),
         Command::Epoch(command) => commands::epoch::run(data, json, command),
         Command::Chain(command) => commands::chain::run(data, json, command),
         Command::Serve(args) => commands::serve::run(data, args),

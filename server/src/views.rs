@@ -6,7 +6,7 @@
 //! integers).
 
 use provdb::storage::{Epoch, Record, hex32};
-use provdb::{ApiKey, EpochProof};
+use provdb::{Address, ApiKey, Db, EpochProof, Price, PriceScope};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -121,5 +121,64 @@ impl RecordView {
             content: serde_json::from_str(&record.content)
                 .unwrap_or(Value::String(record.content.clone())),
         }
+    }
+}
+
+/// A price as the CLI and HTTP API print it.
+#[derive(Serialize)]
+pub(crate) struct PriceView {
+    pub(crate) kind: &'static str,
+    /// The model's name, the Datanet's name or the adapter's id.
+    pub(crate) name: String,
+    pub(crate) per_answer_wei: String,
+    pub(crate) per_1k_tokens_wei: String,
+    pub(crate) set_by: Option<String>,
+    pub(crate) sequence: u64,
+    pub(crate) set_at_ms: i64,
+}
+
+impl PriceView {
+    pub(crate) fn new(db: &Db, price: &Price) -> provdb::Result<Self> {
+        let name = match &price.scope {
+            PriceScope::Model(name) => name.clone(),
+            PriceScope::Datanet(id) => db.store().datanet_by_id(*id)?.name,
+            PriceScope::Adapter(id) => format!("0x{}", hex::encode(id)),
+        };
+        Ok(Self {
+            kind: price.scope.kind(),
+            name,
+            per_answer_wei: price.per_answer_wei.to_string(),
+            per_1k_tokens_wei: price.per_1k_tokens_wei.to_string(),
+            set_by: price.set_by.map(|a| a.to_string()),
+            sequence: price.sequence,
+            set_at_ms: price.set_at_ms,
+        })
+    }
+}
+
+/// An account as the CLI and HTTP API print it (amounts as decimal strings).
+#[derive(Serialize)]
+pub(crate) struct AccountView {
+    pub(crate) address: String,
+    pub(crate) balance_wei: String,
+    pub(crate) held_wei: String,
+    pub(crate) credited_wei: String,
+    pub(crate) charged_wei: String,
+    pub(crate) refunded_wei: String,
+    pub(crate) answers: u64,
+}
+
+impl AccountView {
+    pub(crate) fn of(db: &Db, address: Address) -> provdb::Result<Self> {
+        let (state, held) = db.account(&address)?;
+        Ok(Self {
+            address: address.to_string(),
+            balance_wei: state.balance_wei.to_string(),
+            held_wei: held.to_string(),
+            credited_wei: state.credited_wei.to_string(),
+            charged_wei: state.charged_wei.to_string(),
+            refunded_wei: state.refunded_wei.to_string(),
+            answers: state.answers,
+        })
     }
 }

@@ -124,8 +124,6 @@ fn adapters_are_added_listed_served_recorded_and_removed() {
             "bm25",
             "--max-tokens",
             "16",
-            "--fee",
-            "1000",
             "--attribution",
             "loo",
             "--adapter",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use provdb::storage::{Store, StoreOptions};
 
 use crate::common::*;
-use crate::ledger_check::{payment, synthetic_answer};
+use crate::ledger_check::{PAYER, fund, payment, synthetic_answer};
 
 pub(crate) fn tool(name: &str) -> PathBuf {
     let script = repo_root().join("scripts/chain-tools.sh");
@@ -196,6 +196,7 @@ pub(crate) fn pay_and_close(data: &Path, payments: &[(&str, u128)], salt: u64) -
         },
     )
     .unwrap();
+    fund(&store, PAYER);
     let answers = payments
         .iter()
         .enumerate()

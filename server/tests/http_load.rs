@@ -1,8 +1,8 @@
 //! A bounded load test: 32 concurrent clients mix search, SQL and cited chat against
 //! `provdb serve` on loopback (real SmolLM2 and MiniLM) for 60 s (`PROVDB_LOAD_SECONDS`).
 //! No response may be a 5xx (429s are the gate doing its job); latency p50/p99 per route is
-//! printed; afterwards the ledger holds exactly the fees of the answers that succeeded, and its
-//! hash chain verifies.
+//! printed; afterwards the ledger holds exactly the fees of the answers that succeeded (the
+//! Datanet's price, charged to each reader's prepaid account), and its hash chain verifies.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -39,10 +39,14 @@ fn thirty_two_clients_get_no_5xx_and_the_ledger_holds_every_answered_fee() {
     ok(provdb(&data, &["init"]));
     let curator = make_key(&data, ALICE, "curator");
     let admin = make_key(&data, "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "admin");
+    let reader_address = |i: usize| format!("0x{:040x}", 0x1000 + i);
     let readers: Vec<String> = (0..CLIENTS)
-        .map(|i| make_key(&data, &format!("0x{:040x}", 0x1000 + i), "reader"))
+        .map(|i| make_key(&data, &reader_address(i), "reader"))
         .collect();
     let served = Arc::new(Served::start(&data, &["--rate", "1000", "--burst", "1000"]));
+    for i in 0..CLIENTS {
+        credit(&served, &admin, &reader_address(i), 1 << 40);
+    }
     assert_eq!(
         served
             .call(
@@ -81,6 +85,7 @@ fn thirty_two_clients_get_no_5xx_and_the_ledger_holds_every_answered_fee() {
             .unwrap(),
     );
     assert_eq!(status, 200, "{body}");
+    price_datanet(&served, &curator, "loadnet", FEE_WEI);
     // Index before the clock starts (the first search would do it otherwise).
     assert_eq!(
         served
@@ -116,7 +121,6 @@ fn thirty_two_clients_get_no_5xx_and_the_ledger_holds_every_answered_fee() {
                         1 => ("sql", "/v1/sql", json!({"query": "SELECT contributor, count(*) AS n, avg(length(text)) AS len FROM records GROUP BY contributor"})),
                         _ => ("chat", "/v1/chat/completions", json!({
                             "model": model, "max_tokens": 8, "datanets": ["loadnet"], "k": 2,
-                            "fee_wei": FEE_WEI.to_string(),
                             "messages": [{"role": "user", "content": format!("What was measured about the {topic}?")}]})),
                     };
                     turn += 1;
@@ -166,12 +170,26 @@ fn thirty_two_clients_get_no_5xx_and_the_ledger_holds_every_answered_fee() {
         );
     }
     let (status, total) = served.call("POST", "/v1/sql", Some(&admin),
-        Some(&json!({"query": "SELECT CAST(coalesce(sum(amount_wei), 0) AS VARCHAR) AS total, count(DISTINCT answer_id) AS answers FROM attributions"})));
+        Some(&json!({"query": "SELECT CAST(coalesce(sum(amount_wei), 0) AS VARCHAR) AS total, count(DISTINCT answer_id) AS answers FROM attributions WHERE role NOT IN ('credit', 'charge')"})));
     assert_eq!(status, 200, "{total}");
     let recorded: u128 = total["rows"][0]["total"].as_str().unwrap().parse().unwrap();
     assert_eq!(
         recorded, tally.fees_of_answers,
         "ledger total vs fees of answered requests"
+    );
+    let (status, charged) = served.call(
+        "POST",
+        "/v1/sql",
+        Some(&admin),
+        Some(
+            &json!({"query": "SELECT CAST(sum(charged_wei) AS VARCHAR) AS charged FROM accounts"}),
+        ),
+    );
+    assert_eq!(status, 200, "{charged}");
+    assert_eq!(
+        charged["rows"][0]["charged"].as_str().unwrap(),
+        tally.fees_of_answers.to_string(),
+        "the readers' accounts were charged exactly the fees of the answered requests"
     );
     let (_, verify) = served.call("GET", "/v1/ledger/verify", Some(&admin), None);
     assert_eq!(verify["ok"], true, "{verify}");

@@ -13,6 +13,10 @@ fn sigterm_finishes_the_answer_in_flight_and_records_it() {
     let data = dir.path().join("db");
     ok(provdb(&data, &["init"]));
     let key = make_key(&data, ALICE, "curator");
+    ok(provdb(
+        &data,
+        &["account", "credit", ALICE, "777", "--reason", "test funds"],
+    ));
     let served = Served::start(&data, &[]);
     assert_eq!(
         served
@@ -33,6 +37,7 @@ fn sigterm_finishes_the_answer_in_flight_and_records_it() {
             .unwrap(),
     );
     assert_eq!(status, 200);
+    price_datanet(&served, &key, "d", 777);
     let model = served.call("GET", "/v1/models", Some(&key), None).1["data"][0]["id"]
         .as_str()
         .unwrap()
@@ -45,8 +50,10 @@ fn sigterm_finishes_the_answer_in_flight_and_records_it() {
             client
                 .post(format!("{url}/v1/chat/completions"))
                 .bearer_auth(asking_key)
-                .json(&json!({"model": model, "max_tokens": 48, "datanets": ["d"], "k": 1,
-                    "fee_wei": "777", "messages": [{"role": "user", "content": "Why does it separate?"}]}))
+                .json(
+                    &json!({"model": model, "max_tokens": 48, "datanets": ["d"], "k": 1,
+                    "messages": [{"role": "user", "content": "Why does it separate?"}]}),
+                )
                 .send()
                 .unwrap(),
         )
@@ -80,7 +87,7 @@ fn sigterm_finishes_the_answer_in_flight_and_records_it() {
         &[
             "sql",
             &format!(
-                "SELECT CAST(sum(amount_wei) AS VARCHAR) AS paid FROM attributions WHERE answer_id = '{answer_id}'"
+                "SELECT CAST(sum(amount_wei) AS VARCHAR) AS paid FROM attributions WHERE answer_id = '{answer_id}' AND role <> 'charge'"
             ),
             "--format",
             "json",

@@ -80,6 +80,17 @@ fn fine_tuning_jobs_train_stream_publish_and_pay_over_http() {
         "0x4444444444444444444444444444444444444444",
         "reader",
     );
+    ok(provdb(
+        &data,
+        &[
+            "account",
+            "credit",
+            ALICE,
+            "1000000",
+            "--reason",
+            "test funds",
+        ],
+    ));
     let served = Served::start(&data, &[]);
     let (status, _) = served.call(
         "POST",
@@ -207,12 +218,20 @@ fn fine_tuning_jobs_train_stream_publish_and_pay_over_http() {
         .map(|m| m["id"].as_str().unwrap().to_string())
         .find(|m| m.ends_with(adapter_id))
         .expect("the adapter is served");
+    // Its owner prices it; the caller pays that price.
+    let (status, price) = served.call(
+        "PUT",
+        &format!("/v1/prices/adapters/{adapter_id}"),
+        Some(&curator),
+        Some(&json!({"per_answer_wei": "1000000"})),
+    );
+    assert_eq!(status, 200, "{price}");
     let (status, answer) = served.call(
         "POST",
         "/v1/chat/completions",
         Some(&curator),
         Some(&json!({
-        "model": tuned, "max_tokens": 8, "datanets": ["qa"], "k": 2, "fee_wei": "1000000",
+        "model": tuned, "max_tokens": 8, "datanets": ["qa"], "k": 2,
         "messages": [{"role": "user", "content": "What is the krellian wing made of?"}]})),
     );
     assert_eq!(status, 200, "{answer}");
@@ -223,7 +242,7 @@ fn fine_tuning_jobs_train_stream_publish_and_pay_over_http() {
         .filter(|p| p["role"] == "training_contributor")
         .map(|p| p["amount_wei"].as_str().unwrap().parse::<u128>().unwrap())
         .sum();
-    assert_eq!(training, 100_000, "10 % of the data share: {answer}");
+    assert_eq!(training, 100_000, "10 % of the adapter's price: {answer}");
 
     // Cancel a longer job after its first step, then resume it to the end.
     let (_, long) = served.call(

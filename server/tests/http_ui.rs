@@ -19,6 +19,18 @@ fn the_web_ui_works_in_headless_chromium() {
     let data = dir.path().join("db");
     ok(provdb(&data, &["init"]));
     let admin = make_key(&data, ALICE, "admin");
+    // The admin asks in the browser, paying the price the page sets on its Datanet.
+    ok(provdb(
+        &data,
+        &[
+            "account",
+            "credit",
+            ALICE,
+            "100000000000000000",
+            "--reason",
+            "test funds",
+        ],
+    ));
     let reader = make_key(
         &data,
         "0x3333333333333333333333333333333333333333",

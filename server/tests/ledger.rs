@@ -1,12 +1,14 @@
-//! `provdb ask`, `ledger verify|policy`, `audit` and `epoch close|list|proof` from the command
-//! line, with the real models: JSON shapes, a split that sums to the fee, and a tampered
-//! entry named by `ledger verify`.
+//! `provdb price`, `account`, `ask`, `ledger verify|policy`, `audit` and `epoch
+//! close|list|proof` from the command line, with the real models: prices set by their owners,
+//! a caller charged exactly the fee, a split that sums to it, a refund owed in the next epoch,
+//! and a tampered entry named by `ledger verify`.
 
 use crate::common::*;
 
 const CURATOR: &str = "0xc0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 const OWNER: &str = "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const PROTOCOL: &str = "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const ASKER: &str = "0xa5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5";
 
 #[test]
 fn an_answer_is_paid_recorded_verified_and_closed_into_an_epoch() {
@@ -34,8 +36,6 @@ fn an_answer_is_paid_recorded_verified_and_closed_into_an_epoch() {
             "policy",
             "--model-owner",
             OWNER,
-            "--model-bps",
-            "1000",
             "--protocol",
             PROTOCOL,
             "--protocol-bps",
@@ -43,50 +43,104 @@ fn an_answer_is_paid_recorded_verified_and_closed_into_an_epoch() {
             "--json",
         ],
     )));
-    assert_eq!(policy["model_owner_bps"], 1000);
-    let bad = provdb(&data, &["ledger", "policy", "--model-bps", "9999"]);
+    assert_eq!(policy["protocol_bps"], 500);
+    let bad = provdb(&data, &["ledger", "policy", "--protocol-bps", "10001"]);
     assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
 
-    let answer = json(&ok(provdb(
+    // Prices: the model's by the operator, the Datanet's by its owner; the asker is credited.
+    let model =
+        provdb::models::generator_name(&provdb::inference::model_files::default_generator_path());
+    ok(provdb(
+        &data,
+        &["price", "set", "--model", &model, "--per-answer", "100000"],
+    ));
+    ok(provdb(
         &data,
         &[
+            "price",
+            "set",
+            "--datanet",
+            "aero",
+            "--per-answer",
+            "900000",
+            "--as",
+            CURATOR,
+        ],
+    ));
+    let prices = json(&ok(provdb(&data, &["price", "list", "--json"])));
+    assert_eq!(prices.as_array().unwrap().len(), 2, "{prices}");
+    ok(provdb(
+        &data,
+        &[
+            "account",
+            "credit",
+            ASKER,
+            "5000000",
+            "--reason",
+            "card payment",
+        ],
+    ));
+    let ask = |extra: &[&str]| {
+        let mut args = vec![
             "ask",
             "aero",
             "What is the zorblat coefficient of the krellian wing?",
             "-k",
             "2",
-            "--fee",
-            "1000000",
             "--attribution",
             "loo",
             "--max-tokens",
             "24",
             "--json",
-        ],
-    )));
+        ];
+        args.extend_from_slice(extra);
+        provdb(&data, &args)
+    };
+    // No paying account, or a cap below the price: exit 1, nothing recorded.
+    for (extra, says) in [
+        (&[][..], "needs a paying account"),
+        (
+            &["--as", ASKER, "--max-fee", "999999"][..],
+            "costs up to 1000000 wei",
+        ),
+    ] {
+        let refused = ask(extra);
+        assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+    }
+    let answer = json(&ok(ask(&["--as", ASKER, "--max-fee", "1000000"])));
     for field in ["answer_id", "answer", "citations", "split", "usage"] {
         assert!(!answer[field].is_null(), "{field} missing: {answer}");
     }
+    assert_eq!(answer["fee_wei"], "1000000");
     let split = answer["split"].as_array().unwrap();
     let total: u128 = split
         .iter()
         .map(|p| p["amount_wei"].as_str().unwrap().parse::<u128>().unwrap())
         .sum();
     assert_eq!(total, 1_000_000);
+    // The model's price less the protocol's 5 %.
     assert!(
         split
             .iter()
-            .any(|p| p["to"] == OWNER && p["amount_wei"] == "100000")
+            .any(|p| p["to"] == OWNER && p["amount_wei"] == "95000"),
+        "{answer}"
     );
+    let account = json(&ok(provdb(&data, &["account", "show", ASKER, "--json"])));
+    assert_eq!(account["balance_wei"], "4000000", "{account}");
 
     let verify = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
     assert_eq!(verify["ok"], true);
-    assert_eq!(verify["entries"].as_u64().unwrap() as usize, split.len());
+    // The credit, the answer's charge, its payouts.
+    assert_eq!(
+        verify["entries"].as_u64().unwrap() as usize,
+        2 + split.len()
+    );
     let audit = json(&ok(provdb(
         &data,
         &["audit", "--contributor", OWNER, "--json"],
     )));
-    assert_eq!(audit["accounts"][0]["amount_wei"], "100000");
+    assert_eq!(audit["accounts"][0]["amount_wei"], "95000");
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
 
     let epoch = json(&ok(provdb(&data, &["epoch", "close", "--json"])));
@@ -95,7 +149,13 @@ fn an_answer_is_paid_recorded_verified_and_closed_into_an_epoch() {
     let again = provdb(&data, &["epoch", "close"]);
     assert_eq!(again.status.code(), Some(1), "nothing new to close");
     let proof = json(&ok(provdb(&data, &["epoch", "proof", OWNER, "--json"])));
-    assert_eq!(proof["cumulative_wei"], "100000");
+    assert_eq!(proof["cumulative_wei"], "95000");
+    // The asker takes the rest back: a payout of role `refund`, owed in the next epoch.
+    ok(provdb(&data, &["account", "refund", ASKER]));
+    let refunded = json(&ok(provdb(&data, &["epoch", "close", "--json"])));
+    assert_eq!(refunded["total_wei"], "5000000");
+    let proof = json(&ok(provdb(&data, &["epoch", "proof", ASKER, "--json"])));
+    assert_eq!(proof["cumulative_wei"], "4000000");
     assert_eq!(proof["root"], epoch["root"]);
     let stranger = provdb(
         &data,
@@ -107,7 +167,8 @@ fn an_answer_is_paid_recorded_verified_and_closed_into_an_epoch() {
     );
     assert_eq!(stranger.status.code(), Some(1));
 
-    // Change one byte of entry 2 behind provdb's back: verify names it and exits 1.
+    // Change one byte of entry 2 (the answer's charge) behind provdb's back: verify names it
+    // and exits 1.
     {
         let store = provdb::storage::Store::open(
             data.join("storage"),
@@ -138,7 +199,8 @@ fn bad_ask_requests_exit_1() {
     ok(provdb(&data, &["datanet", "create", "aero"]));
     for args in [
         vec!["ask", "nothing", "a question"],
-        vec!["ask", "aero", "a question", "--fee", "-5"],
+        vec!["ask", "aero", "a question", "--max-fee", "-5"],
+        vec!["ask", "aero", "a question", "--fee", "5"],
         vec!["ask", "aero", "a question", "--attribution", "magic"],
         vec!["ask", "aero", "a question", "--as", "not-an-address"],
     ] {
@@ -147,4 +209,38 @@ fn bad_ask_requests_exit_1() {
     }
     let verify = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
     assert_eq!(verify["entries"], 0);
+}
+
+#[test]
+fn a_newcomers_first_ask_works_with_no_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    ok(provdb(&data, &["init"]));
+    ok(provdb(&data, &["datanet", "create", "t"]));
+    let input = dir.path().join("t.jsonl");
+    std::fs::write(
+        &input,
+        format!("{{\"text\":\"a shock wave forms ahead of a blunt body in supersonic flow\",\"contributor\":\"{ALICE}\"}}\n"),
+    )
+    .unwrap();
+    ok(provdb(&data, &["ingest", "t", input.to_str().unwrap()]));
+    let answer = json(&ok(provdb(
+        &data,
+        &[
+            "ask",
+            "t",
+            "What forms ahead of a blunt body?",
+            "--max-tokens",
+            "12",
+            "--json",
+        ],
+    )));
+    assert_eq!(answer["fee_wei"], "0", "a new Datanet is free: {answer}");
+    // The Datanet's owner (its treasury) is the local operator, whose key the CLI made.
+    let info = json(&ok(provdb(&data, &["datanet", "show", "t", "--json"])));
+    let operator = json(&ok(provdb(&data, &["account", "show", "--json"])));
+    assert_eq!(info["owner"], operator["address"], "{info}");
+    assert!(data.join("operator.key").exists());
+    let verify = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
+    assert_eq!(verify["ok"], true);
 }

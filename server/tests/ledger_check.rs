@@ -4,7 +4,25 @@
 use std::path::Path;
 
 use provdb::Db;
-use provdb::storage::{Address, AnswerId, AnswerRecord, NewAnswer, NewEntry, Role, keccak256};
+use provdb::storage::{
+    Address, AnswerId, AnswerRecord, CreditSource, NewAnswer, NewEntry, Role, Store, keccak256,
+};
+
+/// Who pays the synthetic answers.
+pub(crate) const PAYER: Address = Address([0xfa; 20]);
+
+/// Tops `payer`'s prepaid balance up to `u128::MAX` with an admin credit (one ledger entry;
+/// none when it is full already).
+pub(crate) fn fund(store: &Store, payer: Address) {
+    let missing = u128::MAX - store.account(&payer).unwrap().balance_wei;
+    if missing > 0 {
+        let source = CreditSource::Admin {
+            by: None,
+            reason: "test funds".into(),
+        };
+        store.credit(payer, missing, source, 1).unwrap();
+    }
+}
 
 /// One contributor payment of `amount_wei` to `to`.
 pub(crate) fn payment(to: Address, amount_wei: u128, weight_ppm: u32) -> NewEntry {
@@ -19,13 +37,14 @@ pub(crate) fn payment(to: Address, amount_wei: u128, weight_ppm: u32) -> NewEntr
     }
 }
 
-/// An answer whose id is the keccak256 of `seed`, paying `entries` (its fee is their sum).
+/// An answer whose id is the keccak256 of `seed`, paying `entries` (its fee is their sum),
+/// charged to [`PAYER`] (who must be funded: [`fund`]).
 pub(crate) fn synthetic_answer(seed: &str, ts_ms: i64, entries: Vec<NewEntry>) -> NewAnswer {
     NewAnswer {
         record: AnswerRecord {
             answer_id: AnswerId(keccak256(seed.as_bytes())),
             ts_ms,
-            caller: None,
+            caller: Some(PAYER),
             datanet_ids: vec![],
             question: "q".into(),
             text: "a".into(),
@@ -70,8 +89,27 @@ pub(crate) fn check_whole_answers(data: &Path) -> usize {
             Ok(true)
         })
         .unwrap();
+    // Every other entry is a credit or a refund: money into or back out of an account.
+    let mut movements = 0u64;
+    db.store()
+        .visit_ledger(1, &mut |entry| {
+            if db.store().answer(&entry.answer_id)?.is_none() {
+                assert!(
+                    matches!(
+                        entry.payment.role,
+                        Role::Credit | Role::Charge | Role::Refund
+                    ),
+                    "entry {} is without its answer",
+                    entry.seq
+                );
+                movements += 1;
+            }
+            Ok(true)
+        })
+        .unwrap();
     assert_eq!(
-        check.entries, expected_entries,
+        check.entries,
+        expected_entries + movements,
         "no entry without its answer"
     );
     answers

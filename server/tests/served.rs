@@ -197,3 +197,19 @@ pub(crate) fn base_model(served: &Served, key: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Sets Datanet `name`'s price per answer through the API, as its owner's `key`.
+pub(crate) fn price_datanet(served: &Served, key: &str, name: &str, wei: u128) {
+    let body = json!({"per_answer_wei": wei.to_string()});
+    let path = format!("/v1/prices/datanets/{name}");
+    let (status, answer) = served.call("PUT", &path, Some(key), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// Credits `address` with `wei` through the API, as the admin's `key`.
+pub(crate) fn credit(served: &Served, admin: &str, address: &str, wei: u128) {
+    let body = json!({"amount_wei": wei.to_string(), "reason": "test funds"});
+    let path = format!("/v1/accounts/{address}/credits");
+    let (status, answer) = served.call("POST", &path, Some(admin), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+}

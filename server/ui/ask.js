@@ -69,13 +69,14 @@ async function ask(ev) {
   ev.preventDefault();
   const question = $('#ask-question').value.trim();
   if (!question) return;
-  const fee = $('#ask-fee').value.trim() || '0';
-  if (!/^\d+$/.test(fee)) return showError('the fee is a whole number of wei');
+  const maxFee = $('#ask-max-fee').value.trim();
+  if (maxFee && !/^\d+$/.test(maxFee)) return showError('the max fee is a whole number of wei');
   const datanets = [...document.querySelectorAll('[data-testid=ask-datanet]:checked')].map((i) => i.value);
   const body = { model: $('#ask-model').value, messages: [{ role: 'user', content: question }] };
   const maxTokens = Number($('#ask-max-tokens').value);
   if (maxTokens > 0) body.max_tokens = maxTokens;
-  if (datanets.length) Object.assign(body, { datanets, fee_wei: fee, attribution: $('#ask-attribution').value });
+  if (datanets.length) Object.assign(body, { datanets, attribution: $('#ask-attribution').value });
+  if (datanets.length && maxFee) body.max_fee_wei = maxFee;
   const status = $('#ask-status');
   const btn = $('#ask-submit');
   const { turn, text } = newTurn(question);

@@ -265,7 +265,7 @@ function renderPublish(c) {
     h('dt', {}, 'training data'), h('dd', {}, `${p.records ?? '?'} records of ${p.datanet ?? c.job.datanet}, root `, h('code', { title: p.records_root }, short(p.records_root, 10))),
     h('dt', {}, 'contributors'), h('dd', {}, (p.contributors || []).length ? (p.contributors || []).map((x, i) =>
       h('span', { class: 'contrib' }, i ? ', ' : '', addr(x.address), ` ${x.tokens} tokens`)) : '—'),
-    h('dt', {}, 'training share'), h('dd', {}, `${((p.share_bps ?? 0) / 100).toFixed(2)}% of every answer's data fee (${p.share_bps ?? 0} bps)`)));
+    h('dt', {}, 'training share'), h('dd', {}, `${((p.share_bps ?? 0) / 100).toFixed(2)}% of the adapter's price in every answer (${p.share_bps ?? 0} bps)`)));
   const published = $('#job-published');
   $('#job-publish').hidden = !!c.published;
   published.dataset.state = c.published ? 'yes' : 'no';

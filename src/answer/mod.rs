@@ -12,21 +12,28 @@
 //! - [`prompt`]: the numbered sources in the model's chat template, tokenized in parts.
 //! - [`citations`]: markers in the generated text, verified against the sources.
 //! - [`attribution`]: one module per method behind one trait, chosen by [`Attribution`].
-//! - [`split`]: the exact integer fee split.
+//! - [`price`]: what an answer costs from the prices owners set ([`price::Quote`]), and its
+//!   split part by part.
+//! - `holds.rs`: the balance an answer in flight holds of its caller's account.
+//! - [`split`]: the exact integer split of one part over weighted sources.
 //! - `record.rs`: the citations, ledger entries and id an answer records.
 //! - `model.rs`: the model a database answers with, its adapters and batching generator.
 //! - `pipeline.rs`: the steps in order.
 //!
 //! Invariants: a caller only retrieves from Datanets it may read (an unreadable Datanet is
-//! reported like an unknown one); only verified markers are citations; a source retrieved but
-//! not used is never paid (with no paid source, the data share goes to the Datanets'
-//! treasuries, recorded with role `treasury`); the payments sum exactly to the fee; nothing is
-//! written unless the whole answer is.
+//! reported like an unknown one); no caller chooses a price, only caps it; an answer is made
+//! only for a caller whose balance holds its upper-bound price, and the fee is charged to that
+//! balance in the write that records the answer; only verified markers are citations; a
+//! source retrieved but not used is never paid (with no paid source, a Datanet's part goes to
+//! its treasury, recorded with role `treasury`); the payments sum exactly to the fee; nothing
+//! is written unless the whole answer is.
 
 pub mod attribution;
 pub mod citations;
+mod holds;
 pub(crate) mod model;
 pub(crate) mod pipeline;
+pub mod price;
 pub mod prompt;
 mod record;
 mod request;
@@ -34,6 +41,8 @@ mod sources;
 pub mod split;
 
 pub use attribution::Attribution;
+pub(crate) use holds::Holds;
+pub use price::{PricedAdapter, Quote, split_priced};
 pub use request::{
     Answer, AskRequest, Citation, DEFAULT_MAX_FEE_WEI, MAX_ANSWER_TOKENS, MAX_QUESTION_BYTES,
     MAX_SOURCES, Payment, Usage, check_fee,

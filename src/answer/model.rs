@@ -1,13 +1,14 @@
 //! [`AnswerModel`]: the generator a database answers with, its name in answers and the ledger,
 //! the cache of the adapters requests may name, and the batching generator cited answers may
-//! share. Also what an answer made with adapters owes their training data.
+//! share. Also what an answer costs (its [`Quote`]) and whom each part pays.
 
 use std::sync::Arc;
 
 use provdb_inference::llama::{Generator, LlamaModel};
 use provdb_inference::lora::{AdapterCache, AdapterMix};
-use provdb_storage::Store;
+use provdb_storage::{Address, Datanet, PriceScope, Store};
 
+use crate::answer::price::{PricedAdapter, Quote};
 use crate::answer::split::TrainingPool;
 use crate::error::{Error, Result};
 
@@ -33,36 +34,64 @@ impl AnswerModel {
             .map_err(|e| Error::Invalid(e.to_string()))
     }
 
-    /// What the training data of each adapter in `mix` earns: from the provenance the adapter
-    /// store records of the adapters the Model Factory trained (none for others).
-    pub(crate) fn training_pools(
+    /// What an answer by this model over `datanets` with the adapters of `mix` costs, from the
+    /// prices stored (none set: free), with who each part pays: a Datanet's treasury is its
+    /// owner, an adapter's part goes to its training contributors (from the provenance the
+    /// adapter store records of the adapters the Model Factory trained) and its owner; the
+    /// operator stands in for an owner not named.
+    pub(crate) fn quote(
         &self,
         store: &Store,
+        datanets: &[Datanet],
         mix: &AdapterMix,
-    ) -> Result<Vec<TrainingPool>> {
-        let mut pools = Vec::new();
-        for (adapter, weight) in mix.adapters() {
+        operator: Address,
+    ) -> Result<Quote> {
+        let per_answer = |scope: PriceScope| -> Result<(u128, u128)> {
+            Ok(store
+                .price(&scope)?
+                .map_or((0, 0), |p| (p.per_answer_wei, p.per_1k_tokens_wei)))
+        };
+        let (model_per_answer_wei, model_per_1k_tokens_wei) =
+            per_answer(PriceScope::Model(self.name.clone()))?;
+        let mut quote = Quote {
+            model_per_answer_wei,
+            model_per_1k_tokens_wei,
+            ..Quote::default()
+        };
+        for datanet in datanets {
+            let (price, _) = per_answer(PriceScope::Datanet(datanet.id))?;
+            quote
+                .datanets
+                .push((datanet.id, price, datanet.owner.unwrap_or(operator)));
+        }
+        for (adapter, _) in mix.adapters() {
+            let id = adapter.id();
+            // An adapter named twice in one mix is priced once.
+            if quote.adapters.iter().any(|a| a.id == id.0) {
+                continue;
+            }
             let info = self
                 .adapters
                 .store()
-                .info(adapter.id())
+                .info(id)
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            let Some(training) = info.training else {
-                continue;
-            };
-            let contributors = training
-                .contributors
-                .iter()
-                .filter_map(|c| Some((c.address.parse().ok()?, c.tokens)))
-                .collect();
-            pools.push(TrainingPool {
+            let training = info.training.as_ref().map(|training| TrainingPool {
                 bps: u16::try_from(training.share_bps.min(10_000)).unwrap_or(10_000),
-                // The adapter's part of the mix, in millionths (at least one).
-                mix_weight: ((f64::from(weight.abs()) * 1e6).round() as u64).max(1),
+                mix_weight: 1,
                 datanet_id: store.datanet(&training.datanet).ok().map(|d| d.id),
-                contributors,
+                contributors: training
+                    .contributors
+                    .iter()
+                    .filter_map(|c| Some((c.address.parse().ok()?, c.tokens)))
+                    .collect(),
+            });
+            quote.adapters.push(PricedAdapter {
+                id: id.0,
+                per_answer_wei: per_answer(PriceScope::Adapter(id.0))?.0,
+                owner: info.owner.and_then(|o| o.parse().ok()).unwrap_or(operator),
+                training,
             });
         }
-        Ok(pools)
+        Ok(quote)
     }
 }

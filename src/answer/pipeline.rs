@@ -1,8 +1,11 @@
 //! [`Answerer`]: one cited answer end to end over a database and the model it answers with:
-//! check the request → retrieve → prompt → generate, streaming (on the batching generator
-//! unless the attribution method needs the generation's own cache) → verify the citation
-//! markers → attribute → split the fee → append the answer and its payments to the ledger in
-//! one write. Nothing is written unless the whole answer is.
+//! check the request → price it at its upper bound (refused above the caller's
+//! `max_fee_wei`, else held from the caller's balance) → retrieve → prompt → generate,
+//! streaming (on the batching generator unless the attribution method needs the generation's
+//! own cache) → verify the citation markers → attribute → price the tokens generated and
+//! split the fee → append the answer, its charge and its payments to the ledger in one write.
+//! Nothing is written unless the whole answer is, and nothing is done for a caller who cannot
+//! pay.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,16 +16,17 @@ use provdb_inference::llama::{
     GenerationEvent, GenerationRequest, Generator, Llama, SamplingParams,
 };
 use provdb_inference::lora::AdapterMix;
-use provdb_storage::{AnswerRecord, Datanet, NewAnswer};
+use provdb_storage::{Address, AnswerRecord, Datanet, NewAnswer};
 
 use crate::answer::attribution::{AttributionContext, Needs};
 use crate::answer::citations::parse_citations;
 use crate::answer::model::AnswerModel;
+use crate::answer::price::{Quote, split_priced};
 use crate::answer::prompt::{PromptTokens, answer_prompt};
 use crate::answer::record::{answer_id, citations_of, entry_of, payments_of};
 use crate::answer::request::{Answer, AskRequest, Usage};
-use crate::answer::sources::{Source, retrieve};
-use crate::answer::split::{Share, SplitPolicy, WeightedSource, split_fee_with_training};
+use crate::answer::sources::{Source, readable_named, retrieve};
+use crate::answer::split::{Share, WeightedSource};
 use crate::db::{Db, now_ms};
 use crate::error::{Error, Result};
 
@@ -63,8 +67,16 @@ impl<'a> Answerer<'a> {
         request: &AskRequest,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
-        request.validate(self.db.max_fee_wei)?;
+        request.validate()?;
+        let store = self.db.store();
         let adapters = self.model.adapter_mix(&request.adapters)?;
+        let datanets = readable_named(self.db, request.caller, &request.datanets)?;
+        let operator = self.db.operator()?;
+        let quote = self.model.quote(store, &datanets, &adapters, operator)?;
+        // Priced at its upper bound before any work: refused, or held until recorded.
+        let bound = quote.fee(request.max_tokens)?;
+        self.check_price(request, &quote, bound)?;
+        let _hold = self.db.holds.hold(store, request.caller.who(), bound)?;
         let started = Instant::now();
         let options = SearchOptions {
             k: request.k,
@@ -74,7 +86,7 @@ impl<'a> Answerer<'a> {
         let sources = retrieve(
             self.db,
             request.caller,
-            &request.datanets,
+            &datanets,
             &request.question,
             &options,
         )?;
@@ -113,15 +125,17 @@ impl<'a> Answerer<'a> {
             )));
         }
         usage.attribution_ms = ms(attributing);
-        let datanets = self.requested_datanets(request)?;
-        let shares = self.split(request, &datanets, &sources, &weights, &adapters)?;
+        let tokens = usage.completion_tokens;
+        let fee_wei = quote.fee(tokens)?;
+        let shares = self.split(&quote, tokens, &datanets, &sources, &weights, operator)?;
         let citations = citations_of(&sources, &parsed.markers, &weights, &shares);
         let answer_id = answer_id(request, text, &sources);
         // The answer also touched its adapters' training Datanets: the audit tables show it
         // only to callers who may read every Datanet it touched.
         let mut datanet_ids: Vec<_> = datanets.iter().map(|d| d.id).collect();
-        for pool in self.model.training_pools(self.db.store(), &adapters)? {
-            if let Some(id) = pool.datanet_id.filter(|id| !datanet_ids.contains(id)) {
+        for adapter in &quote.adapters {
+            let trained_on = adapter.training.as_ref().and_then(|t| t.datanet_id);
+            if let Some(id) = trained_on.filter(|id| !datanet_ids.contains(id)) {
                 datanet_ids.push(id);
             }
         }
@@ -134,16 +148,14 @@ impl<'a> Answerer<'a> {
             text: text.clone(),
             model: self.model.name.clone(),
             adapter: (!adapters.is_base()).then(|| adapters.describe().join(",")),
-            fee_wei: request.fee_wei,
+            fee_wei,
             attribution: request.attribution.as_str().into(),
             citations: citations.iter().flatten().map(|c| c.0.clone()).collect(),
             first_seq: 0,
             entries: 0,
         };
         let entries = shares.iter().map(entry_of).collect();
-        self.db
-            .store()
-            .append_answers(vec![NewAnswer { record, entries }])?;
+        store.append_answers(vec![NewAnswer { record, entries }])?;
         Ok(Answer {
             answer_id,
             answer: generation.text,
@@ -153,9 +165,31 @@ impl<'a> Answerer<'a> {
             adapters: adapters.describe(),
             attribution: request.attribution,
             usage,
-            fee_wei: request.fee_wei,
+            fee_wei,
             split: payments_of(&shares),
         })
+    }
+
+    /// Refuses an answer whose price, at its upper bound, is above the caller's
+    /// `max_fee_wei` or the operator's cap on one fee.
+    fn check_price(&self, request: &AskRequest, quote: &Quote, bound: u128) -> Result<()> {
+        let cap = request
+            .max_fee_wei
+            .unwrap_or(u128::MAX)
+            .min(self.db.max_fee_wei);
+        if bound > cap {
+            let whose = if request.max_fee_wei.is_some_and(|m| m < self.db.max_fee_wei) {
+                "the request's max_fee_wei"
+            } else {
+                "the operator's --max-fee-wei"
+            };
+            return Err(Error::PaymentRequired(format!(
+                "this answer costs up to {bound} wei ({}), above {whose} of {cap} wei; nothing \
+                 was done",
+                quote.describe(request.max_tokens)
+            )));
+        }
+        Ok(())
     }
 
     /// Generates the answer greedily, on the batching generator when there is one and the
@@ -219,28 +253,17 @@ impl<'a> Answerer<'a> {
         })
     }
 
-    /// The Datanets the request names.
-    fn requested_datanets(&self, request: &AskRequest) -> Result<Vec<Datanet>> {
-        let store = self.db.store();
-        request
-            .datanets
-            .iter()
-            .map(|name| Ok(store.datanet(name)?))
-            .collect()
-    }
-
-    /// Splits the request's fee by the effective fee policy of the model and `datanets` over
-    /// the weighted sources (and the training data of the adapters used); without a paid
-    /// source the data share goes to the Datanets' treasuries.
+    /// Splits the fee of an answer that generated `tokens` tokens by `quote` over the weighted
+    /// sources, under the effective fee policy of the model and `datanets`.
     fn split(
         &self,
-        request: &AskRequest,
+        quote: &Quote,
+        tokens: usize,
         datanets: &[Datanet],
         sources: &[Source],
         weights: &[u64],
-        adapters: &AdapterMix,
+        operator: Address,
     ) -> Result<Vec<Share>> {
-        let store = self.db.store();
         let weighted: Vec<WeightedSource> = sources
             .iter()
             .zip(weights)
@@ -253,22 +276,11 @@ impl<'a> Answerer<'a> {
             })
             .collect();
         let datanet_ids: Vec<_> = datanets.iter().map(|d| d.id).collect();
-        let ledger_policy = store.effective_ledger_policy(&self.model.name, &datanet_ids)?;
-        ledger_policy.validate()?;
-        // A Datanet's treasury is its owner, else the protocol's account.
-        let treasuries: Vec<_> = datanets
-            .iter()
-            .filter_map(|d| d.owner.or(ledger_policy.protocol).map(|t| (d.id, t)))
-            .collect();
-        let policy = SplitPolicy::from_ledger(&ledger_policy);
-        let training = self.model.training_pools(store, adapters)?;
-        split_fee_with_training(request.fee_wei, &policy, &weighted, &treasuries, &training)
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "{e}: the answer cites no source, and its Datanets have no owner to hold the \
-                 data share (set a protocol account: provdb ledger policy --protocol ADDR)"
-                ))
-            })
+        let policy = self
+            .db
+            .store()
+            .effective_ledger_policy(&self.model.name, &datanet_ids)?;
+        split_priced(quote, tokens, &policy, operator, &weighted)
     }
 }
 

@@ -2,12 +2,12 @@
 //! [`Citation`]s, [`Payment`]s and [`Usage`], and the limits a request is checked against.
 //! The serde shapes here are the JSON the CLI prints and the HTTP API returns.
 //!
-//! The cap on a single fee ([`DEFAULT_MAX_FEE_WEI`], or the operator's `Db::with_max_fee_wei`)
-//! is checked here because every path a fee enters by meets this check first: the CLI's
-//! `provdb ask --fee`, the HTTP chat's `fee_wei`, the embedded `Db::ask` and the benchmarks
-//! all build an [`AskRequest`] and `Db::ask` validates it before loading anything. Storage's
-//! ledger append keeps the arithmetic bound instead (the ledger's total fits a `u128`), which
-//! holds for every writer, including tools that append entries directly.
+//! A request carries no fee: the fee is computed from the prices owners set (`price`). It
+//! may carry `max_fee_wei`, the most its caller will pay; the operator's cap on one fee
+//! ([`DEFAULT_MAX_FEE_WEI`], or `Db::with_max_fee_wei`) bounds every price ([`check_fee`]) and
+//! every answer. Storage's ledger append keeps the arithmetic bound (the ledger's total fits a
+//! `u128`) and the conservation rule (payouts sum to the fee charged), which hold for every
+//! writer.
 
 use provdb_index::Mode;
 use provdb_query::Caller;
@@ -31,8 +31,9 @@ pub struct AskRequest {
     /// LoRA adapters, each `ID[:WEIGHT]` (an id or a unique prefix; weight 1 by default),
     /// composed unmerged over the model.
     pub adapters: Vec<String>,
-    /// The fee to split, in wei.
-    pub fee_wei: u128,
+    /// The most the caller will pay, in wei: an answer priced above it is refused before any
+    /// work (None: up to the operator's cap).
+    pub max_fee_wei: Option<u128>,
     /// How sources are weighted.
     pub attribution: Attribution,
     /// Who asks.
@@ -49,7 +50,7 @@ impl Default for AskRequest {
             k: 4,
             mode: Mode::Hybrid,
             adapters: Vec::new(),
-            fee_wei: 0,
+            max_fee_wei: None,
             attribution: Attribution::Cited,
             caller: Caller::anonymous(),
             max_tokens: 160,
@@ -59,11 +60,9 @@ impl Default for AskRequest {
 
 impl AskRequest {
     /// Refuses a request outside the limits: an empty or too long question, no Datanet, `k`
-    /// outside 1..=[`MAX_SOURCES`], `max_tokens` outside 1..=[`MAX_ANSWER_TOKENS`], a fee
-    /// above `max_fee_wei`.
-    pub fn validate(&self, max_fee_wei: u128) -> Result<()> {
+    /// outside 1..=[`MAX_SOURCES`], `max_tokens` outside 1..=[`MAX_ANSWER_TOKENS`].
+    pub fn validate(&self) -> Result<()> {
         let invalid = |m: String| Err(Error::Invalid(m));
-        check_fee(self.fee_wei, max_fee_wei)?;
         if self.question.trim().is_empty() {
             return invalid("the question is empty".into());
         }
@@ -89,11 +88,11 @@ impl AskRequest {
     }
 }
 
-/// Refuses a fee above `max_fee_wei` (a user error naming the cap and its setting).
+/// Refuses a price above `max_fee_wei` (a user error naming the cap and its setting).
 pub fn check_fee(fee_wei: u128, max_fee_wei: u128) -> Result<()> {
     if fee_wei > max_fee_wei {
         return Err(Error::Invalid(format!(
-            "the fee of {fee_wei} wei is above the maximum fee of {max_fee_wei} wei per answer \
+            "a price of {fee_wei} wei is above the maximum fee of {max_fee_wei} wei per answer \
              (the operator's --max-fee-wei)"
         )));
     }
@@ -193,7 +192,8 @@ pub struct Answer {
     pub attribution: Attribution,
     /// Tokens and time.
     pub usage: Usage,
-    /// The fee, in wei.
+    /// The fee charged to the caller, in wei: the prices of the model (with the tokens it
+    /// generated), the Datanets and the adapters.
     #[serde(serialize_with = "as_display")]
     pub fee_wei: u128,
     /// Who is paid what; the amounts sum to the fee.

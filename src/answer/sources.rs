@@ -2,7 +2,8 @@
 //! this database's indexes ([`Db::search_hits`]), with their chunk text.
 //!
 //! Invariant: a caller only retrieves from Datanets it may read, and one it may not read is
-//! refused with the same message as one that does not exist.
+//! refused with the same message as one that does not exist; a Datanet named twice is read
+//! (and priced) once.
 
 use provdb_index::{IndexHit, SearchOptions};
 use provdb_query::Caller;
@@ -21,15 +22,9 @@ pub(crate) struct Source {
     pub(crate) text: String,
 }
 
-/// The top `options.k` chunks for `question` over `datanets` as `caller` sees them, best first
-/// (ties by chunk id).
-pub(crate) fn retrieve(
-    db: &Db,
-    caller: Caller,
-    datanets: &[String],
-    question: &str,
-    options: &SearchOptions,
-) -> Result<Vec<Source>> {
+/// The Datanets `names` names, each once (in first-named order), as `caller` may read them;
+/// one it may not read is refused as unknown.
+pub(crate) fn readable_named(db: &Db, caller: Caller, names: &[String]) -> Result<Vec<Datanet>> {
     let store = db.store();
     let mut readable = Vec::new();
     for datanet in store.datanets()? {
@@ -37,14 +32,34 @@ pub(crate) fn retrieve(
             readable.push(datanet);
         }
     }
-    let mut sources = Vec::new();
-    for name in datanets {
+    let mut named: Vec<Datanet> = Vec::with_capacity(names.len());
+    for name in names {
+        if named.iter().any(|d| &d.name == name) {
+            continue;
+        }
         let datanet = readable
             .iter()
             .find(|d| &d.name == name)
             .cloned()
             .ok_or_else(|| Error::Invalid(format!("unknown datanet '{name}'")))?;
-        let hits = db.search_hits(name, question, options, caller)?;
+        named.push(datanet);
+    }
+    Ok(named)
+}
+
+/// The top `options.k` chunks for `question` over `datanets` (read by [`readable_named`]) as
+/// `caller` sees them, best first (ties by chunk id).
+pub(crate) fn retrieve(
+    db: &Db,
+    caller: Caller,
+    datanets: &[Datanet],
+    question: &str,
+    options: &SearchOptions,
+) -> Result<Vec<Source>> {
+    let store = db.store();
+    let mut sources = Vec::new();
+    for datanet in datanets {
+        let hits = db.search_hits(&datanet.name, question, options, caller)?;
         sources.extend(hits.into_iter().map(|hit| (hit, datanet.clone())));
     }
     sources.sort_by(|a, b| {

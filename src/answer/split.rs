@@ -151,7 +151,7 @@ pub fn split_fee(
 }
 
 /// The training pools' payments out of `data_share`, and what is left of it.
-fn pay_training(data_share: u128, pools: &[TrainingPool]) -> Result<(Vec<Share>, u128)> {
+pub(crate) fn pay_training(data_share: u128, pools: &[TrainingPool]) -> Result<(Vec<Share>, u128)> {
     let pools: Vec<&TrainingPool> = pools
         .iter()
         .filter(|p| p.bps > 0 && p.mix_weight > 0 && p.contributors.iter().any(|c| c.1 > 0))

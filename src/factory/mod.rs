@@ -7,7 +7,7 @@
 //! grant cannot be trained on. Jobs and their events live in storage; a job's checkpoints and
 //! adapter live in `DIR/jobs/<id>/`. Publishing adds the adapter to the adapter store with its
 //! training provenance (Merkle root of the record ids, their contributors' token counts, the
-//! share of every answer's data fee they earn), from where answers made with it pay them and
+//! share of the adapter's price in every answer they earn), from where answers made with it pay them and
 //! chain sync registers it.
 //!
 //! Invariants: a job's state changes only through this module, each change stored with an

@@ -54,11 +54,11 @@ impl Default for DataFormat {
     }
 }
 
-/// Basis points of an answer's data share paid to an adapter's training contributors, unless
+/// Basis points of an adapter's price in an answer paid to its training contributors, unless
 /// the job says otherwise.
 pub const DEFAULT_TRAINING_SHARE_BPS: u32 = 1000;
 
-/// The most basis points a job may pay its training contributors: the whole data share.
+/// The most basis points a job may pay its training contributors: the whole adapter price.
 pub const MAX_TRAINING_SHARE_BPS: u32 = 10_000;
 
 fn default_share() -> u32 {
@@ -86,7 +86,7 @@ pub struct FineTuneSpec {
     /// Hyperparameters (missing ones take their defaults).
     #[serde(default)]
     pub hyperparameters: TrainingConfig,
-    /// Basis points of every answer's data share paid to the training contributors
+    /// Basis points of the adapter's price in every answer paid to the training contributors
     /// (0..=[`MAX_TRAINING_SHARE_BPS`]).
     #[serde(default = "default_share")]
     pub training_share_bps: u32,
@@ -105,12 +105,12 @@ impl FineTuneSpec {
         }
     }
 
-    /// Checks what needs no model or data: the training share is at most the whole data share.
+    /// Checks what needs no model or data: the training share is at most the whole adapter price.
     pub fn validate(&self) -> Result<()> {
         if self.training_share_bps > MAX_TRAINING_SHARE_BPS {
             return Err(Error::Invalid(format!(
                 "training_share_bps must be 0..={MAX_TRAINING_SHARE_BPS} basis points (at most \
-                 the whole data share), got {}",
+                 the whole adapter price), got {}",
                 self.training_share_bps
             )));
         }

@@ -8,7 +8,9 @@ use serde::de::DeserializeOwned;
 
 use crate::acts::{RecordExtension, decode_policy, encode_policy};
 use crate::error::{Result, StorageError};
+use crate::ledger::LedgerEntry;
 use crate::model::{Datanet, Record};
+use crate::money::EntryDetail;
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     encode_sized(value, 64)
@@ -72,6 +74,35 @@ pub(crate) fn decode_datanet(cf: &'static str, key: &[u8], bytes: &[u8]) -> Resu
         postcard::take_from_bytes(bytes).map_err(|e| corrupt(e.to_string()))?;
     datanet.signatures = decode_policy(rest).map_err(corrupt)?;
     Ok(datanet)
+}
+
+/// A ledger entry's stored value: its struct, then its detail when it is a money movement.
+pub(crate) fn encode_entry(entry: &LedgerEntry) -> Result<Vec<u8>> {
+    let mut bytes = encode_sized(entry, 256)?;
+    if entry.detail != EntryDetail::None {
+        bytes = postcard::to_extend(&entry.detail, bytes)
+            .map_err(|e| StorageError::Internal(format!("encode: {e}")))?;
+    }
+    Ok(bytes)
+}
+
+/// Decodes a ledger entry's stored value (with or without detail).
+pub(crate) fn decode_entry(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<LedgerEntry> {
+    let corrupt = |reason: String| StorageError::Corruption {
+        cf,
+        key: hex::encode(key),
+        reason,
+    };
+    let (mut entry, rest): (LedgerEntry, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if !rest.is_empty() {
+        entry.detail = match postcard::take_from_bytes::<EntryDetail>(rest) {
+            Ok((detail, [])) if detail != EntryDetail::None => detail,
+            Ok(_) => return Err(corrupt("bytes after the entry's detail".into())),
+            Err(e) => return Err(corrupt(format!("entry detail: {e}"))),
+        };
+    }
+    Ok(entry)
 }
 
 pub(crate) fn decode_u64(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<u64> {

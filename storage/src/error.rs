@@ -23,6 +23,19 @@ pub enum StorageError {
     /// A rule of the data model was broken by the caller (user error).
     #[error("{0}")]
     Invalid(String),
+    /// A charge above the account's prepaid balance (user error: the caller must pay in).
+    #[error(
+        "insufficient funds: account {account} holds {balance_wei} wei and this costs \
+         {needed_wei} wei"
+    )]
+    InsufficientFunds {
+        /// The account charged.
+        account: crate::model::Address,
+        /// What it holds.
+        balance_wei: u128,
+        /// What was asked of it.
+        needed_wei: u128,
+    },
     /// RocksDB reported an error while opening or writing the database at `path`.
     #[error("rocksdb error in {path}: {source}")]
     Rocks {
@@ -56,6 +69,7 @@ impl StorageError {
                 | Self::DuplicateRecord(_)
                 | Self::UnknownRecord(_)
                 | Self::Invalid(_)
+                | Self::InsufficientFunds { .. }
         )
     }
 }

@@ -49,8 +49,15 @@ pub(crate) const CF_JOB_EVENTS: &str = "job_events";
 /// adapter id (32 bytes) ‖ act seq → AdapterAct (who made a trained adapter public or private).
 pub(crate) const CF_ADAPTER_ACTS: &str = "adapter_acts";
 
+/// address → AccountState (a caller's prepaid balance; see `money`).
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+/// chain id ‖ contract ‖ deposit id → CreditedDeposit (each credited once).
+pub(crate) const CF_DEPOSITS: &str = "deposits";
+/// price scope (kind byte ‖ name or id) → Price.
+pub(crate) const CF_PRICES: &str = "prices";
+
 /// Every column family, in creation order.
-pub(crate) const ALL_CFS: [&str; 21] = [
+pub(crate) const ALL_CFS: [&str; 24] = [
     CF_META,
     CF_DATANETS,
     CF_STATS,
@@ -72,6 +79,9 @@ pub(crate) const ALL_CFS: [&str; 21] = [
     CF_JOBS,
     CF_JOB_EVENTS,
     CF_ADAPTER_ACTS,
+    CF_ACCOUNTS,
+    CF_DEPOSITS,
+    CF_PRICES,
 ];
 
 /// Meta key of the last committed sequence number.

@@ -15,7 +15,14 @@
 //! or 1 followed by `x`; `str(s)` is the UTF-8 length as u32 then the bytes):
 //! `seq u64 ‖ answer_id 32 ‖ ts_ms i64 ‖ opt(caller 20) ‖ opt(datanet_id u32) ‖ opt(record_id
 //! 32) ‖ opt(chunk_id u64) ‖ to 20 ‖ role u8 ‖ weight_ppm u32 ‖ amount_wei u128 ‖ str(model) ‖
-//! opt(str(adapter))`, with role 0 contributor, 1 treasury, 2 model owner, 3 protocol.
+//! opt(str(adapter))`, with role 0 contributor, 1 treasury, 2 model owner, 3 protocol, 4
+//! training contributor, 5 credit, 6 charge, 7 refund. An entry of a money movement (credit,
+//! charge, refund: see `money`) is followed by the postcard encoding of its [`EntryDetail`]
+//! both in its stored value and in its canonical encoding; a payment has none, so every entry
+//! written before money movements hashes as it did.
+//!
+//! Payouts (what epochs sum and contracts pay) are the entries whose role
+//! [`Role::is_payout`]; credits and charges move prepaid balances only.
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StorageError;
 use crate::hash::{hex32, keccak256};
 use crate::model::{Address, DatanetId, RecordId};
+use crate::money::EntryDetail;
 
 /// An answer's id: keccak256 over what the answer was (question, text, sources, time).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,6 +72,12 @@ pub enum Role {
     Protocol,
     /// The contributor of a record an adapter that answered was trained on.
     TrainingContributor,
+    /// Money into a caller's prepaid account (a deposit or an admin credit): not a payout.
+    Credit,
+    /// Money out of a caller's prepaid account (an answer's fee or a refund): not a payout.
+    Charge,
+    /// A caller's unspent balance paid back to it, claimed like any payout.
+    Refund,
 }
 
 impl Role {
@@ -75,7 +89,16 @@ impl Role {
             Self::ModelOwner => "model_owner",
             Self::Protocol => "protocol",
             Self::TrainingContributor => "training_contributor",
+            Self::Credit => "credit",
+            Self::Charge => "charge",
+            Self::Refund => "refund",
         }
+    }
+
+    /// Whether an entry of this role is owed to its account (summed by epochs, claimed on
+    /// chain), as opposed to moving a prepaid balance.
+    pub fn is_payout(self) -> bool {
+        !matches!(self, Self::Credit | Self::Charge)
     }
 
     fn code(self) -> u8 {
@@ -85,6 +108,9 @@ impl Role {
             Self::ModelOwner => 2,
             Self::Protocol => 3,
             Self::TrainingContributor => 4,
+            Self::Credit => 5,
+            Self::Charge => 6,
+            Self::Refund => 7,
         }
     }
 }
@@ -129,6 +155,9 @@ pub struct LedgerEntry {
     pub prev_hash: [u8; 32],
     /// keccak256(prev_hash ‖ canonical encoding).
     pub entry_hash: [u8; 32],
+    /// What a money movement carries (stored after the struct; `None` for payments).
+    #[serde(skip)]
+    pub detail: EntryDetail,
 }
 
 fn put_opt(out: &mut Vec<u8>, value: Option<&[u8]>) {
@@ -175,6 +204,13 @@ impl LedgerEntry {
                 put_str(&mut out, adapter);
             }
             None => out.push(0),
+        }
+        if self.detail != EntryDetail::None {
+            // postcard of a value built here cannot fail; an empty detail would only break
+            // this entry's own hash, which verification then names.
+            if let Ok(bytes) = postcard::to_allocvec(&self.detail) {
+                out.extend_from_slice(&bytes);
+            }
         }
         out
     }
@@ -272,13 +308,14 @@ pub struct LedgerCheck {
     pub head: [u8; 32],
 }
 
-/// How an answer's fee is split before the data share: stored in the database, set by the
-/// operator. A share above 0 basis points needs an account to pay.
+/// Who owns the model and what the protocol takes of every price: stored in the database, set
+/// by the operator. A share above 0 basis points needs an account to pay.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerPolicy {
-    /// Owner of the model that answers.
+    /// Owner of the model that answers: paid the model's price.
     pub model_owner: Option<Address>,
-    /// Its share in basis points.
+    /// Unused since answers are priced (the model's owner is paid the model's price); kept so
+    /// that policies stored before read.
     pub model_owner_bps: u16,
     /// The protocol's account (also the treasury of a Datanet without owner).
     pub protocol: Option<Address>,

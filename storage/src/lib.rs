@@ -32,6 +32,7 @@ mod keys;
 mod ledger;
 mod merkle;
 mod model;
+mod money;
 mod store;
 mod view;
 
@@ -59,6 +60,10 @@ pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
     DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, UnhashedRecord,
     Visibility, record_id_of,
+};
+pub use money::{
+    AccountState, CreditSource, CreditedDeposit, Deposit, DepositKey, EntryDetail,
+    MAX_CREDIT_REASON_BYTES, Price, PriceScope,
 };
 pub use store::{
     BatchStart, DEFAULT_BLOCK_CACHE_BYTES, NewAnswer, PreparedBatch, RecordScan, Store,

@@ -559,6 +559,17 @@ pub enum LogEntry {
         /// True when granted, false when revoked.
         granted: bool,
     },
+    /// A price was set (its history is this log; the `prices` family holds the current one).
+    PriceSet {
+        /// What it applies to.
+        scope: crate::money::PriceScope,
+        /// Wei per answer.
+        per_answer_wei: u128,
+        /// Wei per 1,000 generated tokens.
+        per_1k_tokens_wei: u128,
+        /// Who set it.
+        set_by: Option<Address>,
+    },
 }
 
 /// What a committed batch was given.

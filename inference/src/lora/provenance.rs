@@ -1,7 +1,7 @@
 //! What an adapter trained by the Model Factory records of its training: the job, the Datanet,
 //! the Merkle root of the record ids it trained on (the ids themselves are stored beside it in
 //! `training-records.json`), the hash of its hyperparameters, and what its training data
-//! earns: `share_bps` of the data share of every answer made with it, split over the records'
+//! earns: `share_bps` of the adapter's price in every answer made with it, split over the records'
 //! contributors in proportion to the tokens of theirs it trained on.
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ pub struct TrainingProvenance {
     pub records: u64,
     /// keccak256 of its hyperparameters as JSON.
     pub config_hash: String,
-    /// Basis points of an answer's data share paid to the training contributors.
+    /// Basis points of the adapter's price in an answer paid to the training contributors.
     pub share_bps: u32,
     /// Who contributed the training data, by address.
     pub contributors: Vec<TrainingContributor>,

@@ -44,6 +44,12 @@ impl AnswerAccess {
         touched.iter().all(|id| self.readable.contains_key(id))
     }
 
+    /// Whether the caller may see the rows of `account`'s own money (its credits and
+    /// refunds): it is that account, or an admin.
+    pub(crate) fn sees_account(&self, account: &provdb_storage::Address) -> bool {
+        self.caller.is_admin() || self.caller.who().as_ref() == Some(account)
+    }
+
     /// Whether the caller may see the question of `answer` (which touched `touched`, all of
     /// them readable): it asked it, owns one of those Datanets, or is an admin.
     pub(crate) fn sees_question(&self, answer: &AnswerRecord, touched: &[DatanetId]) -> bool {
@@ -148,6 +154,7 @@ mod tests {
             adapter: Some("a".into()),
             prev_hash: [0; 32],
             entry_hash: [0; 32],
+            detail: Default::default(),
         }
     }
 

@@ -2,7 +2,9 @@
 //! answer's entries are contiguous in the ledger; the scan holds one answer's entries at a
 //! time and emits them only when the caller sees that answer ([`super::answers`]), so an
 //! answer over a Datanet the caller may not read shows none of its rows, not even the model
-//! owner's or the protocol's.
+//! owner's or the protocol's. An answer's charge (role `charge`, paid by its caller) is one of
+//! its rows. A credit or refund, which belongs to no answer, shows only to its account and
+//! admins.
 
 use std::sync::{Arc, LazyLock};
 
@@ -15,7 +17,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use provdb_storage::{Datanet, LedgerEntry, StorageError, Store, hex32};
+use provdb_storage::{Datanet, LedgerEntry, Role, StorageError, Store, hex32};
 
 use super::answers::{AnswerAccess, touched};
 use super::ledger::{WEI, finish, wei, wei_builder};
@@ -123,6 +125,11 @@ impl AttributionsTable {
     }
 }
 
+/// Whether an entry of this role moves a prepaid balance (a credit, a charge, a refund).
+fn is_movement(role: Role) -> bool {
+    matches!(role, Role::Credit | Role::Charge | Role::Refund)
+}
+
 #[derive(Debug)]
 struct AttributionsSource {
     store: Arc<Store>,
@@ -138,6 +145,10 @@ impl AttributionsSource {
             return Ok(false);
         };
         let answer = self.store.answer(&first.answer_id)?;
+        if answer.is_none() && group.iter().any(|e| is_movement(e.payment.role)) {
+            // A credit or refund: its account's business (and an admin's).
+            return Ok(self.access.sees_account(&first.payment.to));
+        }
         Ok(self.access.sees(&touched(answer.as_ref(), group)))
     }
 

@@ -9,6 +9,7 @@ mod citations;
 mod datanets;
 mod grants;
 mod ledger;
+mod money;
 mod record_filter;
 mod records;
 mod small;
@@ -23,7 +24,7 @@ use provdb_storage::{Datanet, Store};
 use crate::access::Caller;
 
 /// The tables every session has, by name.
-pub(crate) const FIXED_TABLES: [&str; 8] = [
+pub(crate) const FIXED_TABLES: [&str; 11] = [
     "datanets",
     "records",
     "chunks",
@@ -32,6 +33,9 @@ pub(crate) const FIXED_TABLES: [&str; 8] = [
     "citations",
     "epochs",
     "balances",
+    "prices",
+    "accounts",
+    "deposits",
 ];
 
 /// Registers every table `caller` may see: the fixed ones, and one typed table per readable
@@ -61,7 +65,11 @@ pub(crate) fn register_all(
             store, readable, caller,
         )),
     )?;
-    for (name, table) in ledger::small_tables(store, readable, caller) {
+    let small = ledger::small_tables(store, readable, caller);
+    for (name, table) in small
+        .into_iter()
+        .chain(money::money_tables(store, readable, caller))
+    {
         context.register_table(name, Arc::new(table))?;
     }
     for datanet in readable.iter() {

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub(crate) mod options;
 
+use crate::commands::account::AccountCommand;
 use crate::commands::adapter::AdapterCommand;
 use crate::commands::ask::AskArgs;
 use crate::commands::chain::ChainCommand;
@@ -19,6 +20,7 @@ use crate::commands::index::IndexCommand;
 use crate::commands::ingest::IngestArgs;
 use crate::commands::key::KeyCommand;
 use crate::commands::ledger::{AuditArgs, LedgerCommand};
+use crate::commands::price::PriceCommand;
 use crate::commands::records::{RecordCommand, RecordsArgs};
 use crate::commands::search::SearchArgs;
 use crate::commands::serve::ServeArgs;
@@ -78,6 +80,12 @@ pub(crate) enum Command {
     Ledger(LedgerCommand),
     /// Who was paid what: totals per account, or one account's entries.
     Audit(AuditArgs),
+    /// List prices, or set a Datanet's (its owner), a model's (an admin) or an adapter's.
+    #[command(subcommand)]
+    Price(PriceCommand),
+    /// Callers' prepaid accounts: show one, credit it off-chain (an admin), refund it.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Close the open ledger entries into an epoch (Merkle root of cumulative balances), list
     /// epochs, print an account's proof.
     #[command(subcommand)]

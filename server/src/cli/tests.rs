@@ -60,7 +60,7 @@ fn closed_choices_and_numbers_are_checked_by_clap() {
     );
     refused(&["ask", "d", "q", "--attribution", "magic"], "cited, loo");
     refused(
-        &["ask", "d", "q", "--fee", "1.5"],
+        &["ask", "d", "q", "--max-fee", "1.5"],
         "whole number below 2^128",
     );
     refused(&["search", "d", "q", "--fusion", "max"], "weighted, rrf");
@@ -82,12 +82,14 @@ fn closed_choices_and_numbers_are_checked_by_clap() {
     );
     refused(&["generate", "x", "--adapter", "0xabc:heavy"], "weight");
     refused(&["train", "show", "job-1"], "job id");
+    // No caller names its fee: `ask` has no `--fee`.
+    refused(&["ask", "d", "q", "--fee", "5"], "--fee");
     parse(&["search", "d", "q", "--fusion", "weighted_sum"]).expect("the long spelling");
     parse(&[
         "ask",
         "d",
         "q",
-        "--fee",
+        "--max-fee",
         "340282366920938463463374607431768211455",
     ])
     .expect("u128::MAX wei");

@@ -27,10 +27,11 @@ pub(crate) struct AskArgs {
     /// Which retrievers find the sources.
     #[arg(long, value_enum, default_value_t = SearchModeArg::Hybrid)]
     mode: SearchModeArg,
-    /// The fee to split, in wei (a whole number, at most --max-fee-wei).
-    #[arg(long, default_value_t = 0, value_name = "WEI", value_parser = parse_wei)]
-    fee: u128,
-    /// The largest fee one answer may carry, in wei; a larger --fee is refused (exit 1).
+    /// The most this answer may cost, in wei: priced above it (at --max-tokens), it is refused
+    /// before any work (exit 1). The fee itself comes from the prices (`provdb price list`).
+    #[arg(long, value_name = "WEI", value_parser = parse_wei)]
+    max_fee: Option<u128>,
+    /// The operator's cap on one answer's fee, in wei.
     #[arg(long, default_value_t = provdb::DEFAULT_MAX_FEE_WEI, value_name = "WEI",
           value_parser = parse_wei)]
     max_fee_wei: u128,
@@ -88,13 +89,13 @@ pub(crate) fn run(data: &Path, json: bool, args: AskArgs) -> anyhow::Result<()> 
         k: args.k,
         mode,
         adapters: args.adapters.specs(),
-        fee_wei: args.fee,
+        max_fee_wei: args.max_fee,
         attribution: args.attribution.into(),
         caller: args.caller.caller(),
         max_tokens: args.max_tokens,
     };
-    // A fee above the cap (or any bad limit) is refused before the models load.
-    request.validate(db.max_fee_wei())?;
+    // A bad limit is refused before the models load.
+    request.validate()?;
     if mode != SearchMode::Bm25
         && let Some(embedder) = args.models.load_embedder()?
     {

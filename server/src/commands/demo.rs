@@ -9,11 +9,16 @@ use provdb::inference::llama::LlamaModel;
 use provdb::models::{generator_name, generator_path, load_embedder};
 use provdb::query::arrow::util::pretty::pretty_format_batches;
 use provdb::storage::{ChunkingConfig, LedgerPolicy};
-use provdb::{AskRequest, Attribution, Caller, Datanet, Db, IngestOptions, QueryLimits};
+use provdb::{
+    AskRequest, Attribution, Caller, Datanet, Db, IngestOptions, PriceScope, QueryLimits,
+};
 
 use crate::commands::datanet::print_info;
 use crate::output::UserError;
 use crate::views::RecordView;
+
+/// 0.001 ether, in wei.
+const MILLI_ETH: u128 = 1_000_000_000_000_000;
 
 /// `provdb convert-smart`.
 #[derive(Debug, Args)]
@@ -145,24 +150,37 @@ fn answer_and_pay(db: Db, name: &str, question: &str) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    println!("== 8. Fee policy: 10% to the model owner, 5% to the protocol, 85% to the data");
+    println!(
+        "== 8. Prices: the model 0.001 ETH per answer (to its owner), the Datanet 0.009 ETH \
+         (to its contributors), 5% of each to the protocol; a caller credited 0.05 ETH"
+    );
     let demo_account = |who: &str| provdb::ingest::address_of_key(&provdb::demo::demo_key(who));
     db.set_ledger_policy(&LedgerPolicy {
         model_owner: Some(demo_account("model-owner")?),
-        model_owner_bps: 1_000,
+        model_owner_bps: 0,
         protocol: Some(demo_account("protocol")?),
         protocol_bps: 500,
     })?;
+    let operator = Caller::admin(db.operator()?);
+    let model = db
+        .generator_model()
+        .map(|(_, name)| name.to_string())
+        .ok_or_else(|| UserError("no generator model is loaded".into()))?;
+    db.set_price(&operator, PriceScope::Model(model), MILLI_ETH, 0)?;
+    let datanet_id = db.datanet_info(name)?.id;
+    db.set_price(&operator, PriceScope::Datanet(datanet_id), 9 * MILLI_ETH, 0)?;
+    let asker = demo_account("asker")?;
+    db.credit(&operator, asker, 50 * MILLI_ETH, "demo: a card payment")?;
 
-    println!("== 9. Ask, with a fee of 0.01 ETH, attributed by leave-one-out (measured use)");
+    println!("== 9. Ask as the credited caller, attributed by leave-one-out (measured use)");
     println!("   Q: {question}");
     print!("   A: ");
     let request = AskRequest {
         datanets: vec![name.to_string()],
         question: question.to_string(),
         k: 3,
-        fee_wei: 10_000_000_000_000_000,
         attribution: Attribution::Loo,
+        caller: Caller::address(asker),
         max_tokens: 64,
         ..AskRequest::default()
     };
@@ -190,6 +208,11 @@ fn answer_and_pay(db: Db, name: &str, question: &str) -> anyhow::Result<()> {
         answer.usage.retrieval_ms,
         answer.usage.generation_ms,
         answer.usage.attribution_ms
+    );
+    let (account, _) = db.account(&asker)?;
+    println!(
+        "   fee {} wei charged to {asker}: balance {} of {} wei credited",
+        answer.fee_wei, account.balance_wei, account.credited_wei
     );
 
     println!("== 10. The attribution of this answer, from SQL");

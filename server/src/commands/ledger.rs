@@ -16,7 +16,8 @@ pub(crate) enum LedgerCommand {
     /// Recompute the hash chain and name the first broken entry (exit 1 when broken); JSON:
     /// entries, ok, head, broken.
     Verify,
-    /// Show the fee policy; with options, change it.
+    /// Show the fee policy (who owns the model, the protocol's account and share); with
+    /// options, change it. Prices are `provdb price`.
     Policy(PolicyArgs),
 }
 
@@ -29,16 +30,14 @@ pub(crate) struct PolicyArgs {
     /// The policy of answers that read only this Datanet.
     #[arg(long)]
     for_datanet: Option<String>,
-    /// The model owner's account.
+    /// The model owner's account: paid the model's price (`provdb price set --model`), less
+    /// the protocol's share (the operator when unset).
     #[arg(long)]
     model_owner: Option<Address>,
-    /// The model owner's share, basis points.
-    #[arg(long)]
-    model_bps: Option<u16>,
-    /// The protocol's account (also the treasury of Datanets without owner).
+    /// The protocol's account (the operator when unset).
     #[arg(long)]
     protocol: Option<Address>,
-    /// The protocol's share, basis points.
+    /// The protocol's share of every price, basis points.
     #[arg(long)]
     protocol_bps: Option<u16>,
 }
@@ -106,7 +105,6 @@ struct PolicyOutput {
     /// False when nothing is set for this scope (a wider policy applies).
     set: bool,
     model_owner: Option<String>,
-    model_owner_bps: u16,
     protocol: Option<String>,
     protocol_bps: u16,
 }
@@ -119,17 +117,14 @@ fn policy(db: &Db, json: bool, args: PolicyArgs) -> anyhow::Result<()> {
     };
     let stored = db.ledger_policy(&scope)?;
     let mut policy: LedgerPolicy = stored.unwrap_or_default();
-    let changes = args.model_owner.is_some()
-        || args.model_bps.is_some()
-        || args.protocol.is_some()
-        || args.protocol_bps.is_some();
+    let changes =
+        args.model_owner.is_some() || args.protocol.is_some() || args.protocol_bps.is_some();
     if let Some(owner) = args.model_owner {
         policy.model_owner = Some(owner);
     }
     if let Some(protocol) = args.protocol {
         policy.protocol = Some(protocol);
     }
-    policy.model_owner_bps = args.model_bps.unwrap_or(policy.model_owner_bps);
     policy.protocol_bps = args.protocol_bps.unwrap_or(policy.protocol_bps);
     if changes {
         db.set_scoped_ledger_policy(&scope, &policy)?;
@@ -142,7 +137,6 @@ fn policy(db: &Db, json: bool, args: PolicyArgs) -> anyhow::Result<()> {
         },
         set: changes || stored.is_some(),
         model_owner: policy.model_owner.map(|a| a.to_string()),
-        model_owner_bps: policy.model_owner_bps,
         protocol: policy.protocol.map(|a| a.to_string()),
         protocol_bps: policy.protocol_bps,
     };
@@ -162,7 +156,7 @@ fn policy(db: &Db, json: bool, args: PolicyArgs) -> anyhow::Result<()> {
             vec![
                 "model owner".into(),
                 show(&output.model_owner),
-                output.model_owner_bps.to_string(),
+                "its price".into(),
             ],
             vec![
                 "protocol".into(),
@@ -212,7 +206,8 @@ pub(crate) fn audit(data: &Path, json: bool, args: AuditArgs) -> anyhow::Result<
     let mut rows = Vec::new();
     db.store().visit_ledger(1, &mut |entry| {
         let payment = &entry.payment;
-        if only.is_some_and(|a| a != payment.to) {
+        // Who was paid: credits and charges move prepaid balances (`provdb account show`).
+        if !payment.role.is_payout() || only.is_some_and(|a| a != payment.to) {
             return Ok(true);
         }
         let total = totals.entry(payment.to).or_default();

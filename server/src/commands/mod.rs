@@ -3,6 +3,7 @@
 //! database only through the root crate's API and shares JSON shapes with the HTTP API only
 //! through `crate::views`.
 
+pub(crate) mod account;
 pub(crate) mod adapter;
 pub(crate) mod ask;
 pub(crate) mod bench;
@@ -18,6 +19,7 @@ pub(crate) mod index;
 pub(crate) mod ingest;
 pub(crate) mod key;
 pub(crate) mod ledger;
+pub(crate) mod price;
 pub(crate) mod records;
 pub(crate) mod search;
 pub(crate) mod serve;

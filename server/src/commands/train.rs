@@ -106,7 +106,7 @@ pub(crate) struct TrainCreateArgs {
     /// Seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Basis points of every answer's data share paid to the training contributors
+    /// Basis points of the adapter's price in every answer paid to the training contributors
     /// (0..=10000).
     #[arg(long, default_value_t = provdb::factory::DEFAULT_TRAINING_SHARE_BPS)]
     share_bps: u32,

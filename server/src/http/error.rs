@@ -3,6 +3,8 @@
 //!
 //! provdb's errors map by their kind (`crate::error_kind`, which the exit codes read too): an
 //! unknown (or unreadable) Datanet or record, or an epoch proof that does not exist, is 404,
+//! a forbidden act 403, a price above the caller's `max_fee_wei` or a caller without an
+//! account 402 (`payment_required`), a short balance 402 (`insufficient_funds`),
 //! an input over a size limit 413 (by its variant, `provdb::Error::TooLarge`), any other user
 //! error 400, everything else 500. A private Datanet's name therefore meets the same 404 as a
 //! name that does not exist.
@@ -22,6 +24,8 @@ pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     retry_after_s: Option<u64>,
+    /// The error type of a 402: `payment_required` or `insufficient_funds`.
+    payment_type: Option<&'static str>,
 }
 
 /// Result of a route.
@@ -33,6 +37,15 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after_s: None,
+            payment_type: None,
+        }
+    }
+
+    /// 402 with its error type.
+    pub(crate) fn payment(message: impl Into<String>, payment_type: &'static str) -> Self {
+        Self {
+            payment_type: Some(payment_type),
+            ..Self::new(StatusCode::PAYMENT_REQUIRED, message)
         }
     }
 
@@ -76,6 +89,7 @@ impl ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
             message: message.into(),
             retry_after_s: Some(retry_after_s.max(1)),
+            payment_type: None,
         }
     }
 
@@ -100,6 +114,7 @@ impl ApiError {
             StatusCode::UNAUTHORIZED => "authentication_error",
             StatusCode::FORBIDDEN => "permission_error",
             StatusCode::NOT_FOUND => "not_found_error",
+            StatusCode::PAYMENT_REQUIRED => self.payment_type.unwrap_or("payment_required"),
             StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
             StatusCode::INSUFFICIENT_STORAGE => "insufficient_storage_error",
             s if s.is_server_error() => "server_error",
@@ -144,6 +159,9 @@ impl ApiError {
     fn classified(error: &(impl Classify + Display)) -> Self {
         match error.kind() {
             ErrorKind::NotFound => Self::not_found(error.to_string()),
+            ErrorKind::Forbidden => Self::forbidden(error.to_string()),
+            ErrorKind::PaymentRequired => Self::payment(error.to_string(), "payment_required"),
+            ErrorKind::InsufficientFunds => Self::payment(error.to_string(), "insufficient_funds"),
             ErrorKind::Invalid => Self::bad_request(error.to_string()),
             ErrorKind::Internal => {
                 eprintln!("provdb serve: internal error: {error}");

@@ -19,6 +19,7 @@ mod keys;
 mod ledger;
 mod limits;
 mod metrics;
+mod money;
 mod openai;
 mod query;
 mod records;
@@ -35,7 +36,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use provdb::Db;
 use provdb::inference::llama::{Generator, GeneratorOptions, LlamaModel};
 
@@ -196,6 +197,13 @@ fn router(state: Shared) -> Router {
         )
         .route("/v1/search", post(query::search))
         .route("/v1/sql", post(query::sql))
+        .route("/v1/prices", get(money::list))
+        .route("/v1/prices/datanets/{name}", put(money::set_datanet))
+        .route("/v1/prices/models/{name}", put(money::set_model))
+        .route("/v1/prices/adapters/{id}", put(money::set_adapter))
+        .route("/v1/account", get(money::show))
+        .route("/v1/account/refund", post(money::refund))
+        .route("/v1/accounts/{address}/credits", post(money::credit))
         .route("/v1/ledger/entries", get(ledger::entries))
         .route("/v1/ledger/verify", get(ledger::verify))
         .route("/v1/epochs", get(ledger::epochs).post(ledger::close_epoch))

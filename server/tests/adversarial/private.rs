@@ -63,7 +63,6 @@ fn ask(served: &Served, key: &str, question: &str, datanets: &[&str]) -> String 
             "datanets": datanets,
             "k": 2,
             "max_tokens": 12,
-            "fee_wei": "1000000",
             "attribution": "loo",
         })),
     );
@@ -187,7 +186,6 @@ fn a_reader_without_a_grant_sees_no_private_name_text_count_or_question() {
             "model": model,
             "messages": [{"role": "user", "content": "what is in it?"}],
             "datanets": [datanet],
-            "fee_wei": "1000000",
         });
         served.call("POST", "/v1/chat/completions", Some(mallory), Some(&body))
     };
@@ -208,6 +206,9 @@ fn a_reader_without_a_grant_sees_no_private_name_text_count_or_question() {
         "citations",
         "epochs",
         "balances",
+        "prices",
+        "accounts",
+        "deposits",
         "opennet",
     ] {
         let (status, body) = sql(&served, mallory, &format!("SELECT * FROM {table}"));

@@ -12,7 +12,7 @@ use provdb::Db;
 use provdb::storage::{Address, Epoch, NewAnswer};
 use rand::Rng;
 
-use crate::ledger_check::{payment, synthetic_answer};
+use crate::ledger_check::{PAYER, fund, payment, synthetic_answer};
 use crate::trials::{Minimum, Report, quarter, trials};
 
 const ANSWERS: u64 = 6000;
@@ -42,10 +42,12 @@ fn answer(n: u64) -> NewAnswer {
     )
 }
 
-/// A database whose ledger holds `ANSWERS * ENTRIES_PER_ANSWER` open entries.
+/// A database whose ledger holds `ANSWERS * ENTRIES_PER_ANSWER` open payouts (with the credit
+/// and charges that paid for them).
 fn template(dir: &Path) -> PathBuf {
     let data = dir.join("template");
     let db = Db::init(&data).unwrap();
+    fund(db.store(), PAYER);
     for start in (0..ANSWERS).step_by(500) {
         let end = (start + 500).min(ANSWERS);
         db.store()
@@ -72,7 +74,8 @@ fn spawn_close(data: &Path) -> std::process::Child {
 fn closed_epoch(db: &Db) -> Option<Epoch> {
     let check = db.verify_ledger().unwrap();
     assert!(check.broken.is_none(), "{check:?}");
-    assert_eq!(check.entries, ANSWERS * ENTRIES_PER_ANSWER);
+    // The payer's credit, then each answer's charge and payouts.
+    assert_eq!(check.entries, 1 + ANSWERS * (1 + ENTRIES_PER_ANSWER));
     let epochs = db.store().epochs().unwrap();
     assert!(epochs.len() <= 1, "one close made {} epochs", epochs.len());
     let epoch = epochs.into_iter().next()?;

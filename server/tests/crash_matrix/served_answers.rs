@@ -48,7 +48,7 @@ fn ask_until_down(
             .bearer_auth(&key)
             .json(
                 &json!({"model": model, "max_tokens": 6, "datanets": ["d"], "k": 2,
-                "fee_wei": "1000", "messages": [{"role": "user", "content": question}]}),
+                "messages": [{"role": "user", "content": question}]}),
             )
             .send();
         let Some(text) = sent.and_then(|response| response.text()).ok() else {
@@ -81,11 +81,20 @@ fn wait_for_an_answer(answered: &AtomicUsize) {
 fn setup(data: &Path) -> String {
     ok(provdb(data, &["init"]));
     let key = make_key(data, ALICE, "curator");
+    ok(provdb(
+        data,
+        &["account", "credit", ALICE, CREDIT, "--reason", "test funds"],
+    ));
     let served = Served::start(data, &[]);
     sample_datanet(&served, &key);
+    price_datanet(&served, &key, "d", PRICE_WEI);
     assert!(served.terminate().success());
     key
 }
+
+/// The asker's credit, and the Datanet's price per answer.
+const CREDIT: &str = "1000000000000";
+const PRICE_WEI: u128 = 1000;
 
 #[test]
 fn sigkill_of_the_server_keeps_every_acknowledged_answer_whole() {
@@ -131,6 +140,13 @@ fn sigkill_of_the_server_keeps_every_acknowledged_answer_whole() {
             acknowledged.len()
         );
         let db = Db::open(&data).unwrap();
+        // Every answer that survived was charged once, and nothing else was.
+        let (account, _) = db.account(&ALICE.parse().unwrap()).unwrap();
+        assert_eq!(account.charged_wei, PRICE_WEI * answers as u128);
+        assert_eq!(
+            account.balance_wei + account.charged_wei,
+            account.credited_wei
+        );
         for id in &acknowledged {
             let id: AnswerId = id.parse().unwrap();
             assert!(

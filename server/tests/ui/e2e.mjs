@@ -42,7 +42,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHAT_TIMEOUT = Number(process.env.E2E_CHAT_TIMEOUT_S || 180) * 1000;
 const TRAIN_TIMEOUT = Number(process.env.E2E_TRAIN_TIMEOUT_S || 600) * 1000;
 const DATANET = 'e2e_notes';
-const FEE_WEI = '10000000000000000'; // 0.01 ETH: the answer's split then pays someone
+const FEE_WEI = '10000000000000000'; // 0.01 ETH: the Datanet's price, so the split pays someone
 const T = 30_000; // default wait
 
 let chromium;
@@ -188,7 +188,16 @@ async function main() {
     const datanet = options.includes('cranfield') ? 'cranfield' : DATANET;
     check(options.includes(datanet), `${datanet} among the Ask page's Datanets`, options);
     await page.check(`${tid('ask-datanet')}[value="${datanet}"]`);
-    await page.fill(tid('ask-fee'), FEE_WEI);
+    // The owner prices the Datanet (the admin here, whose account the harness credited); the
+    // ask caps its fee at that price.
+    const priced = await page.evaluate(async ([url, key, name, wei]) => {
+      const r = await fetch(`${url}/v1/prices/datanets/${name}`, { method: 'PUT',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ per_answer_wei: wei }) });
+      return `${r.status} ${await r.text()}`;
+    }, [BASE, ADMIN_KEY, datanet, FEE_WEI]);
+    check(priced.startsWith('200'), `the price of ${datanet} to be set`, priced);
+    await page.fill(tid('ask-max-fee'), FEE_WEI);
     // Leave-one-out measures which sources the answer used, so there is a source to open.
     await page.selectOption(tid('ask-attribution'), 'loo');
     const question = datanet === 'cranfield' ? 'What is a boundary layer?' : 'What do these notes say?';

@@ -3,7 +3,9 @@
 //! Epoch `n` covers entries `first_seq..end_seq`, where `first_seq` is epoch `n-1`'s
 //! `end_seq` (1 for the first epoch) and `end_seq` is one past the ledger head when it
 //! closed. Its balances are cumulative (every amount ever owed to an account up to `end_seq`),
-//! so a claim contract pays `cumulative - already claimed`. Closing is serialised by its own
+//! so a claim contract pays `cumulative - already claimed`. Only payouts count
+//! (`Role::is_payout`): credits and charges move prepaid balances, which are no one's claim.
+//! Closing is serialised by its own
 //! mutex; appends go on meanwhile (the epoch ends at the head it read first). The epoch and
 //! its balances commit in one `WriteBatch`.
 //!
@@ -132,6 +134,9 @@ impl Store {
         self.visit_ledger(first_seq, &mut |entry| {
             if entry.seq >= end_seq {
                 return Ok(false);
+            }
+            if !entry.payment.role.is_payout() {
+                return Ok(true);
             }
             let balance = balances.entry(entry.payment.to).or_default();
             *balance = balance

@@ -1,26 +1,30 @@
-//! The ledger side of the `Store`: appending answers with their hash-chained entries,
-//! reading them back, and verifying the chain. Ledger writes are serialised by their own
-//! mutex (holding the head: last sequence, hash and the total of every amount ever
-//! appended), independent of ingest's; an answer and its entries and the new head commit in
-//! one `WriteBatch`.
+//! The ledger side of the `Store`: appending answers (each a charge to its caller's prepaid
+//! account, then its payouts) with their hash-chained entries, reading them back, and
+//! verifying the chain. Ledger writes (answers, credits, refunds: `accounts`) are serialised
+//! by their own mutex (holding the head: last sequence, hash and the total of every payout
+//! ever appended), independent of ingest's; an answer, its entries, the accounts it moved and
+//! the new head commit in one `WriteBatch`.
 //!
-//! Invariant: the sum of every entry's `amount_wei` fits a `u128` (the head's `total_wei`,
-//! added with `checked_add`). An append whose amounts would carry that total past
+//! Invariants: an answer's payouts sum exactly to its fee, which its charge took from its
+//! caller's balance. The sum of every payout's `amount_wei` fits a `u128` (the head's
+//! `total_wei`, added with `checked_add`). An append whose amounts would carry that total past
 //! `u128::MAX` is refused whole, writing nothing. Since every account's cumulative balance and
 //! every epoch's total is a partial sum of the ledger, no epoch close can overflow on a ledger
 //! written under this rule. The cap on a single fee is policy and lives where fees enter (the
 //! root crate's answer request); this bound is arithmetic and holds for every writer.
 
-use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{Direction, IteratorMode, WriteOptions};
 
-use crate::codec::{decode, encode};
+use crate::codec::{decode, decode_entry, encode};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::ledger::{
-    AnswerId, AnswerRecord, LedgerCheck, LedgerEntry, LedgerPolicy, NewEntry, PolicyScope,
+    AnswerId, AnswerRecord, LedgerCheck, LedgerEntry, LedgerPolicy, NewEntry, PolicyScope, Role,
 };
-use crate::model::DatanetId;
+use crate::model::{Address, DatanetId};
+use crate::money::EntryDetail;
 use crate::store::Store;
+use crate::store::accounts::{ChainWriter, Draft};
 
 /// The ledger's head as the writer holds it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,7 +33,7 @@ pub(crate) struct LedgerHead {
     pub(crate) last_seq: u64,
     /// Its hash (zero: none).
     pub(crate) hash: [u8; 32],
-    /// The sum of every amount in entries `1..=last_seq`, in wei.
+    /// The sum of every payout in entries `1..=last_seq`, in wei.
     pub(crate) total_wei: u128,
 }
 
@@ -77,8 +81,12 @@ impl LedgerHead {
         Ok((head, stored))
     }
 
-    /// Adds one entry's amount to the total, refusing a sum past `u128::MAX`.
-    fn add(&self, entry: &LedgerEntry) -> Result<u128> {
+    /// Adds a payout's amount to the total (credits and charges move prepaid balances and
+    /// are not counted), refusing a sum past `u128::MAX`.
+    pub(crate) fn add(&self, entry: &LedgerEntry) -> Result<u128> {
+        if !entry.payment.role.is_payout() {
+            return Ok(self.total_wei);
+        }
         self.total_wei
             .checked_add(entry.payment.amount_wei)
             .ok_or_else(|| {
@@ -89,6 +97,41 @@ impl LedgerHead {
                 ))
             })
     }
+}
+
+/// Refuses an answer whose payments are not payouts, do not sum exactly to its fee, or charge
+/// no one for a fee above 0.
+fn check_payouts(answer: &NewAnswer) -> Result<()> {
+    let record = &answer.record;
+    let mut sum = 0u128;
+    for payment in &answer.entries {
+        if !payment.role.is_payout() {
+            return Err(StorageError::Invalid(format!(
+                "answer {} lists a {} entry among its payments",
+                record.answer_id,
+                payment.role.as_str()
+            )));
+        }
+        sum = sum.checked_add(payment.amount_wei).ok_or_else(|| {
+            StorageError::Invalid(format!(
+                "answer {}'s payments sum past 2^128 - 1 wei",
+                record.answer_id
+            ))
+        })?;
+    }
+    if sum != record.fee_wei {
+        return Err(StorageError::Invalid(format!(
+            "answer {} pays out {sum} wei but its fee is {} wei",
+            record.answer_id, record.fee_wei
+        )));
+    }
+    if record.fee_wei > 0 && record.caller.is_none() {
+        return Err(StorageError::Invalid(format!(
+            "answer {} has a fee of {} wei and no caller to charge it to",
+            record.answer_id, record.fee_wei
+        )));
+    }
+    Ok(())
 }
 
 /// An answer to append: its record (whose `first_seq` and `entries` are filled in here) and
@@ -125,27 +168,31 @@ impl Store {
     fn ledger_total(&self) -> Result<u128> {
         let mut total = 0u128;
         self.visit_ledger(1, &mut |entry| {
-            total = total.saturating_add(entry.payment.amount_wei);
+            if entry.payment.role.is_payout() {
+                total = total.saturating_add(entry.payment.amount_wei);
+            }
             Ok(true)
         })?;
         Ok(total)
     }
 
-    fn ledger_lock(&self) -> Result<std::sync::MutexGuard<'_, LedgerHead>> {
+    pub(crate) fn ledger_lock(&self) -> Result<std::sync::MutexGuard<'_, LedgerHead>> {
         self.ledger
             .lock()
             .map_err(|_| StorageError::Internal("ledger mutex poisoned".into()))
     }
 
     /// Appends answers with their entries, chaining each entry to the previous one, in one
-    /// write (a group commit: many answers cost one fsync). An answer id already in the ledger
-    /// is refused, so an answer is never paid twice, and so is a group whose amounts would
-    /// carry the ledger's total past `u128::MAX` (see the module docs). Returns the stored
-    /// answer records.
+    /// write (a group commit: many answers cost one fsync). Each answer's entries are preceded
+    /// by its charge (role `charge`, the question and answer text by hash), which takes its fee
+    /// from the caller's prepaid account. Refused whole, writing nothing: an answer id already
+    /// in the ledger (an answer is never paid twice), payments that are not payouts or do not
+    /// sum exactly to the fee, a fee above 0 without a caller, a caller whose balance is short
+    /// (`InsufficientFunds`), and amounts that would carry the ledger's total past `u128::MAX`
+    /// (see the module docs). Returns the stored answer records.
     pub fn append_answers(&self, answers: Vec<NewAnswer>) -> Result<Vec<AnswerRecord>> {
         let mut head = self.ledger_lock()?;
         let answers_cf = self.cf(CF_ANSWERS)?;
-        let ledger_cf = self.cf(CF_LEDGER)?;
         let mut seen = std::collections::HashSet::new();
         for answer in &answers {
             let id = answer.record.answer_id;
@@ -159,49 +206,54 @@ impl Store {
                     "answer {id} is already in the ledger"
                 )));
             }
+            check_payouts(answer)?;
         }
-        let mut next = *head;
-        let mut batch = WriteBatch::default();
+        let mut writer = ChainWriter::new(self, *head);
         let mut stored = Vec::with_capacity(answers.len());
         for NewAnswer {
             mut record,
             entries,
         } in answers
         {
-            record.first_seq = next.last_seq + 1;
-            record.entries = u32::try_from(entries.len())
+            record.first_seq = writer.next.last_seq + 1;
+            record.entries = u32::try_from(entries.len() + 1)
                 .map_err(|_| StorageError::Invalid("too many entries in one answer".into()))?;
-            for payment in entries {
-                let mut entry = LedgerEntry {
-                    seq: next.last_seq + 1,
-                    answer_id: record.answer_id,
-                    ts_ms: record.ts_ms,
-                    caller: record.caller,
-                    payment,
-                    model: record.model.clone(),
-                    adapter: record.adapter.clone(),
-                    prev_hash: next.hash,
-                    entry_hash: [0; 32],
-                };
-                entry.entry_hash = entry.computed_hash();
-                let total_wei = next.add(&entry)?;
-                batch.put_cf(ledger_cf, entry.seq.to_be_bytes(), encode(&entry)?);
-                next = LedgerHead {
-                    last_seq: entry.seq,
-                    hash: entry.entry_hash,
-                    total_wei,
-                };
+            let draft = |payment: NewEntry, detail: EntryDetail| Draft {
+                answer_id: record.answer_id,
+                ts_ms: record.ts_ms,
+                caller: record.caller,
+                payment,
+                model: record.model.clone(),
+                adapter: record.adapter.clone(),
+                detail,
+            };
+            let payer = record.caller.unwrap_or(Address([0; 20]));
+            let charge = NewEntry {
+                datanet_id: None,
+                record_id: None,
+                chunk_id: None,
+                to: payer,
+                role: Role::Charge,
+                weight_ppm: 0,
+                amount_wei: record.fee_wei,
+            };
+            writer.append(draft(
+                charge,
+                EntryDetail::answer(&record.question, &record.text),
+            ))?;
+            if let Some(caller) = record.caller {
+                writer.charge(caller, record.fee_wei)?;
+                writer.count_answer(caller)?;
             }
-            batch.put_cf(answers_cf, record.answer_id.0, encode(&record)?);
+            for payment in entries {
+                writer.append(draft(payment, EntryDetail::None))?;
+            }
+            writer
+                .batch
+                .put_cf(answers_cf, record.answer_id.0, encode(&record)?);
             stored.push(record);
         }
-        batch.put_cf(self.cf(CF_META)?, META_LEDGER_HEAD, next.encode());
-        let mut options = WriteOptions::default();
-        options.set_sync(self.options.sync_writes);
-        self.db
-            .write_opt(batch, &options)
-            .map_err(|e| self.rocks(e))?;
-        *head = next;
+        writer.write(&mut head)?;
         Ok(stored)
     }
 
@@ -259,7 +311,7 @@ impl Store {
         Ok((head.last_seq, head.hash))
     }
 
-    /// The sum of every amount in the ledger, in wei (it bounds every balance and epoch total).
+    /// The sum of every payout in the ledger, in wei (it bounds every claim and epoch total).
     pub fn ledger_total_wei(&self) -> Result<u128> {
         Ok(self.ledger_lock()?.total_wei)
     }
@@ -275,7 +327,7 @@ impl Store {
         let mode = IteratorMode::From(&start, Direction::Forward);
         for item in self.db.iterator_cf(cf, mode) {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
-            if !visit(decode(CF_LEDGER, &key, &value)?)? {
+            if !visit(decode_entry(CF_LEDGER, &key, &value)?)? {
                 break;
             }
         }
@@ -315,7 +367,7 @@ impl Store {
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
             let seq = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-            let problem = match decode::<LedgerEntry>(CF_LEDGER, &key, &value) {
+            let problem = match decode_entry(CF_LEDGER, &key, &value) {
                 Err(e) => Some(format!("entry cannot be decoded: {e}")),
                 Ok(_) if seq != expected_seq => {
                     Some(format!("expected entry {expected_seq}, found key {seq}"))

@@ -4,23 +4,42 @@ use super::*;
 use crate::ledger::{AnswerId, AnswerRecord, NewEntry, Role};
 use crate::merkle::{merkle_leaf_hash, merkle_verify};
 use crate::model::RecordId;
+use crate::money::CreditSource;
 
 fn open(dir: &std::path::Path) -> Store {
     Store::open(dir, StoreOptions::default()).unwrap()
 }
 
+/// The caller of `answer`.
+const PAYER: Address = Address([0xca; 20]);
+/// A second caller, for sums over more than one account.
+const OTHER_PAYER: Address = Address([0xcb; 20]);
+
+/// Credits `account` with the largest balance an account can hold (one ledger entry).
+fn fund(store: &Store, account: Address) {
+    let source = CreditSource::Admin {
+        by: None,
+        reason: "test funds".into(),
+    };
+    store.credit(account, u128::MAX, source, 1).unwrap();
+}
+
 fn answer(id: u8, payments: &[(u8, u128)]) -> NewAnswer {
+    answer_by(PAYER, id, payments)
+}
+
+fn answer_by(payer: Address, id: u8, payments: &[(u8, u128)]) -> NewAnswer {
     NewAnswer {
         record: AnswerRecord {
             answer_id: AnswerId([id; 32]),
             ts_ms: 1_000 + i64::from(id),
-            caller: Some(Address([0xca; 20])),
+            caller: Some(payer),
             datanet_ids: vec![0],
             question: format!("question {id}"),
             text: "an answer [1]".into(),
             model: "model".into(),
             adapter: None,
-            // Not checked by storage; saturating so the overflow tests can build their answers.
+            // Saturating so the overflow tests can build their answers (storage refuses them).
             fee_wei: payments
                 .iter()
                 .fold(0u128, |sum, p| sum.saturating_add(p.1)),
@@ -49,11 +68,13 @@ fn answers_chain_their_entries_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
+        fund(&store, PAYER);
         let stored = store
             .append_answers(vec![answer(1, &[(1, 10), (2, 20)]), answer(2, &[(1, 5)])])
             .unwrap();
-        assert_eq!((stored[0].first_seq, stored[0].entries), (1, 2));
-        assert_eq!((stored[1].first_seq, stored[1].entries), (3, 1));
+        // Entry 1 is the credit; each answer starts with its charge.
+        assert_eq!((stored[0].first_seq, stored[0].entries), (2, 3));
+        assert_eq!((stored[1].first_seq, stored[1].entries), (5, 2));
         // An answer is paid once.
         let again = store
             .append_answers(vec![answer(2, &[(1, 5)])])
@@ -62,18 +83,32 @@ fn answers_chain_their_entries_and_survive_reopening() {
     }
     let store = open(dir.path());
     let check = store.verify_ledger().unwrap();
-    assert_eq!((check.entries, check.broken.clone()), (3, None));
-    assert_eq!(store.ledger_head().unwrap(), (3, check.head));
+    assert_eq!((check.entries, check.broken.clone()), (6, None));
+    assert_eq!(store.ledger_head().unwrap(), (6, check.head));
     store.append_answers(vec![answer(3, &[(2, 1)])]).unwrap();
-    assert_eq!(store.verify_ledger().unwrap().entries, 4);
+    assert_eq!(store.verify_ledger().unwrap().entries, 8);
     let mut seen = Vec::new();
     store
         .visit_ledger(1, &mut |e| {
-            seen.push((e.seq, e.payment.amount_wei));
+            seen.push((e.seq, e.payment.role, e.payment.amount_wei));
             Ok(true)
         })
         .unwrap();
-    assert_eq!(seen, [(1, 10), (2, 20), (3, 5), (4, 1)]);
+    use Role::{Charge, Contributor as Paid, Credit};
+    let expected = [
+        (1, Credit, u128::MAX),
+        (2, Charge, 30),
+        (3, Paid, 10),
+        (4, Paid, 20),
+        (5, Charge, 5),
+        (6, Paid, 5),
+        (7, Charge, 1),
+        (8, Paid, 1),
+    ];
+    assert_eq!(seen, expected);
+    let account = store.account(&PAYER).unwrap();
+    assert_eq!(account.balance_wei, u128::MAX - 36);
+    assert_eq!((account.charged_wei, account.answers), (36, 3));
     let record = store.answer(&AnswerId([2; 32])).unwrap().unwrap();
     assert_eq!(record.question, "question 2");
 }
@@ -82,33 +117,45 @@ fn answers_chain_their_entries_and_survive_reopening() {
 fn a_changed_byte_breaks_the_chain_at_that_entry() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
+    fund(&store, PAYER);
     store
         .append_answers(vec![answer(1, &[(1, 10), (2, 20), (3, 30)])])
         .unwrap();
     let cf = store.cf(CF_LEDGER).unwrap();
-    let key = 2u64.to_be_bytes();
+    // Entry 2 is the charge (with its detail), 3 to 5 the payouts.
+    for seq in [2u64, 4] {
+        flip_every_byte(&store, seq);
+    }
+    // A deleted entry is a gap; a deleted last entry disagrees with the head.
+    store.db.delete_cf(cf, 5u64.to_be_bytes()).unwrap();
+    assert_eq!(store.verify_ledger().unwrap().broken.unwrap().0, 5);
+}
+
+/// Flips each byte of entry `seq` in turn: each is caught at that entry (changed content, or a
+/// value that no longer decodes).
+fn flip_every_byte(store: &Store, seq: u64) {
+    let cf = store.cf(CF_LEDGER).unwrap();
+    let key = seq.to_be_bytes();
     let mut value = store.db.get_cf(cf, key).unwrap().unwrap();
-    // Flip a byte of every position in turn: each is caught at entry 2 (changed content,
-    // or a value that no longer decodes).
     for position in 0..value.len() {
         value[position] ^= 0x01;
         store.db.put_cf(cf, key, &value).unwrap();
         let check = store.verify_ledger().unwrap();
-        let (seq, _) = check.broken.clone().unwrap_or((0, String::new()));
-        assert_eq!(seq, 2, "byte {position}: {check:?}");
+        let (broken, _) = check.broken.clone().unwrap_or((0, String::new()));
+        assert_eq!(broken, seq, "byte {position}: {check:?}");
         value[position] ^= 0x01;
     }
     store.db.put_cf(cf, key, &value).unwrap();
     assert!(store.verify_ledger().unwrap().broken.is_none());
-    // A deleted entry is a gap; a deleted last entry disagrees with the head.
-    store.db.delete_cf(cf, 3u64.to_be_bytes()).unwrap();
-    assert_eq!(store.verify_ledger().unwrap().broken.unwrap().0, 3);
 }
 
 #[test]
 fn epochs_hold_cumulative_balances_and_their_proofs_verify() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
+    assert!(store.close_epoch(1).unwrap_err().is_user_error());
+    fund(&store, PAYER);
+    // A credit alone owes no one anything.
     assert!(store.close_epoch(1).unwrap_err().is_user_error());
     store
         .append_answers(vec![answer(1, &[(1, 10), (2, 20)]), answer(2, &[(1, 5)])])
@@ -122,7 +169,7 @@ fn epochs_hold_cumulative_balances_and_their_proofs_verify() {
             first.accounts,
             first.total_wei
         ),
-        (1, 1, 4, 2, 35)
+        (1, 1, 7, 2, 35)
     );
     assert!(store.close_epoch(2).unwrap_err().is_user_error());
     store
@@ -131,7 +178,7 @@ fn epochs_hold_cumulative_balances_and_their_proofs_verify() {
     let second = store.close_epoch(2).unwrap();
     assert_eq!(
         (second.first_seq, second.end_seq, second.total_wei),
-        (4, 6, 43)
+        (7, 10, 43)
     );
     assert_eq!(
         store.epoch_balances(2).unwrap(),
@@ -214,23 +261,29 @@ fn the_most_specific_fee_policy_applies() {
 fn two_fees_near_2_pow_127_to_one_account_refuse_the_second_and_epochs_keep_closing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
+    fund(&store, PAYER);
+    fund(&store, OTHER_PAYER);
     let half = 1u128 << 127;
     store.append_answers(vec![answer(1, &[(1, half)])]).unwrap();
     let head = store.ledger_head().unwrap();
     let refused = store
-        .append_answers(vec![answer(2, &[(1, half)])])
+        .append_answers(vec![answer_by(OTHER_PAYER, 2, &[(1, half)])])
         .unwrap_err();
     assert!(refused.is_user_error(), "{refused}");
     assert!(refused.to_string().contains("2^128 - 1 wei"), "{refused}");
     // Nothing of the refused answer was written, in the same group or alone.
     let group = store
-        .append_answers(vec![answer(3, &[(2, 5)]), answer(4, &[(1, half)])])
+        .append_answers(vec![
+            answer(3, &[(2, 5)]),
+            answer_by(OTHER_PAYER, 4, &[(1, half)]),
+        ])
         .unwrap_err();
     assert!(group.is_user_error(), "{group}");
     assert_eq!(store.ledger_head().unwrap(), head);
     assert!(store.answer(&AnswerId([2; 32])).unwrap().is_none());
     assert!(store.answer(&AnswerId([3; 32])).unwrap().is_none());
     assert_eq!(store.ledger_total_wei().unwrap(), half);
+    assert_eq!(store.account(&OTHER_PAYER).unwrap().balance_wei, u128::MAX);
     // Everyone else is still paid and epochs still close.
     store.append_answers(vec![answer(5, &[(2, 7)])]).unwrap();
     assert_eq!(store.close_epoch(1).unwrap().total_wei, half + 7);
@@ -246,6 +299,8 @@ fn a_head_written_before_the_total_is_summed_from_the_ledger_on_open() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
+        fund(&store, PAYER);
+        fund(&store, OTHER_PAYER);
         store
             .append_answers(vec![answer(1, &[(1, 10), (2, u128::MAX - 20)])])
             .unwrap();
@@ -258,9 +313,9 @@ fn a_head_written_before_the_total_is_summed_from_the_ledger_on_open() {
     assert_eq!(store.ledger_total_wei().unwrap(), u128::MAX - 10);
     assert!(store.verify_ledger().unwrap().broken.is_none());
     let refused = store
-        .append_answers(vec![answer(2, &[(3, 11)])])
+        .append_answers(vec![answer_by(OTHER_PAYER, 2, &[(3, 11)])])
         .unwrap_err();
-    assert!(refused.is_user_error(), "{refused}");
+    assert!(refused.to_string().contains("2^128 - 1 wei"), "{refused}");
     store.append_answers(vec![answer(3, &[(3, 10)])]).unwrap();
     assert_eq!(store.close_epoch(1).unwrap().total_wei, u128::MAX);
 }
@@ -294,6 +349,7 @@ mod sums {
         ) {
             let dir = tempfile::tempdir().unwrap();
             let store = open(dir.path());
+            fund(&store, PAYER);
             let mut expected = 0u128;
             let mut closed = 0i64;
             for (index, payments) in groups.iter().enumerate() {

@@ -6,6 +6,7 @@
 //! fails, memory and disk still agree.
 
 mod access;
+mod accounts;
 mod by_contributor;
 mod commit;
 mod encode;
@@ -13,6 +14,7 @@ mod epochs;
 mod jobs;
 mod ledger;
 mod pages;
+mod prices;
 mod read;
 mod scan;
 
@@ -379,6 +381,8 @@ fn validate_datanet_name(name: &str) -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod accounts_tests;
 #[cfg(test)]
 mod ledger_tests;
 #[cfg(test)]

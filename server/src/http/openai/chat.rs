@@ -53,9 +53,8 @@ pub(crate) async fn completions(
 ) -> ApiResult<Response> {
     let conversation = request.conversation()?;
     let max_tokens = request.max_new_tokens()?;
-    // Before any work, with or without a model: a fee above the cap is a 400 naming it.
-    let fee_wei = request.fee()?;
-    provdb::answer::check_fee(fee_wei, state.db.max_fee_wei())?;
+    // Before any work, with or without a model: a named fee or a bad cap is a 400.
+    let max_fee_wei = request.max_fee()?;
     let base = state.model_name.clone().ok_or_else(|| {
         ApiError::unavailable(
             "no generator model is loaded (scripts/fetch-models.sh, or provdb serve --model FILE)",
@@ -77,7 +76,7 @@ pub(crate) async fn completions(
                     None => SearchMode::Bm25,
                 },
                 adapters: specs,
-                fee_wei,
+                max_fee_wei,
                 attribution: match request.attribution.as_deref() {
                     Some(a) => a
                         .parse::<Attribution>()
@@ -108,6 +107,10 @@ pub(crate) async fn completions(
             params
                 .validate()
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            // Plain generation records no answer and charges no one: only free models and
+            // adapters serve it.
+            let (check, base, adapters) = (state.clone(), base.clone(), specs.clone());
+            blocking(move || Ok(check.db.check_unpriced(&base, &adapters)?)).await?;
             start_chat(&state, conversation, specs, params, sender).await?;
         }
     }

@@ -41,8 +41,11 @@ pub(crate) struct ChatRequest {
     pub(super) k: Option<usize>,
     /// provdb: retrievers (hybrid, bm25, vector).
     pub(super) mode: Option<String>,
-    /// provdb: the fee to split, in wei (a decimal string, or a number).
-    pub(super) fee_wei: Option<Value>,
+    /// No longer accepted: fees come from prices (refused with a message saying so).
+    fee_wei: Option<Value>,
+    /// provdb: the most the caller will pay for the answer, in wei (a decimal string, or a
+    /// number); an answer priced above it is refused with 402 before any work.
+    max_fee_wei: Option<Value>,
     /// provdb: cited or loo.
     pub(super) attribution: Option<String>,
 }
@@ -135,18 +138,18 @@ impl ChatRequest {
         Ok(wanted)
     }
 
-    /// The fee in wei.
-    pub(super) fn fee(&self) -> ApiResult<u128> {
-        let bad = |v: &Value| ApiError::bad_request(format!("fee_wei must be whole wei, got {v}"));
-        match &self.fee_wei {
-            None => Ok(0),
-            Some(Value::String(s)) => s.parse().map_err(|_| bad(&Value::String(s.clone()))),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(u128::from)
-                .ok_or_else(|| bad(&Value::Number(n.clone()))),
-            Some(other) => Err(bad(other)),
+    /// The most the caller will pay, in wei. A `fee_wei` is refused: no caller names its fee.
+    pub(super) fn max_fee(&self) -> ApiResult<Option<u128>> {
+        if self.fee_wei.is_some() {
+            return Err(ApiError::bad_request(
+                "fee_wei is not accepted: an answer's fee comes from the prices its model, \
+                 Datanets and adapters' owners set (GET /v1/prices); send max_fee_wei to cap it",
+            ));
         }
+        self.max_fee_wei
+            .as_ref()
+            .map(|v| crate::http::money::wei_of("max_fee_wei", v))
+            .transpose()
     }
 
     /// `base` or `base:ADAPTER[:WEIGHT][+ADAPTER[:WEIGHT]]...` → the adapter specs, checked
@@ -214,18 +217,26 @@ mod tests {
     #[test]
     fn fees_and_token_limits_are_checked() {
         let r = request(
-            serde_json::json!({"model": "m", "messages": [], "fee_wei": "10000000000000000000000", "max_tokens": 5}),
+            serde_json::json!({"model": "m", "messages": [], "max_fee_wei": "10000000000000000000000", "max_tokens": 5}),
         );
-        assert_eq!(r.fee().unwrap(), 10_000_000_000_000_000_000_000);
+        assert_eq!(r.max_fee().unwrap(), Some(10_000_000_000_000_000_000_000));
         assert_eq!(r.max_new_tokens().unwrap(), 5);
         for bad in [
             serde_json::json!("-1"),
             serde_json::json!(1.5),
             serde_json::json!("ten"),
         ] {
-            let r = request(serde_json::json!({"model": "m", "messages": [], "fee_wei": bad}));
-            assert!(r.fee().is_err());
+            let r = request(serde_json::json!({"model": "m", "messages": [], "max_fee_wei": bad}));
+            assert!(r.max_fee().is_err());
         }
+        // A caller never names its fee.
+        let r = request(serde_json::json!({"model": "m", "messages": [], "fee_wei": "1"}));
+        let refused = r.max_fee().unwrap_err();
+        assert!(
+            refused.message().contains("GET /v1/prices"),
+            "{}",
+            refused.message()
+        );
         let r = request(serde_json::json!({"model": "m", "messages": [], "max_tokens": 0}));
         assert!(r.max_new_tokens().is_err());
     }
