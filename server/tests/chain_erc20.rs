@@ -7,7 +7,7 @@
 
 use crate::anvil::*;
 use crate::common::*;
-use crate::ledger_check::{paid_by, payment, synthetic_answer};
+use crate::ledger_check::{payment, synthetic_answer};
 
 /// The test token's creation bytecode, from its committed artifact.
 fn token_bytecode() -> String {
@@ -147,14 +147,12 @@ fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
     {
         let store = open_store(&data);
         assert_eq!(store.account(&address(&user)).unwrap().balance_wei, amount);
-        let answer = paid_by(
-            synthetic_answer(
-                "erc20",
-                1_700_000_000_000,
-                vec![payment(address(&contributor), fee, 1_000_000)],
-            ),
-            address(&user),
+        let mut answer = synthetic_answer(
+            "erc20",
+            1_700_000_000_000,
+            vec![payment(address(&contributor), fee, 1_000_000)],
         );
+        answer.record.caller = Some(address(&user));
         store.append_answers(vec![answer]).unwrap();
         assert_eq!(
             store.account(&address(&user)).unwrap().balance_wei,
