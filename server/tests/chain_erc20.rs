@@ -31,14 +31,12 @@ fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
     let (user, user_key) = (anvil.accounts[1].clone(), key_file(&anvil.keys[1]));
     let contributor = anvil.accounts[3].clone();
 
-    let created = json(&ok(anvil.cast(&[
-        "send",
-        "--private-key",
-        &anvil.keys[0],
-        "--create",
-        &token_bytecode(),
-        "--json",
-    ])));
+    // `--create` takes the rest of the line as constructor arguments: the node goes first.
+    let created = json(&ok(std::process::Command::new(tool("cast"))
+        .args(["send", "--rpc-url", &anvil.url, "--private-key", &anvil.keys[0]])
+        .args(["--json", "--create", &token_bytecode()])
+        .output()
+        .unwrap()));
     let token = created["contractAddress"].as_str().unwrap().to_string();
     let minted: u128 = 1_000_000_000_000_000_000_000;
     ok(anvil.cast(&[
