@@ -338,9 +338,10 @@ impl Anvil {
         account: &str,
         amount: u128,
     ) -> String {
+        // `cast sig "deposit(address)"`, spelled out: tests send deposits by the hundred.
+        const DEPOSIT_SELECTOR: &str = "f340fa01";
         let data = format!(
-            "0x{}{:0>64}",
-            self.selector("deposit(address)"),
+            "0x{DEPOSIT_SELECTOR}{:0>64}",
             account.trim_start_matches("0x").to_lowercase()
         );
         let tx = serde_json::json!({

@@ -17,9 +17,10 @@ use crate::anvil::*;
 use crate::common::*;
 use crate::trials::{Minimum, Report, quarter, trials};
 
-/// Deposits per trial: enough that crediting them (one synced write each) takes a good part
-/// of a sync's run, where kills can land.
-const DEPOSITS_PER_TRIAL: usize = 40;
+/// Deposits per trial: enough that crediting them takes a good part of a sync's run, where
+/// kills can land (the process starts, opens the database and reads the chain first: 160
+/// took the last ~120 of a run's ~280 ms here).
+const DEPOSITS_PER_TRIAL: usize = 160;
 
 fn spawn_sync(data: &Path, anvil: &Anvil, key: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_provdb"))
@@ -88,19 +89,22 @@ fn sigkill_during_deposit_crediting_credits_each_deposit_exactly_once() {
 
     let mut rng = rand::rng();
     let mut report = Report::new("chain_deposits", trials(12));
+    let (mut early_ms, mut late_ms) = (0u64, full_run.as_millis().max(4) as u64);
     for trial in 1..=report.trials as u64 {
         deposit_batch(&anvil, &distributor, trial, DEPOSITS_PER_TRIAL);
         let on_chain = chain_deposits(&anvil, &distributor);
         let before = check_credited_once(&data, &on_chain);
         let mut child = spawn_sync(&data, &anvil, &operator);
         // Every fourth trial is killed well after a full sync's time, so that finished syncs
-        // are checked; one in four anywhere in it; the others in its middle half, while it
-        // credits (it starts, opens the database and reads the chain first).
+        // are checked; one in four anywhere in it; the others between the latest kill that
+        // found nothing credited yet and the earliest that found everything credited: the
+        // crediting is a short stretch at the end of a run (the process starts, opens the
+        // database and reads the chain first), and this narrows onto it.
         let full_ms = full_run.as_millis().max(4) as u64;
         let delay = match trial % 4 {
             0 => rng.random_range(full_ms * 3..full_ms * 4),
             1 => rng.random_range(0..full_ms),
-            _ => rng.random_range(full_ms / 4..full_ms * 3 / 4),
+            _ => rng.random_range(early_ms..late_ms.max(early_ms + 2)),
         };
         std::thread::sleep(Duration::from_millis(delay));
         let finished = match child.try_wait().unwrap() {
@@ -123,6 +127,11 @@ fn sigkill_during_deposit_crediting_credits_each_deposit_exactly_once() {
             report.acknowledged_checked += 1;
         } else if credited > before && credited < on_chain.len() {
             report.interrupted += 1;
+        }
+        if !finished && credited == before {
+            early_ms = early_ms.max(delay).min(late_ms.saturating_sub(2));
+        } else if finished || credited == on_chain.len() {
+            late_ms = late_ms.min(delay).max(early_ms + 2);
         }
         eprintln!(
             "trial {trial}: {} after {delay} ms; credited {before} -> {credited} of {}",
