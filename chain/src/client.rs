@@ -188,9 +188,14 @@ type Signed = (TxHash, Vec<u8>);
 /// its nonce is used), so that waiting for its receipt is what is left to do.
 fn already_sent(e: &TransportError) -> bool {
     let text = with_causes(e).to_ascii_lowercase();
-    ["already known", "already imported", "known transaction", "nonce too low"]
-        .iter()
-        .any(|needle| text.contains(needle))
+    [
+        "already known",
+        "already imported",
+        "known transaction",
+        "nonce too low",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 /// Parses a 32-byte private key in hex (with or without 0x).
@@ -222,7 +227,11 @@ impl Client {
                     .erased();
                 (provider, Some(sender), Some(wallet))
             }
-            None => (ProviderBuilder::new().connect_http(parsed).erased(), None, None),
+            None => (
+                ProviderBuilder::new().connect_http(parsed).erased(),
+                None,
+                None,
+            ),
         };
         Ok(Self {
             url: url.to_string(),

@@ -472,7 +472,11 @@ pub(crate) fn check_credited_once(data: &Path, on_chain: &[ChainDeposit]) -> usi
             Ok(true)
         })
         .unwrap();
-    assert_eq!(credit_entries.len(), stored.len(), "one credit entry per deposit");
+    assert_eq!(
+        credit_entries.len(),
+        stored.len(),
+        "one credit entry per deposit"
+    );
     for (account, sum) in &per_account {
         let state = store.account(&address(account)).unwrap();
         assert!(
@@ -481,7 +485,10 @@ pub(crate) fn check_credited_once(data: &Path, on_chain: &[ChainDeposit]) -> usi
         );
         if state.credited_wei != *sum {
             // Only an account funded off chain too (the synthetic payer) gets more.
-            assert_eq!(account, &crate::ledger_check::PAYER.to_string().to_lowercase());
+            assert_eq!(
+                account,
+                &crate::ledger_check::PAYER.to_string().to_lowercase()
+            );
         }
     }
     stored.len()

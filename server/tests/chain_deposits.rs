@@ -72,7 +72,10 @@ fn a_deposit_credits_the_account_its_event_names_once_after_its_confirmations() 
     );
     let on_chain = chain_deposits(&anvil, &distributor);
     assert_eq!(on_chain.len(), 1);
-    assert_eq!(on_chain[0].account.to_lowercase(), beneficiary.to_lowercase());
+    assert_eq!(
+        on_chain[0].account.to_lowercase(),
+        beneficiary.to_lowercase()
+    );
     assert_eq!(on_chain[0].from.to_lowercase(), payer.to_lowercase());
     assert_eq!(on_chain[0].amount, DEPOSIT_WEI);
     assert_eq!(anvil.balance(&distributor), DEPOSIT_WEI);
@@ -159,7 +162,11 @@ fn a_deposit_credits_the_account_its_event_names_once_after_its_confirmations() 
     let deposits = &status["deposits"];
     assert_eq!(deposits["chain_deposits"], 1, "{status}");
     assert_eq!(deposits["credited_deposits"], 1, "{status}");
-    assert_eq!(deposits["credited_wei"], DEPOSIT_WEI.to_string(), "{status}");
+    assert_eq!(
+        deposits["credited_wei"],
+        DEPOSIT_WEI.to_string(),
+        "{status}"
+    );
     assert_eq!(deposits["payouts_within_deposits"], true, "{status}");
 
     // Nothing, or nobody, is refused before anything is sent.
@@ -218,10 +225,7 @@ fn an_epoch_above_deposits_is_refused_by_sync_and_by_the_contract_and_only_the_o
     );
     // The deposit was credited all the same; nothing was posted.
     assert_eq!(account_wei(&data, &anvil.accounts[1], "balance_wei"), 1000);
-    assert_eq!(
-        anvil.read_u128(&distributor, "lastEpoch()(uint64)", &[]),
-        0
-    );
+    assert_eq!(anvil.read_u128(&distributor, "lastEpoch()(uint64)", &[]), 0);
 
     // Straight to the contract, bypassing provdb's check: EpochExceedsDeposits.
     let root = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -245,12 +249,12 @@ fn an_epoch_above_deposits_is_refused_by_sync_and_by_the_contract_and_only_the_o
         "decode-error",
         "--sig",
         "EpochExceedsDeposits(uint256,uint256)",
-        &format!(
-            "0x{exceeds}{:064x}{:064x}",
-            1500u32, 1000u32
-        ),
+        &format!("0x{exceeds}{:064x}{:064x}", 1500u32, 1000u32),
     ]);
-    assert!(decoded.contains("1500") && decoded.contains("1000"), "{decoded}");
+    assert!(
+        decoded.contains("1500") && decoded.contains("1000"),
+        "{decoded}"
+    );
 
     // Nobody but the operator posts, even within the deposits.
     let stranger = anvil.cast(&[
@@ -266,11 +270,12 @@ fn an_epoch_above_deposits_is_refused_by_sync_and_by_the_contract_and_only_the_o
     ]);
     assert!(!stranger.status.success());
     let not_operator = anvil.selector("NotOperator(address)");
-    assert!(stderr(&stranger).contains(&not_operator), "{}", stderr(&stranger));
-    assert_eq!(
-        anvil.read_u128(&distributor, "lastEpoch()(uint64)", &[]),
-        0
+    assert!(
+        stderr(&stranger).contains(&not_operator),
+        "{}",
+        stderr(&stranger)
     );
+    assert_eq!(anvil.read_u128(&distributor, "lastEpoch()(uint64)", &[]), 0);
 
     // Funding the shortfall (the operator backs the off-chain credit) lets the epoch through,
     // with its ledger head.
@@ -287,7 +292,8 @@ fn an_epoch_above_deposits_is_refused_by_sync_and_by_the_contract_and_only_the_o
     )));
     let posted = &synced["epochs_posted"][0];
     assert_eq!(posted["total_wei"], "1500", "{synced}");
-    let on_chain_head = anvil.cast_ok(&["call", &distributor, "ledgerHeads(uint256)(bytes32)", "1"]);
+    let on_chain_head =
+        anvil.cast_ok(&["call", &distributor, "ledgerHeads(uint256)(bytes32)", "1"]);
     assert_eq!(on_chain_head, posted["ledger_head"].as_str().unwrap());
     let logs = anvil.event_logs(&distributor, EPOCH_POSTED);
     assert_eq!(logs.len(), 1);
@@ -306,7 +312,10 @@ fn an_epoch_above_deposits_is_refused_by_sync_and_by_the_contract_and_only_the_o
     );
     let status = json(&ok(chain(&data, &anvil, &["status", "--json"])));
     assert_eq!(status["deposits"]["credited_wei"], "1000", "{status}");
-    assert_eq!(status["deposits"]["total_deposited_wei"], "1500", "{status}");
+    assert_eq!(
+        status["deposits"]["total_deposited_wei"], "1500",
+        "{status}"
+    );
     assert_eq!(status["deposits"]["total_owed_wei"], "1500", "{status}");
 
     // The contributor claims, cast reads it.
@@ -360,7 +369,11 @@ fn claims_never_exceed_what_was_posted_even_under_a_forged_root() {
         ],
     ));
     assert_eq!(pay_and_close(&data, &[(&anvil.accounts[3], 100)], 1), 1);
-    ok(chain(&data, &anvil, &["sync", "--key-file", &key_file(operator)]));
+    ok(chain(
+        &data,
+        &anvil,
+        &["sync", "--key-file", &key_file(operator)],
+    ));
 
     // A root whose single leaf pays an attacker 5,000 wei, posted (by a careless or captured
     // operator) as epoch 2 with no more owed: the claim is refused, since claims may never
@@ -399,8 +412,16 @@ fn claims_never_exceed_what_was_posted_even_under_a_forged_root() {
     assert!(!claim.status.success());
     let exceeds = anvil.selector("ClaimsExceedPosted(uint256,uint256,uint256)");
     assert!(stderr(&claim).contains(&exceeds), "{}", stderr(&claim));
-    assert_eq!(anvil.balance(&attacker), before, "the attacker gained nothing");
-    assert_eq!(anvil.balance(&distributor), 10_000, "the victim lost nothing");
+    assert_eq!(
+        anvil.balance(&attacker),
+        before,
+        "the attacker gained nothing"
+    );
+    assert_eq!(
+        anvil.balance(&distributor),
+        10_000,
+        "the victim lost nothing"
+    );
     assert_eq!(
         anvil.read_u128(&distributor, "totalClaimed()(uint128)", &[]),
         0

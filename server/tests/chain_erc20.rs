@@ -33,7 +33,13 @@ fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
 
     // `--create` takes the rest of the line as constructor arguments: the node goes first.
     let created = json(&ok(std::process::Command::new(tool("cast"))
-        .args(["send", "--rpc-url", &anvil.url, "--private-key", &anvil.keys[0]])
+        .args([
+            "send",
+            "--rpc-url",
+            &anvil.url,
+            "--private-key",
+            &anvil.keys[0],
+        ])
         .args(["--json", "--create", &token_bytecode()])
         .output()
         .unwrap()));
@@ -64,7 +70,11 @@ fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
         ],
     );
     assert_eq!(no_token.status.code(), Some(1), "{}", stderr(&no_token));
-    assert!(stderr(&no_token).contains("no contract"), "{}", stderr(&no_token));
+    assert!(
+        stderr(&no_token).contains("no contract"),
+        "{}",
+        stderr(&no_token)
+    );
     let deployed = json(&ok(chain(
         &data,
         &anvil,
@@ -201,7 +211,10 @@ fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
     );
     let status = json(&ok(chain(&data, &anvil, &["status", "--json"])));
     let money = &status["deposits"];
-    assert_eq!(money["asset"].as_str().unwrap().to_lowercase(), token.to_lowercase());
+    assert_eq!(
+        money["asset"].as_str().unwrap().to_lowercase(),
+        token.to_lowercase()
+    );
     assert_eq!(money["total_deposited_wei"], amount.to_string(), "{status}");
     assert_eq!(money["total_claimed_wei"], amount.to_string(), "{status}");
     assert_eq!(money["balance_wei"], "0", "{status}");

@@ -240,7 +240,11 @@ fn sync_through_a_flaky_slow_rpc_finishes_exactly_once() {
     // Every deposit credited once, to the account its event names.
     assert_eq!(check_credited_once(&data, &on_chain), on_chain.len());
     let deposited: u128 = on_chain.iter().map(|d| d.amount).sum();
-    assert_eq!(anvil.balance(distributor), deposited, "paid in exactly once");
+    assert_eq!(
+        anvil.balance(distributor),
+        deposited,
+        "paid in exactly once"
+    );
     assert_eq!(status["deposits"]["uncredited_deposits"], 0, "{status}");
     let ledger_after = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
     assert_eq!(ledger_after["ok"], true, "{ledger_after}");

@@ -13,6 +13,10 @@ pub(crate) const PAYER: Address = Address([0xfa; 20]);
 
 /// Tops `payer`'s prepaid balance up to `u128::MAX` with an admin credit (one ledger entry;
 /// none when it is full already).
+#[allow(
+    dead_code,
+    reason = "used by the adversarial and crash-matrix binaries; `binary`'s chain tests credit exactly what they spend (anvil.rs)"
+)]
 pub(crate) fn fund(store: &Store, payer: Address) {
     let missing = u128::MAX - store.account(&payer).unwrap().balance_wei;
     if missing > 0 {

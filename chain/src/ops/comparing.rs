@@ -103,7 +103,10 @@ pub async fn status(
     let mut epochs = Vec::with_capacity(local.len());
     for epoch in &local {
         let on_chain = if epoch.epoch <= chain_last {
-            Some((d.root(epoch.epoch).await?, d.ledger_head(epoch.epoch).await?))
+            Some((
+                d.root(epoch.epoch).await?,
+                d.ledger_head(epoch.epoch).await?,
+            ))
         } else {
             None
         };
@@ -169,7 +172,11 @@ pub async fn status(
     })
 }
 
-async fn deposit_status(store: &Store, d: &Deployment, balance_wei: String) -> Result<DepositStatus> {
+async fn deposit_status(
+    store: &Store,
+    d: &Deployment,
+    balance_wei: String,
+) -> Result<DepositStatus> {
     let chain_deposits = d.deposit_count(None).await?;
     let here = d.deposit_key(0);
     let mut credited_deposits = 0u64;
@@ -180,7 +187,9 @@ async fn deposit_status(store: &Store, d: &Deployment, balance_wei: String) -> R
             credited_deposits += 1;
             credited_wei = credited_wei
                 .checked_add(stored.deposit.amount_wei)
-                .ok_or_else(|| ChainError::Invalid("credited deposits sum to 2^128 or more".into()))?;
+                .ok_or_else(|| {
+                    ChainError::Invalid("credited deposits sum to 2^128 or more".into())
+                })?;
         }
     }
     let (_, owed) = d.last_epoch().await?;

@@ -116,9 +116,7 @@ impl Deployment {
                     Some(number) => call.block(BlockId::number(number)),
                     None => call,
                 };
-                call.call()
-                    .await
-                    .map_err(|e| classify("nextDepositId", e))
+                call.call().await.map_err(|e| classify("nextDepositId", e))
             })
             .await
     }
@@ -174,8 +172,9 @@ fn decode(d: &Deployment, log: &Log) -> Result<Deposit> {
         .log_decode::<AttributionDistributor::Deposited>()
         .map_err(|e| ChainError::Invalid(format!("a Deposited event does not decode: {e}")))?;
     let event = event.inner.data;
-    let deposit_id = u64::try_from(event.depositId)
-        .map_err(|_| ChainError::Invalid(format!("deposit id {} is 2^64 or more", event.depositId)))?;
+    let deposit_id = u64::try_from(event.depositId).map_err(|_| {
+        ChainError::Invalid(format!("deposit id {} is 2^64 or more", event.depositId))
+    })?;
     Ok(Deposit {
         key: d.deposit_key(deposit_id),
         account: Address(event.account.into_array()),

@@ -31,8 +31,8 @@ pub use comparing::{
     DepositStatus, EpochStatus, StatusReport, redact_rpc_url, redact_rpc_url_in, status,
 };
 pub use crediting::CreditedDepositReport;
-pub use depositing::{DepositReport, FundReport, deposit, fund};
 pub(crate) use deploying::Deployment;
 pub use deploying::{DeployReport, deploy};
+pub use depositing::{DepositReport, FundReport, deposit, fund};
 pub(crate) use step::{Check, Outcome};
 pub use syncing::{AnchoredBatch, PostedEpoch, SyncReport, sync};

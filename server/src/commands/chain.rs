@@ -302,7 +302,11 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
             let m = &report.deposits;
             println!(
                 "deposits ({}): {} on chain, {} credited here ({} wei), {} not yet",
-                m.asset, m.chain_deposits, m.credited_deposits, m.credited_wei, m.uncredited_deposits
+                m.asset,
+                m.chain_deposits,
+                m.credited_deposits,
+                m.credited_wei,
+                m.uncredited_deposits
             );
             println!(
                 "money on chain: {} wei paid in, {} wei owed by the last epoch, {} wei claimed, {} wei held; payouts within deposits: {}",
@@ -310,7 +314,11 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
                 m.total_owed_wei,
                 m.total_claimed_wei,
                 m.balance_wei,
-                if m.payouts_within_deposits { "yes" } else { "NO" }
+                if m.payouts_within_deposits {
+                    "yes"
+                } else {
+                    "NO"
+                }
             );
             let rows: Vec<Vec<String>> = report
                 .epochs

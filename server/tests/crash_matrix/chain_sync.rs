@@ -122,7 +122,12 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
     };
     // One deposit funds every epoch of the run (posting an epoch brings no money in).
     let funding = 1_000_000_000_000_000_000u128;
-    anvil.send_deposit(&distributor, &anvil.accounts[5], &anvil.accounts[6], funding);
+    anvil.send_deposit(
+        &distributor,
+        &anvil.accounts[5],
+        &anvil.accounts[6],
+        funding,
+    );
     mine_every_second(&anvil);
     // An uninterrupted sync of one batch and one epoch gives the window to kill in.
     add_work(0);
@@ -231,7 +236,11 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
         anvil.read_u128(&distributor, "lastTotal()(uint128)", &[]),
         total
     );
-    assert_eq!(anvil.balance(&distributor), funding, "posts bring no money in");
+    assert_eq!(
+        anvil.balance(&distributor),
+        funding,
+        "posts bring no money in"
+    );
     assert_eq!(status["deposits"]["credited_wei"], funding.to_string());
     report.whole_checked = epochs + batches;
     let trials = report.trials;
