@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The demo: builds provdb, converts the Cranfield collection into signed records, creates a
-# Datanet that requires signatures, ingests and indexes it, answers a question with citations
-# and a fee, shows who is paid (SQL over the ledger), verifies the ledger, closes an epoch, and
-# syncs it to a local anvil chain (deploy, post the epoch root, anchor the batch, one claim).
+# The demo: the whole loop of money on a local anvil chain. Deploys the contracts; a user
+# deposits 0.05 ETH from its own anvil account; `chain sync` credits it; `provdb demo` converts
+# the Cranfield collection into signed records, ingests and indexes it, sets the prices and
+# answers a question as that user (paid from the deposit, attributed by leave-one-out); the user
+# asks again from the command line and its balance drops by exactly the fee; the epoch closes
+# and syncs (posted with its ledger head, covered by the deposit); the top contributor claims;
+# the user takes a refund of the rest and claims it after the next epoch. Ends with the totals:
+# deposited = spent + refunded + remaining, and paid out on chain <= deposited.
 # Uses a fresh ./.demo-data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,28 +17,96 @@ bash scripts/fetch-models.sh >/dev/null
 cargo build --workspace --bin provdb
 rm -rf .demo-data
 PROVDB="$CARGO_TARGET_DIR/debug/provdb"
-"$PROVDB" --data .demo-data demo --collection data/cranfield
+p() { "$PROVDB" --data .demo-data "$@"; }
+field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
-echo "== 12. Sync to a local anvil chain: deploy the contracts, post the epoch, anchor the batch"
 ANVIL="$(bash scripts/chain-tools.sh path anvil)"
+CAST="$(bash scripts/chain-tools.sh path cast)"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+RPC="http://127.0.0.1:$PORT"
 "$ANVIL" --port "$PORT" --silent &
 ANVIL_PID=$!
-trap 'kill "$ANVIL_PID" 2>/dev/null || true' EXIT
+KEYS="$(mktemp -d)"
+trap 'kill "$ANVIL_PID" 2>/dev/null || true; rm -rf "$KEYS"' EXIT
 for _ in $(seq 50); do
   (echo > "/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
   sleep 0.2
 done
-# anvil's first development account (a public test key): the operator, and the claim's gas payer.
-# Keys come from the environment or a file (--key-file), never from the command line.
+# anvil's development accounts (public test keys). Account 0 is the operator and pays the
+# claims' gas; account 1 is the user, who deposits from its own key. Keys come from the
+# environment or a file (--key-file), never from the command line.
 export PROVDB_CHAIN_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 export PROVDB_CLAIM_KEY="$PROVDB_CHAIN_KEY"
-"$PROVDB" --data .demo-data chain deploy --rpc "http://127.0.0.1:$PORT"
-"$PROVDB" --data .demo-data chain sync
-"$PROVDB" --data .demo-data chain status
-echo "== 13. The top contributor claims its share on chain (the contract pays it)"
-TOP="$("$PROVDB" --data .demo-data audit --json | python3 -c 'import json, sys; print(next(a["account"] for a in json.load(sys.stdin)["accounts"] if "contributor" in a["roles"]))')"
-"$PROVDB" --data .demo-data chain claim "$TOP"
+export PROVDB_RPC="$RPC"
+USER_ADDRESS=0x70997970C51812dc3A010C7d01b50e0d17dC79C8
+USER_KEY="$KEYS/user.key"
+(umask 077 && echo 0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d > "$USER_KEY")
+DEPOSIT_WEI=50000000000000000
+
+echo "== A. Deploy the contracts on a local anvil (the distributor takes ETH)"
+p init >/dev/null
+p chain deploy --rpc "$RPC"
+echo "== B. The user $USER_ADDRESS deposits 0.05 ETH from its own key"
+p chain deposit "$USER_ADDRESS" "$DEPOSIT_WEI" --key-file "$USER_KEY"
+echo "== C. chain sync credits the deposit (once: keyed by chain, contract and deposit id)"
+p chain sync
+p account show "$USER_ADDRESS"
+
+p demo --collection data/cranfield --asker "$USER_ADDRESS"
+
+QUESTION="What is a shock wave?"
+echo "== 12. The user asks again from the command line, paying the Datanet's price"
+BEFORE="$(p account show "$USER_ADDRESS" --json | field balance_wei)"
+FEE="$(p ask cranfield "$QUESTION" --as "$USER_ADDRESS" --attribution loo --max-fee 20000000000000000 --json | field fee_wei)"
+AFTER="$(p account show "$USER_ADDRESS" --json | field balance_wei)"
+echo "   balance $BEFORE -> $AFTER wei; fee $FEE wei"
+python3 -c 'import sys; b, a, f = map(int, sys.argv[1:]); assert b - a == f, "the balance must drop by exactly the fee"; print("   the balance dropped by exactly the fee")' "$BEFORE" "$AFTER" "$FEE"
+
+echo "== 13. Close the epoch and sync it: posted with its ledger head, within the deposits"
+p epoch close
+p chain sync
+echo "== 14. The top contributor claims its share on chain (the contract pays it)"
+TOP="$(p audit --json | python3 -c 'import json, sys; print(next(a["account"] for a in json.load(sys.stdin)["accounts"] if "contributor" in a["roles"]))')"
+p chain claim "$TOP"
+
+echo "== 15. The user takes a refund of the rest: a payout claimed after the next epoch"
+p account refund "$USER_ADDRESS"
+p epoch close
+p chain sync
+p chain claim "$USER_ADDRESS"
+p chain status
+
+echo "== 16. Totals"
+DISTRIBUTOR="$(p chain status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["distributor"])')"
+read_chain() { "$CAST" call --rpc-url "$RPC" "$DISTRIBUTOR" "$1" | cut -d' ' -f1; }
+p account show "$USER_ADDRESS" --json | python3 -c '
+import json, sys
+account = json.load(sys.stdin)
+deposited, paid_in, owed, claimed, held = (int(x) for x in sys.argv[1:6])
+credited = int(account["credited_wei"])
+refunded = int(account["refunded_wei"])
+spent = int(account["charged_wei"]) - refunded
+remaining = int(account["balance_wei"])
+rows = [
+    ("deposited by the user (credited)", credited),
+    ("  spent on answers", spent),
+    ("  refunded", refunded),
+    ("  remaining balance", remaining),
+    ("paid in on chain (totalDeposited)", paid_in),
+    ("owed by the last epoch (lastTotal)", owed),
+    ("paid out on chain (totalClaimed)", claimed),
+    ("held by the distributor", held),
+]
+for name, wei in rows:
+    print(f"   {name:<38} {wei:>22} wei")
+assert credited == deposited, "the deposit is credited once"
+assert credited == spent + refunded + remaining, "deposited = spent + refunded + remaining"
+assert claimed <= owed <= paid_in, "paid out on chain <= deposited"
+assert held == paid_in - claimed, "the distributor holds what came in less what went out"
+print("   deposited = spent + refunded + remaining; paid out on chain <= deposited")
+' "$DEPOSIT_WEI" "$(read_chain 'totalDeposited()(uint128)')" "$(read_chain 'lastTotal()(uint128)')" \
+  "$(read_chain 'totalClaimed()(uint128)')" "$("$CAST" balance --rpc-url "$RPC" "$DISTRIBUTOR")"
 echo
-echo "Try: $PROVDB --data .demo-data ask cranfield \"What is a shock wave?\" --fee 1000"
+echo "Try: $PROVDB --data .demo-data ask cranfield \"$QUESTION\" --as $USER_ADDRESS --max-fee 20000000000000000"
+echo "     (refused, exit 1: the balance was refunded; a new deposit and a chain sync fund it again)"
 echo "     $PROVDB --data .demo-data sql \"SELECT contributor, sum(amount_wei) FROM attributions GROUP BY 1 ORDER BY 2 DESC\""

@@ -182,7 +182,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let retry = RetryPolicy::default();
-    rt.block_on(provdb_chain::deploy(&data, &url, &keys[0], false, retry))?;
+    rt.block_on(provdb_chain::deploy(
+        &data, &url, &keys[0], None, false, retry,
+    ))?;
+    // The answers were paid from an off-chain credit: the operator backs their total on chain
+    // (posting an epoch brings no money in).
+    let total: u128 = (0..accounts).map(|i| 1_000 + u128::from(i)).sum();
+    rt.block_on(provdb_chain::fund(&data, total, &keys[0], None, retry))?;
     let synced = rt.block_on(provdb_chain::sync(
         db.store(),
         &data,
@@ -190,6 +196,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         None,
         retry,
         &[],
+        1,
     ))?;
     let epoch_commit_gas = synced
         .epochs_posted

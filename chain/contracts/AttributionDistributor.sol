@@ -1,24 +1,55 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
 /// @title AttributionDistributor
-/// @notice Pays contributors what provdb's attribution ledger owes them. The operator posts each
-/// closed epoch in order: the Merkle root of every account's cumulative balance at the epoch's
-/// end, and the sum of those balances. Each post funds exactly the new liabilities (the new
-/// total minus the previous one), so the contract always holds what can still be claimed.
-/// Anyone may submit a claim for an account; it pays `cumulativeAmount - claimed[account]`.
+/// @notice Holds what callers of provdb paid in and pays contributors what provdb's attribution
+/// ledger owes them, never more than came in.
+///
+/// Money comes in two ways, both counted in `totalDeposited`:
+/// - `deposit` / `depositToken`: a caller prepays for answers. Each deposit gets the next
+///   `depositId` and a `Deposited` event naming the account to credit; provdb credits that
+///   account once per (chain id, contract, deposit id).
+/// - `fund` / `fundToken`: backing for credits provdb granted off chain (an operator's card
+///   payments); it credits no account.
+///
+/// Money goes out through claims. The operator posts each closed epoch in order: the Merkle root
+/// of every account's cumulative payout at the epoch's end, their sum (`total`) and the head of
+/// the hash-chained ledger the epoch closed over. A post whose total exceeds `totalDeposited` is
+/// refused, and a claim that would bring `totalClaimed` above the last posted total is refused,
+/// so anyone can check on chain that `totalClaimed <= lastTotal <= totalDeposited`.
+///
+/// The asset is fixed at deploy: ETH when `token` is address(0), else that ERC-20. A deposit's
+/// amount is what the contract's balance grew by (a token that takes a fee on transfer credits
+/// what arrived). Everything paid in stays below 2^128 wei (provdb's ledger counts in `u128`).
 /// @dev The leaf is OpenZeppelin StandardMerkleTree's for `(address, uint256)`:
 /// `keccak256(bytes.concat(keccak256(abi.encode(account, amount))))`, internal nodes hash sorted
 /// pairs; provdb's storage/src/merkle.rs builds the same tree.
-contract AttributionDistributor {
+contract AttributionDistributor is ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
     /// @notice Who may post epochs (the deployer).
     address public immutable operator;
+    /// @notice The ERC-20 paid in and out; address(0) when the asset is ETH.
+    IERC20 public immutable token;
+    // Two slots hold every counter: a claim reads and writes one of them and reads the other.
     /// @notice The last epoch posted (0: none).
     uint64 public lastEpoch;
-    /// @notice The total of the last epoch posted, in wei.
-    uint192 public lastTotal;
+    /// @notice The total of the last epoch posted (cumulative payouts owed), in wei.
+    uint128 public lastTotal;
+    /// @notice The id the next deposit gets (also the number of deposits so far).
+    uint64 public nextDepositId;
+    /// @notice Everything paid in: deposits and funding, in wei.
+    uint128 public totalDeposited;
+    /// @notice Everything paid out by claims, in wei.
+    uint128 public totalClaimed;
     /// @notice Epoch number => Merkle root of its cumulative balances.
     mapping(uint256 => bytes32) public roots;
+    /// @notice Epoch number => the ledger head (hash of the last ledger entry) it closed over.
+    mapping(uint256 => bytes32) public ledgerHeads;
     /// @notice Account => cumulative amount already paid to it.
     mapping(address => uint256) public claimed;
 
@@ -30,46 +61,101 @@ contract AttributionDistributor {
     error ZeroRoot();
     /// @notice Cumulative totals never decrease.
     error TotalDecreased(uint256 previous, uint256 given);
-    /// @notice A post must fund exactly the new liabilities (`total - lastTotal`).
-    error WrongFunding(uint256 expected, uint256 given);
+    /// @notice An epoch may not owe more than was paid in: `total` exceeds `totalDeposited`.
+    error EpochExceedsDeposits(uint256 total, uint256 totalDeposited);
     /// @notice No such epoch has been posted.
     error UnknownEpoch(uint256 epoch);
     /// @notice The proof does not lead from `(account, cumulativeAmount)` to the epoch's root.
     error InvalidProof();
     /// @notice The account has already been paid `claimed` of at most that much.
     error AlreadyClaimed(address account, uint256 claimed);
+    /// @notice Paying `amount` would bring the claims' sum above the last posted total.
+    error ClaimsExceedPosted(uint256 amount, uint256 totalClaimed, uint256 lastTotal);
     /// @notice The payment to the account failed.
     error TransferFailed(address account);
+    /// @notice This distributor takes another asset: `token` (address(0): ETH only).
+    error WrongAsset(address token);
+    /// @notice Nothing came in.
+    error ZeroAmount();
+    /// @notice Paying in `amount` would bring `totalDeposited` to 2^128 wei or more.
+    error AmountTooLarge(uint256 amount, uint256 totalDeposited);
+    /// @notice A deposit must name the account it credits.
+    error ZeroAccount();
 
-    /// @notice An epoch was posted and `funded` wei came with it.
-    event EpochPosted(uint256 indexed epoch, bytes32 root, uint256 total, uint256 funded);
+    /// @notice Deposit `depositId` of `amount` credits `account`; `from` paid it.
+    event Deposited(uint256 indexed depositId, address indexed account, address indexed from, uint256 amount);
+    /// @notice `from` paid in `amount` that credits no account (backing for off-chain credits).
+    event Funded(address indexed from, uint256 amount);
+    /// @notice An epoch was posted with its root, total and the ledger head it closed over.
+    event EpochPosted(uint256 indexed epoch, bytes32 root, uint256 total, bytes32 ledgerHead);
     /// @notice `account` was paid `amount`, bringing its claimed total to `cumulativeAmount`.
     event Claimed(uint256 indexed epoch, address indexed account, uint256 amount, uint256 cumulativeAmount);
 
-    constructor() {
+    /// @param asset the ERC-20 paid in and out, or address(0) for ETH.
+    constructor(address asset) {
         operator = msg.sender;
+        token = IERC20(asset);
     }
 
-    /// @notice Posts epoch `epoch` (exactly `lastEpoch + 1`) with its root and total, funded
-    /// with `total - lastTotal` wei.
-    function postEpoch(uint256 epoch, bytes32 root, uint256 total) external payable {
+    /// @notice Prepays `msg.value` wei for `account` (ETH mode).
+    /// @return depositId the deposit's id, also in its `Deposited` event.
+    function deposit(address account) external payable returns (uint256 depositId) {
+        if (address(token) != address(0)) revert WrongAsset(address(token));
+        if (account == address(0)) revert ZeroAccount();
+        _countIn(msg.value);
+        depositId = nextDepositId++;
+        emit Deposited(depositId, account, msg.sender, msg.value);
+    }
+
+    /// @notice Prepays `amount` of the token for `account`, taken from the caller (who approved
+    /// this contract for it) (ERC-20 mode).
+    /// @return depositId the deposit's id, also in its `Deposited` event.
+    function depositToken(address account, uint256 amount) external nonReentrant returns (uint256 depositId) {
+        if (account == address(0)) revert ZeroAccount();
+        uint256 received = _pull(amount);
+        depositId = nextDepositId++;
+        emit Deposited(depositId, account, msg.sender, received);
+    }
+
+    /// @notice Pays in `msg.value` wei that credits no account (ETH mode).
+    function fund() external payable {
+        if (address(token) != address(0)) revert WrongAsset(address(token));
+        _countIn(msg.value);
+        emit Funded(msg.sender, msg.value);
+    }
+
+    /// @notice Pays in `amount` of the token, taken from the caller, crediting no account
+    /// (ERC-20 mode).
+    function fundToken(uint256 amount) external nonReentrant {
+        uint256 received = _pull(amount);
+        emit Funded(msg.sender, received);
+    }
+
+    /// @notice Posts epoch `epoch` (exactly `lastEpoch + 1`) with its root, its total (at most
+    /// `totalDeposited`) and the ledger head it closed over.
+    function postEpoch(uint256 epoch, bytes32 root, uint256 total, bytes32 ledgerHead) external {
         if (msg.sender != operator) revert NotOperator(msg.sender);
         uint256 expected = uint256(lastEpoch) + 1;
         if (epoch != expected) revert EpochOutOfOrder(expected, epoch);
         if (root == bytes32(0)) revert ZeroRoot();
         uint256 previous = lastTotal;
-        if (total < previous || total > type(uint192).max) revert TotalDecreased(previous, total);
-        if (msg.value != total - previous) revert WrongFunding(total - previous, msg.value);
+        if (total < previous) revert TotalDecreased(previous, total);
+        if (total > totalDeposited) revert EpochExceedsDeposits(total, totalDeposited);
         lastEpoch = uint64(epoch);
-        lastTotal = uint192(total);
+        // total <= totalDeposited < 2^128
+        lastTotal = uint128(total);
         roots[epoch] = root;
-        emit EpochPosted(epoch, root, total, msg.value);
+        ledgerHeads[epoch] = ledgerHead;
+        emit EpochPosted(epoch, root, total, ledgerHead);
     }
 
     /// @notice Pays `account` what it is owed by epoch `epoch` and not yet paid.
     /// @param cumulativeAmount the account's cumulative balance in that epoch (its leaf).
     /// @param proof the sibling hashes from the leaf up to the root.
-    function claim(uint256 epoch, address account, uint256 cumulativeAmount, bytes32[] calldata proof) external {
+    function claim(uint256 epoch, address account, uint256 cumulativeAmount, bytes32[] calldata proof)
+        external
+        nonReentrant
+    {
         bytes32 root = roots[epoch];
         if (root == bytes32(0)) revert UnknownEpoch(epoch);
         bytes32 node;
@@ -100,13 +186,39 @@ contract AttributionDistributor {
         if (node != root) revert InvalidProof();
         uint256 already = claimed[account];
         if (cumulativeAmount <= already) revert AlreadyClaimed(account, already);
-        claimed[account] = cumulativeAmount;
         uint256 amount;
         unchecked {
             amount = cumulativeAmount - already;
         }
+        uint256 paid = totalClaimed + amount;
+        if (paid > lastTotal) revert ClaimsExceedPosted(amount, totalClaimed, lastTotal);
+        claimed[account] = cumulativeAmount;
+        // paid <= lastTotal < 2^128
+        totalClaimed = uint128(paid);
         emit Claimed(epoch, account, amount, cumulativeAmount);
-        (bool ok, ) = account.call{value: amount}("");
-        if (!ok) revert TransferFailed(account);
+        if (address(token) == address(0)) {
+            (bool ok, ) = account.call{value: amount}("");
+            if (!ok) revert TransferFailed(account);
+        } else {
+            token.safeTransfer(account, amount);
+        }
+    }
+
+    /// Counts `amount` in: nonzero, creditable, and added to `totalDeposited`.
+    function _countIn(uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        uint256 sum = totalDeposited + amount;
+        if (sum > type(uint128).max) revert AmountTooLarge(amount, totalDeposited);
+        totalDeposited = uint128(sum);
+    }
+
+    /// Takes `amount` of the token from the caller and counts in what arrived.
+    function _pull(uint256 amount) private returns (uint256 received) {
+        if (address(token) == address(0)) revert WrongAsset(address(0));
+        if (amount == 0) revert ZeroAmount();
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        received = token.balanceOf(address(this)) - before;
+        _countIn(received);
     }
 }

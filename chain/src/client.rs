@@ -5,20 +5,29 @@
 //! between sending and the receipt neither skips nor doubles anything. Transport failures and
 //! timeouts are retried with exponential backoff; a contract's refusal (a revert, decoded to
 //! its named custom error) is not.
+//!
+//! A transaction whose effect cannot be read back first (a deposit, a funding: a second one
+//! would pay twice) goes through [`Client::send_once`] instead: it is signed here, so its hash is
+//! known before it is broadcast, and every retry broadcasts the same signed bytes and waits for
+//! that hash. One nonce can be mined once, so it is paid at most once whatever the node loses.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
 use alloy::contract::{CallBuilder, CallDecoder};
-use alloy::network::{Ethereum, EthereumWallet};
-use alloy::primitives::Address as EvmAddress;
+use alloy::network::eip2718::Encodable2718;
+use alloy::network::{
+    Ethereum, EthereumWallet, Network, NetworkTransactionBuilder, TransactionBuilder,
+};
+use alloy::primitives::{Address as EvmAddress, TxHash};
 use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
-use alloy::rpc::types::TransactionReceipt;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError, TransportError};
 
-use crate::bindings::{AttributionDistributor, ProvenanceRegistry};
+use crate::bindings::{AttributionDistributor, Erc20, ProvenanceRegistry};
 use crate::error::{ChainError, Result};
 
 /// How hard to try.
@@ -104,6 +113,9 @@ pub(crate) fn classify(operation: &str, e: alloy::contract::Error) -> StepError 
     {
         return reverted(operation, format!("{decoded:?}"));
     }
+    if let Some(decoded) = e.as_decoded_interface_error::<Erc20::Erc20Errors>() {
+        return reverted(operation, format!("{decoded:?}"));
+    }
     match &e {
         E::TransportError(t) if transport_is_transient(t) => StepError::Transient(with_causes(&e)),
         E::PendingTransactionError(_) => StepError::Transient(with_causes(&e)),
@@ -156,14 +168,7 @@ pub(crate) async fn confirm(
         .get_receipt()
         .await
         .map_err(|e| StepError::Transient(e.to_string()))?;
-    if receipt.status() {
-        Ok(receipt)
-    } else {
-        Err(StepError::Fatal(ChainError::Reverted {
-            operation: operation.to_string(),
-            reason: format!("transaction {} reverted on chain", receipt.transaction_hash),
-        }))
-    }
+    checked(operation, receipt)
 }
 
 /// A connection to one endpoint, with the signer when one was given.
@@ -171,7 +176,26 @@ pub(crate) struct Client {
     pub(crate) url: String,
     pub(crate) provider: DynProvider,
     pub(crate) sender: Option<EvmAddress>,
+    /// The signer again, for [`Client::send_once`], which signs by itself.
+    wallet: Option<EthereumWallet>,
     pub(crate) retry: RetryPolicy,
+}
+
+/// A signed transaction: its hash and the bytes broadcast.
+type Signed = (TxHash, Vec<u8>);
+
+/// Whether a node's refusal of a raw transaction says it has it already (pending, or mined:
+/// its nonce is used), so that waiting for its receipt is what is left to do.
+fn already_sent(e: &TransportError) -> bool {
+    let text = with_causes(e).to_ascii_lowercase();
+    [
+        "already known",
+        "already imported",
+        "known transaction",
+        "nonce too low",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 /// Parses a 32-byte private key in hex (with or without 0x).
@@ -186,10 +210,11 @@ impl Client {
         let parsed = url
             .parse()
             .map_err(|e| ChainError::Invalid(format!("invalid RPC URL '{url}': {e}")))?;
-        let (provider, sender) = match key {
+        let (provider, sender, wallet) = match key {
             Some(key) => {
                 let signer = parse_key(key)?;
                 let sender = signer.address();
+                let wallet = EthereumWallet::from(signer);
                 // The nonce is read from the node for every transaction (not cached): a
                 // transaction lost with a node that restarted is then sent again with its
                 // nonce instead of leaving a gap that stalls every later one.
@@ -197,17 +222,22 @@ impl Client {
                     .with_gas_estimation()
                     .with_simple_nonce_management()
                     .fetch_chain_id()
-                    .wallet(EthereumWallet::from(signer))
+                    .wallet(wallet.clone())
                     .connect_http(parsed)
                     .erased();
-                (provider, Some(sender))
+                (provider, Some(sender), Some(wallet))
             }
-            None => (ProviderBuilder::new().connect_http(parsed).erased(), None),
+            None => (
+                ProviderBuilder::new().connect_http(parsed).erased(),
+                None,
+                None,
+            ),
         };
         Ok(Self {
             url: url.to_string(),
             provider,
             sender,
+            wallet,
             retry: RetryPolicy {
                 attempts: retry.attempts.max(1),
                 ..retry
@@ -265,5 +295,98 @@ impl Client {
             self.provider.get_chain_id().await.map_err(classify_rpc)
         })
         .await
+    }
+
+    /// Sends `call` exactly once and waits for its receipt (see the module docs): signed here,
+    /// then broadcast, and on every retry broadcast again as the same bytes and waited for by
+    /// its hash. A transaction the node refuses (a revert while estimating gas, decoded to the
+    /// contract's named error) fails at once and was never sent.
+    pub(crate) async fn send_once<D: CallDecoder>(
+        &self,
+        operation: &str,
+        call: CallBuilder<&DynProvider, D>,
+    ) -> Result<TransactionReceipt> {
+        let request = call.into_transaction_request();
+        let signed: RefCell<Option<Signed>> = RefCell::new(None);
+        self.run(operation, || async {
+            let known = signed.borrow().clone();
+            let (hash, raw) = match known {
+                Some(known) => known,
+                None => {
+                    let fresh = self.sign(operation, request.clone()).await?;
+                    *signed.borrow_mut() = Some(fresh.clone());
+                    fresh
+                }
+            };
+            // Mined after an earlier attempt lost its answer: nothing to send.
+            if let Some(receipt) = self
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(classify_rpc)?
+            {
+                return checked(operation, receipt);
+            }
+            if let Err(e) = self.provider.send_raw_transaction(&raw).await
+                && !already_sent(&e)
+            {
+                return Err(classify_rpc(e));
+            }
+            let pending = PendingTransactionBuilder::new(self.provider.root().clone(), hash);
+            confirm(operation, pending).await
+        })
+        .await
+    }
+
+    /// Fills (nonce, gas, fees, chain id) and signs `request` with the client's key.
+    async fn sign(&self, operation: &str, mut request: TransactionRequest) -> StepResult<Signed> {
+        let wallet = self.wallet.as_ref().ok_or_else(|| {
+            StepError::Fatal(ChainError::Invalid(
+                "this command needs a private key (--key-file PATH)".into(),
+            ))
+        })?;
+        let from = self.sender()?;
+        request.set_from(from);
+        let chain_id = self.provider.get_chain_id().await.map_err(classify_rpc)?;
+        request.set_chain_id(chain_id);
+        let nonce = self
+            .provider
+            .get_transaction_count(from)
+            .pending()
+            .await
+            .map_err(classify_rpc)?;
+        request.set_nonce(nonce);
+        let gas = self
+            .provider
+            .estimate_gas(request.clone())
+            .await
+            .map_err(|e| classify(operation, alloy::contract::Error::TransportError(e)))?;
+        request.set_gas_limit(gas);
+        let fees = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(classify_rpc)?;
+        request.set_max_fee_per_gas(fees.max_fee_per_gas);
+        request.set_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let envelope: <Ethereum as Network>::TxEnvelope =
+            request.build(wallet).await.map_err(|e| {
+                StepError::Fatal(ChainError::Invalid(format!("signing {operation}: {e}")))
+            })?;
+        Ok((*envelope.tx_hash(), envelope.encoded_2718()))
+    }
+}
+
+type StepResult<T> = std::result::Result<T, StepError>;
+
+/// `receipt` when its transaction succeeded, else the revert.
+fn checked(operation: &str, receipt: TransactionReceipt) -> StepResult<TransactionReceipt> {
+    if receipt.status() {
+        Ok(receipt)
+    } else {
+        Err(StepError::Fatal(ChainError::Reverted {
+            operation: operation.to_string(),
+            reason: format!("transaction {} reverted on chain", receipt.transaction_hash),
+        }))
     }
 }

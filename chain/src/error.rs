@@ -1,6 +1,7 @@
 //! The chain crate's errors: user errors (bad input, nothing deployed, a transaction the
-//! contracts refuse), RPC failures (after retries), divergence between the local ledger and the
-//! chain, and IO on the chain-state file.
+//! contracts refuse, an epoch the deposits do not cover), RPC failures (after retries, and a
+//! node that does not show every deposit), divergence between the local ledger and the chain,
+//! and IO on the chain-state file.
 
 use std::path::PathBuf;
 
@@ -45,16 +46,56 @@ pub enum ChainError {
     },
     /// The chain holds something else than the local ledger for the same epoch.
     #[error(
-        "epoch {epoch} on chain has root {chain_root}, the local ledger has {local_root}: \
+        "epoch {epoch} on chain has {what} {chain}, the local ledger has {local}: \
          the chain and this database diverge"
     )]
     Diverged {
         /// The epoch.
         epoch: u64,
-        /// The root the contract stores.
-        chain_root: String,
-        /// The root the local ledger computed.
-        local_root: String,
+        /// What differs: "root" or "ledger head".
+        what: &'static str,
+        /// What the contract stores.
+        chain: String,
+        /// What the local ledger computed.
+        local: String,
+    },
+    /// An epoch owes more than the distributor was paid in: posting it would revert with
+    /// `EpochExceedsDeposits`, so it is not sent.
+    #[error(
+        "epoch {epoch} owes {total_wei} wei in all, but the distributor was paid in only \
+         {deposited_wei} wei (deposits and funding): {shortfall_wei} wei short. Credits given \
+         off chain (`provdb account credit`) must be backed on chain: run `provdb chain fund \
+         {shortfall_wei}` with the operator's key (or wait for deposits), then sync again"
+    )]
+    Underfunded {
+        /// The epoch.
+        epoch: u64,
+        /// Its total (cumulative payouts), in wei.
+        total_wei: u128,
+        /// The contract's `totalDeposited`, in wei.
+        deposited_wei: u128,
+        /// `total_wei - deposited_wei`.
+        shortfall_wei: u128,
+    },
+    /// The node shows fewer `Deposited` events than the contract counts deposits: some cannot
+    /// be credited yet (a node that pruned its logs, or answered a log query incompletely).
+    #[error(
+        "the distributor counts {expected} deposits by block {block}, but the node at {url} \
+         shows no Deposited event for deposit id(s) {missing}: nothing was lost (the rest are \
+         credited, and these will be once a node shows them); use a node that keeps every log \
+         since the deployment (block {deploy_block})"
+    )]
+    MissingDeposits {
+        /// The endpoint.
+        url: String,
+        /// `nextDepositId` at `block`.
+        expected: u64,
+        /// The last confirmed block scanned.
+        block: u64,
+        /// The first ids missing (at most ten), comma-separated.
+        missing: String,
+        /// Where scans start.
+        deploy_block: u64,
     },
     /// The chain-state file could not be read or written, or is damaged.
     #[error("chain state {path}: {reason}")]
@@ -76,9 +117,13 @@ impl ChainError {
             Self::Invalid(_)
             | Self::NotDeployed(_)
             | Self::AlreadyDeployed(_)
-            | Self::Reverted { .. } => true,
+            | Self::Reverted { .. }
+            | Self::Underfunded { .. } => true,
             Self::Storage(e) => e.is_user_error(),
-            Self::Rpc { .. } | Self::Diverged { .. } | Self::State { .. } => false,
+            Self::Rpc { .. }
+            | Self::MissingDeposits { .. }
+            | Self::Diverged { .. }
+            | Self::State { .. } => false,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! transactions sync has sent. It is a record, not the source of truth: sync and claim read
 //! the contracts' own state (`lastEpoch`, `lastSequence`) before acting, so a lost or stale
 //! file never makes them skip or double a post; the only thing it alone knows is the contract
-//! addresses.
+//! addresses (and the asset the distributor was deployed with). Deposits are credited once by
+//! storage (keyed by chain id, contract and deposit id), so the scan cursor kept here only
+//! saves work: lost, the next sync scans from the deployment block again.
 //!
 //! Invariants: the file is written whole (to a temporary file, fsynced, renamed over the old
 //! one, directory fsynced) and carries the keccak256 of its body, checked on every read; a
@@ -56,6 +58,9 @@ pub struct ChainState {
     pub distributor: String,
     /// The ProvenanceRegistry's address.
     pub registry: String,
+    /// The ERC-20 the distributor takes and pays (None: ETH).
+    #[serde(default)]
+    pub token: Option<String>,
     /// The block of the deployment (where event scans start).
     pub deploy_block: u64,
     /// Epoch number → the transaction that posted it.
@@ -70,6 +75,10 @@ pub struct ChainState {
     /// Adapter id (0x hex) → the transaction that registered it.
     #[serde(default)]
     pub adapters: BTreeMap<String, TxRecord>,
+    /// The last block whose `Deposited` events are all credited (None: scan from
+    /// `deploy_block`).
+    #[serde(default)]
+    pub deposits_scanned_block: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -159,6 +168,7 @@ mod tests {
             operator: "0x01".into(),
             distributor: "0x02".into(),
             registry: "0x03".into(),
+            token: None,
             deploy_block: 1,
             epochs: BTreeMap::from([(
                 1,
@@ -171,6 +181,7 @@ mod tests {
             batches: BTreeMap::new(),
             datanets: BTreeMap::new(),
             adapters: BTreeMap::new(),
+            deposits_scanned_block: Some(7),
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use provdb::storage::{Store, StoreOptions};
 
 use crate::common::*;
-use crate::ledger_check::{PAYER, fund, payment, synthetic_answer};
+use crate::ledger_check::{PAYER, payment, synthetic_answer};
 
 pub(crate) fn tool(name: &str) -> PathBuf {
     let script = repo_root().join("scripts/chain-tools.sh");
@@ -196,7 +196,18 @@ pub(crate) fn pay_and_close(data: &Path, payments: &[(&str, u128)], salt: u64) -
         },
     )
     .unwrap();
-    fund(&store, PAYER);
+    // Exactly what these answers cost, off chain: topping up to u128::MAX every time (as
+    // `ledger_check::fund` does) would carry the payer's credited total past 2^128 on the
+    // second call.
+    let needed: u128 = payments.iter().map(|(_, amount)| amount).sum();
+    let balance = store.account(&PAYER).unwrap().balance_wei;
+    if balance < needed {
+        let source = provdb::storage::CreditSource::Admin {
+            by: None,
+            reason: "test funds".into(),
+        };
+        store.credit(PAYER, needed - balance, source, 1).unwrap();
+    }
     let answers = payments
         .iter()
         .enumerate()
@@ -288,4 +299,197 @@ pub(crate) fn train_tiny_adapter(data: &Path, datanet: &str, owner: &str) -> ser
         data,
         &["train", "publish", id, "--owner", owner, "--json"],
     )))
+}
+
+impl Anvil {
+    /// One JSON-RPC call straight to anvil; its `result` (fails on an error).
+    pub(crate) fn rpc(&self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let request =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response: serde_json::Value = reqwest::blocking::Client::new()
+            .post(&self.url)
+            .json(&request)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert!(response["error"].is_null(), "{method}: {response}");
+        response["result"].clone()
+    }
+
+    /// cast without a node (`keccak`, `abi-encode`, `decode-error`): its output, trimmed.
+    pub(crate) fn cast_offline(&self, args: &[&str]) -> String {
+        let out = Command::new(tool("cast")).args(args).output().unwrap();
+        assert!(out.status.success(), "cast {args:?}: {}", stderr(&out));
+        stdout(&out).trim().to_string()
+    }
+
+    /// Mines `blocks` empty blocks.
+    pub(crate) fn mine(&self, blocks: u64) {
+        self.rpc("anvil_mine", serde_json::json!([format!("{blocks:#x}")]));
+    }
+
+    /// Sends an ETH deposit of `amount` for `account` from `from` (an anvil account, unlocked:
+    /// no key needed) without waiting for it to be mined; the transaction hash.
+    pub(crate) fn send_deposit(
+        &self,
+        distributor: &str,
+        from: &str,
+        account: &str,
+        amount: u128,
+    ) -> String {
+        // `cast sig "deposit(address)"`, spelled out: tests send deposits by the hundred.
+        const DEPOSIT_SELECTOR: &str = "f340fa01";
+        let data = format!(
+            "0x{DEPOSIT_SELECTOR}{:0>64}",
+            account.trim_start_matches("0x").to_lowercase()
+        );
+        let tx = serde_json::json!({
+            "from": from,
+            "to": distributor,
+            "value": format!("{amount:#x}"),
+            "data": data,
+        });
+        self.rpc("eth_sendTransaction", serde_json::json!([tx]))
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A `uint256` (or smaller) view of `contract`, read with cast.
+    pub(crate) fn read_u128(&self, contract: &str, signature: &str, args: &[&str]) -> u128 {
+        let mut all = vec!["call", contract, signature];
+        all.extend_from_slice(args);
+        let out = self.cast_ok(&all);
+        // cast prints big numbers as "123 [1.23e2]".
+        out.split_whitespace().next().unwrap().parse().unwrap()
+    }
+}
+
+/// `Deposited(uint256 indexed depositId, address indexed account, address indexed from,
+/// uint256 amount)`, as cast reads it.
+pub(crate) const DEPOSITED: &str =
+    "Deposited(uint256 indexed,address indexed,address indexed,uint256)";
+/// `EpochPosted(uint256 indexed epoch, bytes32 root, uint256 total, bytes32 ledgerHead)`.
+pub(crate) const EPOCH_POSTED: &str = "EpochPosted(uint256 indexed,bytes32,uint256,bytes32)";
+
+/// A deposit as its event shows it, read by cast (a reader provdb did not write).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ChainDeposit {
+    pub(crate) id: u64,
+    pub(crate) account: String,
+    pub(crate) from: String,
+    pub(crate) amount: u128,
+}
+
+/// Every `Deposited` event of `distributor`, in id order (each id once).
+pub(crate) fn chain_deposits(anvil: &Anvil, distributor: &str) -> Vec<ChainDeposit> {
+    let topic_address = |t: &serde_json::Value| {
+        format!("0x{}", &t.as_str().unwrap().trim_start_matches("0x")[24..])
+    };
+    let mut deposits: Vec<ChainDeposit> = anvil
+        .event_logs(distributor, DEPOSITED)
+        .iter()
+        .map(|log| {
+            let topics = &log["topics"];
+            let id = u64::from_str_radix(
+                &topics[1].as_str().unwrap().trim_start_matches("0x")[48..],
+                16,
+            )
+            .unwrap();
+            let amount = u128::from_str_radix(
+                &log["data"].as_str().unwrap().trim_start_matches("0x")[32..],
+                16,
+            )
+            .unwrap();
+            ChainDeposit {
+                id,
+                account: topic_address(&topics[2]),
+                from: topic_address(&topics[3]),
+                amount,
+            }
+        })
+        .collect();
+    deposits.sort_by_key(|d| d.id);
+    let ids: Vec<u64> = deposits.iter().map(|d| d.id).collect();
+    assert_eq!(
+        ids,
+        (0..deposits.len() as u64).collect::<Vec<_>>(),
+        "deposit ids run from 0, each once"
+    );
+    deposits
+}
+
+/// The storage of the database in `data`, opened for reading and writing (the binary must not
+/// be running).
+pub(crate) fn open_store(data: &Path) -> Store {
+    Store::open(
+        data.join("storage"),
+        StoreOptions {
+            sync_writes: false,
+            create_if_missing: false,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Checks that the deposits credited in `data` are `on_chain`'s, each once, to the account its
+/// event names: one stored deposit and one credit entry per id, each account credited exactly
+/// the sum of its stored deposits. Returns how many are credited.
+pub(crate) fn check_credited_once(data: &Path, on_chain: &[ChainDeposit]) -> usize {
+    use provdb::storage::{CreditSource, EntryDetail, Role};
+    let store = open_store(data);
+    let stored = store.deposits().unwrap();
+    let mut per_account: std::collections::BTreeMap<String, u128> = Default::default();
+    for credited in &stored {
+        let deposit = &credited.deposit;
+        let id = deposit.key.deposit_id as usize;
+        let chain = on_chain
+            .get(id)
+            .unwrap_or_else(|| panic!("deposit {id} is credited but not on chain"));
+        assert_eq!(
+            deposit.account.to_string().to_lowercase(),
+            chain.account.to_lowercase(),
+            "deposit {id} credits the account its event names"
+        );
+        assert_eq!(deposit.amount_wei, chain.amount, "deposit {id}'s amount");
+        *per_account.entry(chain.account.to_lowercase()).or_default() += deposit.amount_wei;
+    }
+    // Every deposit's credit entry names it, and no deposit has two.
+    let mut credit_entries = std::collections::BTreeSet::new();
+    store
+        .visit_ledger(1, &mut |entry| {
+            if entry.payment.role == Role::Credit
+                && let EntryDetail::Credit(CreditSource::Deposit(deposit)) = &entry.detail
+            {
+                assert!(
+                    credit_entries.insert(deposit.key.deposit_id),
+                    "deposit {} has two credit entries",
+                    deposit.key.deposit_id
+                );
+            }
+            Ok(true)
+        })
+        .unwrap();
+    assert_eq!(
+        credit_entries.len(),
+        stored.len(),
+        "one credit entry per deposit"
+    );
+    for (account, sum) in &per_account {
+        let state = store.account(&address(account)).unwrap();
+        assert!(
+            state.credited_wei >= *sum,
+            "{account} credited with its deposits"
+        );
+        if state.credited_wei != *sum {
+            // Only an account funded off chain too (the synthetic payer) gets more.
+            assert_eq!(
+                account,
+                &crate::ledger_check::PAYER.to_string().to_lowercase()
+            );
+        }
+    }
+    stored.len()
 }

@@ -103,6 +103,20 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     let trained = crate::anvil::train_tiny_adapter(&data, "aero", contributors[1]);
     let trained_id = trained["id"].as_str().unwrap().to_string();
 
+    // The answers were paid off chain (an admin's credit): the operator backs them on chain.
+    let total: u128 = amounts.iter().sum();
+    let funded = json(&ok(chain(
+        &data,
+        &anvil,
+        &[
+            "fund",
+            &total.to_string(),
+            "--key-file",
+            &key_file(operator),
+            "--json",
+        ],
+    )));
+    assert_eq!(funded["total_deposited_wei"], total.to_string(), "{funded}");
     let synced = json(&ok(chain(
         &data,
         &anvil,
@@ -181,11 +195,16 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         "{resynced}"
     );
 
-    // Seen from outside: cast reads the root and the funding.
+    // Seen from outside: cast reads the root, the ledger head and the funding.
     let local = json(&ok(provdb(&data, &["epoch", "list", "--json"])));
     let root = anvil.cast_ok(&["call", &distributor, "roots(uint256)(bytes32)", "1"]);
     assert_eq!(root, local[0]["root"].as_str().unwrap());
-    let total: u128 = amounts.iter().sum();
+    let head = anvil.cast_ok(&["call", &distributor, "ledgerHeads(uint256)(bytes32)", "1"]);
+    assert_eq!(
+        head,
+        synced["epochs_posted"][0]["ledger_head"].as_str().unwrap()
+    );
+    assert_ne!(head, format!("0x{}", "0".repeat(64)));
     assert_eq!(anvil.balance(&distributor), total);
     let status = json(&ok(chain(&data, &anvil, &["status", "--json"])));
     assert_eq!(status["epochs"][0]["state"], "synced", "{status}");
@@ -276,10 +295,11 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     let skipped = anvil.cast(&[
         "send",
         &distributor,
-        "postEpoch(uint256,bytes32,uint256)",
+        "postEpoch(uint256,bytes32,uint256,bytes32)",
         "3",
         "0x1111111111111111111111111111111111111111111111111111111111111111",
         &total.to_string(),
+        "0x2222222222222222222222222222222222222222222222222222222222222222",
         "--private-key",
         operator,
     ]);
@@ -291,15 +311,33 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
         stderr(&skipped)
     );
 
-    // A second epoch pays only what is new.
+    // A second epoch owes 5 wei more than was paid in: sync refuses it before sending,
+    // naming the shortfall and the command that covers it.
     assert_eq!(pay_and_close(&data, &[(contributors[0], 5)], 2), 2);
+    let short = chain(&data, &anvil, &["sync", "--key-file", &key_file(operator)]);
+    assert_eq!(short.status.code(), Some(1), "{}", stderr(&short));
+    assert!(
+        stderr(&short).contains("5 wei short") && stderr(&short).contains("provdb chain fund 5"),
+        "{}",
+        stderr(&short)
+    );
+    assert_eq!(
+        anvil.read_u128(&distributor, "lastEpoch()(uint64)", &[]),
+        1,
+        "nothing was posted"
+    );
+    ok(chain(
+        &data,
+        &anvil,
+        &["fund", "5", "--key-file", &key_file(operator)],
+    ));
     let synced = json(&ok(chain(
         &data,
         &anvil,
         &["sync", "--key-file", &key_file(operator), "--json"],
     )));
     assert_eq!(synced["epochs_posted"][0]["epoch"], 2, "{synced}");
-    assert_eq!(synced["epochs_posted"][0]["funded_wei"], "5", "{synced}");
+    assert_eq!(synced["epochs_posted"][0]["added_wei"], "5", "{synced}");
     let before = anvil.balance(contributors[0]);
     let claim = json(&ok(chain(
         &data,
@@ -345,6 +383,11 @@ fn sync_finishes_across_an_anvil_restart_without_skipping_or_doubling() {
         ],
     )));
     let registry = deployed["registry"].as_str().unwrap().to_string();
+    ok(chain(
+        &data,
+        &anvil,
+        &["fund", "5000", "--key-file", &key_file(&operator)],
+    ));
     let mut sync = Command::new(env!("CARGO_BIN_EXE_provdb"))
         .arg("--data")
         .arg(&data)

@@ -1,8 +1,9 @@
 //! A failing, slow and stalled RPC endpoint for `provdb chain sync`, through a proxy in front
 //! of a real anvil that, request by request, drops the connection without an answer (the
-//! request may or may not have reached the node), answers late, or answers. Sync retries and
-//! finishes with every epoch and batch on chain exactly once; a dead or stalled endpoint ends
-//! in a clear error within the retry budget; the local ledger is never touched.
+//! request may or may not have reached the node), answers late, or answers. Deposits sent
+//! through it are paid exactly once each; sync retries and finishes with every deposit
+//! credited exactly once and every epoch and batch on chain exactly once; a dead or stalled
+//! endpoint ends in a clear error within the retry budget, the local ledger untouched.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -115,7 +116,13 @@ fn stalled(_: u64) -> Fate {
     Fate::Stall
 }
 
-/// A database with `epochs` closed epochs and as many ingest batches, contracts deployed.
+/// Deposits sent straight to the node by [`synced_later`] (from anvil accounts 4-6, each for
+/// the next account), enough to fund its epochs.
+const DIRECT_DEPOSITS: u128 = 3;
+const DIRECT_DEPOSIT_WEI: u128 = 30_000;
+
+/// A database with `epochs` closed epochs and as many ingest batches, contracts deployed, and
+/// [`DIRECT_DEPOSITS`] deposits on chain that fund them, not credited yet.
 fn synced_later(anvil: &Anvil, dir: &std::path::Path, epochs: u64) -> std::path::PathBuf {
     let data = dir.join("db");
     ok(provdb(&data, &["init"]));
@@ -130,7 +137,7 @@ fn synced_later(anvil: &Anvil, dir: &std::path::Path, epochs: u64) -> std::path:
         assert_eq!(pay_and_close(&data, &payments, n), n);
     }
     let operator = anvil.keys[0].as_str();
-    ok(chain(
+    let deployed = json(&ok(chain(
         &data,
         anvil,
         &[
@@ -139,8 +146,18 @@ fn synced_later(anvil: &Anvil, dir: &std::path::Path, epochs: u64) -> std::path:
             &anvil.url,
             "--key-file",
             &key_file(operator),
+            "--json",
         ],
-    ));
+    )));
+    let distributor = deployed["distributor"].as_str().unwrap();
+    for i in 0..DIRECT_DEPOSITS as usize {
+        anvil.send_deposit(
+            distributor,
+            &anvil.accounts[4 + i],
+            &anvil.accounts[5 + i],
+            DIRECT_DEPOSIT_WEI,
+        );
+    }
     data
 }
 
@@ -153,6 +170,39 @@ fn sync_through_a_flaky_slow_rpc_finishes_exactly_once() {
     let ledger_before = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
     let flaky_url = proxy(anvil.url.clone(), flaky);
     let operator = anvil.keys[0].as_str();
+
+    // Deposits through the proxy: each command pays exactly once, whatever answers it lost
+    // (the deposit is signed before it is broadcast, and a retry sends the same bytes).
+    let through_proxy = 4u64;
+    let depositor = anvil.keys[8].as_str();
+    for n in 0..through_proxy {
+        let out = chain(
+            &data,
+            &anvil,
+            &[
+                "deposit",
+                &anvil.accounts[9],
+                &(1_000 + u128::from(n)).to_string(),
+                "--key-file",
+                &key_file(depositor),
+                "--rpc",
+                &flaky_url,
+                "--attempts",
+                "12",
+                "--timeout",
+                "5",
+                "--json",
+            ],
+        );
+        let deposit = json(&ok(out));
+        assert_eq!(deposit["amount_wei"], (1_000 + u128::from(n)).to_string());
+    }
+    let on_chain = chain_deposits(&anvil, &status_distributor(&data, &anvil));
+    assert_eq!(
+        on_chain.len() as u64,
+        DIRECT_DEPOSITS as u64 + through_proxy,
+        "each deposit command paid once"
+    );
     let args = [
         "sync",
         "--key-file",
@@ -180,16 +230,36 @@ fn sync_through_a_flaky_slow_rpc_finishes_exactly_once() {
     let status = json(&ok(chain(&data, &anvil, &["status", "--json"])));
     assert_eq!(status["pending_batches"], 0, "{status}");
     let distributor = status["distributor"].as_str().unwrap();
-    let logs = anvil.event_logs(
-        distributor,
-        "EpochPosted(uint256 indexed,bytes32,uint256,uint256)",
-    );
+    let logs = anvil.event_logs(distributor, EPOCH_POSTED);
     assert_eq!(logs.len() as u64, epochs, "each epoch posted once");
     let total = last_epoch_total(&data);
-    assert_eq!(anvil.balance(distributor), total, "funded exactly once");
+    assert_eq!(
+        anvil.read_u128(distributor, "lastTotal()(uint128)", &[]),
+        total
+    );
+    // Every deposit credited once, to the account its event names.
+    assert_eq!(check_credited_once(&data, &on_chain), on_chain.len());
+    let deposited: u128 = on_chain.iter().map(|d| d.amount).sum();
+    assert_eq!(
+        anvil.balance(distributor),
+        deposited,
+        "paid in exactly once"
+    );
+    assert_eq!(status["deposits"]["uncredited_deposits"], 0, "{status}");
     let ledger_after = json(&ok(provdb(&data, &["ledger", "verify", "--json"])));
-    assert_eq!(ledger_before, ledger_after);
+    assert_eq!(ledger_after["ok"], true, "{ledger_after}");
+    assert_eq!(
+        ledger_after["entries"].as_u64().unwrap(),
+        ledger_before["entries"].as_u64().unwrap() + on_chain.len() as u64,
+        "one credit entry per deposit, nothing else: {ledger_before} -> {ledger_after}"
+    );
     eprintln!("flaky RPC: finished in {runs} run(s)");
+}
+
+/// The distributor's address, from `chain status` (straight to the node).
+fn status_distributor(data: &std::path::Path, anvil: &Anvil) -> String {
+    let status = json(&ok(chain(data, anvil, &["status", "--json"])));
+    status["distributor"].as_str().unwrap().to_string()
 }
 
 #[test]

@@ -13,6 +13,10 @@ pub(crate) const PAYER: Address = Address([0xfa; 20]);
 
 /// Credits `payer` with `u128::MAX` wei, the most an account can ever be credited (one ledger
 /// entry; none when it was credited before).
+#[allow(
+    dead_code,
+    reason = "used by the adversarial and crash-matrix binaries; `binary`'s chain tests credit exactly what they spend (anvil.rs)"
+)]
 pub(crate) fn fund(store: &Store, payer: Address) {
     if store.account(&payer).unwrap().credited_wei == 0 {
         let source = CreditSource::Admin {

@@ -5,6 +5,8 @@
 mod adapters;
 mod anvil;
 mod chain;
+mod chain_deposits;
+mod chain_erc20;
 mod chain_tls;
 mod cli;
 mod common;

@@ -52,8 +52,9 @@ pub async fn claim(
     if chain_root != tree.root() {
         return Err(ChainError::Diverged {
             epoch,
-            chain_root: hex32(&chain_root),
-            local_root: hex32(&tree.root()),
+            what: "root",
+            chain: hex32(&chain_root),
+            local: hex32(&tree.root()),
         });
     }
     let (Some(cumulative), Some(proof)) = (tree.amount(&account), tree.proof(&account)) else {

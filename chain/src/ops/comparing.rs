@@ -1,5 +1,6 @@
-//! `status`: local epochs and batches against the chain's (read only), and the redaction of
-//! the RPC URL for reports shown beyond the operator's terminal.
+//! `status`: local epochs, batches and credited deposits against the chain's (read only),
+//! the money the distributor took in and paid out, and the redaction of the RPC URL for reports
+//! shown beyond the operator's terminal.
 
 use std::path::Path;
 
@@ -7,10 +8,11 @@ use alloy::providers::Provider;
 use provdb_storage::{Store, hex32};
 use serde::Serialize;
 
-use super::deploying::Deployment;
+use super::deploying::{Deployment, parse_address};
 use super::syncing::pending_batches;
-use crate::client::{RetryPolicy, classify_rpc};
-use crate::error::Result;
+use crate::bindings::Erc20;
+use crate::client::{RetryPolicy, classify, classify_rpc};
+use crate::error::{ChainError, Result};
 
 /// One epoch, locally and on chain.
 #[derive(Clone, Debug, Serialize)]
@@ -21,12 +23,41 @@ pub struct EpochStatus {
     pub local_root: String,
     /// The root on chain (None: not posted yet).
     pub chain_root: Option<String>,
+    /// The ledger head it closed over, here.
+    pub local_ledger_head: String,
+    /// The ledger head posted with it (None: not posted yet).
+    pub chain_ledger_head: Option<String>,
     /// The total, in wei (decimal).
     pub total_wei: String,
     /// The transaction that posted it, when recorded.
     pub tx: Option<String>,
-    /// "synced", "pending" (closed here, not on chain) or "diverged".
+    /// "synced", "pending" (closed here, not on chain) or "diverged" (root or ledger head).
     pub state: &'static str,
+}
+
+/// Deposits and money on chain against what this database credited.
+#[derive(Clone, Debug, Serialize)]
+pub struct DepositStatus {
+    /// "ETH" or the ERC-20's address.
+    pub asset: String,
+    /// Deposits on chain (`nextDepositId`).
+    pub chain_deposits: u64,
+    /// Of them, credited here (each once).
+    pub credited_deposits: u64,
+    /// Deposits on chain not credited yet (short of confirmations, or no sync since).
+    pub uncredited_deposits: u64,
+    /// The sum credited here from this distributor's deposits (decimal wei).
+    pub credited_wei: String,
+    /// Everything paid in on chain, deposits and funding (`totalDeposited`, decimal wei).
+    pub total_deposited_wei: String,
+    /// The last posted epoch's total: what the chain owes in all (`lastTotal`).
+    pub total_owed_wei: String,
+    /// Everything claims paid out (`totalClaimed`).
+    pub total_claimed_wei: String,
+    /// What the distributor holds (its ETH or token balance).
+    pub balance_wei: String,
+    /// Whether `total_claimed <= total_owed <= total_deposited` holds on chain.
+    pub payouts_within_deposits: bool,
 }
 
 /// Local and on-chain state side by side.
@@ -53,11 +84,13 @@ pub struct StatusReport {
     pub chain_last_sequence: u64,
     /// Ingest batches of public Datanets not anchored yet.
     pub pending_batches: u64,
-    /// The distributor's balance, in wei (decimal).
+    /// The distributor's balance (ETH, or the token's), in wei (decimal).
     pub distributor_balance_wei: String,
+    /// Deposits and money, on chain and credited here.
+    pub deposits: DepositStatus,
 }
 
-/// Local epochs and batches against the chain's (read only).
+/// Local epochs, batches and credited deposits against the chain's (read only).
 pub async fn status(
     store: &Store,
     data_dir: &Path,
@@ -69,20 +102,25 @@ pub async fn status(
     let (chain_last, _) = d.last_epoch().await?;
     let mut epochs = Vec::with_capacity(local.len());
     for epoch in &local {
-        let chain_root = if epoch.epoch <= chain_last {
-            Some(d.root(epoch.epoch).await?)
+        let on_chain = if epoch.epoch <= chain_last {
+            Some((
+                d.root(epoch.epoch).await?,
+                d.ledger_head(epoch.epoch).await?,
+            ))
         } else {
             None
         };
-        let state = match chain_root {
+        let state = match on_chain {
             None => "pending",
-            Some(root) if root == epoch.root => "synced",
+            Some((root, head)) if root == epoch.root && head == epoch.ledger_head => "synced",
             Some(_) => "diverged",
         };
         epochs.push(EpochStatus {
             epoch: epoch.epoch,
             local_root: hex32(&epoch.root),
-            chain_root: chain_root.as_ref().map(hex32),
+            chain_root: on_chain.as_ref().map(|(root, _)| hex32(root)),
+            local_ledger_head: hex32(&epoch.ledger_head),
+            chain_ledger_head: on_chain.as_ref().map(|(_, head)| hex32(head)),
             total_wei: epoch.total_wei.to_string(),
             tx: d.state.epochs.get(&epoch.epoch).map(|r| r.tx.clone()),
             state,
@@ -91,16 +129,33 @@ pub async fn status(
     let chain_last_sequence = d.last_sequence().await?;
     let local_batches = pending_batches(store, 0)?.len() as u64;
     let pending = pending_batches(store, chain_last_sequence)?.len() as u64;
-    let balance = d
-        .client
-        .run("eth_getBalance", || async {
+    let holder = *d.distributor().address();
+    let balance = match &d.state.token {
+        None => {
             d.client
-                .provider
-                .get_balance(*d.distributor().address())
-                .await
-                .map_err(classify_rpc)
-        })
-        .await?;
+                .run("eth_getBalance", || async {
+                    d.client
+                        .provider
+                        .get_balance(holder)
+                        .await
+                        .map_err(classify_rpc)
+                })
+                .await?
+        }
+        Some(token) => {
+            let token = Erc20::new(parse_address(token, "token")?, d.client.provider.clone());
+            d.client
+                .run("read balanceOf", || async {
+                    token
+                        .balanceOf(holder)
+                        .call()
+                        .await
+                        .map_err(|e| classify("balanceOf", e))
+                })
+                .await?
+        }
+    };
+    let deposits = deposit_status(store, &d, balance.to_string()).await?;
     Ok(StatusReport {
         chain_id: d.state.chain_id,
         rpc_url: d.client.url.clone(),
@@ -113,6 +168,44 @@ pub async fn status(
         chain_last_sequence,
         pending_batches: pending,
         distributor_balance_wei: balance.to_string(),
+        deposits,
+    })
+}
+
+async fn deposit_status(
+    store: &Store,
+    d: &Deployment,
+    balance_wei: String,
+) -> Result<DepositStatus> {
+    let chain_deposits = d.deposit_count(None).await?;
+    let here = d.deposit_key(0);
+    let mut credited_deposits = 0u64;
+    let mut credited_wei = 0u128;
+    for stored in store.deposits()? {
+        let key = stored.deposit.key;
+        if key.chain_id == here.chain_id && key.contract == here.contract {
+            credited_deposits += 1;
+            credited_wei = credited_wei
+                .checked_add(stored.deposit.amount_wei)
+                .ok_or_else(|| {
+                    ChainError::Invalid("credited deposits sum to 2^128 or more".into())
+                })?;
+        }
+    }
+    let (_, owed) = d.last_epoch().await?;
+    let deposited = d.total_deposited().await?;
+    let claimed = d.total_claimed().await?;
+    Ok(DepositStatus {
+        asset: d.state.token.clone().unwrap_or_else(|| "ETH".into()),
+        chain_deposits,
+        credited_deposits,
+        uncredited_deposits: chain_deposits.saturating_sub(credited_deposits),
+        credited_wei: credited_wei.to_string(),
+        total_deposited_wei: deposited.to_string(),
+        total_owed_wei: owed.to_string(),
+        total_claimed_wei: claimed.to_string(),
+        balance_wei,
+        payouts_within_deposits: claimed <= owed && owed <= deposited,
     })
 }
 

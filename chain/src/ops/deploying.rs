@@ -1,5 +1,6 @@
 //! Deploying the two contracts, and [`Deployment`]: an open connection to a deployed pair
-//! with its chain-state file, which every other command uses.
+//! with its chain-state file, which every other command uses. The distributor's asset (ETH,
+//! or an ERC-20 whose address must hold a contract) is chosen here, once.
 
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use provdb_storage::{Epoch, hex32};
 use serde::Serialize;
 
 use crate::bindings::{AttributionDistributor, ProvenanceRegistry};
-use crate::client::{Client, RetryPolicy, StepError, classify, classify_rpc, send_and_confirm};
+use crate::client::{Client, RetryPolicy, classify, classify_rpc, send_and_confirm};
 use crate::error::{ChainError, Result};
 use crate::state::{ChainState, TxRecord};
 
@@ -31,6 +32,8 @@ pub struct DeployReport {
     pub distributor: String,
     /// ProvenanceRegistry address.
     pub registry: String,
+    /// The ERC-20 the distributor takes and pays (None: ETH).
+    pub token: Option<String>,
     /// The block of the deployment.
     pub deploy_block: u64,
     /// Gas used by the two deployments.
@@ -38,11 +41,13 @@ pub struct DeployReport {
 }
 
 /// Deploys both contracts from `key`'s account through `rpc_url` and records them in
-/// `data_dir/chain.json`. Refuses to replace a recorded deployment unless `force`.
+/// `data_dir/chain.json`; the distributor takes and pays ETH, or the ERC-20 at `token`.
+/// Refuses to replace a recorded deployment unless `force`.
 pub async fn deploy(
     data_dir: &Path,
     rpc_url: &str,
     key: &str,
+    token: Option<&str>,
     force: bool,
     retry: RetryPolicy,
 ) -> Result<DeployReport> {
@@ -54,6 +59,32 @@ pub async fn deploy(
     let mut client = Client::connect(rpc_url, Some(key), retry)?;
     let operator = client.sender()?;
     let chain_id = client.chain_id().await?;
+    let asset = match token {
+        Some(text) => {
+            let address = parse_address(text, "token")?;
+            if address == EvmAddress::ZERO {
+                return Err(ChainError::Invalid(
+                    "the token address is zero; leave out --token for ETH".into(),
+                ));
+            }
+            let code = client
+                .run("eth_getCode", || async {
+                    client
+                        .provider
+                        .get_code_at(address)
+                        .await
+                        .map_err(classify_rpc)
+                })
+                .await?;
+            if code.is_empty() {
+                return Err(ChainError::Invalid(format!(
+                    "no contract at the token address {address} on chain {chain_id}"
+                )));
+            }
+            address
+        }
+        None => EvmAddress::ZERO,
+    };
     client.retry.attempts = 1;
     // Deployments are not retried: a retry after a lost receipt would deploy twice. One attempt
     // each (still bounded by the attempt timeout); a failure leaves no state file, so deploy
@@ -62,7 +93,7 @@ pub async fn deploy(
         .run("deploy AttributionDistributor", || {
             send_and_confirm(
                 "deploy AttributionDistributor",
-                AttributionDistributor::deploy_builder(&client.provider),
+                AttributionDistributor::deploy_builder(&client.provider, asset),
             )
         })
         .await?;
@@ -84,11 +115,13 @@ pub async fn deploy(
         operator: format!("{operator}"),
         distributor: format!("{}", distributor.contract_address.ok_or_else(missing)?),
         registry: format!("{}", registry.contract_address.ok_or_else(missing)?),
+        token: (asset != EvmAddress::ZERO).then(|| format!("{asset}")),
         deploy_block: distributor.block_number.unwrap_or(0),
         epochs: Default::default(),
         batches: Default::default(),
         datanets: Default::default(),
         adapters: Default::default(),
+        deposits_scanned_block: None,
     };
     state.save(data_dir)?;
     Ok(DeployReport {
@@ -96,6 +129,7 @@ pub async fn deploy(
         operator: state.operator,
         distributor: state.distributor,
         registry: state.registry,
+        token: state.token,
         deploy_block: state.deploy_block,
         gas_used: distributor.gas_used + registry.gas_used,
     })
@@ -161,11 +195,6 @@ impl Deployment {
                     .call()
                     .await
                     .map_err(|e| classify("lastTotal", e))?;
-                let total = u128::try_from(total).map_err(|_| {
-                    StepError::Fatal(ChainError::Invalid(
-                        "the on-chain total exceeds 2^128 wei".into(),
-                    ))
-                })?;
                 Ok((epoch, total))
             })
             .await
@@ -181,6 +210,20 @@ impl Deployment {
                     .await
                     .map_err(|e| classify("roots", e))?;
                 Ok(root.0)
+            })
+            .await
+    }
+
+    pub(crate) async fn ledger_head(&self, epoch: u64) -> Result<[u8; 32]> {
+        self.client
+            .run("read ledgerHeads", || async {
+                let head = self
+                    .distributor()
+                    .ledgerHeads(U256::from(epoch))
+                    .call()
+                    .await
+                    .map_err(|e| classify("ledgerHeads", e))?;
+                Ok(head.0)
             })
             .await
     }
@@ -230,8 +273,9 @@ impl Deployment {
         if chain_last > local.len() as u64 {
             return Err(ChainError::Diverged {
                 epoch: chain_last,
-                chain_root: hex32(&self.root(chain_last).await?),
-                local_root: format!("nothing (only {} epochs are closed here)", local.len()),
+                what: "root",
+                chain: hex32(&self.root(chain_last).await?),
+                local: format!("nothing (only {} epochs are closed here)", local.len()),
             });
         }
         for epoch in local.iter().take(chain_last as usize) {
@@ -239,8 +283,19 @@ impl Deployment {
             if chain_root != epoch.root {
                 return Err(ChainError::Diverged {
                     epoch: epoch.epoch,
-                    chain_root: hex32(&chain_root),
-                    local_root: hex32(&epoch.root),
+                    what: "root",
+                    chain: hex32(&chain_root),
+                    local: hex32(&epoch.root),
+                });
+            }
+            // The root alone does not show a ledger rewritten to the same balances.
+            let chain_head = self.ledger_head(epoch.epoch).await?;
+            if chain_head != epoch.ledger_head {
+                return Err(ChainError::Diverged {
+                    epoch: epoch.epoch,
+                    what: "ledger head",
+                    chain: hex32(&chain_head),
+                    local: hex32(&epoch.ledger_head),
                 });
             }
         }

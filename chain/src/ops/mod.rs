@@ -1,9 +1,14 @@
-//! The chain commands: deploy the contracts, sync closed epochs and ingest batches, compare
-//! local and on-chain state, claim.
+//! The chain commands: deploy the contracts, pay in (deposit, fund), sync (credit deposits,
+//! anchor ingest batches, register adapters, post closed epochs), compare local and on-chain
+//! state, claim.
 //!
 //! Invariants:
-//! - The local database is only read here; a failure on the chain side never changes it.
-//!   Only the chain-state file (`chain.json`, see [`crate::state`]) is written.
+//! - The local database is read here and written in one way only: `sync` credits each
+//!   on-chain deposit once (`crediting.rs`; storage keys the credit by chain id, contract and
+//!   deposit id). A failure on the chain side changes nothing else. Besides, only the
+//!   chain-state file (`chain.json`, see [`crate::state`]) is written.
+//! - A payment (deposit, fund) is sent exactly once (`Client::send_once`); an epoch is posted
+//!   only when the deposits cover its total, with the ledger head it closed over.
 //! - Every post is one idempotent step (`step.rs`: read the contract, skip if done, send, wait
 //!   for the receipt, check it, record it in `chain.json`), retried whole: it reads the contract
 //!   first (`lastEpoch`/`lastTotal`, `lastSequence`, the registry's entries) and sends only
@@ -15,13 +20,19 @@
 
 mod claiming;
 mod comparing;
+mod crediting;
 mod deploying;
+mod depositing;
 mod step;
 mod syncing;
 
 pub use claiming::{ClaimReport, claim};
-pub use comparing::{EpochStatus, StatusReport, redact_rpc_url, redact_rpc_url_in, status};
+pub use comparing::{
+    DepositStatus, EpochStatus, StatusReport, redact_rpc_url, redact_rpc_url_in, status,
+};
+pub use crediting::CreditedDepositReport;
 pub(crate) use deploying::Deployment;
 pub use deploying::{DeployReport, deploy};
+pub use depositing::{DepositReport, FundReport, deposit, fund};
 pub(crate) use step::{Check, Outcome};
 pub use syncing::{AnchoredBatch, PostedEpoch, SyncReport, sync};

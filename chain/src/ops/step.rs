@@ -22,7 +22,7 @@ use crate::client::{StepError, classify, confirm};
 use crate::error::Result;
 use crate::state::{ChainState, TxRecord};
 
-/// What a step's read found on chain, with what it read (e.g. the funding an epoch needs).
+/// What a step's read found on chain, with what it read (e.g. what an epoch adds to the total).
 pub(crate) enum Check<T> {
     /// The step's effect is on chain already: nothing is sent.
     Done(T),

@@ -1,7 +1,14 @@
-//! `sync`: post every closed epoch and anchor every ingest batch of a public Datanet the chain
-//! does not hold yet, in order, reading the contracts before each step. Private Datanets stay
-//! off chain: their contributors are paid through the epochs' per-account roots, which name no
-//! Datanet.
+//! `sync`: credit the deposits the chain holds with enough confirmations (`crediting.rs`),
+//! anchor every ingest batch of a public Datanet and register every owned adapter the chain
+//! does not hold yet, then post every closed epoch, in order, reading the contracts before each
+//! step. Private Datanets stay off chain: their contributors are paid through the epochs'
+//! per-account roots, which name no Datanet.
+//!
+//! An epoch is posted with the ledger head it closed over and no money: the distributor was
+//! paid in by deposits and funding, and refuses an epoch whose total exceeds that
+//! (`EpochExceedsDeposits`). Sync reads `totalDeposited` first and stops with
+//! [`ChainError::Underfunded`], naming the shortfall and `provdb chain fund`, instead of sending
+//! a transaction bound to revert. Epochs come last, so that a shortfall holds back nothing else.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +18,7 @@ use provdb_storage::record_ids_root as records_root;
 use provdb_storage::{Address, LogEntry, Store, Visibility, hex32, keccak256};
 use serde::Serialize;
 
+use super::crediting::{CreditedDepositReport, covered, credit_deposits};
 use super::deploying::Deployment;
 use super::step::{Check, Outcome};
 use crate::client::{RetryPolicy, StepError, classify};
@@ -23,10 +31,12 @@ pub struct PostedEpoch {
     pub epoch: u64,
     /// Its root.
     pub root: String,
-    /// Its total, in wei (decimal).
+    /// Its total (cumulative payouts), in wei (decimal).
     pub total_wei: String,
-    /// The wei sent with it (decimal).
-    pub funded_wei: String,
+    /// What it added to the total owed, in wei (decimal; 0 when a crashed run had posted it).
+    pub added_wei: String,
+    /// The ledger head it closed over, posted with it.
+    pub ledger_head: String,
     /// The transaction.
     pub tx: String,
     /// Gas used.
@@ -53,6 +63,14 @@ pub struct AnchoredBatch {
 /// What `sync` did.
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncReport {
+    /// Deposits credited by this run, by id.
+    pub deposits_credited: Vec<CreditedDepositReport>,
+    /// Deposits on chain with the confirmations asked for (all of them credited now).
+    pub chain_deposits: u64,
+    /// Deposits on chain still short of the confirmations (credited by a later sync).
+    pub deposits_unconfirmed: u64,
+    /// Everything paid in on chain (deposits and funding), in wei (decimal).
+    pub chain_total_deposited_wei: String,
     /// Epochs posted by this run, in order.
     pub epochs_posted: Vec<PostedEpoch>,
     /// Datanets registered by this run.
@@ -67,9 +85,10 @@ pub struct SyncReport {
     pub chain_last_sequence: u64,
 }
 
-/// Posts every closed epoch and anchors every ingest batch of a public Datanet the chain does
-/// not have yet, in order, and registers the `adapters` it does not hold, signing with `key`
-/// (the operator's). Idempotent (see the module docs).
+/// Credits every deposit at least `confirmations` blocks deep (1: mined) that the store does
+/// not hold, anchors every ingest batch of a public Datanet, registers the `adapters` the chain
+/// does not hold, and posts every closed epoch the chain does not have yet, in order, signing
+/// with `key` (the operator's). Idempotent (see the module docs).
 pub async fn sync(
     store: &Store,
     data_dir: &Path,
@@ -77,16 +96,23 @@ pub async fn sync(
     rpc_url: Option<&str>,
     retry: RetryPolicy,
     adapters: &[crate::adapters::AdapterRecord],
+    confirmations: u64,
 ) -> Result<SyncReport> {
     let mut deployment = Deployment::open(data_dir, rpc_url, Some(key), retry)?;
-    let epochs_posted = sync_epochs(store, data_dir, &mut deployment).await?;
+    let deposits = credit_deposits(store, data_dir, &mut deployment, confirmations).await?;
     let (datanets_registered, batches_anchored) =
         sync_batches(store, data_dir, &mut deployment).await?;
     let adapters_registered =
         crate::adapters::register(adapters, data_dir, &mut deployment).await?;
+    let epochs_posted = sync_epochs(store, data_dir, &mut deployment).await?;
     let (chain_last_epoch, _) = deployment.last_epoch().await?;
     let chain_last_sequence = deployment.last_sequence().await?;
+    let total_deposited = deployment.total_deposited().await?;
     Ok(SyncReport {
+        deposits_credited: deposits.credited,
+        chain_deposits: deposits.confirmed,
+        deposits_unconfirmed: deposits.unconfirmed,
+        chain_total_deposited_wei: total_deposited.to_string(),
         epochs_posted,
         datanets_registered,
         batches_anchored,
@@ -131,43 +157,46 @@ async fn sync_epochs(
                         .map_err(|e| classify("lastEpoch", e))?;
                     if on_chain >= epoch.epoch {
                         // An earlier attempt got through before its receipt was seen.
-                        return Ok(Check::Done(U256::ZERO));
+                        return Ok(Check::Done(0));
                     }
-                    let previous = U256::from(
-                        dist.lastTotal()
-                            .call()
-                            .await
-                            .map_err(|e| classify("lastTotal", e))?,
-                    );
-                    let total = U256::from(epoch.total_wei);
-                    let funding = total.checked_sub(previous).ok_or_else(|| {
+                    let previous = dist
+                        .lastTotal()
+                        .call()
+                        .await
+                        .map_err(|e| classify("lastTotal", e))?;
+                    let added = epoch.total_wei.checked_sub(previous).ok_or_else(|| {
                         StepError::Fatal(ChainError::Invalid(format!(
                             "epoch {} totals {} wei, less than the {previous} wei on chain",
                             epoch.epoch, epoch.total_wei
                         )))
                     })?;
-                    Ok(Check::Send(funding))
+                    let deposited = dist
+                        .totalDeposited()
+                        .call()
+                        .await
+                        .map_err(|e| classify("totalDeposited", e))?;
+                    covered(epoch.epoch, epoch.total_wei, deposited)?;
+                    Ok(Check::Send(added))
                 },
-                |d, funding| {
-                    d.distributor()
-                        .postEpoch(
-                            U256::from(epoch.epoch),
-                            B256::from(epoch.root),
-                            U256::from(epoch.total_wei),
-                        )
-                        .value(*funding)
+                |d, _| {
+                    d.distributor().postEpoch(
+                        U256::from(epoch.epoch),
+                        B256::from(epoch.root),
+                        U256::from(epoch.total_wei),
+                        B256::from(epoch.ledger_head),
+                    )
                 },
             )
             .await?;
         // Recorded in both cases: a post that got through unseen is found by its event.
-        let (record, gas_used, funded) = match outcome {
+        let (record, gas_used, added) = match outcome {
             Outcome::Sent {
                 receipt,
                 record,
-                value: funding,
-            } => (record, receipt.gas_used, funding.to_string()),
+                value: added,
+            } => (record, receipt.gas_used, added),
             Outcome::Done(_) => match d.find_epoch_tx(epoch.epoch).await? {
-                Some(record) => (record, 0, "0".into()),
+                Some(record) => (record, 0, 0),
                 None => continue,
             },
         };
@@ -178,7 +207,8 @@ async fn sync_epochs(
             epoch: epoch.epoch,
             root: hex32(&epoch.root),
             total_wei: epoch.total_wei.to_string(),
-            funded_wei: funded,
+            added_wei: added.to_string(),
+            ledger_head: hex32(&epoch.ledger_head),
             tx: record.tx,
             gas_used,
         });

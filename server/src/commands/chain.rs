@@ -1,6 +1,6 @@
-//! `provdb chain deploy|sync|status|claim`: the chain crate's operations over this data
-//! directory, on a single-threaded tokio runtime. Keys come from a file or the environment
-//! (`chain_key`), never from the command line.
+//! `provdb chain deploy|deposit|fund|sync|status|claim`: the chain crate's operations over
+//! this data directory, on a single-threaded tokio runtime. Keys come from a file or the
+//! environment (`chain_key`), never from the command line.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,36 +9,77 @@ use clap::{Args, Subcommand};
 use provdb::{Address, Db};
 use provdb_chain::RetryPolicy;
 
-use crate::commands::chain_key::{ClaimKeyArgs, OperatorKeyArgs};
+use crate::commands::ask::parse_wei;
+use crate::commands::chain_key::{ClaimKeyArgs, DepositKeyArgs, OperatorKeyArgs};
 use crate::output::{print_json, print_table};
 
 /// `provdb chain`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ChainCommand {
     /// Deploy ProvenanceRegistry and AttributionDistributor; their addresses go to
-    /// DATA/chain.json. The key's account becomes the operator. JSON: chain_id, operator,
-    /// distributor, registry, deploy_block, gas_used.
+    /// DATA/chain.json. The key's account becomes the operator. The distributor takes and pays
+    /// ETH, or the ERC-20 named by --token (fixed for its life). JSON: chain_id, operator,
+    /// distributor, registry, token, deploy_block, gas_used.
     Deploy {
         /// JSON-RPC endpoint.
         #[arg(long, env = "PROVDB_RPC")]
         rpc: String,
         #[command(flatten)]
         key: OperatorKeyArgs,
+        /// The ERC-20 the distributor takes deposits in and pays claims in (default: ETH).
+        #[arg(long, value_name = "ADDRESS")]
+        token: Option<String>,
         /// Deploy new contracts even when DATA/chain.json records some.
         #[arg(long)]
         force: bool,
     },
-    /// Post every closed epoch (funded with its new total) and anchor every ingest batch the
-    /// chain does not have yet, in order. Reads the chain first: safe to rerun at any time.
-    /// JSON: epochs_posted, datanets_registered, batches_anchored, chain_last_epoch,
-    /// chain_last_sequence.
-    Sync {
+    /// Deposit WEI (ETH, or the distributor's token in its smallest unit) from your own key
+    /// for ACCOUNT, whose balance the operator's next `provdb chain sync` credits once the
+    /// deposit has its confirmations. Sent exactly once, even when the node loses the answer.
+    /// JSON: deposit_id, account, from, amount_wei, asset, approve_tx, tx, block, gas_used.
+    Deposit {
+        /// The account credited (it need not be the sender's).
+        account: Address,
+        /// The amount, in wei (or the token's smallest unit).
+        #[arg(value_name = "WEI", value_parser = parse_wei)]
+        amount: u128,
+        /// The key of the account that pays.
+        #[command(flatten)]
+        key: DepositKeyArgs,
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+    },
+    /// Pay WEI into the distributor without crediting any account: the on-chain backing of
+    /// credits given off chain (`provdb account credit`), which epochs pay out like any other.
+    /// JSON: from, amount_wei, asset, approve_tx, tx, gas_used, total_deposited_wei.
+    Fund {
+        /// The amount, in wei (or the token's smallest unit).
+        #[arg(value_name = "WEI", value_parser = parse_wei)]
+        amount: u128,
         #[command(flatten)]
         key: OperatorKeyArgs,
         #[command(flatten)]
         rpc: ChainRpcArgs,
     },
-    /// Local epochs and ingest batches against the chain's.
+    /// Credit new deposits, anchor every ingest batch and register every adapter the chain does
+    /// not have yet, then post every closed epoch with its ledger head, in order. Reads the
+    /// chain first: safe to rerun at any time. An epoch whose total exceeds what was paid in
+    /// is not sent (the error names the shortfall; `provdb chain fund` covers it). JSON:
+    /// deposits_credited, chain_deposits, deposits_unconfirmed, chain_total_deposited_wei,
+    /// epochs_posted, datanets_registered, batches_anchored, adapters_registered,
+    /// chain_last_epoch, chain_last_sequence.
+    Sync {
+        #[command(flatten)]
+        key: OperatorKeyArgs,
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+        /// Blocks a deposit must be deep before it is credited (1: credited once mined). Set
+        /// it to the chain's reorganisation depth: a credit is never taken back.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        confirmations: u64,
+    },
+    /// Local epochs, ingest batches and credited deposits against the chain's, and the money
+    /// the distributor took in and paid out.
     Status {
         #[command(flatten)]
         rpc: ChainRpcArgs,
@@ -87,7 +128,12 @@ fn retry(args: &ChainRpcArgs) -> RetryPolicy {
 pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Result<()> {
     let rt = runtime()?;
     match command {
-        ChainCommand::Deploy { rpc, key, force } => {
+        ChainCommand::Deploy {
+            rpc,
+            key,
+            token,
+            force,
+        } => {
             let key = key.load()?;
             // Deploy needs the data directory to exist as a database (it records there).
             drop(Db::open(data)?);
@@ -95,6 +141,7 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
                 data,
                 &rpc,
                 &key,
+                token.as_deref(),
                 force,
                 RetryPolicy::default(),
             ))?;
@@ -102,17 +149,75 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
                 return print_json(&report);
             }
             println!(
-                "deployed on chain {} by {} (block {}, {} gas)\n  AttributionDistributor {}\n  ProvenanceRegistry     {}",
+                "deployed on chain {} by {} (block {}, {} gas)\n  AttributionDistributor {} (pays {})\n  ProvenanceRegistry     {}",
                 report.chain_id,
                 report.operator,
                 report.deploy_block,
                 report.gas_used,
                 report.distributor,
+                report.token.as_deref().unwrap_or("ETH"),
                 report.registry
             );
             Ok(())
         }
-        ChainCommand::Sync { key, rpc } => {
+        ChainCommand::Deposit {
+            account,
+            amount,
+            key,
+            rpc,
+        } => {
+            let key = key.load()?;
+            let report = rt.block_on(provdb_chain::deposit(
+                data,
+                account,
+                amount,
+                &key,
+                rpc.rpc.as_deref(),
+                retry(&rpc),
+            ))?;
+            if json {
+                return print_json(&report);
+            }
+            println!(
+                "deposit {}: {} wei ({}) from {} for {} in {} ({} gas); `provdb chain sync` credits it",
+                report.deposit_id,
+                report.amount_wei,
+                report.asset,
+                report.from,
+                report.account,
+                report.tx,
+                report.gas_used
+            );
+            Ok(())
+        }
+        ChainCommand::Fund { amount, key, rpc } => {
+            let key = key.load()?;
+            let report = rt.block_on(provdb_chain::fund(
+                data,
+                amount,
+                &key,
+                rpc.rpc.as_deref(),
+                retry(&rpc),
+            ))?;
+            if json {
+                return print_json(&report);
+            }
+            println!(
+                "funded {} wei ({}) from {} in {} ({} gas); {} wei paid in on chain in all",
+                report.amount_wei,
+                report.asset,
+                report.from,
+                report.tx,
+                report.gas_used,
+                report.total_deposited_wei
+            );
+            Ok(())
+        }
+        ChainCommand::Sync {
+            key,
+            rpc,
+            confirmations,
+        } => {
             let key = key.load()?;
             let db = Db::open(data)?;
             let adapters = owned_adapters(&db)?;
@@ -123,14 +228,27 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
                 rpc.rpc.as_deref(),
                 retry(&rpc),
                 &adapters,
+                confirmations,
             ))?;
             if json {
                 return print_json(&report);
             }
+            for c in &report.deposits_credited {
+                println!(
+                    "credited deposit {} of {} wei to {} (from {}, block {}, {})",
+                    c.deposit_id, c.amount_wei, c.account, c.from, c.block, c.tx
+                );
+            }
+            if report.deposits_unconfirmed > 0 {
+                println!(
+                    "{} deposit(s) wait for {confirmations} confirmation(s)",
+                    report.deposits_unconfirmed
+                );
+            }
             for e in &report.epochs_posted {
                 println!(
-                    "posted epoch {} (root {}, total {} wei, funded {} wei) in {} ({} gas)",
-                    e.epoch, e.root, e.total_wei, e.funded_wei, e.tx, e.gas_used
+                    "posted epoch {} (root {}, total {} wei, ledger head {}) in {} ({} gas)",
+                    e.epoch, e.root, e.total_wei, e.ledger_head, e.tx, e.gas_used
                 );
             }
             for id in &report.datanets_registered {
@@ -146,8 +264,11 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
                 println!("registered adapter {} of {} in {}", a.id, a.owner, a.tx);
             }
             println!(
-                "chain is at epoch {} and sequence {}",
-                report.chain_last_epoch, report.chain_last_sequence
+                "chain is at epoch {} and sequence {}; {} deposit(s) credited, {} wei paid in",
+                report.chain_last_epoch,
+                report.chain_last_sequence,
+                report.chain_deposits,
+                report.chain_total_deposited_wei
             );
             Ok(())
         }
@@ -177,6 +298,27 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
                 report.local_batches,
                 report.pending_batches,
                 report.chain_last_sequence
+            );
+            let m = &report.deposits;
+            println!(
+                "deposits ({}): {} on chain, {} credited here ({} wei), {} not yet",
+                m.asset,
+                m.chain_deposits,
+                m.credited_deposits,
+                m.credited_wei,
+                m.uncredited_deposits
+            );
+            println!(
+                "money on chain: {} wei paid in, {} wei owed by the last epoch, {} wei claimed, {} wei held; payouts within deposits: {}",
+                m.total_deposited_wei,
+                m.total_owed_wei,
+                m.total_claimed_wei,
+                m.balance_wei,
+                if m.payouts_within_deposits {
+                    "yes"
+                } else {
+                    "NO"
+                }
             );
             let rows: Vec<Vec<String>> = report
                 .epochs

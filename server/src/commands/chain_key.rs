@@ -1,6 +1,6 @@
 //! Where a chain command's private key comes from: a file (`--key-file PATH`) or the
-//! environment (`PROVDB_CHAIN_KEY` for the operator, `PROVDB_CLAIM_KEY` for a claim's sender),
-//! never the command line.
+//! environment (`PROVDB_CHAIN_KEY` for the operator, `PROVDB_CLAIM_KEY` for a claim's sender,
+//! `PROVDB_DEPOSIT_KEY` for a depositor), never the command line.
 //!
 //! Invariant: a key is never taken from an argument. Arguments are visible to every user of
 //! the machine (`ps`, `/proc/PID/cmdline`) and stay in shell history, so the removed `--key HEX`
@@ -35,10 +35,23 @@ pub(crate) struct ClaimKeyArgs {
     key: Option<String>,
 }
 
+/// The key of the account that pays a deposit.
+#[derive(Debug, Args)]
+pub(crate) struct DepositKeyArgs {
+    /// A file holding the depositor's private key (hex, `0x` optional); else PROVDB_DEPOSIT_KEY.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Removed: a key on the command line is visible to every user of the machine.
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    key: Option<String>,
+}
+
 /// The environment variable of the operator's key.
 pub(crate) const OPERATOR_KEY_ENV: &str = "PROVDB_CHAIN_KEY";
 /// The environment variable of a claim sender's key.
 pub(crate) const CLAIM_KEY_ENV: &str = "PROVDB_CLAIM_KEY";
+/// The environment variable of a depositor's key.
+pub(crate) const DEPOSIT_KEY_ENV: &str = "PROVDB_DEPOSIT_KEY";
 
 impl OperatorKeyArgs {
     /// The operator's key, from `--key-file` or `PROVDB_CHAIN_KEY`.
@@ -60,6 +73,18 @@ impl ClaimKeyArgs {
             self.key_file.as_deref(),
             CLAIM_KEY_ENV,
             std::env::var(CLAIM_KEY_ENV).ok(),
+        )
+    }
+}
+
+impl DepositKeyArgs {
+    /// The depositor's key, from `--key-file` or `PROVDB_DEPOSIT_KEY`.
+    pub(crate) fn load(&self) -> Result<String, UserError> {
+        resolve(
+            self.key.as_deref(),
+            self.key_file.as_deref(),
+            DEPOSIT_KEY_ENV,
+            std::env::var(DEPOSIT_KEY_ENV).ok(),
         )
     }
 }

@@ -48,6 +48,10 @@ pub(crate) struct DemoArgs {
     /// Only the first N documents (a quicker demo).
     #[arg(long)]
     limit: Option<usize>,
+    /// Ask as this account, paying from the balance it has (a deposit that `provdb chain
+    /// sync` credited: scripts/demo.sh), instead of a demo caller credited off chain.
+    #[arg(long, value_name = "ADDRESS")]
+    asker: Option<provdb::Address>,
 }
 
 pub(crate) fn convert_smart(args: ConvertSmartArgs) -> anyhow::Result<()> {
@@ -127,11 +131,16 @@ pub(crate) fn run(data: &Path, args: DemoArgs) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&RecordView::new(record, &name))?
         );
     }
-    answer_and_pay(db, &name, &args.question)
+    answer_and_pay(db, &name, &args.question, args.asker)
 }
 
 /// Steps 7-11: index, a cited answer paid by leave-one-out attribution, the ledger, an epoch.
-fn answer_and_pay(db: Db, name: &str, question: &str) -> anyhow::Result<()> {
+fn answer_and_pay(
+    db: Db,
+    name: &str,
+    question: &str,
+    asker: Option<provdb::Address>,
+) -> anyhow::Result<()> {
     let embedder = load_embedder(None)?
         .ok_or_else(|| UserError("the embedder is missing: run scripts/fetch-models.sh".into()))?;
     let path = generator_path(None);
@@ -150,9 +159,13 @@ fn answer_and_pay(db: Db, name: &str, question: &str) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    let funding = match asker {
+        Some(_) => "the caller pays from its deposit",
+        None => "a caller credited 0.05 ETH off chain (a card payment)",
+    };
     println!(
         "== 8. Prices: the model 0.001 ETH per answer (to its owner), the Datanet 0.009 ETH \
-         (to its contributors), 5% of each to the protocol; a caller credited 0.05 ETH"
+         (to its contributors), 5% of each to the protocol; {funding}"
     );
     let demo_account = |who: &str| provdb::ingest::address_of_key(&provdb::demo::demo_key(who));
     db.set_ledger_policy(&LedgerPolicy {
@@ -169,10 +182,17 @@ fn answer_and_pay(db: Db, name: &str, question: &str) -> anyhow::Result<()> {
     db.set_price(&operator, PriceScope::Model(model), MILLI_ETH, 0)?;
     let datanet_id = db.datanet_info(name)?.id;
     db.set_price(&operator, PriceScope::Datanet(datanet_id), 9 * MILLI_ETH, 0)?;
-    let asker = demo_account("asker")?;
-    db.credit(&operator, asker, 50 * MILLI_ETH, "demo: a card payment")?;
+    let asker = match asker {
+        // Its money came in on chain: a deposit `provdb chain sync` credited.
+        Some(asker) => asker,
+        None => {
+            let asker = demo_account("asker")?;
+            db.credit(&operator, asker, 50 * MILLI_ETH, "demo: a card payment")?;
+            asker
+        }
+    };
 
-    println!("== 9. Ask as the credited caller, attributed by leave-one-out (measured use)");
+    println!("== 9. Ask as {asker}, attributed by leave-one-out (measured use)");
     println!("   Q: {question}");
     print!("   A: ");
     let request = AskRequest {

@@ -424,6 +424,12 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
         ],
     )));
     let registry = deployed["registry"].as_str().unwrap().to_string();
+    // The answers were paid from an off-chain credit: the operator backs them on chain.
+    ok(chain(
+        &data,
+        &anvil,
+        &["fund", "7000", "--key-file", operator],
+    ));
     let synced = json(&ok(chain(
         &data,
         &anvil,

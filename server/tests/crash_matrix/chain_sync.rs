@@ -2,8 +2,9 @@
 //! an epoch, starts a sync and kills it at a random moment. After every kill the chain holds
 //! each epoch and each batch at most once (events counted with `cast`, a reader no one here
 //! wrote); at the end one sync finishes the rest, every epoch and batch is on chain exactly
-//! once, the distributor holds exactly the last epoch's total, and the local ledger never
-//! changed under the syncs. Anvil mines a block a second, so that a sync spends seconds among
+//! once, the chain owes exactly the last epoch's total out of the deposit that funds them, and
+//! the local ledger never changed under the syncs (the one deposit is credited before the
+//! trials; `chain_deposits.rs` kills syncs while they credit). Anvil mines a block a second, so that a sync spends seconds among
 //! its transactions; a trial counts as killed mid-work when the sync was killed after sending
 //! at least one.
 
@@ -18,7 +19,6 @@ use crate::anvil::*;
 use crate::common::*;
 use crate::trials::{Minimum, Report, quarter, trials};
 
-const EPOCH_POSTED: &str = "EpochPosted(uint256 indexed,bytes32,uint256,uint256)";
 const BATCH_ANCHORED: &str = "BatchAnchored(uint32 indexed,uint64,uint64,bytes32,uint32)";
 
 /// Asserts no log repeats (the same event data twice means a doubled post); returns how many.
@@ -120,6 +120,14 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
         epochs = pay_and_close(&data, &payments, n);
         epochs
     };
+    // One deposit funds every epoch of the run (posting an epoch brings no money in).
+    let funding = 1_000_000_000_000_000_000u128;
+    anvil.send_deposit(
+        &distributor,
+        &anvil.accounts[5],
+        &anvil.accounts[6],
+        funding,
+    );
     mine_every_second(&anvil);
     // An uninterrupted sync of one batch and one epoch gives the window to kill in.
     add_work(0);
@@ -224,7 +232,16 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
         "every ingest batch anchored exactly once"
     );
     let total = last_epoch_total(&data);
-    assert_eq!(anvil.balance(&distributor), total);
+    assert_eq!(
+        anvil.read_u128(&distributor, "lastTotal()(uint128)", &[]),
+        total
+    );
+    assert_eq!(
+        anvil.balance(&distributor),
+        funding,
+        "posts bring no money in"
+    );
+    assert_eq!(status["deposits"]["credited_wei"], funding.to_string());
     report.whole_checked = epochs + batches;
     let trials = report.trials;
     report.finish(Minimum {

@@ -1,7 +1,8 @@
 //! The crash matrix: for ingest, indexing, ledger appends, answers served over HTTP, epoch
-//! close and chain sync, SIGKILL the `provdb` process at random moments and check the
-//! invariants on reopening: acknowledged data present, nothing partial, the ledger's hash
-//! chain verifies, indexes equal a rebuild, the chain neither skipped nor doubled.
+//! close, chain sync and the crediting of deposits, SIGKILL the `provdb` process at random
+//! moments and check the invariants on reopening: acknowledged data present, nothing partial,
+//! the ledger's hash chain verifies, indexes equal a rebuild, the chain neither skipped nor
+//! doubled, no deposit credited twice or passed over.
 //!
 //! The test suite runs a few trials of each; `scripts/harden.sh` runs 50 of each
 //! (`PROVDB_CRASH_TRIALS`) and keeps the figures (`PROVDB_CRASH_REPORT`).
@@ -22,6 +23,7 @@ mod served;
 #[path = "../tiny_model.rs"]
 mod tiny_model;
 
+mod chain_deposits;
 mod chain_sync;
 mod epoch_close;
 mod indexing;
