@@ -14,7 +14,7 @@ source scripts/env.sh
 bash scripts/install-deps.sh
 bash scripts/fetch-models.sh >/dev/null
 # --workspace: the same feature resolution as the tests, so nothing is built twice.
-cargo build --workspace --bin provdb
+cargo build --workspace --all-targets
 rm -rf .demo-data
 PROVDB="$CARGO_TARGET_DIR/debug/provdb"
 p() { "$PROVDB" --data .demo-data "$@"; }
