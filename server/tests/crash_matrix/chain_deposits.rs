@@ -15,7 +15,7 @@ use rand::Rng;
 
 use crate::anvil::*;
 use crate::common::*;
-use crate::trials::{Minimum, Report, quarter, trials};
+use crate::trials::{Minimum, Report, trials};
 
 /// Deposits per trial: enough that crediting them takes a good part of a sync's run, where
 /// kills can land (the process starts, opens the database and reads the chain first: 160
@@ -160,7 +160,7 @@ fn sigkill_during_deposit_crediting_credits_each_deposit_exactly_once() {
     report.finish(Minimum {
         // At least one trial killed mid-credit: beside the other crash scenarios the crediting
         // stretch is short enough that a quarter is not reliably hit (1 of 12 seen once).
-        interrupted: u64::from(trials >= 1),
+        interrupted: usize::from(trials >= 1),
         acknowledged_checked: u64::from(trials >= 4),
     });
 }
