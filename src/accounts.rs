@@ -27,10 +27,14 @@ use crate::error::{Error, Result};
 pub const OPERATOR_KEY_FILE: &str = "operator.key";
 
 impl Db {
-    /// The local operator's address (see the module docs), making its key on first use.
+    /// The local operator's address (see the module docs), making its key on first use; read
+    /// once per open database (every answer needs it).
     pub fn operator(&self) -> Result<Address> {
+        if let Some(address) = self.operator.get() {
+            return Ok(*address);
+        }
         let signer = operator_key(self.dir())?;
-        Ok(Address(signer.address().0.0))
+        Ok(*self.operator.get_or_init(|| Address(signer.address().0.0)))
     }
 
     /// Sets the price of `scope` as `caller` (see the module docs). `per_1k_tokens_wei` is for

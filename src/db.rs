@@ -80,6 +80,8 @@ pub struct Db {
     pub(crate) max_fee_wei: u128,
     /// What answers in flight hold of their callers' balances.
     pub(crate) holds: Arc<crate::answer::Holds>,
+    /// The local operator's address, read from its key file once (`Db::operator`).
+    pub(crate) operator: Arc<std::sync::OnceLock<provdb_storage::Address>>,
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it): the one clock of every
@@ -129,6 +131,7 @@ impl Db {
             generator: None,
             max_fee_wei: crate::answer::DEFAULT_MAX_FEE_WEI,
             holds: Arc::default(),
+            operator: Arc::default(),
         })
     }
 

@@ -7,39 +7,19 @@
 //! once. A trial counts as killed mid-work when the kill left some of its deposits credited and
 //! some not.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use crate::anvil::*;
 use crate::common::*;
+use crate::syncing::spawn_sync;
 use crate::trials::{Minimum, Report, trials};
 
 /// Deposits per trial: enough that crediting them takes a good part of a sync's run, where
 /// kills can land (the process starts, opens the database and reads the chain first: 160
 /// took the last ~120 of a run's ~280 ms here).
 const DEPOSITS_PER_TRIAL: usize = 160;
-
-fn spawn_sync(data: &Path, anvil: &Anvil, key: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_provdb"))
-        .arg("--data")
-        .arg(data)
-        .args([
-            "chain",
-            "sync",
-            "--key-file",
-            &key_file(key),
-            "--rpc",
-            &anvil.url,
-        ])
-        .env_remove("PROVDB_DATA")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
 
 /// Sends `count` deposits (mined at once: anvil mines each transaction as it comes) from
 /// anvil accounts 1-3, each for the next account, of amounts told apart by `trial`.

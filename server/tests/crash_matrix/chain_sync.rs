@@ -4,12 +4,10 @@
 //! wrote); at the end one sync finishes the rest, every epoch and batch is on chain exactly
 //! once, the chain owes exactly the last epoch's total out of the deposit that funds them, and
 //! the local ledger never changed under the syncs (the one deposit is credited before the
-//! trials; `chain_deposits.rs` kills syncs while they credit). Anvil mines a block a second, so that a sync spends seconds among
-//! its transactions; a trial counts as killed mid-work when the sync was killed after sending
-//! at least one.
+//! trials; `chain_deposits.rs` kills syncs while they credit). Anvil mines a block a second,
+//! so that a sync spends seconds among its transactions; a trial counts as killed mid-work
+//! when the sync was killed after sending at least one.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -17,6 +15,7 @@ use serde_json::Value;
 
 use crate::anvil::*;
 use crate::common::*;
+use crate::syncing::spawn_sync;
 use crate::trials::{Minimum, Report, quarter, trials};
 
 const BATCH_ANCHORED: &str = "BatchAnchored(uint32 indexed,uint64,uint64,bytes32,uint32)";
@@ -64,25 +63,6 @@ fn mine_every_second(anvil: &Anvil) {
             .unwrap();
         assert!(response["error"].is_null(), "{method}: {response}");
     }
-}
-
-fn spawn_sync(data: &Path, anvil: &Anvil, key: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_provdb"))
-        .arg("--data")
-        .arg(data)
-        .args([
-            "chain",
-            "sync",
-            "--key-file",
-            &key_file(key),
-            "--rpc",
-            &anvil.url,
-        ])
-        .env_remove("PROVDB_DATA")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 #[test]

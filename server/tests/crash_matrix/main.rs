@@ -30,4 +30,5 @@ mod indexing;
 mod ingest;
 mod ledger_appends;
 mod served_answers;
+mod syncing;
 mod trials;
