@@ -33,7 +33,7 @@ pub use client::RetryPolicy;
 pub use error::{ChainError, Result};
 pub use ops::{
     ClaimReport, CreditedDepositReport, DeployReport, DepositReport, DepositStatus, FundReport,
-    StatusReport, SyncReport, claim, deploy, deposit, fund, redact_rpc_url, redact_rpc_url_in,
-    status, sync,
+    StatusReport, SyncReport, VerifiedEpoch, VerifyReport, claim, deploy, deposit, fund,
+    redact_rpc_url, redact_rpc_url_in, status, sync, verify,
 };
 pub use state::{ChainState, TxRecord};

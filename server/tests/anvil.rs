@@ -267,6 +267,23 @@ pub(crate) fn chain(data: &Path, anvil: &Anvil, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Deploys the contracts (taking ETH) for `data`, signed by anvil's account 0, the operator;
+/// the `chain deploy --json` report (chain_id, distributor, registry, token...).
+pub(crate) fn deploy(data: &Path, anvil: &Anvil) -> serde_json::Value {
+    json(&ok(chain(
+        data,
+        anvil,
+        &[
+            "deploy",
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            &key_file(&anvil.keys[0]),
+            "--json",
+        ],
+    )))
+}
+
 /// The total (wei) of the last closed epoch, as `provdb epoch list` shows it.
 pub(crate) fn last_epoch_total(data: &Path) -> u128 {
     let listed = json(&ok(provdb(data, &["epoch", "list", "--json"])));

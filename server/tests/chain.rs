@@ -35,18 +35,7 @@ fn three_contributors_claim_exactly_their_balances_and_nothing_twice() {
     );
     assert!(stderr(&status_before).contains("chain deploy"));
 
-    let deployed = json(&ok(chain(
-        &data,
-        &anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            &key_file(operator),
-            "--json",
-        ],
-    )));
+    let deployed = deploy(&data, &anvil);
     assert_eq!(deployed["chain_id"], 31337);
     let distributor = deployed["distributor"].as_str().unwrap().to_string();
     let again = chain(
@@ -370,18 +359,7 @@ fn sync_finishes_across_an_anvil_restart_without_skipping_or_doubling() {
     let operator = anvil.keys[0].clone();
     let account = anvil.accounts[1].clone();
     assert_eq!(pay_and_close(&data, &[(account.as_str(), 5000)], 1), 1);
-    let deployed = json(&ok(chain(
-        &data,
-        &anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            &key_file(&operator),
-            "--json",
-        ],
-    )));
+    let deployed = deploy(&data, &anvil);
     let registry = deployed["registry"].as_str().unwrap().to_string();
     ok(chain(
         &data,

@@ -18,18 +18,7 @@ fn account_wei(data: &std::path::Path, account: &str, field: &str) -> u128 {
 /// A database with the contracts deployed by anvil's account 0; the distributor's address.
 fn deployed(anvil: &Anvil, data: &std::path::Path) -> String {
     ok(provdb(data, &["init"]));
-    let deployed = json(&ok(chain(
-        data,
-        anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            &key_file(&anvil.keys[0]),
-            "--json",
-        ],
-    )));
+    let deployed = deploy(data, anvil);
     assert_eq!(deployed["token"], serde_json::Value::Null, "ETH by default");
     deployed["distributor"].as_str().unwrap().to_string()
 }

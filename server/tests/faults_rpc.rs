@@ -136,19 +136,7 @@ fn synced_later(anvil: &Anvil, dir: &std::path::Path, epochs: u64) -> std::path:
             .collect();
         assert_eq!(pay_and_close(&data, &payments, n), n);
     }
-    let operator = anvil.keys[0].as_str();
-    let deployed = json(&ok(chain(
-        &data,
-        anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            &key_file(operator),
-            "--json",
-        ],
-    )));
+    let deployed = deploy(&data, anvil);
     let distributor = deployed["distributor"].as_str().unwrap();
     for i in 0..DIRECT_DEPOSITS as usize {
         anvil.send_deposit(

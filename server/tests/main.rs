@@ -5,6 +5,7 @@
 mod adapters;
 mod anvil;
 mod chain;
+mod chain_conservation;
 mod chain_deposits;
 mod chain_erc20;
 mod chain_tls;

@@ -306,6 +306,22 @@ pub struct LedgerCheck {
     pub broken: Option<(u64, String)>,
     /// Hash of the last good entry.
     pub head: [u8; 32],
+    /// Each closed epoch as its entries give it (up to the first broken entry): what the
+    /// chain's roots and ledger heads are compared with (`provdb chain verify`).
+    pub epochs: Vec<ReplayedEpoch>,
+}
+
+/// A closed epoch recomputed from the ledger entries it covers, not read from its record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplayedEpoch {
+    /// Its number.
+    pub epoch: u64,
+    /// The hash of its last entry.
+    pub ledger_head: [u8; 32],
+    /// The Merkle root of the cumulative balances its entries add up to.
+    pub root: [u8; 32],
+    /// Their sum, in wei.
+    pub total_wei: u128,
 }
 
 /// Who owns the model and what the protocol takes of every price: stored in the database, set

@@ -50,7 +50,7 @@ pub use hash::{hex32, keccak256, keccak256_each};
 pub use jobs::{AdapterAct, JobEvent, JobRecord, JobStatus};
 pub use ledger::{
     AnswerId, AnswerRecord, CitationRecord, Epoch, LedgerCheck, LedgerEntry, LedgerPolicy,
-    NewEntry, PolicyScope, Role,
+    NewEntry, PolicyScope, ReplayedEpoch, Role,
 };
 pub use merkle::{
     MAX_MERKLE_LEAVES, MerkleTree, merkle_leaf_hash, merkle_process_proof, merkle_verify,

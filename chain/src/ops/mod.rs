@@ -1,6 +1,6 @@
 //! The chain commands: deploy the contracts, pay in (deposit, fund), sync (credit deposits,
 //! anchor ingest batches, register adapters, post closed epochs), compare local and on-chain
-//! state, claim.
+//! state, verify the ledger against the chain, claim.
 //!
 //! Invariants:
 //! - The local database is read here and written in one way only: `sync` credits each
@@ -25,6 +25,7 @@ mod deploying;
 mod depositing;
 mod step;
 mod syncing;
+mod verifying;
 
 pub use claiming::{ClaimReport, claim};
 pub use comparing::{
@@ -36,3 +37,4 @@ pub use deploying::{DeployReport, deploy};
 pub use depositing::{DepositReport, FundReport, deposit, fund};
 pub(crate) use step::{Check, Outcome};
 pub use syncing::{AnchoredBatch, PostedEpoch, SyncReport, sync};
+pub use verifying::{VerifiedEpoch, VerifyReport, verify};

@@ -1,4 +1,4 @@
-//! `provdb chain deploy|deposit|fund|sync|status|claim`: the chain crate's operations over
+//! `provdb chain deploy|deposit|fund|sync|status|verify|claim`: the chain crate's operations over
 //! this data directory, on a single-threaded tokio runtime. Keys come from a file or the
 //! environment (`chain_key`), never from the command line.
 
@@ -11,6 +11,7 @@ use provdb_chain::RetryPolicy;
 
 use crate::commands::ask::parse_wei;
 use crate::commands::chain_key::{ClaimKeyArgs, DepositKeyArgs, OperatorKeyArgs};
+use crate::commands::chain_verify;
 use crate::output::{print_json, print_table};
 
 /// `provdb chain`.
@@ -84,6 +85,15 @@ pub(crate) enum ChainCommand {
         #[command(flatten)]
         rpc: ChainRpcArgs,
     },
+    /// Replay the ledger from its entries (hash chain, every epoch's head, root and total) and
+    /// compare each epoch with the ledger head and root posted on chain: a ledger rewritten
+    /// here, even whole, cannot match what earlier syncs posted. Exit 1 on any difference.
+    /// JSON: entries, broken, chain_last_epoch, epochs (epoch, ledger_head, chain_ledger_head,
+    /// root, chain_root, state), ok.
+    Verify {
+        #[command(flatten)]
+        rpc: ChainRpcArgs,
+    },
     /// Claim what an account is owed by the last epoch on chain (paid to that account). JSON:
     /// epoch, account, cumulative_wei, paid_wei, proof, tx, gas_used.
     Claim {
@@ -102,7 +112,7 @@ pub(crate) enum ChainCommand {
 pub(crate) struct ChainRpcArgs {
     /// JSON-RPC endpoint (default: the one recorded at deploy).
     #[arg(long, env = "PROVDB_RPC")]
-    rpc: Option<String>,
+    pub(crate) rpc: Option<String>,
     /// Attempts per step before giving up on an unreachable or slow node.
     #[arg(long, default_value_t = 5)]
     attempts: u32,
@@ -111,13 +121,13 @@ pub(crate) struct ChainRpcArgs {
     timeout: u64,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }
 
-fn retry(args: &ChainRpcArgs) -> RetryPolicy {
+pub(crate) fn retry(args: &ChainRpcArgs) -> RetryPolicy {
     RetryPolicy {
         attempts: args.attempts,
         attempt_timeout: Duration::from_secs(args.timeout.max(1)),
@@ -336,6 +346,7 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
             print_table(&["epoch", "state", "total_wei", "root", "tx"], &rows);
             Ok(())
         }
+        ChainCommand::Verify { rpc } => chain_verify::run(data, json, &rpc),
         ChainCommand::Claim { address, key, rpc } => {
             let key = key.load()?;
             let db = Db::open(data)?;

@@ -9,6 +9,7 @@ pub(crate) mod ask;
 pub(crate) mod bench;
 pub(crate) mod chain;
 pub(crate) mod chain_key;
+mod chain_verify;
 pub(crate) mod datanet;
 pub(crate) mod demo;
 pub(crate) mod embed;

@@ -411,18 +411,7 @@ fn chain_sync_publishes_nothing_of_a_private_datanet_and_status_hides_the_rpc_ke
 
     let operator = key_file(&anvil.keys[0]);
     let operator = operator.as_str();
-    let deployed = json(&ok(chain(
-        &data,
-        &anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            operator,
-            "--json",
-        ],
-    )));
+    let deployed = crate::anvil::deploy(&data, &anvil);
     let registry = deployed["registry"].as_str().unwrap().to_string();
     // The answers were paid from an off-chain credit: the operator backs them on chain.
     ok(chain(

@@ -39,18 +39,7 @@ fn sigkill_during_deposit_crediting_credits_each_deposit_exactly_once() {
     let data = dir.path().join("db");
     ok(provdb(&data, &["init"]));
     let operator = anvil.keys[0].clone();
-    let deployed = json(&ok(chain(
-        &data,
-        &anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            &key_file(&operator),
-            "--json",
-        ],
-    )));
+    let deployed = deploy(&data, &anvil);
     let distributor = deployed["distributor"].as_str().unwrap().to_string();
 
     // An uninterrupted sync of one batch gives the window to kill in.

@@ -74,18 +74,7 @@ fn sigkill_during_chain_sync_neither_skips_nor_doubles() {
     ok(provdb(&data, &["datanet", "create", "aero"]));
     let operator = anvil.keys[0].clone();
     let accounts: Vec<String> = anvil.accounts[1..4].to_vec();
-    let deployed = json(&ok(chain(
-        &data,
-        &anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            &key_file(&operator),
-            "--json",
-        ],
-    )));
+    let deployed = deploy(&data, &anvil);
     let registry = deployed["registry"].as_str().unwrap().to_string();
     let distributor = deployed["distributor"].as_str().unwrap().to_string();
 

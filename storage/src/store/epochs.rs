@@ -20,10 +20,72 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 use crate::codec::{decode, encode};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
-use crate::ledger::Epoch;
+use crate::ledger::{Epoch, LedgerEntry};
 use crate::merkle::MerkleTree;
 use crate::model::Address;
 use crate::store::Store;
+
+/// Adds `entry` to the cumulative `balances` of epoch `number` when it is a payout (credits and
+/// charges move prepaid balances, no one's claim). Refuses a balance past `u128::MAX`.
+pub(crate) fn owe(
+    balances: &mut BTreeMap<Address, u128>,
+    entry: &LedgerEntry,
+    number: u64,
+) -> Result<()> {
+    if !entry.payment.role.is_payout() {
+        return Ok(());
+    }
+    let balance = balances.entry(entry.payment.to).or_default();
+    *balance = balance
+        .checked_add(entry.payment.amount_wei)
+        .ok_or_else(|| {
+            StorageError::Invalid(format!(
+                "epoch {number} cannot close: account {} would be owed more than 2^128 - 1 \
+                 wei at ledger entry {}",
+                entry.payment.to, entry.seq
+            ))
+        })?;
+    Ok(())
+}
+
+/// An epoch's cumulative balances made into leaves, tree and total.
+pub(crate) struct Settled {
+    /// The positive balances, by account.
+    pub(crate) leaves: Vec<(Address, u128)>,
+    /// Their Merkle tree.
+    pub(crate) tree: MerkleTree,
+    /// Their sum, in wei.
+    pub(crate) total_wei: u128,
+}
+
+/// The leaves (positive balances), Merkle tree and total of epoch `number`'s cumulative
+/// `balances`. Refuses an epoch no one is owed anything in, and a total past `u128::MAX`.
+pub(crate) fn settle(balances: &BTreeMap<Address, u128>, number: u64) -> Result<Settled> {
+    let leaves: Vec<(Address, u128)> = balances
+        .iter()
+        .filter(|(_, a)| **a > 0)
+        .map(|(account, amount)| (*account, *amount))
+        .collect();
+    if leaves.is_empty() {
+        return Err(StorageError::Invalid(
+            "no account is owed anything yet: an epoch needs a positive balance".into(),
+        ));
+    }
+    let tree = MerkleTree::new(&leaves)?;
+    let total_wei = leaves
+        .iter()
+        .try_fold(0u128, |sum, (_, a)| sum.checked_add(*a))
+        .ok_or_else(|| {
+            StorageError::Invalid(format!(
+                "epoch {number} cannot close: its total would exceed 2^128 - 1 wei"
+            ))
+        })?;
+    Ok(Settled {
+        leaves,
+        tree,
+        total_wei,
+    })
+}
 
 fn balance_key(epoch: u64, account: &Address) -> [u8; 28] {
     let mut key = [0u8; 28];
@@ -135,36 +197,14 @@ impl Store {
             if entry.seq >= end_seq {
                 return Ok(false);
             }
-            if !entry.payment.role.is_payout() {
-                return Ok(true);
-            }
-            let balance = balances.entry(entry.payment.to).or_default();
-            *balance = balance
-                .checked_add(entry.payment.amount_wei)
-                .ok_or_else(|| {
-                    StorageError::Invalid(format!(
-                        "epoch {number} cannot close: account {} would be owed more than \
-                         2^128 - 1 wei at ledger entry {}",
-                        entry.payment.to, entry.seq
-                    ))
-                })?;
+            owe(&mut balances, &entry, number)?;
             Ok(true)
         })?;
-        let leaves: Vec<(Address, u128)> = balances.into_iter().filter(|(_, a)| *a > 0).collect();
-        if leaves.is_empty() {
-            return Err(StorageError::Invalid(
-                "no account is owed anything yet: an epoch needs a positive balance".into(),
-            ));
-        }
-        let tree = MerkleTree::new(&leaves)?;
-        let total_wei = leaves
-            .iter()
-            .try_fold(0u128, |sum, (_, a)| sum.checked_add(*a))
-            .ok_or_else(|| {
-                StorageError::Invalid(format!(
-                    "epoch {number} cannot close: its total would exceed 2^128 - 1 wei"
-                ))
-            })?;
+        let Settled {
+            leaves,
+            tree,
+            total_wei,
+        } = settle(&balances, number)?;
         let epoch = Epoch {
             epoch: number,
             first_seq,

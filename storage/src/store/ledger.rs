@@ -19,7 +19,7 @@ use crate::codec::{decode, decode_entry, encode};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::ledger::{
-    AnswerId, AnswerRecord, LedgerCheck, LedgerEntry, LedgerPolicy, NewEntry, PolicyScope, Role,
+    AnswerId, AnswerRecord, LedgerEntry, LedgerPolicy, NewEntry, PolicyScope, Role,
 };
 use crate::model::{Address, DatanetId};
 use crate::money::EntryDetail;
@@ -353,61 +353,5 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Recomputes the hash chain from the first entry: sequence numbers without gaps, each
-    /// `prev_hash` the previous entry's hash, each `entry_hash` recomputed, and the stored head
-    /// equal to the last entry. Names the first entry that fails.
-    pub fn verify_ledger(&self) -> Result<LedgerCheck> {
-        let (head_seq, head_hash) = self.ledger_head()?;
-        let cf = self.cf(CF_LEDGER)?;
-        let mut expected_seq = 1u64;
-        let mut prev = [0u8; 32];
-        let mut broken = None;
-        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
-            let (key, value) = item.map_err(|e| self.rocks(e))?;
-            let seq = key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-            let problem = match decode_entry(CF_LEDGER, &key, &value) {
-                Err(e) => Some(format!("entry cannot be decoded: {e}")),
-                Ok(_) if seq != expected_seq => {
-                    Some(format!("expected entry {expected_seq}, found key {seq}"))
-                }
-                Ok(entry) if entry.seq != seq => {
-                    Some(format!("stored under {seq} but says {}", entry.seq))
-                }
-                Ok(entry) if entry.prev_hash != prev => {
-                    Some("prev_hash does not match the previous entry's hash".into())
-                }
-                Ok(entry) if entry.computed_hash() != entry.entry_hash => {
-                    Some("entry_hash does not match its contents".into())
-                }
-                Ok(entry) => {
-                    prev = entry.entry_hash;
-                    None
-                }
-            };
-            if let Some(reason) = problem {
-                broken = Some((seq, reason));
-                break;
-            }
-            expected_seq += 1;
-        }
-        let entries = expected_seq - 1;
-        if broken.is_none() && (entries != head_seq || prev != head_hash) {
-            broken = Some((
-                entries + 1,
-                format!(
-                    "the ledger head says {head_seq} entries ending in 0x{}, the chain has \
-                     {entries} ending in 0x{}",
-                    hex::encode(head_hash),
-                    hex::encode(prev)
-                ),
-            ));
-        }
-        Ok(LedgerCheck {
-            entries,
-            broken,
-            head: prev,
-        })
     }
 }

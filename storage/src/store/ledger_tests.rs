@@ -1,7 +1,7 @@
 //! Ledger and epoch tests on a real RocksDB in a temporary directory.
 
 use super::*;
-use crate::ledger::{AnswerId, AnswerRecord, NewEntry, Role};
+use crate::ledger::{AnswerId, AnswerRecord, Epoch, NewEntry, Role};
 use crate::merkle::{merkle_leaf_hash, merkle_verify};
 use crate::model::RecordId;
 use crate::money::CreditSource;
@@ -318,6 +318,78 @@ fn a_head_written_before_the_total_is_summed_from_the_ledger_on_open() {
     assert!(refused.to_string().contains("2^128 - 1 wei"), "{refused}");
     store.append_answers(vec![answer(3, &[(3, 10)])]).unwrap();
     assert_eq!(store.close_epoch(1).unwrap().total_wei, u128::MAX);
+}
+
+#[test]
+fn verify_replays_every_epoch_and_names_a_record_its_entries_do_not_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fund(&store, PAYER);
+    store.append_answers(vec![answer(1, &[(1, 10)])]).unwrap();
+    let first = store.close_epoch(1).unwrap();
+    store
+        .append_answers(vec![answer(2, &[(1, 5), (2, 7)])])
+        .unwrap();
+    let second = store.close_epoch(2).unwrap();
+    let check = store.verify_ledger().unwrap();
+    assert_eq!(check.broken, None);
+    let replayed: Vec<_> = check
+        .epochs
+        .iter()
+        .map(|e| (e.epoch, e.ledger_head, e.root, e.total_wei))
+        .collect();
+    assert_eq!(
+        replayed,
+        [&first, &second]
+            .iter()
+            .map(|e| (e.epoch, e.ledger_head, e.root, e.total_wei))
+            .collect::<Vec<_>>()
+    );
+
+    // A record whose root (or total) its entries do not give is named, at its last entry.
+    for (what, forge) in [
+        ("root", (|e: &mut Epoch| e.root[0] ^= 1) as fn(&mut Epoch)),
+        ("total", |e: &mut Epoch| e.total_wei += 1),
+        ("ledger head", |e: &mut Epoch| e.ledger_head[31] ^= 1),
+    ] {
+        let mut forged = first.clone();
+        forge(&mut forged);
+        let cf = store.cf(CF_EPOCHS).unwrap();
+        let key = 1u64.to_be_bytes();
+        store
+            .db
+            .put_cf(cf, key, crate::codec::encode(&forged).unwrap())
+            .unwrap();
+        let check = store.verify_ledger().unwrap();
+        let (seq, reason) = check.broken.clone().expect(what);
+        assert_eq!(seq, first.end_seq - 1, "{reason}");
+        assert!(
+            reason.contains(&format!("epoch 1 records {what}")),
+            "{reason}"
+        );
+        store
+            .db
+            .put_cf(cf, key, crate::codec::encode(&first).unwrap())
+            .unwrap();
+    }
+    assert_eq!(store.verify_ledger().unwrap().broken, None);
+
+    // An epoch record past the last entry is named too.
+    let mut beyond = second.clone();
+    beyond.epoch = 3;
+    beyond.first_seq = second.end_seq;
+    beyond.end_seq = second.end_seq + 4;
+    let cf = store.cf(CF_EPOCHS).unwrap();
+    store
+        .db
+        .put_cf(
+            cf,
+            3u64.to_be_bytes(),
+            crate::codec::encode(&beyond).unwrap(),
+        )
+        .unwrap();
+    let (_, reason) = store.verify_ledger().unwrap().broken.unwrap();
+    assert!(reason.contains("past the ledger's last"), "{reason}");
 }
 
 mod sums {

@@ -17,6 +17,7 @@ mod pages;
 mod prices;
 mod read;
 mod scan;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
