@@ -35,17 +35,18 @@ contract AttributionDistributor is ReentrancyGuardTransient {
     address public immutable operator;
     /// @notice The ERC-20 paid in and out; address(0) when the asset is ETH.
     IERC20 public immutable token;
-    // Two slots hold every counter: a claim reads and writes one of them and reads the other.
-    /// @notice The last epoch posted (0: none).
-    uint64 public lastEpoch;
+    // Two slots hold every counter. A claim reads and writes the first only (what is owed
+    // and what was paid out); a deposit the second; posting an epoch both.
     /// @notice The total of the last epoch posted (cumulative payouts owed), in wei.
     uint128 public lastTotal;
+    /// @notice Everything paid out by claims, in wei.
+    uint128 public totalClaimed;
+    /// @notice The last epoch posted (0: none).
+    uint64 public lastEpoch;
     /// @notice The id the next deposit gets (also the number of deposits so far).
     uint64 public nextDepositId;
     /// @notice Everything paid in: deposits and funding, in wei.
     uint128 public totalDeposited;
-    /// @notice Everything paid out by claims, in wei.
-    uint128 public totalClaimed;
     /// @notice Epoch number => Merkle root of its cumulative balances.
     mapping(uint256 => bytes32) public roots;
     /// @notice Epoch number => the ledger head (hash of the last ledger entry) it closed over.
