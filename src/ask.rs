@@ -119,6 +119,20 @@ impl Db {
         Answerer::new(self, model).ask(&request, on_text)
     }
 
+    /// What `request` costs at most (its `max_tokens` upper bound), priced as `ask` prices it
+    /// before any work, without doing any: what a caller must hold, or pay in first (x402).
+    /// Refused as `ask` refuses (an unreadable Datanet, an unseen adapter, a cap below it).
+    pub fn price_bound(&self, request: &AskRequest) -> Result<u128> {
+        request.validate()?;
+        let model = self.answer_model()?;
+        if request.adapters.is_empty() {
+            return Ok(Answerer::new(self, model).price(request)?.bound);
+        }
+        let mut request = request.clone();
+        request.adapters = self.visible_adapter_specs(&request.caller, &request.adapters)?;
+        Ok(Answerer::new(self, model).price(&request)?.bound)
+    }
+
     /// The fee policy set for `scope` (`None`: it falls back to a wider one).
     pub fn ledger_policy(&self, scope: &PolicyScope) -> Result<Option<LedgerPolicy>> {
         Ok(self.store.ledger_policy(scope)?)

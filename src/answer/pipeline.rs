@@ -53,6 +53,15 @@ fn failed(error: InferenceError) -> Error {
     Error::Internal(error.to_string())
 }
 
+/// A request priced before any work.
+pub(crate) struct Priced {
+    datanets: Vec<Datanet>,
+    adapters: AdapterMix,
+    quote: Quote,
+    /// Its price at the `max_tokens` upper bound, in wei.
+    pub(crate) bound: u128,
+}
+
 impl<'a> Answerer<'a> {
     /// An answerer over `db` (retrieval, the ledger and its fee policies) with `model` (named
     /// in the ledger and in model-specific fee policies).
@@ -67,16 +76,16 @@ impl<'a> Answerer<'a> {
         request: &AskRequest,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
-        request.validate()?;
         let store = self.db.store();
-        let adapters = self.model.adapter_mix(&request.adapters)?;
-        let datanets = readable_named(self.db, request.caller, &request.datanets)?;
-        let operator = self.db.operator()?;
-        let quote = self.model.quote(store, &datanets, &adapters, operator)?;
+        let Priced {
+            datanets,
+            adapters,
+            quote,
+            bound,
+        } = self.price(request)?;
         // Priced at its upper bound before any work: refused, or held until recorded.
-        let bound = quote.fee(request.max_tokens)?;
-        self.check_price(request, &quote, bound)?;
         let _hold = self.db.holds.hold(store, request.caller.who(), bound)?;
+        let operator = self.db.operator()?;
         let started = Instant::now();
         let options = SearchOptions {
             k: request.k,
@@ -167,6 +176,27 @@ impl<'a> Answerer<'a> {
             usage,
             fee_wei,
             split: payments_of(&shares),
+        })
+    }
+
+    /// Prices `request` at its `max_tokens` upper bound, as `ask` does before any work: the
+    /// Datanets it reads (refused when the caller may not), its adapters, its quote and the
+    /// bound, refused above the caller's `max_fee_wei` or the operator's cap.
+    pub(crate) fn price(&self, request: &AskRequest) -> Result<Priced> {
+        request.validate()?;
+        let adapters = self.model.adapter_mix(&request.adapters)?;
+        let datanets = readable_named(self.db, request.caller, &request.datanets)?;
+        let operator = self.db.operator()?;
+        let quote = self
+            .model
+            .quote(self.db.store(), &datanets, &adapters, operator)?;
+        let bound = quote.fee(request.max_tokens)?;
+        self.check_price(request, &quote, bound)?;
+        Ok(Priced {
+            datanets,
+            adapters,
+            quote,
+            bound,
         })
     }
 
