@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC3009} from "@openzeppelin/contracts/interfaces/draft-IERC3009.sol";
 
 /// @title AttributionDistributor
 /// @notice Holds what callers of provdb paid in and pays contributors what provdb's attribution
@@ -13,6 +14,8 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// - `deposit` / `depositToken`: a caller prepays for answers. Each deposit gets the next
 ///   `depositId` and a `Deposited` event naming the account to credit; provdb credits that
 ///   account once per (chain id, contract, deposit id).
+/// - `depositWithAuthorization`: the same deposit, paid by an EIP-3009 authorization the payer
+///   signed to this contract (an x402 payment), submitted by anyone; it credits the signer.
 /// - `fund` / `fundToken`: backing for credits provdb granted off chain (an operator's card
 ///   payments); it credits no account.
 ///
@@ -82,6 +85,8 @@ contract AttributionDistributor is ReentrancyGuardTransient {
     error AmountTooLarge(uint256 amount, uint256 totalDeposited);
     /// @notice A deposit must name the account it credits.
     error ZeroAccount();
+    /// @notice The token moved `received` for an authorization of `value`.
+    error AuthorizedAmountNotReceived(uint256 value, uint256 received);
 
     /// @notice Deposit `depositId` of `amount` credits `account`; `from` paid it.
     event Deposited(uint256 indexed depositId, address indexed account, address indexed from, uint256 amount);
@@ -116,6 +121,39 @@ contract AttributionDistributor is ReentrancyGuardTransient {
         uint256 received = _pull(amount);
         depositId = nextDepositId++;
         emit Deposited(depositId, account, msg.sender, received);
+    }
+
+    /// @notice Settles `from`'s EIP-3009 `TransferWithAuthorization` of `value` tokens to this
+    /// contract as a deposit for `from` (ERC-20 mode, the token implementing EIP-3009): an x402
+    /// payment. Anyone may submit it and pays only the gas: the signature fixes the payer, the
+    /// payee (this contract) and the amount, so the sender can neither redirect the money nor
+    /// credit another account, and the token spends the nonce, so it settles once.
+    /// @dev The token's refusals (`AuthorizationAlreadyUsed`, `AuthorizationExpired`,
+    /// `InvalidSignature`, `ERC20InsufficientBalance`...) bubble up unchanged. The balance must
+    /// grow by exactly `value`: what the payer signed is what is credited.
+    /// @return depositId the deposit's id, also in its `Deposited` event.
+    function depositWithAuthorization(
+        address from,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant returns (uint256 depositId) {
+        if (address(token) == address(0)) revert WrongAsset(address(0));
+        if (from == address(0)) revert ZeroAccount();
+        if (value == 0) revert ZeroAmount();
+        uint256 before = token.balanceOf(address(this));
+        IERC3009(address(token)).transferWithAuthorization(
+            from, address(this), value, validAfter, validBefore, nonce, v, r, s
+        );
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != value) revert AuthorizedAmountNotReceived(value, received);
+        _countIn(received);
+        depositId = nextDepositId++;
+        emit Deposited(depositId, from, from, received);
     }
 
     /// @notice Pays in `msg.value` wei that credits no account (ETH mode).

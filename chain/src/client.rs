@@ -27,7 +27,7 @@ use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError, TransportError};
 
-use crate::bindings::{AttributionDistributor, Erc20, ProvenanceRegistry};
+use crate::bindings::{AttributionDistributor, Erc20, Erc3009, ProvenanceRegistry};
 use crate::error::{ChainError, Result};
 
 /// How hard to try.
@@ -114,6 +114,9 @@ pub(crate) fn classify(operation: &str, e: alloy::contract::Error) -> StepError 
         return reverted(operation, format!("{decoded:?}"));
     }
     if let Some(decoded) = e.as_decoded_interface_error::<Erc20::Erc20Errors>() {
+        return reverted(operation, format!("{decoded:?}"));
+    }
+    if let Some(decoded) = e.as_decoded_interface_error::<Erc3009::Erc3009Errors>() {
         return reverted(operation, format!("{decoded:?}"));
     }
     match &e {

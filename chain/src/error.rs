@@ -1,6 +1,6 @@
 //! The chain crate's errors: user errors (bad input, nothing deployed, a transaction the
 //! contracts refuse, an epoch the deposits do not cover), RPC failures (after retries, and a
-//! node that does not show every deposit), divergence between the local ledger and the chain,
+//! node that does not show every deposit, a transaction short of its confirmations), divergence between the local ledger and the chain,
 //! and IO on the chain-state file.
 
 use std::path::PathBuf;
@@ -97,6 +97,23 @@ pub enum ChainError {
         /// Where scans start.
         deploy_block: u64,
     },
+    /// A transaction was mined but did not reach the confirmations asked for in time (or left
+    /// the chain in a reorganisation): nothing was credited for it; `sync` credits its deposit
+    /// once it has them (x402's `settlement_pending`).
+    #[error(
+        "{operation}: transaction {tx} (block {}) has not reached {confirmations}          confirmation(s) yet; nothing is credited until then (provdb chain sync credits it)",
+        block.map_or_else(|| "none: not in the chain now".to_string(), |b| b.to_string())
+    )]
+    Unconfirmed {
+        /// What was attempted.
+        operation: String,
+        /// The transaction (0x hash).
+        tx: String,
+        /// The block it was last seen in (None: no node shows it now).
+        block: Option<u64>,
+        /// The confirmations asked for.
+        confirmations: u64,
+    },
     /// The chain-state file could not be read or written, or is damaged.
     #[error("chain state {path}: {reason}")]
     State {
@@ -122,6 +139,7 @@ impl ChainError {
             Self::Storage(e) => e.is_user_error(),
             Self::Rpc { .. }
             | Self::MissingDeposits { .. }
+            | Self::Unconfirmed { .. }
             | Self::Diverged { .. }
             | Self::State { .. } => false,
         }

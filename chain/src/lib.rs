@@ -6,11 +6,13 @@
 //! contracts), their compiled artifacts (`chain/artifacts/`, made by
 //! `scripts/chain-tools.sh compile`), the alloy bindings generated from them, and the commands
 //! that deploy, pay in (deposit, fund), sync, compare and claim ([`ops`]), including the
-//! registration of LoRA adapters with their owners. Depends on storage only: it reads closed
+//! registration of LoRA adapters with their owners, and x402 payments: EIP-3009 authorizations
+//! checked here (digest and signer, `authorization.rs`) and settled on chain as deposits for
+//! their signers ([`settle_authorization`]). Depends on storage only: it reads closed
 //! epochs, their Merkle trees and the ingest log from a [`provdb_storage::Store`], and writes
 //! to it only the credits of on-chain deposits ([`provdb_storage::Store::credit`]).
 //!
-//! Invariants: sync credits each deposit once, keyed by (chain id, contract, deposit id), after
+//! Invariants: sync (and a settled authorization, for its own deposit) credits each deposit once, keyed by (chain id, contract, deposit id), after
 //! the confirmations asked for, to the account its event names; it posts each closed epoch and
 //! each ingest batch of a public Datanet once, in order (a private Datanet is never registered
 //! or anchored: no owner, name hash or count of it goes on chain; its contributors claim
@@ -22,6 +24,7 @@
 //! ([`state`]).
 
 mod adapters;
+mod authorization;
 pub mod bindings;
 mod client;
 mod error;
@@ -29,11 +32,16 @@ pub mod ops;
 pub mod state;
 
 pub use adapters::{AdapterRecord, RegisteredAdapter};
+pub use authorization::{
+    TokenDomain, TransferAuthorization, authorization_digest, recover_authorizer,
+    sign_authorization,
+};
 pub use client::RetryPolicy;
 pub use error::{ChainError, Result};
 pub use ops::{
     ClaimReport, CreditedDepositReport, DeployReport, DepositReport, DepositStatus, FundReport,
-    StatusReport, SyncReport, VerifiedEpoch, VerifyReport, claim, deploy, deposit, fund,
-    redact_rpc_url, redact_rpc_url_in, status, sync, verify,
+    SettledAuthorization, StatusReport, SyncReport, VerifiedEpoch, VerifyReport,
+    authorization_used, claim, deploy, deposit, fund, redact_rpc_url, redact_rpc_url_in,
+    settle_authorization, status, sync, token_domain, verify,
 };
 pub use state::{ChainState, TxRecord};

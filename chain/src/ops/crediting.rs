@@ -167,7 +167,7 @@ impl Deployment {
 }
 
 /// The deposit a `Deposited` log records.
-fn decode(d: &Deployment, log: &Log) -> Result<Deposit> {
+pub(crate) fn decode(d: &Deployment, log: &Log) -> Result<Deposit> {
     let event = log
         .log_decode::<AttributionDistributor::Deposited>()
         .map_err(|e| ChainError::Invalid(format!("a Deposited event does not decode: {e}")))?;
@@ -188,6 +188,16 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Credits `deposit` to the account it names unless its key is credited already (then
+/// false): the one path by which a deposit reaches the store, for `sync` and for settled
+/// authorizations alike.
+pub(crate) fn credit_once(store: &Store, deposit: Deposit) -> Result<bool> {
+    let (account, amount) = (deposit.account, deposit.amount_wei);
+    Ok(store
+        .credit(account, amount, CreditSource::Deposit(deposit), now_ms())?
+        .is_some())
 }
 
 /// Credits every deposit at least `confirmations` blocks deep that the store does not hold
@@ -253,10 +263,7 @@ pub(crate) async fn credit_deposits(
                     tx: hex32(&deposit.tx_hash),
                     block: deposit.block,
                 };
-                if store
-                    .credit(account, amount, CreditSource::Deposit(deposit), now_ms())?
-                    .is_some()
-                {
+                if credit_once(store, deposit)? {
                     credited.push(report);
                 }
                 credited_ids.insert(id);
