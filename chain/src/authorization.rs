@@ -117,7 +117,8 @@ impl TransferAuthorization {
     }
 }
 
-/// keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(auth)) — must reproduce the test vector in §3 of the reference.
+/// The digest an x402 client signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(auth))`
+/// (the unit tests reproduce the x402 SDKs' test vector).
 pub fn authorization_digest(domain: &TokenDomain, auth: &TransferAuthorization) -> [u8; 32] {
     auth.message().eip712_signing_hash(&domain.eip712()).0
 }
@@ -170,7 +171,9 @@ impl Vrs {
     }
 }
 
-/// The signer of a 65-byte r‖s‖v signature (v 27/28 or 0/1) over the digest; ChainError::Invalid for a malformed one.
+/// The signer of a 65-byte `r ‖ s ‖ v` signature (v 27/28 or 0/1) over
+/// [`authorization_digest`]; [`ChainError::Invalid`] for a malformed one, or one a token's ECDSA
+/// would refuse (a zero `r` or `s`, a high `s`).
 pub fn recover_authorizer(
     domain: &TokenDomain,
     auth: &TransferAuthorization,
