@@ -408,3 +408,42 @@ async fn confirmed(
         tokio::time::sleep(pause).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>(_: &T) {}
+
+    /// The server awaits these in its request handlers, which tokio may move between threads.
+    #[test]
+    #[allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
+    fn the_futures_are_send() {
+        let dir = std::path::PathBuf::new();
+        let auth = TransferAuthorization {
+            from: Address([1; 20]),
+            to: Address([2; 20]),
+            value: 1,
+            valid_after: 0,
+            valid_before: 1,
+            nonce: [0; 32],
+        };
+        let retry = RetryPolicy::default();
+        send(&token_domain(&dir, None, retry));
+        send(&authorization_used(
+            &dir, None, retry, auth.from, auth.nonce,
+        ));
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), Default::default()).unwrap();
+        send(&settle_authorization(
+            &store,
+            &dir,
+            "",
+            None,
+            retry,
+            &auth,
+            &[],
+            1,
+        ));
+    }
+}
