@@ -117,7 +117,8 @@ impl TransferAuthorization {
     }
 }
 
-/// keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(auth)) — must reproduce the test vector in §3 of the reference.
+/// The digest an x402 client signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(auth))`
+/// (the unit tests reproduce the x402 SDKs' test vector).
 pub fn authorization_digest(domain: &TokenDomain, auth: &TransferAuthorization) -> [u8; 32] {
     auth.message().eip712_signing_hash(&domain.eip712()).0
 }
@@ -170,7 +171,9 @@ impl Vrs {
     }
 }
 
-/// The signer of a 65-byte r‖s‖v signature (v 27/28 or 0/1) over the digest; ChainError::Invalid for a malformed one.
+/// The signer of a 65-byte `r ‖ s ‖ v` signature (v 27/28 or 0/1) over
+/// [`authorization_digest`]; [`ChainError::Invalid`] for a malformed one, or one a token's ECDSA
+/// would refuse (a zero `r` or `s`, a high `s`).
 pub fn recover_authorizer(
     domain: &TokenDomain,
     auth: &TransferAuthorization,
@@ -309,6 +312,48 @@ mod tests {
             recover_authorizer(&other_chain, &auth, &signature).unwrap(),
             auth.from
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the fields and the key, provdb recovers the key that signed; and any bytes
+        /// at all are either a signature of the accepted form or `Invalid`, never a panic.
+        #[test]
+        fn signing_then_recovering_finds_the_signer(
+            key_byte in 1u8..=0xfe, // [0xff; 32] is above the curve order
+            value: u128,
+            valid_after: u64,
+            valid_before: u64,
+            nonce: [u8; 32],
+            to: [u8; 20],
+            chain_id: u64,
+            name in "[ -~]{0,24}",
+        ) {
+            let (domain, _) = vector();
+            let domain = TokenDomain { name, chain_id, ..domain };
+            let key = format!("0x{}", hex::encode([key_byte; 32]));
+            let signer = Address(parse_key(&key).unwrap().address().into_array());
+            let auth = TransferAuthorization {
+                from: signer,
+                to: Address(to),
+                value,
+                valid_after,
+                valid_before,
+                nonce,
+            };
+            let signature = sign_authorization(&domain, &auth, &key).unwrap();
+            proptest::prop_assert_eq!(recover_authorizer(&domain, &auth, &signature).unwrap(), signer);
+        }
+
+        #[test]
+        fn any_bytes_recover_or_are_invalid(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let (domain, auth) = vector();
+            match recover_authorizer(&domain, &auth, &bytes) {
+                Ok(_) => proptest::prop_assert!(
+                    bytes.len() == 65 && matches!(bytes[64], 0 | 1 | 27 | 28)
+                ),
+                Err(e) => proptest::prop_assert!(matches!(e, ChainError::Invalid(_))),
+            }
+        }
     }
 
     #[test]

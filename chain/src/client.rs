@@ -11,9 +11,9 @@
 //! known before it is broadcast, and every retry broadcasts the same signed bytes and waits for
 //! that hash. One nonce can be mined once, so it is paid at most once whatever the node loses.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use alloy::contract::{CallBuilder, CallDecoder};
@@ -310,14 +310,19 @@ impl Client {
         call: CallBuilder<&DynProvider, D>,
     ) -> Result<TransactionReceipt> {
         let request = call.into_transaction_request();
-        let signed: RefCell<Option<Signed>> = RefCell::new(None);
+        // A Mutex, not a RefCell, so that the future is Send (the server awaits it in request
+        // handlers); it is never held across an await.
+        let signed: Mutex<Option<Signed>> = Mutex::new(None);
         self.run(operation, || async {
-            let known = signed.borrow().clone();
+            let known = signed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
             let (hash, raw) = match known {
                 Some(known) => known,
                 None => {
                     let fresh = self.sign(operation, request.clone()).await?;
-                    *signed.borrow_mut() = Some(fresh.clone());
+                    *signed.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
                     fresh
                 }
             };

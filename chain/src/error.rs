@@ -1,7 +1,7 @@
 //! The chain crate's errors: user errors (bad input, nothing deployed, a transaction the
-//! contracts refuse, an epoch the deposits do not cover), RPC failures (after retries, and a
-//! node that does not show every deposit, a transaction short of its confirmations), divergence between the local ledger and the chain,
-//! and IO on the chain-state file.
+//! contracts refuse, an epoch the deposits do not cover), RPC failures (after retries, a node
+//! that does not show every deposit, a transaction short of its confirmations), divergence
+//! between the local ledger and the chain, and IO on the chain-state file.
 
 use std::path::PathBuf;
 
@@ -101,7 +101,8 @@ pub enum ChainError {
     /// the chain in a reorganisation): nothing was credited for it; `sync` credits its deposit
     /// once it has them (x402's `settlement_pending`).
     #[error(
-        "{operation}: transaction {tx} (block {}) has not reached {confirmations}          confirmation(s) yet; nothing is credited until then (provdb chain sync credits it)",
+        "{operation}: transaction {tx} (block {}) has not reached {confirmations} \
+         confirmation(s) yet; nothing is credited until then (provdb chain sync credits it)",
         block.map_or_else(|| "none: not in the chain now".to_string(), |b| b.to_string())
     )]
     Unconfirmed {

@@ -9,6 +9,7 @@ mod chain_conservation;
 mod chain_deposits;
 mod chain_erc20;
 mod chain_tls;
+mod chain_x402;
 mod cli;
 mod common;
 mod faults_disk;

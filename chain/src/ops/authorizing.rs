@@ -91,7 +91,9 @@ async fn optional<T>(
     }
 }
 
-/// Reads the token's name(), version() (or EIP-5267 eip712Domain()), the chain id and the token address of the deployment in DATA/chain.json; ChainError::Invalid when the distributor takes ETH.
+/// The EIP-712 domain of the token of the deployment in `DATA/chain.json`: EIP-5267's
+/// `eip712Domain()`, else `name()` and `version()`, the node's chain id and the token's
+/// address; [`ChainError::Invalid`] when the distributor takes ETH.
 ///
 /// The node must serve the deployment's chain, and a token that exposes `DOMAIN_SEPARATOR()`
 /// must agree with the domain read, else [`ChainError::Invalid`]: x402 clients' signatures
@@ -215,7 +217,16 @@ fn sender_lock(sender: EvmAddress) -> Arc<tokio::sync::Mutex<()>> {
     Arc::clone(locks.entry(sender).or_default())
 }
 
-/// Submits depositWithAuthorization signed by `key` (the facilitator, any funded key), waits for `confirmations` blocks past its receipt, then credits the resulting deposit to `auth.from` in `store` exactly once (the same storage path and DepositKey as `chain sync`'s crediting, so a later sync credits nothing twice; see chain/src/ops/crediting.rs), and returns it. A revert is ChainError::Reverted with the decoded custom error name in the reason (AuthorizationAlreadyUsed, AuthorizationExpired, AuthorizationNotYetValid, InvalidSignature, ERC20InsufficientBalance, WrongAsset...). Nothing is credited when the transaction reverts or is not mined. Sent at most once per call (use the crate's existing idempotent step / send_once machinery).
+/// Settles `auth`, signed `signature` by its payer, as a deposit for the payer: sends the
+/// distributor's `depositWithAuthorization` signed by `key` (the facilitator, any funded key:
+/// it pays the gas), waits until `confirmations` blocks hold it (1: mined), then credits the
+/// deposit to `auth.from` in `store` once, through the deposit key `chain sync` credits (so
+/// neither credits it twice), and returns it (`credited` false when a sync was first).
+///
+/// A refusal by the contracts is [`ChainError::Reverted`] naming the custom error
+/// (`AuthorizationAlreadyUsed`, `AuthorizationExpired`, `AuthorizationNotYetValid`,
+/// `InvalidSignature`, `ERC20InsufficientBalance`, `WrongAsset`...); nothing is credited then,
+/// nor for a transaction not mined. The transaction is sent at most once per call.
 ///
 /// Refused before anything is sent ([`ChainError::Invalid`]): a signature that is not 65
 /// canonical bytes, a zero value, and an authorization whose `to` is not the distributor (it
@@ -395,5 +406,44 @@ async fn confirmed(
             });
         }
         tokio::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>(_: &T) {}
+
+    /// The server awaits these in its request handlers, which tokio may move between threads.
+    #[test]
+    #[allow(clippy::unwrap_used, reason = "a test fails loudly on purpose")]
+    fn the_futures_are_send() {
+        let dir = std::path::PathBuf::new();
+        let auth = TransferAuthorization {
+            from: Address([1; 20]),
+            to: Address([2; 20]),
+            value: 1,
+            valid_after: 0,
+            valid_before: 1,
+            nonce: [0; 32],
+        };
+        let retry = RetryPolicy::default();
+        send(&token_domain(&dir, None, retry));
+        send(&authorization_used(
+            &dir, None, retry, auth.from, auth.nonce,
+        ));
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), Default::default()).unwrap();
+        send(&settle_authorization(
+            &store,
+            &dir,
+            "",
+            None,
+            retry,
+            &auth,
+            &[],
+            1,
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! Crediting the distributor's deposits: `sync` reads the `Deposited` events of blocks that
 //! have the confirmations asked for and credits each deposit to the account its event names
-//! (never its sender), through [`Store::credit`].
+//! (never its sender), through [`Store::credit`]; a settled x402 authorization credits its own
+//! deposit through the same [`credit_once`] (`authorizing.rs`).
 //!
 //! Invariants:
 //! - A deposit is credited at most once: storage keys it by (chain id, contract, deposit id)
