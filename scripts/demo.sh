@@ -6,8 +6,10 @@
 # asks again from the command line and its balance drops by exactly the fee; the epoch closes
 # and syncs (posted with its ledger head, covered by the deposit); the top contributor claims;
 # the user takes a refund of the rest and claims it after the next epoch. Ends with the totals:
-# deposited = spent + refunded + remaining, and paid out on chain <= deposited.
-# Uses a fresh ./.demo-data.
+# deposited = spent + refunded + remaining, and paid out on chain <= deposited. Then an agent
+# with only a wallet pays one answer per request with x402 (the official Python client), on a
+# second database whose distributor takes an EIP-3009 token.
+# Uses a fresh ./.demo-data and ./.demo-data-x402.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -106,6 +108,59 @@ assert held == paid_in - claimed, "the distributor holds what came in less what 
 print("   deposited = spent + refunded + remaining; paid out on chain <= deposited")
 ' "$DEPOSIT_WEI" "$(read_chain 'totalDeposited()(uint128)')" "$(read_chain 'lastTotal()(uint128)')" \
   "$(read_chain 'totalClaimed()(uint128)')" "$("$CAST" balance --rpc-url "$RPC" "$DISTRIBUTOR")"
+
+echo "== 17. An agent pays per request with x402: no account, no API key, only a wallet"
+# A second database whose distributor takes an EIP-3009 token (a USDC-like test dollar), the
+# same abstracts (the first 200) at 5,000 units an answer, served with --x402. The agent (anvil
+# account 2) holds the token and nothing else; the official x402 Python client pays the 402.
+rm -rf .demo-data-x402
+px() { "$PROVDB" --data .demo-data-x402 "$@"; }
+px init >/dev/null
+TOKEN_CODE="$(python3 -c 'import json; print(json.load(open("chain/artifacts/test/TestToken3009.json"))["bytecode"]["object"])')"
+TOKEN="$("$CAST" send --rpc-url "$RPC" --private-key "$PROVDB_CHAIN_KEY" --json --create "$TOKEN_CODE" | field contractAddress)"
+AGENT_ADDRESS=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
+AGENT_KEY=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
+"$CAST" send --rpc-url "$RPC" --private-key "$PROVDB_CHAIN_KEY" "$TOKEN" "mint(address,uint256)" "$AGENT_ADDRESS" 1000000 >/dev/null
+px chain deploy --rpc "$RPC" --token "$TOKEN"
+head -200 .demo-data/cranfield.jsonl | python3 -c '
+import json, sys
+for line in sys.stdin:
+    row = json.loads(line)
+    print(json.dumps({"text": row["text"], "contributor": row["contributor"]}))
+' > .demo-data-x402/cranfield.jsonl
+px datanet create cranfield >/dev/null
+px ingest cranfield .demo-data-x402/cranfield.jsonl >/dev/null
+px price set --datanet cranfield --per-answer 5000
+SERVE_LOG="$KEYS/serve.log"
+PROVDB_X402_KEY="$PROVDB_CHAIN_KEY" "$PROVDB" --data .demo-data-x402 serve --addr 127.0.0.1:0 --x402 >"$SERVE_LOG" 2>&1 &
+SERVE_PID=$!
+trap 'kill "$SERVE_PID" 2>/dev/null || true; kill "$ANVIL_PID" 2>/dev/null || true; rm -rf "$KEYS"' EXIT
+for _ in $(seq 600); do
+  grep -q "listening on" "$SERVE_LOG" && break
+  sleep 0.5
+done
+SERVE_URL="$(grep -o 'http://[0-9.:]*' "$SERVE_LOG" | head -1)"
+echo "   provdb serve --x402 at $SERVE_URL; the agent $AGENT_ADDRESS asks with no API key"
+cat > "$KEYS/show.py" <<'PY'
+import json, sys
+out = json.load(sys.stdin)
+need = out["required"]["accepts"][0]
+receipt = out["receipt"] or {}
+print("   unpaid:", out["unpaid_status"], "- pay", need["amount"], "of", need["asset"], "to", need["payTo"], "on", need["network"])
+print("   paid:", out["status"], "- receipt: transaction", receipt.get("transaction"), "on", receipt.get("network"))
+if out["status"] != 200 or not receipt.get("success"):
+    sys.exit("the x402 payment failed: " + str(out.get("error")))
+print("   answer:", repr(out["answer"][:200]))
+for c in out["citations"] or []:
+    print("   cites [%s] %s... by %s, weight %s ppm" % (c["marker"], c["record_id"][:18], c["contributor"], c["weight_ppm"]))
+print("   fee", out["fee_wei"], "split:", ", ".join("%s %s" % (s["to"], s["amount_wei"]) for s in out["split"]))
+PY
+PROVDB_URL="$SERVE_URL" X402_PRIVATE_KEY="$AGENT_KEY" bash scripts/x402-client.sh cranfield "$QUESTION" --max-tokens 48 | python3 "$KEYS/show.py"
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID" || true
+echo "   the contributors' balances now include that fee:"
+px audit
+
 echo
 echo "Try: $PROVDB --data .demo-data ask cranfield \"$QUESTION\" --as $USER_ADDRESS --max-fee 20000000000000000"
 echo "     (refused, exit 1: the balance was refunded; a new deposit and a chain sync fund it again)"

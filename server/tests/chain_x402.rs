@@ -22,6 +22,7 @@ use provdb_chain::{
 use crate::anvil::*;
 use crate::common::*;
 use crate::ledger_check::{payment, synthetic_answer};
+use crate::x402_fixture::{deploy_token, token_balance};
 
 /// The test token's name and EIP-712 version.
 const TOKEN_NAME: &str = "provdb test dollar";
@@ -42,35 +43,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// Deploys `TestToken3009(name, version)` from anvil's account 0; its address.
-fn deploy_token(anvil: &Anvil, name: &str, version: &str) -> String {
-    let path = repo_root().join("chain/artifacts/test/TestToken3009.json");
-    let artifact: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let bytecode = artifact["bytecode"]["object"].as_str().unwrap();
-    let created = json(&ok(std::process::Command::new(tool("cast"))
-        .args([
-            "send",
-            "--rpc-url",
-            &anvil.url,
-            "--private-key",
-            &anvil.keys[0],
-            "--json",
-            "--create",
-            bytecode,
-            "constructor(string,string)",
-            name,
-            version,
-        ])
-        .output()
-        .unwrap()));
-    created["contractAddress"].as_str().unwrap().to_string()
-}
-
-fn token_balance(anvil: &Anvil, token: &str, account: &str) -> u128 {
-    anvil.read_u128(token, "balanceOf(address)(uint256)", &[account])
 }
 
 /// `auth` signed in `domain` by `key`, with `cast wallet sign --data` (EIP-712 JSON).

@@ -28,3 +28,5 @@ mod search;
 mod security;
 mod served;
 mod tiny_model;
+mod x402_fixture;
+mod x402_serve;

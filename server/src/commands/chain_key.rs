@@ -1,6 +1,7 @@
 //! Where a chain command's private key comes from: a file (`--key-file PATH`) or the
 //! environment (`PROVDB_CHAIN_KEY` for the operator, `PROVDB_CLAIM_KEY` for a claim's sender,
-//! `PROVDB_DEPOSIT_KEY` for a depositor), never the command line.
+//! `PROVDB_DEPOSIT_KEY` for a depositor, `PROVDB_X402_KEY` for x402 settlements), never the
+//! command line.
 //!
 //! Invariant: a key is never taken from an argument. Arguments are visible to every user of
 //! the machine (`ps`, `/proc/PID/cmdline`) and stay in shell history, so the removed `--key HEX`
@@ -44,6 +45,30 @@ pub(crate) struct DepositKeyArgs {
     /// Removed: a key on the command line is visible to every user of the machine.
     #[arg(long, hide = true, allow_hyphen_values = true)]
     key: Option<String>,
+}
+
+/// The key x402 settlements are sent with (`provdb serve --x402`).
+#[derive(Debug, Args)]
+pub(crate) struct FacilitatorKeyArgs {
+    /// A file holding the key that settles x402 payments on chain and pays their gas (hex,
+    /// `0x` optional); else PROVDB_X402_KEY.
+    #[arg(long = "x402-key-file", value_name = "PATH")]
+    key_file: Option<PathBuf>,
+}
+
+/// The environment variable of the x402 facilitator's key.
+pub(crate) const FACILITATOR_KEY_ENV: &str = "PROVDB_X402_KEY";
+
+impl FacilitatorKeyArgs {
+    /// The facilitator's key, from `--x402-key-file` or `PROVDB_X402_KEY`.
+    pub(crate) fn load(&self) -> Result<String, UserError> {
+        resolve(
+            None,
+            self.key_file.as_deref(),
+            FACILITATOR_KEY_ENV,
+            std::env::var(FACILITATOR_KEY_ENV).ok(),
+        )
+    }
 }
 
 /// The environment variable of the operator's key.

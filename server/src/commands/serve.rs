@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::options::ServingModelArgs;
-use crate::http::{ServeConfig, ServeLimits};
+use crate::commands::chain_key::FacilitatorKeyArgs;
+use crate::http::{ServeConfig, ServeLimits, X402Config};
 use crate::output::UserError;
 
 /// `provdb serve`.
@@ -73,11 +74,49 @@ pub(crate) struct ServeArgs {
     /// Seconds a SQL query, search or embedding request waits for a slot before 429.
     #[arg(long, default_value_t = ServeLimits::default().queue_wait.as_secs())]
     queue_wait_s: u64,
-    /// The largest fee one cited answer may carry, in wei; a chat request with a larger
-    /// `fee_wei` gets 400 naming this limit.
+    /// The largest fee one cited answer may carry, in wei; an answer priced above it (at its
+    /// max_tokens bound) gets 402 naming this limit, before any work.
     #[arg(long, default_value_t = provdb::DEFAULT_MAX_FEE_WEI, value_name = "WEI",
           value_parser = crate::commands::ask::parse_wei)]
     max_fee_wei: u128,
+    #[command(flatten)]
+    x402: X402Args,
+}
+
+/// x402 payments (`--x402`).
+#[derive(Debug, Args)]
+struct X402Args {
+    /// Take x402 payments: a cited answer asked without an API key (or with a short balance)
+    /// gets 402 with what to pay in the distributor's EIP-3009 token (`provdb chain deploy
+    /// --token`), and is answered once the signed payment is settled on chain as a deposit.
+    #[arg(long)]
+    x402: bool,
+    #[command(flatten)]
+    key: FacilitatorKeyArgs,
+    /// Blocks a settlement must be deep before the answer (1: mined).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    x402_confirmations: u64,
+    /// Seconds a client's payment authorization is valid for (x402's maxTimeoutSeconds).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..))]
+    x402_timeout_s: u64,
+    /// The JSON-RPC endpoint x402 settles through (default: the one recorded at deploy).
+    #[arg(long = "x402-rpc", env = "PROVDB_RPC", value_name = "URL")]
+    rpc: Option<String>,
+}
+
+impl X402Args {
+    fn config(&self, data: &Path) -> anyhow::Result<Option<X402Config>> {
+        if !self.x402 {
+            return Ok(None);
+        }
+        Ok(Some(X402Config {
+            data_dir: data.to_path_buf(),
+            key: self.key.load()?,
+            rpc_url: self.rpc.clone(),
+            confirmations: self.x402_confirmations,
+            max_timeout_seconds: self.x402_timeout_s,
+        }))
+    }
 }
 
 pub(crate) fn run(data: &Path, args: ServeArgs) -> anyhow::Result<()> {
@@ -107,6 +146,7 @@ pub(crate) fn run(data: &Path, args: ServeArgs) -> anyhow::Result<()> {
         embedder: args.models.embedder,
         adapter_cache_bytes: args.models.adapter_cache_bytes,
         max_fee_wei: args.max_fee_wei,
+        x402: args.x402.config(data)?,
         limits: ServeLimits {
             max_body_bytes: args.max_body_mb << 20,
             max_upload_bytes: args.max_upload_mb << 20,

@@ -1,6 +1,6 @@
 //! Authentication: the [`Auth`] extractor turns `Authorization: Bearer KEY` into the key's
 //! [`Principal`] (or 401), counts the request against the key's rate (or 429), and offers the
-//! role checks routes call.
+//! role checks routes call. [`MaybeAuth`] lets a route go on without a key (x402 pays).
 
 use axum::Json;
 use axum::extract::FromRequestParts;
@@ -34,6 +34,23 @@ impl FromRequestParts<Shared> for Auth {
             .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
         state.rate.check(&principal.key_id)?;
         Ok(Self(principal))
+    }
+}
+
+/// The caller of a route that may also be paid without a key (x402): its key's principal, or
+/// `None` when the request sends no `Authorization` header (a wrong key is still 401).
+pub(crate) struct MaybeAuth(pub(crate) Option<Principal>);
+
+impl FromRequestParts<Shared> for MaybeAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        Auth::from_request_parts(parts, state)
+            .await
+            .map(|Auth(principal)| Self(Some(principal)))
     }
 }
 

@@ -12,7 +12,7 @@
 use std::fmt::Display;
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use provdb::storage::StorageError;
 
@@ -26,6 +26,8 @@ pub(crate) struct ApiError {
     retry_after_s: Option<u64>,
     /// The error type of a 402: `payment_required` or `insufficient_funds`.
     payment_type: Option<&'static str>,
+    /// Headers sent with it (an x402 402's payment requirements or failed receipt).
+    headers: Vec<(&'static str, String)>,
 }
 
 /// Result of a route.
@@ -38,6 +40,7 @@ impl ApiError {
             message: message.into(),
             retry_after_s: None,
             payment_type: None,
+            headers: Vec::new(),
         }
     }
 
@@ -90,7 +93,15 @@ impl ApiError {
             message: message.into(),
             retry_after_s: Some(retry_after_s.max(1)),
             payment_type: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The same error with header `name: value` (a lowercase name; a value that is not a
+    /// valid header value is dropped).
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// The same error with `text` cut out of its message (a server path, say).
@@ -137,6 +148,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(name), value);
+            }
         }
         response
     }

@@ -2,7 +2,10 @@
 //! database.
 //!
 //! Owns routing, authentication, limits, and the translation of provdb's errors to statuses.
-//! Invariants: every `/v1/` route authenticates before it reads anything; a Datanet the caller
+//! Invariants: every `/v1/` route authenticates before it reads anything, except that with
+//! `--x402` a cited chat answer may come without a key: it is then priced as an anonymous caller
+//! (public Datanets only) for its 402, and answered only as the signer of a payment settled
+//! first (`x402/`); a Datanet the caller
 //! may not read answers 404 exactly like an unknown one; blocking work (RocksDB, indexes,
 //! models) runs on tokio's blocking pool; a request body is bounded (uploads by their own
 //! limit, streamed to disk); shutdown stops accepting, then waits for the generations in
@@ -25,6 +28,7 @@ mod query;
 mod records;
 mod state;
 mod ui;
+mod x402;
 
 use std::net::SocketAddr;
 use std::path::Path as FsPath;
@@ -41,6 +45,7 @@ use provdb::Db;
 use provdb::inference::llama::{Generator, GeneratorOptions, LlamaModel};
 
 pub use state::ServeLimits;
+pub(crate) use x402::X402Config;
 
 use error::ApiError;
 use state::{AppState, Shared};
@@ -56,6 +61,8 @@ pub(crate) struct ServeConfig {
     pub(crate) limits: ServeLimits,
     /// The largest fee one answer may carry (`--max-fee-wei`).
     pub(crate) max_fee_wei: u128,
+    /// x402 payments (`--x402`): off when `None`.
+    pub(crate) x402: Option<X402Config>,
 }
 
 /// Loads the models, binds, serves until SIGINT or SIGTERM, then drains.
@@ -90,19 +97,16 @@ pub(crate) fn run(data: &FsPath, config: ServeConfig) -> anyhow::Result<()> {
         Some(_) => Some(provdb::factory::JobRunner::start(db.clone())?),
         None => None,
     };
-    let state = Arc::new(AppState::new(
-        db,
-        generator,
-        model_name,
-        jobs,
-        config.limits,
-    ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("provdb-http")
         .enable_all()
         .build()?;
-    runtime.block_on(serve(state, config.addr))
+    let mut state = AppState::new(db, generator, model_name, jobs, config.limits);
+    if let Some(x402) = config.x402 {
+        state.x402 = Some(runtime.block_on(x402::X402::load(x402))?);
+    }
+    runtime.block_on(serve(Arc::new(state), config.addr))
 }
 
 async fn serve(state: Shared, addr: SocketAddr) -> anyhow::Result<()> {
@@ -113,9 +117,13 @@ async fn serve(state: Shared, addr: SocketAddr) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port (with --addr 127.0.0.1:0).
     println!("provdb serve: listening on http://{local}");
     let app = router(Arc::clone(&state));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // The peer's address counts the unsigned requests of x402 clients, which have no key.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     eprintln!("provdb serve: stopping; waiting for generations in flight");
     state.gate.wait_idle().await;
     if state.jobs.is_some() {

@@ -1,5 +1,5 @@
 //! What every route shares: the database (with its embedder and answering model), the batching
-//! generator for plain chat, the limits and the metrics.
+//! generator for plain chat, the limits, the metrics and x402.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use provdb::inference::llama::Generator;
 
 use crate::http::limits::{Gate, KeyRateLimit};
 use crate::http::metrics::Metrics;
+use crate::http::x402::X402;
 
 /// Limits of `provdb serve` (its flags; [`Default`] gives the flags' defaults).
 #[derive(Clone, Debug)]
@@ -96,6 +97,8 @@ pub(crate) struct AppState {
     pub(crate) search_gate: Gate,
     pub(crate) rate: KeyRateLimit,
     pub(crate) metrics: Metrics,
+    /// x402 payments, when `provdb serve --x402` takes them.
+    pub(crate) x402: Option<X402>,
 }
 
 /// The shared handle routes receive.
@@ -131,6 +134,7 @@ impl AppState {
             .max_wait(limits.queue_wait),
             rate: KeyRateLimit::new(limits.rate_per_second, limits.rate_burst),
             metrics: Metrics::new(),
+            x402: None,
             limits,
         }
     }

@@ -10,10 +10,13 @@
 //! generation (a cited answer cut short is still recorded: its sources were used).
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
@@ -26,10 +29,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::request::{ChatRequest, Conversation};
-use crate::http::auth::Auth;
+use crate::http::auth::MaybeAuth;
 use crate::http::error::{ApiError, ApiResult, blocking};
 use crate::http::extract::ApiJson;
 use crate::http::state::Shared;
+use crate::http::x402;
 
 /// What the generating task sends.
 enum ChatEvent {
@@ -48,7 +52,9 @@ struct Finish {
 /// `POST /v1/chat/completions`.
 pub(crate) async fn completions(
     State(state): State<Shared>,
-    Auth(who): Auth,
+    MaybeAuth(key): MaybeAuth,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> ApiResult<Response> {
     let conversation = request.conversation()?;
@@ -60,11 +66,11 @@ pub(crate) async fn completions(
             "no generator model is loaded (scripts/fetch-models.sh, or provdb serve --model FILE)",
         )
     })?;
-    let specs = visible_specs(&state, &who, request.adapter_specs(&base)?).await?;
     let (sender, receiver) = mpsc::channel(256);
+    let mut receipt = None;
     match request.datanets.clone().filter(|d| !d.is_empty()) {
         Some(datanets) => {
-            let ask = AskRequest {
+            let mut ask = AskRequest {
                 datanets,
                 question: conversation.question()?.to_string(),
                 k: request.k.unwrap_or(4),
@@ -75,7 +81,7 @@ pub(crate) async fn completions(
                     None if state.db.embedder().is_some() => SearchMode::Hybrid,
                     None => SearchMode::Bm25,
                 },
-                adapters: specs,
+                adapters: request.adapter_specs(&base)?,
                 max_fee_wei,
                 attribution: match request.attribution.as_deref() {
                     Some(a) => a
@@ -83,9 +89,22 @@ pub(crate) async fn completions(
                         .map_err(|e| ApiError::bad_request(e.to_string()))?,
                     None => Attribution::Cited,
                 },
-                caller: who.caller(),
+                caller: provdb::Caller::anonymous(),
                 max_tokens,
             };
+            // A key's account pays, or an x402 payment (settled and credited by now).
+            let peer = peer.as_ref().map(|Extension(info)| info);
+            let payer = x402::resolve(&state, key, &headers, peer, &ask).await?;
+            let who = payer.who;
+            receipt = payer.receipt;
+            let attach = |e: ApiError| match &receipt {
+                Some(value) => e.with_header(x402::PAYMENT_RESPONSE, value.clone()),
+                None => e,
+            };
+            ask.adapters = visible_specs(&state, &who, ask.adapters)
+                .await
+                .map_err(attach)?;
+            ask.caller = who.caller();
             let names = ask.datanets.clone();
             let check = state.clone();
             blocking(move || {
@@ -94,10 +113,15 @@ pub(crate) async fn completions(
                 }
                 Ok(())
             })
-            .await?;
-            start_answer(&state, ask, sender).await?;
+            .await
+            .map_err(attach)?;
+            start_answer(&state, ask, sender).await.map_err(attach)?;
         }
         None => {
+            let who = key.ok_or_else(|| {
+                ApiError::unauthorized("send an API key: Authorization: Bearer <key>")
+            })?;
+            let specs = visible_specs(&state, &who, request.adapter_specs(&base)?).await?;
             let params = SamplingParams {
                 max_tokens,
                 temperature: request.temperature.unwrap_or(0.0),
@@ -114,7 +138,19 @@ pub(crate) async fn completions(
             start_chat(&state, conversation, specs, params, sender).await?;
         }
     }
-    respond(request.model, request.stream, receiver).await
+    let response = respond(request.model, request.stream, receiver).await;
+    match receipt {
+        Some(value) => match response {
+            Ok(mut response) => {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(x402::PAYMENT_RESPONSE, value);
+                }
+                Ok(response)
+            }
+            Err(e) => Err(e.with_header(x402::PAYMENT_RESPONSE, value)),
+        },
+        None => response,
+    }
 }
 
 /// The adapters a request names, among those the caller may see (another is a 404 like an
