@@ -59,7 +59,9 @@ p demo --collection data/cranfield --asker "$USER_ADDRESS"
 QUESTION="What is a shock wave?"
 echo "== 12. The user asks again from the command line, paying the Datanet's price"
 BEFORE="$(p account show "$USER_ADDRESS" --json | field balance_wei)"
-FEE="$(p ask cranfield "$QUESTION" --as "$USER_ADDRESS" --attribution loo --max-fee 20000000000000000 --json | field fee_wei)"
+ASKED="$(p ask cranfield "$QUESTION" --as "$USER_ADDRESS" --attribution loo --max-fee 20000000000000000 --json)"
+FEE="$(echo "$ASKED" | field fee_wei)"
+MODEL="$(echo "$ASKED" | field model)"
 AFTER="$(p account show "$USER_ADDRESS" --json | field balance_wei)"
 echo "   balance $BEFORE -> $AFTER wei; fee $FEE wei"
 python3 -c 'import sys; b, a, f = map(int, sys.argv[1:]); assert b - a == f, "the balance must drop by exactly the fee"; print("   the balance dropped by exactly the fee")' "$BEFORE" "$AFTER" "$FEE"
@@ -155,7 +157,7 @@ for c in out["citations"] or []:
     print("   cites [%s] %s... by %s, weight %s ppm" % (c["marker"], c["record_id"][:18], c["contributor"], c["weight_ppm"]))
 print("   fee", out["fee_wei"], "split:", ", ".join("%s %s" % (s["to"], s["amount_wei"]) for s in out["split"]))
 PY
-PROVDB_URL="$SERVE_URL" X402_PRIVATE_KEY="$AGENT_KEY" bash scripts/x402-client.sh cranfield "$QUESTION" --max-tokens 48 | python3 "$KEYS/show.py"
+PROVDB_URL="$SERVE_URL" PROVDB_MODEL="$MODEL" X402_PRIVATE_KEY="$AGENT_KEY" bash scripts/x402-client.sh cranfield "$QUESTION" --max-tokens 48 | python3 "$KEYS/show.py"
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID" || true
 echo "   the contributors' balances now include that fee:"
