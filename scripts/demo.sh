@@ -119,7 +119,7 @@ rm -rf .demo-data-x402
 px() { "$PROVDB" --data .demo-data-x402 "$@"; }
 px init >/dev/null
 TOKEN_CODE="$(python3 -c 'import json; print(json.load(open("chain/artifacts/test/TestToken3009.json"))["bytecode"]["object"])')"
-TOKEN="$("$CAST" send --rpc-url "$RPC" --private-key "$PROVDB_CHAIN_KEY" --json --create "$TOKEN_CODE" | field contractAddress)"
+TOKEN="$("$CAST" send --rpc-url "$RPC" --private-key "$PROVDB_CHAIN_KEY" --json --create "$TOKEN_CODE" "constructor(string,string)" "provdb test dollar" 1 | field contractAddress)"
 AGENT_ADDRESS=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
 AGENT_KEY=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a
 "$CAST" send --rpc-url "$RPC" --private-key "$PROVDB_CHAIN_KEY" "$TOKEN" "mint(address,uint256)" "$AGENT_ADDRESS" 1000000 >/dev/null
