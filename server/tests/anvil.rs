@@ -270,18 +270,24 @@ pub(crate) fn chain(data: &Path, anvil: &Anvil, args: &[&str]) -> Output {
 /// Deploys the contracts (taking ETH) for `data`, signed by anvil's account 0, the operator;
 /// the `chain deploy --json` report (chain_id, distributor, registry, token...).
 pub(crate) fn deploy(data: &Path, anvil: &Anvil) -> serde_json::Value {
-    json(&ok(chain(
-        data,
-        anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            &key_file(&anvil.keys[0]),
-            "--json",
-        ],
-    )))
+    deploy_with(data, anvil, &[])
+}
+
+/// [`deploy`] of a distributor that takes and pays the ERC-20 `token`.
+pub(crate) fn deploy_for_token(data: &Path, anvil: &Anvil, token: &str) -> serde_json::Value {
+    deploy_with(data, anvil, &["--token", token])
+}
+
+fn deploy_with(data: &Path, anvil: &Anvil, extra: &[&str]) -> serde_json::Value {
+    let key = key_file(&anvil.keys[0]);
+    let mut args = vec!["deploy", "--rpc", &anvil.url, "--key-file", &key, "--json"];
+    args.extend_from_slice(extra);
+    json(&ok(chain(data, anvil, &args)))
+}
+
+/// `account`'s balance of the ERC-20 `token`, read with cast.
+pub(crate) fn token_balance(anvil: &Anvil, token: &str, account: &str) -> u128 {
+    anvil.read_u128(token, "balanceOf(address)(uint256)", &[account])
 }
 
 /// The total (wei) of the last closed epoch, as `provdb epoch list` shows it.

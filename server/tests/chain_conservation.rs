@@ -1,8 +1,9 @@
 //! Money and the ledger on chain against the ledger here, on a real anvil:
-//! - a random run of deposits (from anvil accounts' own ETH), syncs, answers at random fees,
+//! - a random run of deposits (from anvil accounts' own ETH; in a second run, x402 payments:
+//!   EIP-3009 authorizations of a token settled as deposits), syncs, answers at random fees,
 //!   refunds, epoch closes and claims, with the conservation invariants checked after every
-//!   step: the distributor holds exactly deposits − claims paid (its ETH balance read by
-//!   anvil, its counters by `cast`), Σ credits = Σ balances + Σ charges, Σ charges = Σ
+//!   step: the distributor holds exactly deposits − claims paid (its ETH or token balance, its
+//!   counters read by `cast`), Σ credits = Σ balances + Σ charges, Σ charges = Σ
 //!   payouts, every epoch's total ≤ Σ deposits, and no claim pays more than its epoch owes;
 //! - a ledger rewritten whole (self-consistent: `ledger verify` passes) is caught by
 //!   `provdb chain verify` against the heads an earlier sync posted, and pays its forger
@@ -57,10 +58,71 @@ fn answer(store: &Store, rng: &mut StdRng, payer: &str, payees: &[String], n: u6
     store.append_answers(vec![answer]).unwrap();
 }
 
+/// What the distributor takes: ETH deposits, or an EIP-3009 token paid in by x402
+/// authorizations settled as deposits (`provdb_chain::settle_authorization`).
+enum Money {
+    Eth,
+    X402 {
+        token: String,
+        domain: provdb_chain::TokenDomain,
+    },
+}
+
+impl Money {
+    /// What `account` holds of the asset.
+    fn held(&self, anvil: &Anvil, account: &str) -> u128 {
+        match self {
+            Self::Eth => anvil.balance(account),
+            Self::X402 { token, .. } => token_balance(anvil, token, account),
+        }
+    }
+
+    /// Pays `amount` in for anvil account `from` (its own key signs an x402 authorization).
+    fn deposit(&self, anvil: &Anvil, data: &Path, distributor: &str, from: usize, amount: u128) {
+        let Self::X402 { domain, .. } = self else {
+            let account = &anvil.accounts[from];
+            anvil.send_deposit(distributor, account, account, amount);
+            return;
+        };
+        let auth = provdb_chain::TransferAuthorization {
+            from: address(&anvil.accounts[from]),
+            to: address(distributor),
+            value: amount,
+            valid_after: 0,
+            valid_before: u64::MAX / 2,
+            nonce: rand::random(),
+        };
+        let signature = provdb_chain::sign_authorization(domain, &auth, &anvil.keys[from]).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let settled = runtime
+            .block_on(provdb_chain::settle_authorization(
+                &open_store(data),
+                data,
+                &anvil.keys[8],
+                None,
+                provdb_chain::RetryPolicy::default(),
+                &auth,
+                &signature,
+                1,
+            ))
+            .unwrap();
+        assert!(settled.credited && settled.amount_wei == amount);
+    }
+}
+
 /// Checks every invariant, on chain and here.
-fn check_invariants(anvil: &Anvil, data: &Path, distributor: &str, expected: &Expected) {
+fn check_invariants(
+    money: &Money,
+    anvil: &Anvil,
+    data: &Path,
+    distributor: &str,
+    expected: &Expected,
+) {
     assert_eq!(
-        anvil.balance(distributor),
+        money.held(anvil, distributor),
         expected.deposited - expected.claimed,
         "the distributor holds deposits - claims paid"
     );
@@ -115,14 +177,9 @@ fn claimable(anvil: &Anvil, data: &Path, distributor: &str, account: &str) -> Op
     Some(cumulative - claimed)
 }
 
-#[test]
-fn a_random_run_of_deposits_answers_refunds_epochs_and_claims_conserves_money() {
-    let seed = std::env::var("PROVDB_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random::<u64>);
-    eprintln!("PROVDB_SEED={seed}");
-    let mut rng = StdRng::seed_from_u64(seed);
+/// A new anvil and database with the contracts deployed (ETH): (anvil, its directory, the data
+/// directory, the distributor).
+fn deployed() -> (Anvil, tempfile::TempDir, std::path::PathBuf, String) {
     let anvil = Anvil::start();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("db");
@@ -131,6 +188,47 @@ fn a_random_run_of_deposits_answers_refunds_epochs_and_claims_conserves_money() 
         .as_str()
         .unwrap()
         .to_string();
+    (anvil, dir, data, distributor)
+}
+
+#[test]
+fn a_random_run_of_deposits_answers_refunds_epochs_and_claims_conserves_money() {
+    let (anvil, _dir, data, distributor) = deployed();
+    random_run(&Money::Eth, &anvil, &data, &distributor, STEPS);
+}
+
+#[test]
+fn a_random_run_paid_in_by_x402_authorizations_conserves_the_token() {
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    ok(provdb(&data, &["init"]));
+    let token = crate::x402_fixture::deploy_token(&anvil, "provdb test dollar", "1");
+    for payer in 1..4 {
+        crate::x402_fixture::mint(&anvil, &token, &anvil.accounts[payer], u128::from(u64::MAX));
+    }
+    let distributor = deploy_for_token(&data, &anvil, &token)["distributor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let domain = provdb_chain::TokenDomain {
+        name: "provdb test dollar".into(),
+        version: "1".into(),
+        chain_id: 31337,
+        token: address(&token),
+    };
+    let money = Money::X402 { token, domain };
+    random_run(&money, &anvil, &data, &distributor, STEPS / 2);
+}
+
+/// `steps` random steps over `money`, every invariant checked after each.
+fn random_run(money: &Money, anvil: &Anvil, data: &Path, distributor: &str, steps_to_run: usize) {
+    let seed = std::env::var("PROVDB_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    eprintln!("PROVDB_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
     let operator = key_file(&anvil.keys[0]);
     let gas_payer = key_file(&anvil.keys[9]);
     let payers: Vec<String> = anvil.accounts[1..4].to_vec();
@@ -138,13 +236,13 @@ fn a_random_run_of_deposits_answers_refunds_epochs_and_claims_conserves_money() 
     let mut expected = Expected::default();
     let mut steps = [0usize; 6];
 
-    for _ in 0..STEPS {
+    for _ in 0..steps_to_run {
         let step = rng.random_range(0..6usize);
         match step {
             0 => {
-                let from = &payers[rng.random_range(0..payers.len())];
+                let from = rng.random_range(1..4usize);
                 let amount = rng.random_range(1..=5_000_000u128);
-                anvil.send_deposit(&distributor, from, from, amount);
+                money.deposit(anvil, data, distributor, from, amount);
                 expected.deposited += amount;
             }
             1 => {
@@ -175,7 +273,7 @@ fn a_random_run_of_deposits_answers_refunds_epochs_and_claims_conserves_money() 
                 let Some(owed) = claimable(&anvil, &data, &distributor, account) else {
                     continue;
                 };
-                let before = anvil.balance(account);
+                let before = money.held(anvil, account);
                 let claim = chain(
                     &data,
                     &anvil,
@@ -184,7 +282,7 @@ fn a_random_run_of_deposits_answers_refunds_epochs_and_claims_conserves_money() 
                 if owed == 0 {
                     // A second claim of the same balance is refused and pays nothing.
                     assert_eq!(claim.status.code(), Some(1), "{}", stderr(&claim));
-                    assert_eq!(anvil.balance(account), before);
+                    assert_eq!(money.held(anvil, account), before);
                     continue;
                 }
                 let paid: u128 = json(&ok(claim))["paid_wei"]
@@ -193,12 +291,12 @@ fn a_random_run_of_deposits_answers_refunds_epochs_and_claims_conserves_money() 
                     .parse()
                     .unwrap();
                 assert_eq!(paid, owed);
-                assert_eq!(anvil.balance(account), before + paid);
+                assert_eq!(money.held(anvil, account), before + paid);
                 expected.claimed += paid;
             }
         }
         steps[step] += 1;
-        check_invariants(&anvil, &data, &distributor, &expected);
+        check_invariants(money, anvil, data, distributor, &expected);
     }
     eprintln!(
         "steps done (deposit, sync, answer, refund, close, claim): {steps:?}; {} wei deposited, \
@@ -209,14 +307,7 @@ fn a_random_run_of_deposits_answers_refunds_epochs_and_claims_conserves_money() 
 
 #[test]
 fn a_ledger_rewritten_whole_passes_locally_but_not_against_the_chain() {
-    let anvil = Anvil::start();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("db");
-    ok(provdb(&data, &["init"]));
-    let distributor = deploy(&data, &anvil)["distributor"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (anvil, dir, data, distributor) = deployed();
     let operator = key_file(&anvil.keys[0]);
     let (payer, contributor, forger) = (&anvil.accounts[1], &anvil.accounts[3], &anvil.accounts[7]);
     anvil.send_deposit(&distributor, payer, payer, 10_000);

@@ -17,10 +17,6 @@ fn token_bytecode() -> String {
     artifact["bytecode"]["object"].as_str().unwrap().to_string()
 }
 
-fn token_balance(anvil: &Anvil, token: &str, account: &str) -> u128 {
-    anvil.read_u128(token, "balanceOf(address)(uint256)", &[account])
-}
-
 #[test]
 fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
     let anvil = Anvil::start();
@@ -75,20 +71,7 @@ fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
         "{}",
         stderr(&no_token)
     );
-    let deployed = json(&ok(chain(
-        &data,
-        &anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--key-file",
-            &operator,
-            "--token",
-            &token,
-            "--json",
-        ],
-    )));
+    let deployed = deploy_for_token(&data, &anvil, &token);
     let distributor = deployed["distributor"].as_str().unwrap().to_string();
     assert_eq!(
         deployed["token"].as_str().unwrap().to_lowercase(),

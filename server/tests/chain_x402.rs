@@ -22,7 +22,7 @@ use provdb_chain::{
 use crate::anvil::*;
 use crate::common::*;
 use crate::ledger_check::{payment, synthetic_answer};
-use crate::x402_fixture::{deploy_token, token_balance};
+use crate::x402_fixture::deploy_token;
 
 /// The test token's name and EIP-712 version.
 const TOKEN_NAME: &str = "provdb test dollar";
@@ -116,20 +116,7 @@ impl Setup {
         let data = dir.path().join("db");
         ok(provdb(&data, &["init"]));
         let token = deploy_token(&anvil, TOKEN_NAME, "1");
-        let deployed = json(&ok(chain(
-            &data,
-            &anvil,
-            &[
-                "deploy",
-                "--rpc",
-                &anvil.url,
-                "--key-file",
-                &key_file(&anvil.keys[0]),
-                "--token",
-                &token,
-                "--json",
-            ],
-        )));
+        let deployed = deploy_for_token(&data, &anvil, &token);
         let distributor = deployed["distributor"].as_str().unwrap().to_string();
         let payer =
             address(&anvil.cast_offline(&["wallet", "address", "--private-key", PAYER_KEY]));

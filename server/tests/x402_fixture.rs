@@ -43,10 +43,6 @@ pub(crate) fn deploy_token(anvil: &Anvil, name: &str, version: &str) -> String {
     created["contractAddress"].as_str().unwrap().to_string()
 }
 
-pub(crate) fn token_balance(anvil: &Anvil, token: &str, account: &str) -> u128 {
-    anvil.read_u128(token, "balanceOf(address)(uint256)", &[account])
-}
-
 /// A database with a priced Datanet `d`, the distributor deployed for a new EIP-3009 token, and
 /// an admin's API key.
 pub(crate) struct Setup {
@@ -82,20 +78,7 @@ pub(crate) fn setup(payers: &[usize]) -> Setup {
     for payer in payers {
         mint(&anvil, &token, &anvil.accounts[*payer], 1_000_000);
     }
-    let deployed = json(&ok(chain(
-        &data,
-        &anvil,
-        &[
-            "deploy",
-            "--rpc",
-            &anvil.url,
-            "--token",
-            &token,
-            "--key-file",
-            &key_file(&anvil.keys[0]),
-            "--json",
-        ],
-    )));
+    let deployed = deploy_for_token(&data, &anvil, &token);
     let distributor = deployed["distributor"].as_str().unwrap().to_string();
     ok(provdb(&data, &["datanet", "create", "d"]));
     ingest(
