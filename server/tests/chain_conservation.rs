@@ -246,10 +246,10 @@ fn random_run(money: &Money, anvil: &Anvil, data: &Path, distributor: &str, step
                 expected.deposited += amount;
             }
             1 => {
-                ok(chain(&data, &anvil, &["sync", "--key-file", &operator]));
+                ok(chain(data, anvil, &["sync", "--key-file", &operator]));
             }
             2 => {
-                let store = open_store(&data);
+                let store = open_store(data);
                 let Some(payer) = payers.iter().find(|p| account_balance(&store, p) > 0) else {
                     continue;
                 };
@@ -258,25 +258,25 @@ fn random_run(money: &Money, anvil: &Anvil, data: &Path, distributor: &str, step
             }
             3 => {
                 let payer = &payers[rng.random_range(0..payers.len())];
-                if account_balance(&open_store(&data), payer) == 0 {
+                if account_balance(&open_store(data), payer) == 0 {
                     continue;
                 }
-                ok(provdb(&data, &["account", "refund", payer]));
+                ok(provdb(data, &["account", "refund", payer]));
             }
             4 => {
                 // Refused (and nothing written) when no one is owed anything new.
-                let _ = open_store(&data).close_epoch(1_700_000_000_000);
+                let _ = open_store(data).close_epoch(1_700_000_000_000);
             }
             _ => {
                 let everyone: Vec<&String> = payers.iter().chain(&payees).collect();
                 let account = everyone[rng.random_range(0..everyone.len())];
-                let Some(owed) = claimable(&anvil, &data, &distributor, account) else {
+                let Some(owed) = claimable(anvil, data, distributor, account) else {
                     continue;
                 };
                 let before = money.held(anvil, account);
                 let claim = chain(
-                    &data,
-                    &anvil,
+                    data,
+                    anvil,
                     &["claim", account, "--key-file", &gas_payer, "--json"],
                 );
                 if owed == 0 {
