@@ -285,6 +285,30 @@ fn deploy_with(data: &Path, anvil: &Anvil, extra: &[&str]) -> serde_json::Value 
     json(&ok(chain(data, anvil, &args)))
 }
 
+/// Deploys the test contract whose artifact is `chain/artifacts/test/NAME.json` from anvil's
+/// account 0, with `constructor` (a signature, then its arguments) when it takes any; its
+/// address. (`--create` takes the rest of the line as constructor arguments: the node goes
+/// first.)
+pub(crate) fn create_test_contract(anvil: &Anvil, name: &str, constructor: &[&str]) -> String {
+    let path = repo_root().join(format!("chain/artifacts/test/{name}.json"));
+    let artifact: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let bytecode = artifact["bytecode"]["object"].as_str().unwrap();
+    let created = json(&ok(Command::new(tool("cast"))
+        .args([
+            "send",
+            "--rpc-url",
+            &anvil.url,
+            "--private-key",
+            &anvil.keys[0],
+        ])
+        .args(["--json", "--create", bytecode])
+        .args(constructor)
+        .output()
+        .unwrap()));
+    created["contractAddress"].as_str().unwrap().to_string()
+}
+
 /// `account`'s balance of the ERC-20 `token`, read with cast.
 pub(crate) fn token_balance(anvil: &Anvil, token: &str, account: &str) -> u128 {
     anvil.read_u128(token, "balanceOf(address)(uint256)", &[account])

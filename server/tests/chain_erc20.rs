@@ -9,14 +9,6 @@ use crate::anvil::*;
 use crate::common::*;
 use crate::ledger_check::{payment, synthetic_answer};
 
-/// The test token's creation bytecode, from its committed artifact.
-fn token_bytecode() -> String {
-    let path = repo_root().join("chain/artifacts/test/TestToken.json");
-    let artifact: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    artifact["bytecode"]["object"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
     let anvil = Anvil::start();
@@ -27,19 +19,7 @@ fn erc20_mode_takes_deposits_and_pays_claims_and_refunds_in_the_token() {
     let (user, user_key) = (anvil.accounts[1].clone(), key_file(&anvil.keys[1]));
     let contributor = anvil.accounts[3].clone();
 
-    // `--create` takes the rest of the line as constructor arguments: the node goes first.
-    let created = json(&ok(std::process::Command::new(tool("cast"))
-        .args([
-            "send",
-            "--rpc-url",
-            &anvil.url,
-            "--private-key",
-            &anvil.keys[0],
-        ])
-        .args(["--json", "--create", &token_bytecode()])
-        .output()
-        .unwrap()));
-    let token = created["contractAddress"].as_str().unwrap().to_string();
+    let token = create_test_contract(&anvil, "TestToken", &[]);
     let minted: u128 = 1_000_000_000_000_000_000_000;
     ok(anvil.cast(&[
         "send",

@@ -19,28 +19,11 @@ pub(crate) const PRICE: u128 = 5_000;
 /// Deploys `TestToken3009(name, version)` (the test-only EIP-3009 token) from anvil's account
 /// 0; its address.
 pub(crate) fn deploy_token(anvil: &Anvil, name: &str, version: &str) -> String {
-    let path = repo_root().join("chain/artifacts/test/TestToken3009.json");
-    let artifact: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let bytecode = artifact["bytecode"]["object"].as_str().unwrap();
-    let created = json(&ok(std::process::Command::new(tool("cast"))
-        .args([
-            "send",
-            "--rpc-url",
-            &anvil.url,
-            "--private-key",
-            &anvil.keys[0],
-        ])
-        .args([
-            "--json",
-            "--create",
-            bytecode,
-            "constructor(string,string)",
-            name,
-            version,
-        ])
-        .output()
-        .unwrap()));
-    created["contractAddress"].as_str().unwrap().to_string()
+    create_test_contract(
+        anvil,
+        "TestToken3009",
+        &["constructor(string,string)", name, version],
+    )
 }
 
 /// A database with a priced Datanet `d`, the distributor deployed for a new EIP-3009 token, and
