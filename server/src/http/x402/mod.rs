@@ -196,8 +196,9 @@ impl X402 {
                 key,
             }
         };
-        // The chain crate's futures hold their signer state in a `RefCell`: they run on a
-        // runtime of their own, on a blocking thread, as the CLI runs them.
+        // On a blocking thread with a runtime of its own, as the CLI runs the chain crate's
+        // operations: crediting the deposit writes RocksDB, which must not run on the
+        // server's two async worker threads. (The futures are `Send` too: `the_futures_are_send`.)
         let (config, auth, signature) = (
             self.config.clone(),
             auth.clone(),
