@@ -16,6 +16,10 @@ import {IERC3009} from "@openzeppelin/contracts/interfaces/draft-IERC3009.sol";
 ///   account once per (chain id, contract, deposit id).
 /// - `depositWithAuthorization`: the same deposit, paid by an EIP-3009 authorization the payer
 ///   signed to this contract (an x402 payment), submitted by anyone; it credits the signer.
+/// - `creditTransfer`: tokens that reached this contract by a plain transfer instead (an x402
+///   authorization an outside facilitator, or anyone, submitted straight to the token), credited
+///   by the operator to their sender, once per `Transfer` log, and never beyond what the
+///   contract holds outside its count.
 /// - `fund` / `fundToken`: backing for credits provdb granted off chain (an operator's card
 ///   payments); it credits no account.
 ///
@@ -56,6 +60,9 @@ contract AttributionDistributor is ReentrancyGuardTransient {
     mapping(uint256 => bytes32) public ledgerHeads;
     /// @notice Account => cumulative amount already paid to it.
     mapping(address => uint256) public claimed;
+    /// @notice `Transfer` log (keccak256(abi.encode(txHash, logIndex))) => credited by
+    /// `creditTransfer`.
+    mapping(bytes32 => bool) public transferCredited;
 
     /// @notice The caller is not the operator.
     error NotOperator(address caller);
@@ -87,11 +94,17 @@ contract AttributionDistributor is ReentrancyGuardTransient {
     error ZeroAccount();
     /// @notice The token moved `received` for an authorization of `value`.
     error AuthorizedAmountNotReceived(uint256 value, uint256 received);
+    /// @notice The transfer `transferRef` names was credited already.
+    error TransferAlreadyCredited(bytes32 transferRef);
+    /// @notice Only `uncounted` of the token is held outside deposits and funding.
+    error AmountNotHeld(uint256 amount, uint256 uncounted);
 
     /// @notice Deposit `depositId` of `amount` credits `account`; `from` paid it.
     event Deposited(uint256 indexed depositId, address indexed account, address indexed from, uint256 amount);
     /// @notice `from` paid in `amount` that credits no account (backing for off-chain credits).
     event Funded(address indexed from, uint256 amount);
+    /// @notice Deposit `depositId` credits the plain transfer `transferRef` (see `creditTransfer`).
+    event TransferCredited(uint256 indexed depositId, bytes32 indexed transferRef);
     /// @notice An epoch was posted with its root, total and the ledger head it closed over.
     event EpochPosted(uint256 indexed epoch, bytes32 root, uint256 total, bytes32 ledgerHead);
     /// @notice `account` was paid `amount`, bringing its claimed total to `cumulativeAmount`.
@@ -154,6 +167,35 @@ contract AttributionDistributor is ReentrancyGuardTransient {
         _countIn(received);
         depositId = nextDepositId++;
         emit Deposited(depositId, from, from, received);
+    }
+
+    /// @notice Credits `account` with `amount` of the token that reached this contract by a
+    /// plain transfer, not a deposit: an x402 authorization submitted straight to the token (by
+    /// an outside facilitator, or by anyone who saw the payload), or a transfer. Only the
+    /// operator, who reads the token's `Transfer` logs to find them and credits each to its
+    /// sender (ERC-20 mode).
+    /// @param transferRef the log, `keccak256(abi.encode(txHash, logIndex))`: credited once.
+    /// @dev `amount` must be held outside the count: at most
+    /// `balanceOf(this) - (totalDeposited - totalClaimed)`, so even a wrong operator cannot
+    /// credit money that is not here, and `totalDeposited` stays what came in.
+    /// @return depositId the deposit's id, also in its `Deposited` and `TransferCredited` events.
+    function creditTransfer(address account, uint256 amount, bytes32 transferRef)
+        external
+        returns (uint256 depositId)
+    {
+        if (msg.sender != operator) revert NotOperator(msg.sender);
+        if (address(token) == address(0)) revert WrongAsset(address(0));
+        if (account == address(0)) revert ZeroAccount();
+        if (transferCredited[transferRef]) revert TransferAlreadyCredited(transferRef);
+        uint256 counted = uint256(totalDeposited) - totalClaimed;
+        uint256 held = token.balanceOf(address(this));
+        uint256 uncounted = held > counted ? held - counted : 0;
+        if (amount > uncounted) revert AmountNotHeld(amount, uncounted);
+        transferCredited[transferRef] = true;
+        _countIn(amount);
+        depositId = nextDepositId++;
+        emit Deposited(depositId, account, account, amount);
+        emit TransferCredited(depositId, transferRef);
     }
 
     /// @notice Pays in `msg.value` wei that credits no account (ETH mode).

@@ -202,6 +202,13 @@ fn already_sent(e: &TransportError) -> bool {
 }
 
 /// Parses a 32-byte private key in hex (with or without 0x).
+/// The address of the account `key` (0x-hex private key) signs for.
+pub fn key_address(key: &str) -> Result<provdb_storage::Address> {
+    Ok(provdb_storage::Address(
+        parse_key(key)?.address().into_array(),
+    ))
+}
+
 pub(crate) fn parse_key(key: &str) -> Result<PrivateKeySigner> {
     PrivateKeySigner::from_str(key.trim())
         .map_err(|_| ChainError::Invalid("invalid private key: expected 32 bytes in hex".into()))

@@ -8,7 +8,9 @@
 //! that deploy, pay in (deposit, fund), sync, compare and claim ([`ops`]), including the
 //! registration of LoRA adapters with their owners, and x402 payments: EIP-3009 authorizations
 //! checked here (digest and signer, `authorization.rs`) and settled on chain as deposits for
-//! their signers ([`settle_authorization`]). Depends on storage only: it reads closed
+//! their signers ([`settle_authorization`]), or settled by an outside facilitator and then
+//! credited ([`credit_settled_authorization`]); plain token transfers into the distributor are
+//! credited to their senders by `sync`. Depends on storage only: it reads closed
 //! epochs, their Merkle trees and the ingest log from a [`provdb_storage::Store`], and writes
 //! to it only the credits of on-chain deposits ([`provdb_storage::Store::credit`]).
 //!
@@ -36,12 +38,12 @@ pub use authorization::{
     TokenDomain, TransferAuthorization, authorization_digest, recover_authorizer,
     sign_authorization,
 };
-pub use client::RetryPolicy;
+pub use client::{RetryPolicy, key_address};
 pub use error::{ChainError, Result};
 pub use ops::{
-    ClaimReport, CreditedDepositReport, DeployReport, DepositReport, DepositStatus, FundReport,
-    SettledAuthorization, StatusReport, SyncReport, VerifiedEpoch, VerifyReport,
-    authorization_used, claim, deploy, deposit, fund, redact_rpc_url, redact_rpc_url_in,
-    settle_authorization, status, sync, token_domain, verify,
+    ClaimReport, CreditedDepositReport, CreditedTransfer, DeployReport, DepositReport,
+    DepositStatus, FundReport, SettledAuthorization, StatusReport, SyncReport, VerifiedEpoch,
+    VerifyReport, authorization_used, claim, credit_settled_authorization, deploy, deposit, fund,
+    redact_rpc_url, redact_rpc_url_in, settle_authorization, status, sync, token_domain, verify,
 };
 pub use state::{ChainState, TxRecord};

@@ -79,6 +79,10 @@ pub struct ChainState {
     /// `deploy_block`).
     #[serde(default)]
     pub deposits_scanned_block: Option<u64>,
+    /// The last block whose plain token transfers into the distributor are all credited
+    /// (None: scan from `deploy_block`).
+    #[serde(default)]
+    pub transfers_scanned_block: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -182,6 +186,7 @@ mod tests {
             datanets: BTreeMap::new(),
             adapters: BTreeMap::new(),
             deposits_scanned_block: Some(7),
+            transfers_scanned_block: Some(7),
         }
     }
 

@@ -8,8 +8,9 @@
 //!
 //! The attacks: a replayed payload, an expired or not yet valid one, a signature by another key,
 //! an authorization paying someone else, a facilitator raising the value or naming itself as
-//! payer, a third party submitting the authorization straight to the token. Each gains its
-//! author nothing and credits nothing.
+//! payer, a third party submitting the authorization straight to the token (the next sync
+//! credits it to the payer), anyone but the operator crediting a plain transfer, or crediting
+//! one twice or beyond what the distributor holds. Each gains its author nothing.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -564,49 +565,173 @@ fn a_deposit_short_of_its_confirmations_is_credited_by_sync_and_only_once() {
     assert_eq!(check_credited_once(&s.data, &on_chain), 2);
 }
 
+impl Setup {
+    /// Submits `auth`, signed `signature`, straight to the token from anvil's account `by`.
+    fn send_to_token(&self, auth: &TransferAuthorization, signature: &[u8], by: usize) {
+        let (r, rest) = signature.split_at(32);
+        let (sig_s, v) = rest.split_at(32);
+        ok(self.anvil.cast(&[
+            "send",
+            &self.token,
+            "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)",
+            &auth.from.to_string(),
+            &auth.to.to_string(),
+            &auth.value.to_string(),
+            &auth.valid_after.to_string(),
+            &auth.valid_before.to_string(),
+            &format!("0x{}", hex::encode(auth.nonce)),
+            &v[0].to_string(),
+            &format!("0x{}", hex::encode(r)),
+            &format!("0x{}", hex::encode(sig_s)),
+            "--private-key",
+            &self.anvil.keys[by],
+        ]));
+    }
+
+    /// `provdb chain sync` with the operator's key: its JSON report.
+    fn sync(&self) -> serde_json::Value {
+        let key = key_file(&self.anvil.keys[0]);
+        json(&ok(chain(
+            &self.data,
+            &self.anvil,
+            &["sync", "--key-file", &key, "--json"],
+        )))
+    }
+
+    fn total_deposited(&self) -> u128 {
+        self.anvil
+            .read_u128(&self.distributor, "totalDeposited()(uint128)", &[])
+    }
+}
+
 #[test]
-fn an_authorization_sent_straight_to_the_token_credits_nobody() {
+fn an_authorization_sent_straight_to_the_token_is_credited_to_its_payer_by_sync() {
     // A third party who sees the payload submits it to the token itself, not through the
-    // distributor. It gains nothing: the tokens reach the distributor, but no deposit is made,
-    // and settling the payload afterwards is refused. (The payer's amount is then held by the
-    // distributor outside every deposit: a known limit, docs/GUARANTEES.md §5.)
+    // distributor (as an outside facilitator does). The tokens reach the distributor outside
+    // every deposit; settling the payload afterwards is refused (the nonce is spent); the next
+    // sync credits them to the payer, once, and the submitter gains nothing.
     let s = Setup::new(PRICE * 10);
     let auth = s.authorization(PRICE, 0x31);
     let signature = sign_authorization(&s.domain, &auth, PAYER_KEY).unwrap();
-    let (r, rest) = signature.split_at(32);
-    let (sig_s, v) = rest.split_at(32);
     let attacker = s.anvil.accounts[6].clone();
-    ok(s.anvil.cast(&[
-        "send",
-        &s.token,
-        "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)",
-        &auth.from.to_string(),
-        &auth.to.to_string(),
-        &auth.value.to_string(),
-        &auth.valid_after.to_string(),
-        &auth.valid_before.to_string(),
-        &format!("0x{}", hex::encode(auth.nonce)),
-        &v[0].to_string(),
-        &format!("0x{}", hex::encode(r)),
-        &format!("0x{}", hex::encode(sig_s)),
-        "--private-key",
-        &s.anvil.keys[6],
-    ]));
+    s.send_to_token(&auth, &signature, 6);
     s.refused(&auth, &signature, "AuthorizationAlreadyUsed");
-    assert_eq!(s.balance(&attacker), 0);
-    assert_eq!(s.credited(address(&attacker)), 0);
-    assert_eq!(s.credited(s.payer), 0);
-    assert!(chain_deposits(&s.anvil, &s.distributor).is_empty());
-    assert_eq!(
-        s.anvil
-            .read_u128(&s.distributor, "totalDeposited()(uint128)", &[]),
-        0
-    );
+    assert_eq!(s.credited(s.payer), 0, "not before a sync");
+    assert_eq!(s.total_deposited(), 0);
     assert_eq!(
         s.balance(&s.distributor),
         PRICE,
         "held outside every deposit"
     );
+
+    // A deposit through the distributor in the meantime is not taken for a plain transfer.
+    let settled_auth = s.authorization(PRICE * 2, 0x32);
+    let settled_sig = sign_authorization(&s.domain, &settled_auth, PAYER_KEY).unwrap();
+    s.settle(&settled_auth, &settled_sig, RetryPolicy::default(), 1)
+        .unwrap();
+
+    let report = s.sync();
+    let transfers = report["transfers_credited"].as_array().unwrap();
+    assert_eq!(transfers.len(), 1, "{report}");
+    assert_eq!(
+        transfers[0]["from"].as_str().unwrap().to_lowercase(),
+        s.payer.to_string().to_lowercase()
+    );
+    assert_eq!(transfers[0]["amount_wei"], PRICE.to_string());
+    assert_eq!(
+        s.credited(s.payer),
+        PRICE * 3,
+        "the plain transfer and the deposit"
+    );
+    assert_eq!(s.credited(address(&attacker)), 0);
+    assert_eq!(s.balance(&attacker), 0);
+    assert_eq!(s.total_deposited(), PRICE * 3);
+    assert_eq!(
+        s.balance(&s.distributor),
+        s.total_deposited(),
+        "everything is counted"
+    );
+
+    // Again: nothing more.
+    let again = s.sync();
+    assert!(
+        again["transfers_credited"].as_array().unwrap().is_empty(),
+        "{again}"
+    );
+    assert!(
+        again["deposits_credited"].as_array().unwrap().is_empty(),
+        "{again}"
+    );
+    assert_eq!(s.credited(s.payer), PRICE * 3);
+    assert_eq!(s.total_deposited(), PRICE * 3);
+}
+
+#[test]
+fn credit_transfer_credits_only_what_is_held_once_and_only_for_the_operator() {
+    let s = Setup::new(PRICE * 10);
+    let auth = s.authorization(PRICE, 0x41);
+    let signature = sign_authorization(&s.domain, &auth, PAYER_KEY).unwrap();
+    s.send_to_token(&auth, &signature, 6);
+    let credit = |amount: u128, reference: &str, key: usize| {
+        s.anvil.cast(&[
+            "send",
+            &s.distributor,
+            "creditTransfer(address,uint256,bytes32)",
+            &s.payer.to_string(),
+            &amount.to_string(),
+            reference,
+            "--private-key",
+            &s.anvil.keys[key],
+        ])
+    };
+    // cast shows a custom error by its selector.
+    let reverted = |output: &std::process::Output, error: &str| {
+        let selector = s.anvil.cast_offline(&["sig", error]);
+        assert!(!output.status.success(), "{error}");
+        let text = stderr(output);
+        assert!(
+            text.contains(selector.trim()),
+            "{error} ({selector}): {text}"
+        );
+    };
+    let reference = format!("0x{}", "ab".repeat(32));
+    // Anyone but the operator: refused (a payer crediting itself, an attacker itself).
+    reverted(&credit(PRICE, &reference, 6), "NotOperator(address)");
+    // More than is held outside the count: refused, even for the operator.
+    reverted(
+        &credit(PRICE + 1, &reference, 0),
+        "AmountNotHeld(uint256,uint256)",
+    );
+    // The operator, for what is there: once per reference, and then nothing is left over.
+    ok(credit(PRICE, &reference, 0));
+    reverted(
+        &credit(PRICE, &reference, 0),
+        "TransferAlreadyCredited(bytes32)",
+    );
+    reverted(
+        &credit(1, &format!("0x{}", "cd".repeat(32)), 0),
+        "AmountNotHeld(uint256,uint256)",
+    );
+    assert_eq!(s.total_deposited(), PRICE);
+    // The sync that follows credits the deposit it made, and leaves the transfer (under its
+    // own reference, which the hand-made credit did not use): its amount is counted already.
+    let report = s.sync();
+    assert_eq!(
+        report["deposits_credited"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert!(
+        report["transfers_credited"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    assert_eq!(
+        report["transfers_not_held"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert_eq!(s.credited(s.payer), PRICE);
+    assert_eq!(s.balance(&s.distributor), s.total_deposited());
 }
 
 #[test]

@@ -351,7 +351,7 @@ async fn explain(
 
 /// `receipt` read again once its block is `confirmations` deep (1: as mined), or
 /// [`ChainError::Unconfirmed`] when that takes longer than the retry policy's whole budget.
-async fn confirmed(
+pub(crate) async fn confirmed(
     d: &Deployment,
     operation: &str,
     receipt: TransactionReceipt,

@@ -122,6 +122,7 @@ pub async fn deploy(
         datanets: Default::default(),
         adapters: Default::default(),
         deposits_scanned_block: None,
+        transfers_scanned_block: None,
     };
     state.save(data_dir)?;
     Ok(DeployReport {

@@ -4,7 +4,7 @@
 //!
 //! Invariants:
 //! - The local database is read here and written in one way only: `sync`, and
-//!   `settle_authorization` for the deposit it made, credit each on-chain deposit once
+//!   `settle_authorization` / `credit_settled_authorization` for the deposit it made, credit each on-chain deposit once
 //!   (`crediting.rs`; storage keys the credit by chain id, contract and deposit id). A failure on the chain side changes nothing else. Besides, only the
 //!   chain-state file (`chain.json`, see [`crate::state`]) is written.
 //! - A payment (deposit, fund, settled authorization) is sent exactly once (`Client::send_once`); an epoch is posted
@@ -26,6 +26,7 @@ mod deploying;
 mod depositing;
 mod step;
 mod syncing;
+mod transfers;
 mod verifying;
 
 pub use authorizing::{
@@ -41,4 +42,5 @@ pub use deploying::{DeployReport, deploy};
 pub use depositing::{DepositReport, FundReport, deposit, fund};
 pub(crate) use step::{Check, Outcome};
 pub use syncing::{AnchoredBatch, PostedEpoch, SyncReport, sync};
+pub use transfers::{CreditedTransfer, credit_settled_authorization};
 pub use verifying::{VerifiedEpoch, VerifyReport, verify};

@@ -1,4 +1,5 @@
-//! `sync`: credit the deposits the chain holds with enough confirmations (`crediting.rs`),
+//! `sync`: credit plain token transfers into the distributor to their senders
+//! (`transfers.rs`), credit the deposits the chain holds with enough confirmations (`crediting.rs`),
 //! anchor every ingest batch of a public Datanet and register every owned adapter the chain
 //! does not hold yet, then post every closed epoch, in order, reading the contracts before each
 //! step. Private Datanets stay off chain: their contributors are paid through the epochs'
@@ -21,6 +22,7 @@ use serde::Serialize;
 use super::crediting::{CreditedDepositReport, covered, credit_deposits};
 use super::deploying::Deployment;
 use super::step::{Check, Outcome};
+use super::transfers::{CreditedTransfer, credit_transfers};
 use crate::client::{RetryPolicy, StepError, classify};
 use crate::error::{ChainError, Result};
 
@@ -63,6 +65,12 @@ pub struct AnchoredBatch {
 /// What `sync` did.
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncReport {
+    /// Plain token transfers into the distributor this run credited to their senders (each
+    /// became a deposit, in `deposits_credited` once confirmed).
+    pub transfers_credited: Vec<CreditedTransfer>,
+    /// Plain transfers left uncredited: the distributor does not hold their amounts outside
+    /// its count (credited otherwise already; `tx` is empty).
+    pub transfers_not_held: Vec<CreditedTransfer>,
     /// Deposits credited by this run, by id.
     pub deposits_credited: Vec<CreditedDepositReport>,
     /// Deposits on chain with the confirmations asked for (all of them credited now).
@@ -99,6 +107,7 @@ pub async fn sync(
     confirmations: u64,
 ) -> Result<SyncReport> {
     let mut deployment = Deployment::open(data_dir, rpc_url, Some(key), retry)?;
+    let transfers = credit_transfers(data_dir, &mut deployment, confirmations).await?;
     let deposits = credit_deposits(store, data_dir, &mut deployment, confirmations).await?;
     let (datanets_registered, batches_anchored) =
         sync_batches(store, data_dir, &mut deployment).await?;
@@ -109,6 +118,8 @@ pub async fn sync(
     let chain_last_sequence = deployment.last_sequence().await?;
     let total_deposited = deployment.total_deposited().await?;
     Ok(SyncReport {
+        transfers_credited: transfers.credited,
+        transfers_not_held: transfers.not_held,
         deposits_credited: deposits.credited,
         chain_deposits: deposits.confirmed,
         deposits_unconfirmed: deposits.unconfirmed,

@@ -62,11 +62,12 @@ pub(crate) enum ChainCommand {
         #[command(flatten)]
         rpc: ChainRpcArgs,
     },
-    /// Credit new deposits, anchor every ingest batch and register every adapter the chain does
-    /// not have yet, then post every closed epoch with its ledger head, in order. Reads the
+    /// Credit new deposits (and token transfers sent straight to the distributor, to their
+    /// senders), anchor every ingest batch and register every adapter the chain does not have
+    /// yet, then post every closed epoch with its ledger head, in order. Reads the
     /// chain first: safe to rerun at any time. An epoch whose total exceeds what was paid in
     /// is not sent (the error names the shortfall; `provdb chain fund` covers it). JSON:
-    /// deposits_credited, chain_deposits, deposits_unconfirmed, chain_total_deposited_wei,
+    /// transfers_credited, transfers_not_held, deposits_credited, chain_deposits, deposits_unconfirmed, chain_total_deposited_wei,
     /// epochs_posted, datanets_registered, batches_anchored, adapters_registered,
     /// chain_last_epoch, chain_last_sequence.
     Sync {
@@ -242,6 +243,19 @@ pub(crate) fn run(data: &Path, json: bool, command: ChainCommand) -> anyhow::Res
             ))?;
             if json {
                 return print_json(&report);
+            }
+            for t in &report.transfers_credited {
+                println!(
+                    "credited a plain transfer of {} wei to its sender {} (tx {}, log {}) with {}",
+                    t.amount_wei, t.from, t.transfer_tx, t.log_index, t.tx
+                );
+            }
+            for t in &report.transfers_not_held {
+                println!(
+                    "left a plain transfer of {} wei from {} (tx {}, log {}): the distributor \
+                     does not hold it outside its count",
+                    t.amount_wei, t.from, t.transfer_tx, t.log_index
+                );
             }
             for c in &report.deposits_credited {
                 println!(

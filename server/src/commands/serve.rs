@@ -102,6 +102,16 @@ struct X402Args {
     /// The JSON-RPC endpoint x402 settles through (default: the one recorded at deploy).
     #[arg(long = "x402-rpc", env = "PROVDB_RPC", value_name = "URL")]
     rpc: Option<String>,
+    /// An outside x402 facilitator (its /verify and /settle) to settle payments instead of
+    /// provdb itself (off by default). Its settlements reach the distributor as plain
+    /// transfers, which provdb checks on chain and credits with the x402 key, which must then
+    /// be the distributor's operator.
+    #[arg(
+        long = "x402-facilitator",
+        env = "PROVDB_X402_FACILITATOR",
+        value_name = "URL"
+    )]
+    facilitator: Option<String>,
 }
 
 impl X402Args {
@@ -115,6 +125,7 @@ impl X402Args {
             rpc_url: self.rpc.clone(),
             confirmations: self.x402_confirmations,
             max_timeout_seconds: self.x402_timeout_s,
+            facilitator: self.facilitator.clone(),
         }))
     }
 }

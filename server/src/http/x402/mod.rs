@@ -21,6 +21,7 @@
 //! - Once settled, the deposit is credited whatever happens to the answer: a crash or a failed
 //!   answer leaves the money in the payer's account, and `chain sync` credits nothing twice.
 
+mod facilitator;
 mod paying;
 mod verify;
 mod wire;
@@ -39,8 +40,8 @@ pub(crate) use wire::PAYMENT_RESPONSE;
 use crate::http::error::ApiError;
 use verify::{Refusal, Verified};
 use wire::{
-    PAYMENT_REQUIRED, PaymentRequired, PaymentRequirements, ResourceInfo, SCHEME, SettleResponse,
-    X402_VERSION, encode_header,
+    PAYMENT_REQUIRED, PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo, SCHEME,
+    SettleResponse, X402_VERSION, encode_header,
 };
 
 /// What `provdb serve --x402` was told.
@@ -56,6 +57,8 @@ pub(crate) struct X402Config {
     pub(crate) confirmations: u64,
     /// How long a client's authorization is valid for (x402's `maxTimeoutSeconds`).
     pub(crate) max_timeout_seconds: u64,
+    /// An outside facilitator's URL, which then verifies and settles (None: provdb does).
+    pub(crate) facilitator: Option<String>,
 }
 
 /// x402 on a running server.
@@ -80,8 +83,21 @@ impl X402 {
         )
         .await?;
         let state = provdb_chain::ChainState::load(&config.data_dir)?;
+        let network = format!("eip155:{}", domain.chain_id);
+        if let Some(url) = &config.facilitator {
+            // Its settlements reach the distributor as plain transfers, which only the
+            // operator credits (`creditTransfer`).
+            let signer = provdb_chain::key_address(&config.key)?;
+            anyhow::ensure!(
+                signer.to_string().eq_ignore_ascii_case(&state.operator),
+                "with --x402-facilitator, the x402 key must be the distributor's operator \
+                 ({}), which credits the facilitator's settlements; it is {signer}",
+                state.operator
+            );
+            facilitator::check_supported(url, SCHEME, &network).await?;
+        }
         Ok(Self {
-            network: format!("eip155:{}", domain.chain_id),
+            network,
             pay_to: state.distributor.to_lowercase(),
             domain,
             config,
@@ -132,7 +148,7 @@ impl X402 {
 
     /// A 402 for a refused payment: the requirements again, with the reason.
     fn refuse(&self, resource: &ResourceInfo, amount: u128, refusal: &Refusal) -> ApiError {
-        self.challenge(resource, amount, refusal.reason, &refusal.message)
+        self.challenge(resource, amount, &refusal.reason, &refusal.message)
     }
 
     /// The failed receipt of a settlement that did not happen.
@@ -177,7 +193,13 @@ impl Drop for Settling<'_> {
 
 impl X402 {
     /// Settles `verified` on chain as a deposit for its payer and credits it; the receipt.
-    async fn settle(&self, db: provdb::Db, verified: &Verified) -> Result<SettleResponse, Refusal> {
+    async fn settle(
+        &self,
+        db: provdb::Db,
+        verified: &Verified,
+        payment: &PaymentPayload,
+        requirements: &PaymentRequirements,
+    ) -> Result<SettleResponse, Refusal> {
         let auth = &verified.authorization;
         let key = (auth.from, auth.nonce);
         let _settling = {
@@ -199,15 +221,17 @@ impl X402 {
         // On a blocking thread with a runtime of its own, as the CLI runs the chain crate's
         // operations: crediting the deposit writes RocksDB, which must not run on the
         // server's two async worker threads. (The futures are `Send` too: `the_futures_are_send`.)
-        let (config, auth, signature) = (
+        let (config, verified, payment, requirements) = (
             self.config.clone(),
-            auth.clone(),
-            verified.signature.clone(),
+            verified.clone(),
+            payment.clone(),
+            requirements.clone(),
         );
-        let settled =
-            tokio::task::spawn_blocking(move || on_chain(&db, &config, &auth, &signature))
-                .await
-                .map_err(|e| Refusal::new("unexpected_settle_error", e.to_string()))??;
+        let settled = tokio::task::spawn_blocking(move || {
+            on_chain(&db, &config, &verified, &payment, &requirements)
+        })
+        .await
+        .map_err(|e| Refusal::new("unexpected_settle_error", e.to_string()))??;
         Ok(SettleResponse {
             success: true,
             error_reason: None,
@@ -219,14 +243,17 @@ impl X402 {
     }
 }
 
-/// Checks the nonce is unused, then settles `auth` as a deposit for its signer and credits it:
-/// on a current-thread runtime of its own (called on a blocking thread).
+/// Checks the nonce is unused, then settles the payment as a deposit for its signer (itself,
+/// or through the outside facilitator) and credits it: on a current-thread runtime of its own
+/// (called on a blocking thread).
 fn on_chain(
     db: &provdb::Db,
     config: &X402Config,
-    auth: &provdb_chain::TransferAuthorization,
-    signature: &[u8],
+    verified: &Verified,
+    payment: &PaymentPayload,
+    requirements: &PaymentRequirements,
 ) -> Result<provdb_chain::SettledAuthorization, Refusal> {
+    let auth = &verified.authorization;
     let unexpected =
         |e: &dyn std::fmt::Display| Refusal::new("unexpected_settle_error", e.to_string());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -246,14 +273,29 @@ fn on_chain(
                 "this authorization's nonce was already used: a payment is spent once",
             ));
         }
-        provdb_chain::settle_authorization(
+        let Some(url) = &config.facilitator else {
+            return provdb_chain::settle_authorization(
+                db.store(),
+                &config.data_dir,
+                &config.key,
+                rpc,
+                retry,
+                auth,
+                &verified.signature,
+                config.confirmations,
+            )
+            .await
+            .map_err(settlement_refusal);
+        };
+        let tx = facilitator::settle(url, payment, requirements).await?;
+        provdb_chain::credit_settled_authorization(
             db.store(),
             &config.data_dir,
             &config.key,
             rpc,
             retry,
+            &tx,
             auth,
-            signature,
             config.confirmations,
         )
         .await

@@ -94,9 +94,10 @@ pub(crate) async fn resolve(
             "this answer is free: send it with an API key and without a payment",
         ));
     }
+    let requirements = x402.requirements(bound);
     let verified = verify::check(
         &payment,
-        &x402.requirements(bound),
+        &requirements,
         &resource.url,
         &x402.domain,
         unix_now(),
@@ -105,7 +106,7 @@ pub(crate) async fn resolve(
     let payer = verified.payer();
     state.rate.check(&format!("x402:{payer}"))?;
     let receipt = x402
-        .settle(state.db.clone(), &verified)
+        .settle(state.db.clone(), &verified, &payment, &requirements)
         .await
         .map_err(|refusal| {
             x402.refuse(&resource, bound, &refusal).with_header(

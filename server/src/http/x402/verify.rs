@@ -7,6 +7,8 @@
 //!
 //! Invariant: a payment that passes names its payer by its signature, never by its text alone.
 
+use std::borrow::Cow;
+
 use provdb::Address;
 use provdb_chain::{TokenDomain, TransferAuthorization, recover_authorizer};
 
@@ -21,14 +23,14 @@ const VALID_BEFORE_MARGIN_S: u64 = 6;
 /// Why a payment is refused: x402's reason code and a sentence for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Refusal {
-    pub(crate) reason: &'static str,
+    pub(crate) reason: Cow<'static, str>,
     pub(crate) message: String,
 }
 
 impl Refusal {
-    pub(crate) fn new(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            reason,
+            reason: reason.into(),
             message: message.into(),
         }
     }
@@ -230,10 +232,11 @@ mod tests {
         }
     }
 
-    fn refused(payment: &PaymentPayload, expected: &PaymentRequirements) -> &'static str {
+    fn refused(payment: &PaymentPayload, expected: &PaymentRequirements) -> String {
         check(payment, expected, URL, &domain(), NOW)
             .unwrap_err()
             .reason
+            .into_owned()
     }
 
     #[test]
