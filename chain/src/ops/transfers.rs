@@ -132,10 +132,12 @@ impl Deployment {
     }
 }
 
+/// One log of a transaction, by its index: a transfer in (Some), or a taker (None).
+type TxLog = (u64, Option<Inflow>);
+
 /// The `transfers` no log of `takers` took in (see the module docs).
 fn uncounted(transfers: Vec<Log>, takers: Vec<Log>) -> Vec<Inflow> {
-    // Per transaction, in log order: true for a transfer in, false for a taker.
-    let mut by_tx: BTreeMap<(u64, B256), Vec<(u64, Option<Inflow>)>> = BTreeMap::new();
+    let mut by_tx: BTreeMap<(u64, B256), Vec<TxLog>> = BTreeMap::new();
     for log in transfers.into_iter().filter(|l| !l.removed) {
         let (Some(tx), Some(index)) = (log.transaction_hash, log.log_index) else {
             continue;
