@@ -117,6 +117,11 @@ impl TransferAuthorization {
     }
 }
 
+/// `address` in EIP-55 mixed case, as x402 facilitators expect it (web3.py refuses lowercase).
+pub fn checksummed(address: Address) -> String {
+    alloy::primitives::Address::from(address.0).to_checksum(None)
+}
+
 /// The digest an x402 client signs: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(auth))`
 /// (the unit tests reproduce the x402 SDKs' test vector).
 pub fn authorization_digest(domain: &TokenDomain, auth: &TransferAuthorization) -> [u8; 32] {

@@ -35,7 +35,7 @@ pub mod state;
 
 pub use adapters::{AdapterRecord, RegisteredAdapter};
 pub use authorization::{
-    TokenDomain, TransferAuthorization, authorization_digest, recover_authorizer,
+    TokenDomain, TransferAuthorization, authorization_digest, checksummed, recover_authorizer,
     sign_authorization,
 };
 pub use client::{RetryPolicy, key_address};

@@ -29,4 +29,5 @@ mod security;
 mod served;
 mod tiny_model;
 mod x402_fixture;
+mod x402_outside;
 mod x402_serve;

@@ -119,6 +119,29 @@ pub(crate) fn decode(header: &str) -> Value {
     serde_json::from_slice(&STANDARD.decode(header).unwrap()).unwrap()
 }
 
+/// Sends `ask_body` with `header` as the payment: (status, body, requirements, receipt).
+pub(crate) fn pay(
+    served: &Served,
+    model: &str,
+    header: &str,
+) -> (u16, Value, Option<Value>, Option<Value>) {
+    let response = served
+        .request("POST", "/v1/chat/completions", None)
+        .header("PAYMENT-SIGNATURE", header)
+        .json(&ask_body(model))
+        .send()
+        .unwrap();
+    let get = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|h| decode(h.to_str().unwrap()))
+    };
+    let (required, receipt) = (get("payment-required"), get("payment-response"));
+    let (status, body) = read(response);
+    (status, body, required, receipt)
+}
+
 /// An unpaid request's 402: (its requirements header, decoded).
 pub(crate) fn challenge(served: &Served, model: &str) -> Value {
     let response = served

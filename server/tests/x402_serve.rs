@@ -16,25 +16,6 @@ use crate::common::*;
 use crate::served::*;
 use crate::x402_fixture::*;
 
-/// Sends `ask_body` with `header` as the payment: (status, body, requirements, receipt).
-fn pay(served: &Served, model: &str, header: &str) -> (u16, Value, Option<Value>, Option<Value>) {
-    let response = served
-        .request("POST", "/v1/chat/completions", None)
-        .header("PAYMENT-SIGNATURE", header)
-        .json(&ask_body(model))
-        .send()
-        .unwrap();
-    let get = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|h| decode(h.to_str().unwrap()))
-    };
-    let (required, receipt) = (get("payment-required"), get("payment-response"));
-    let (status, body) = read(response);
-    (status, body, required, receipt)
-}
-
 /// The ledger's entry count and head, and `account`'s state, read as the admin.
 fn ledger_state(setup: &Setup, served: &Served, account: &str) -> (Value, Value, Value) {
     let (_, verified) = served.call("GET", "/v1/ledger/verify", Some(&setup.admin), None);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::verify::Refusal;
+use super::verify::{Refusal, Verified};
 use super::wire::{PaymentPayload, PaymentRequirements, X402_VERSION};
 
 /// How long one call to the facilitator may take (a settlement waits for its transaction).
@@ -108,13 +108,20 @@ async fn call<T: for<'de> Deserialize<'de>>(
     response.json().await.map_err(|e| unexpected(&e))
 }
 
-/// Has the facilitator at `url` verify and settle `payment` against `requirements`; the
-/// transaction it names (to be checked on chain before anything is credited).
+/// Has the facilitator at `url` verify and settle `payment` (whose authorization `verified`
+/// holds, checked) against `requirements`; the transaction it names (to be checked on chain
+/// before anything is credited). The authorization's addresses are sent in EIP-55 case, as
+/// facilitators expect them (the signature covers the addresses, not their case).
 pub(crate) async fn settle(
     url: &str,
     payment: &PaymentPayload,
+    verified: &Verified,
     requirements: &PaymentRequirements,
 ) -> Result<String, Refusal> {
+    let mut payment = payment.clone();
+    let authorization = &mut payment.payload.authorization;
+    authorization.from = provdb_chain::checksummed(verified.authorization.from);
+    authorization.to = provdb_chain::checksummed(verified.authorization.to);
     let body = json!({
         "x402Version": X402_VERSION,
         "paymentPayload": payment,

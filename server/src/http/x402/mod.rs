@@ -65,7 +65,7 @@ pub(crate) struct X402Config {
 pub(crate) struct X402 {
     config: X402Config,
     domain: TokenDomain,
-    /// The distributor, lowercase 0x-hex.
+    /// The distributor, EIP-55 mixed case.
     pay_to: String,
     /// `eip155:<chain id>`.
     network: String,
@@ -98,7 +98,12 @@ impl X402 {
         }
         Ok(Self {
             network,
-            pay_to: state.distributor.to_lowercase(),
+            pay_to: provdb_chain::checksummed(state.distributor.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "chain.json's distributor {:?} is not an address",
+                    state.distributor
+                )
+            })?),
             domain,
             config,
             settling: Mutex::new(HashSet::new()),
@@ -110,7 +115,7 @@ impl X402 {
         PaymentRequirements {
             scheme: SCHEME.into(),
             network: self.network.clone(),
-            asset: self.domain.token.to_string(),
+            asset: provdb_chain::checksummed(self.domain.token),
             amount: amount.to_string(),
             pay_to: self.pay_to.clone(),
             max_timeout_seconds: self.config.max_timeout_seconds,
@@ -287,7 +292,7 @@ fn on_chain(
             .await
             .map_err(settlement_refusal);
         };
-        let tx = facilitator::settle(url, payment, requirements).await?;
+        let tx = facilitator::settle(url, payment, verified, requirements).await?;
         provdb_chain::credit_settled_authorization(
             db.store(),
             &config.data_dir,
