@@ -11,6 +11,7 @@ mod tiny_llama;
 mod tiny_safetensors;
 mod train;
 mod train_checks;
+mod train_influence;
 
 /// Largest absolute difference between two vectors of the same length.
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -125,12 +125,17 @@ pub(crate) fn validate_examples(
     Ok(())
 }
 
-/// Splits `examples` into (training, held out): `⌊n · fraction⌋` held out (at least one when
+/// The examples of a run, split.
+pub(crate) struct Split {
+    pub(crate) train: Vec<Example>,
+    pub(crate) held_out: Vec<Example>,
+    /// The input position of each training example.
+    pub(crate) train_indices: Vec<usize>,
+}
+
+/// Splits `examples` into training and held out: `⌊n · fraction⌋` held out (at least one when
 /// the fraction is positive), chosen by the seed; both keep the input order.
-pub(crate) fn split(
-    examples: Vec<Example>,
-    config: &TrainingConfig,
-) -> Result<(Vec<Example>, Vec<Example>)> {
+pub(crate) fn split(examples: Vec<Example>, config: &TrainingConfig) -> Result<Split> {
     let count = examples.len();
     let mut held = (count as f64 * f64::from(config.held_out_fraction)).floor() as usize;
     if config.held_out_fraction > 0.0 {
@@ -146,15 +151,20 @@ pub(crate) fn split(
     SplitMix64::new(config.seed, Stream::Split).shuffle(&mut order);
     let mut is_held = vec![false; count];
     order[..held].iter().for_each(|&i| is_held[i] = true);
-    let (mut train, mut held_out) = (Vec::new(), Vec::new());
-    for (example, held) in examples.into_iter().zip(is_held) {
+    let (mut train, mut held_out, mut train_indices) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, (example, held)) in examples.into_iter().zip(is_held).enumerate() {
         if held {
             held_out.push(example);
         } else {
             train.push(example);
+            train_indices.push(index);
         }
     }
-    Ok((train, held_out))
+    Ok(Split {
+        train,
+        held_out,
+        train_indices,
+    })
 }
 
 /// Which training examples each optimiser step uses.
@@ -221,6 +231,17 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
+    /// The loss positions of each row.
+    pub(crate) fn row_loss_tokens(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.rows];
+        for &position in &self.loss_positions {
+            if let Some(count) = counts.get_mut(position as usize / self.length.max(1)) {
+                *count += 1;
+            }
+        }
+        counts
+    }
+
     pub(crate) fn new(examples: &[&Example]) -> Self {
         let length = examples.iter().map(|e| e.len()).max().unwrap_or(0);
         let mut batch = Self {
@@ -296,10 +317,18 @@ mod tests {
             held_out_fraction: 0.25,
             ..TrainingConfig::default()
         };
-        let (train, held) = split(examples.clone(), &config).unwrap();
+        let Split {
+            train,
+            held_out: held,
+            train_indices,
+        } = split(examples.clone(), &config).unwrap();
         assert_eq!((train.len(), held.len()), (8, 2));
+        assert_eq!(train_indices.len(), 8);
+        for (example, index) in train.iter().zip(&train_indices) {
+            assert_eq!(example, &examples[*index]);
+        }
         let again = split(examples.clone(), &config).unwrap();
-        assert_eq!(again.1, held);
+        assert_eq!(again.held_out, held);
         let one = vec![examples[0].clone()];
         assert!(split(one, &config).is_err(), "nothing left to train on");
     }

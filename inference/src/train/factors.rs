@@ -84,8 +84,12 @@ impl LoraFactors {
 
     /// The factors of `module` (index in [`MODULES`]) of `layer`, if targeted.
     pub(crate) fn get(&self, layer: usize, module: usize) -> Option<&Factor> {
-        let index = (*self.by_layer.get(layer)?)[module]?;
-        self.factors.get(index)
+        self.factors.get(self.index(layer, module)?)
+    }
+
+    /// The position of the factor of `module` of `layer` in [`Self::all`], if targeted.
+    pub(crate) fn index(&self, layer: usize, module: usize) -> Option<usize> {
+        (*self.by_layer.get(layer)?)[module]
     }
 
     /// Every factor in order.

@@ -22,6 +22,7 @@ use candle_core::{Device, Tensor};
 use super::base::{BaseProduct, FrozenBase, frozen_product};
 use super::data::Batch;
 use super::factors::LoraFactors;
+use super::influence::Probes;
 use super::ops::{CausalSoftmax, CrossEntropy, RmsNorm, Rope, SwiGlu};
 use crate::llama::LlamaConfig;
 
@@ -31,6 +32,8 @@ pub(crate) struct Forward<'a> {
     pub(crate) base: &'a FrozenBase,
     pub(crate) factors: &'a LoraFactors,
     pub(crate) product: BaseProduct,
+    /// When set, every LoRA delta is probed for per-example gradients ([`super::influence`]).
+    pub(crate) probes: Option<&'a Probes>,
 }
 
 fn rms_norm(x: &Tensor, weight: &Arc<[f32]>, eps: f32) -> candle_core::Result<Tensor> {
@@ -73,6 +76,16 @@ impl Forward<'_> {
         let Some(factor) = self.factors.get(layer, module) else {
             return Ok(base);
         };
+        if let (Some(probes), Some(index)) = (self.probes, self.factors.index(layer, module)) {
+            let (delta, zero) = probes.delta(
+                index,
+                x,
+                factor.a.as_tensor(),
+                factor.b.as_tensor(),
+                self.factors.scale,
+            )?;
+            return (base + delta)? + zero;
+        }
         // The scale goes on the `rank`-wide product, the cheapest place for it.
         let delta = x
             .matmul(&factor.a.as_tensor().t()?)?

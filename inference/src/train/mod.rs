@@ -21,12 +21,14 @@
 //! through [`crate::lora::AdapterStore`] and gives the logits of the training forward pass.
 
 mod base;
+mod capture;
 mod checkpoint;
 mod config;
 mod data;
 mod export;
 mod factors;
 mod forward;
+mod influence;
 mod ops;
 mod optim;
 mod rng;
@@ -36,8 +38,10 @@ mod trainer;
 use std::path::PathBuf;
 
 pub use base::BaseProduct;
+pub use capture::TrainingGradients;
 pub use config::{MAX_BATCH_SIZE, MAX_EPOCHS, MAX_RANK, Schedule, TrainingConfig};
 pub use data::Example;
+pub use influence::{GradientProjection, MAX_PROJECTION_WIDTH, cosine};
 pub use optim::{BETA1, BETA2, EPSILON};
 pub use trainer::Trainer;
 

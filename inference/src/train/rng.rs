@@ -13,6 +13,8 @@ pub(crate) enum Stream {
     Split,
     /// The order of the training examples in one epoch.
     Epoch(u64),
+    /// The random projection of one factor's gradients (its index in factor order).
+    Projection(u64),
 }
 
 /// A SplitMix64 generator.
@@ -30,6 +32,8 @@ impl SplitMix64 {
             Stream::Init => 1,
             Stream::Split => 2,
             Stream::Epoch(epoch) => 3 + epoch,
+            // Epochs stay far below 2^63, so the two never share a tag.
+            Stream::Projection(factor) => (1 << 63) | factor,
         };
         // Two scrambled words, so neighbouring seeds and tags start far apart.
         let mut mixer = Self { state: seed };

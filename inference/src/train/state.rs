@@ -28,7 +28,7 @@ impl Trainer {
             .map(|chunk| Batch::new(&chunk.iter().collect::<Vec<_>>()))
             .collect();
         let tokens = batches.iter().map(|b| b.targets.len()).sum();
-        let (loss, gradients) = self.gradients(&batches, tokens)?;
+        let (loss, gradients, _) = self.gradients(&batches, tokens, None)?;
         Ok((loss, self.pair_up(gradients)))
     }
 

@@ -16,10 +16,12 @@ use std::time::Instant;
 use keccak_asm::{Digest, Keccak256};
 
 use super::base::{BaseProduct, FrozenBase};
+use super::capture::Capture;
 use super::config::TrainingConfig;
-use super::data::{Batch, Example, Plan, split, validate_examples};
+use super::data::{Batch, Example, Plan, Split, split, validate_examples};
 use super::factors::{LoraFactors, set_values, values};
 use super::forward::Forward;
+use super::influence::{GradientProjection, Probes};
 use super::optim::{self, AdamW};
 use super::{CheckpointPolicy, Control, Evaluation, Progress, TrainingOutcome};
 use crate::error::{InferenceError, Result};
@@ -32,6 +34,8 @@ pub struct Trainer {
     pub(super) base: FrozenBase,
     pub(super) config: TrainingConfig,
     pub(super) train: Vec<Example>,
+    /// The input position of each training example.
+    pub(super) train_indices: Vec<usize>,
     pub(super) held_out: Vec<Example>,
     pub(super) plan: Plan,
     pub(super) factors: LoraFactors,
@@ -40,6 +44,8 @@ pub struct Trainer {
     pub(super) step: usize,
     pub(super) fingerprint: [u8; 32],
     pub(super) product: BaseProduct,
+    /// Per-example gradients recorded in the last epoch, when asked for.
+    pub(super) capture: Option<Capture>,
 }
 
 /// One step's figures.
@@ -76,7 +82,11 @@ impl Trainer {
             model_config.vocab,
         )?;
         let fingerprint = fingerprint(&model, &config, &examples)?;
-        let (train, held_out) = split(examples, &config)?;
+        let Split {
+            train,
+            held_out,
+            train_indices,
+        } = split(examples, &config)?;
         let plan = Plan::new(train.len(), &config);
         let (base, factors) = {
             let compute = compute_error(&model);
@@ -91,6 +101,7 @@ impl Trainer {
             base,
             config,
             train,
+            train_indices,
             held_out,
             plan,
             factors,
@@ -98,6 +109,7 @@ impl Trainer {
             step: 0,
             fingerprint,
             product,
+            capture: None,
         })
     }
 
@@ -139,6 +151,7 @@ impl Trainer {
             base: &self.base,
             factors: &self.factors,
             product: self.product,
+            probes: None,
         }
     }
 
@@ -222,7 +235,17 @@ impl Trainer {
             .map(|indices| Batch::new(&indices.iter().map(|&i| &self.train[i]).collect::<Vec<_>>()))
             .collect();
         let loss_tokens: usize = batches.iter().map(|b| b.targets.len()).sum();
-        let (loss, mut gradients) = self.gradients(&batches, loss_tokens)?;
+        let last_epoch = self.step + self.plan.steps_per_epoch() >= self.total_steps();
+        let projection = match &self.capture {
+            Some(capture) if last_epoch => Some(capture.projection),
+            _ => None,
+        };
+        let (loss, mut gradients, per_example) =
+            self.gradients(&batches, loss_tokens, projection.as_ref())?;
+        if let Some(capture) = &mut self.capture {
+            let indices = self.plan.step(self.step).concat();
+            capture.record(&indices, per_example.into_iter().flatten());
+        }
         let norm = match self.config.clip_norm {
             Some(max_norm) => optim::clip(&mut gradients, max_norm),
             None => optim::global_norm(&gradients),
@@ -259,24 +282,48 @@ impl Trainer {
         })
     }
 
-    /// Mean loss over `loss_tokens` and its gradient for every variable, summed over batches.
+    /// Mean loss over `loss_tokens` and its gradient for every variable, summed over batches;
+    /// with a projection, also every example's projected gradient of its own mean loss (per
+    /// batch, per row; [`super::influence`]).
     pub(super) fn gradients(
         &self,
         batches: &[Batch],
         loss_tokens: usize,
-    ) -> Result<(f32, Vec<Vec<f32>>)> {
+        projection: Option<&GradientProjection>,
+    ) -> Result<(f32, Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>)> {
         let variables: Vec<_> = self.factors.variables().collect();
         let mut sums: Vec<Vec<f32>> = variables
             .iter()
             .map(|v| vec![0.0; v.elem_count()])
             .collect();
         let mut loss_total = 0f64;
-        let forward = self.forward();
+        let mut per_example = Vec::new();
         for batch in batches {
+            let probes = projection.map(|_| Probes::new(self.factors.all().len()));
+            let forward = Forward {
+                probes: probes.as_ref(),
+                ..self.forward()
+            };
             let mut run = || -> candle_core::Result<f32> {
                 let loss = forward.loss_sum(batch)?;
                 let value = loss.to_scalar::<f32>()?;
                 let grads = loss.affine(1.0 / loss_tokens as f64, 0.0)?.backward()?;
+                if let (Some(probes), Some(projection)) = (&probes, projection) {
+                    // The loss differentiated is the step's mean: undo that for each row's own.
+                    let weights: Vec<f32> = batch
+                        .row_loss_tokens()
+                        .iter()
+                        .map(|&n| loss_tokens as f32 / n.max(1) as f32)
+                        .collect();
+                    per_example.push(probes.projected(
+                        &grads,
+                        projection,
+                        self.factors.scale,
+                        batch.rows,
+                        batch.length,
+                        &weights,
+                    )?);
+                }
                 for (sum, variable) in sums.iter_mut().zip(&variables) {
                     let grad = grads.get(variable.as_tensor()).ok_or_else(|| {
                         candle_core::Error::Msg("a LoRA factor got no gradient".into())
@@ -288,7 +335,7 @@ impl Trainer {
             };
             loss_total += f64::from(run().map_err(|e| self.compute(e))?);
         }
-        Ok(((loss_total / loss_tokens as f64) as f32, sums))
+        Ok(((loss_total / loss_tokens as f64) as f32, sums, per_example))
     }
 
     /// Mean loss and perplexity over `examples` (the held-out ones after [`Trainer::run`]).
