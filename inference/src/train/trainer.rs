@@ -48,6 +48,10 @@ pub struct Trainer {
     pub(super) capture: Option<Capture>,
 }
 
+/// A step's mean loss, the gradient of every variable, and (when probed) every example's
+/// projected gradient, per micro-batch and row.
+pub(super) type StepGradients = (f32, Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>);
+
 /// One step's figures.
 struct StepReport {
     loss: f32,
@@ -290,7 +294,7 @@ impl Trainer {
         batches: &[Batch],
         loss_tokens: usize,
         projection: Option<&GradientProjection>,
-    ) -> Result<(f32, Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>)> {
+    ) -> Result<StepGradients> {
         let variables: Vec<_> = self.factors.variables().collect();
         let mut sums: Vec<Vec<f32>> = variables
             .iter()
