@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use provdb_inference::llama::LlamaModel;
+use provdb_inference::lora::AdapterStore;
 use provdb_inference::train::{
-    Control, Example, GradientProjection, Trainer, TrainingConfig, cosine,
+    Control, Example, GradientModel, GradientProjection, Trainer, TrainingConfig, cosine,
 };
 
 use crate::train::{chats, quick_config, tiny_hf};
@@ -208,4 +209,40 @@ fn recording_during_training_changes_nothing_trained_and_covers_every_example() 
         assert_eq!(row.len(), recorded.dim);
         assert!(max_abs(row) > 0.0);
     }
+}
+
+#[test]
+fn an_answers_gradient_under_the_stored_adapter_is_the_trainers() {
+    // Trained, written as PEFT (q/k rows put in rotate-half order), stored and loaded back
+    // (and put back in the base's order): the served adapter's gradient is the trainer's.
+    let scratch = tempfile::tempdir().unwrap();
+    let model = tiny_hf(scratch.path());
+    let config = TrainingConfig {
+        learning_rate: 5e-2,
+        epochs: 2,
+        ..quick_config()
+    };
+    let mut trainer = Trainer::new(Arc::clone(&model), config, chats(&model, 12)).unwrap();
+    trainer.run(None, &mut |_| Control::Continue).unwrap();
+    let folder = scratch.path().join("trained");
+    trainer.save_adapter(&folder, "tiny").unwrap();
+    let store = AdapterStore::new(scratch.path().join("store"));
+    let info = store.add(&folder, None, &model).unwrap();
+    let adapter = store
+        .load(store.resolve(&info.id).unwrap(), &model)
+        .unwrap();
+    let scorer = GradientModel::new(Arc::clone(&model)).unwrap();
+    let answer = Example::chat(&model, "he 42", "ok he").unwrap();
+    let served = scorer.gradient(&adapter, &answer, &PROJECTION).unwrap();
+    assert_eq!(served.len(), scorer.gradient_dim(&adapter, &PROJECTION));
+    let trained = &trainer.example_gradients(&[answer], &PROJECTION).unwrap()[0];
+    assert_eq!(served.len(), trained.len());
+    // The served base multiplies with 8-bit activations; the trainer's with f32.
+    let similarity = cosine(&served, trained);
+    assert!(similarity > 0.99, "cosine {similarity}");
+    assert!(
+        scorer
+            .gradient(&adapter, &Example::new(vec![1], vec![]), &PROJECTION)
+            .is_err()
+    );
 }

@@ -120,6 +120,12 @@ impl LoraAdapter {
         self.base_shape == config.adapter_shape()
     }
 
+    /// Factors and scale of module `module` (index in [`MODULES`]) of `layer`.
+    pub(crate) fn factors_at(&self, layer: usize, module: usize) -> Option<(&LowRank, f32)> {
+        let factors = self.layers.get(layer)?.get(module)?.as_ref()?;
+        Some((factors, self.scales[layer][module]))
+    }
+
     /// Factors and scale of one module of one layer.
     pub(crate) fn factors(&self, layer: usize, module: Module) -> Option<(&LowRank, f32)> {
         let factors = self.layers.get(layer)?[module as usize].as_ref()?;

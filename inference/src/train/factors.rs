@@ -87,6 +87,55 @@ impl LoraFactors {
         self.factors.get(self.index(layer, module)?)
     }
 
+    /// The factors of a loaded adapter, for the training forward pass: each module's `A` and
+    /// `B` (its rows already in the base's rotary order), as constants of a fixed scale.
+    /// [`InferenceError`](crate::error::InferenceError)-worthy shapes were checked at load;
+    /// an adapter whose modules differ in scale is refused here.
+    pub(crate) fn from_adapter(
+        adapter: &crate::lora::LoraAdapter,
+        layers: usize,
+    ) -> std::result::Result<Self, String> {
+        let mut factors = Vec::new();
+        let mut by_layer = vec![[None; 7]; layers];
+        let mut scale = None;
+        for (layer, slots) in by_layer.iter_mut().enumerate() {
+            for (module, slot) in slots.iter_mut().enumerate() {
+                let Some((low_rank, module_scale)) = adapter.factors_at(layer, module) else {
+                    continue;
+                };
+                if *scale.get_or_insert(module_scale) != module_scale {
+                    return Err("its modules have different scales (per-module ranks)".into());
+                }
+                let (rank, input, output) = (low_rank.rank(), low_rank.input(), low_rank.output());
+                let (a, expand) = low_rank.f32_factors();
+                // `expand` is Bᵀ (`rank × output`): B is its transpose.
+                let mut b = vec![0f32; output * rank];
+                for j in 0..rank {
+                    for o in 0..output {
+                        b[o * rank + j] = expand[j * output + o];
+                    }
+                }
+                let tensor = |values: Vec<f32>, shape: (usize, usize)| {
+                    Tensor::from_vec(values, shape, &Device::Cpu)
+                        .and_then(|t| Var::from_tensor(&t))
+                        .map_err(|e| e.to_string())
+                };
+                *slot = Some(factors.len());
+                factors.push(Factor {
+                    layer,
+                    module,
+                    a: tensor(a, (rank, input))?,
+                    b: tensor(b, (output, rank))?,
+                });
+            }
+        }
+        Ok(Self {
+            factors,
+            by_layer,
+            scale: scale.unwrap_or(0.0),
+        })
+    }
+
     /// The position of the factor of `module` of `layer` in [`Self::all`], if targeted.
     pub(crate) fn index(&self, layer: usize, module: usize) -> Option<usize> {
         (*self.by_layer.get(layer)?)[module]

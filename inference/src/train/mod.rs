@@ -32,6 +32,7 @@ mod influence;
 mod ops;
 mod optim;
 mod rng;
+mod scoring;
 mod state;
 mod trainer;
 
@@ -43,6 +44,7 @@ pub use config::{MAX_BATCH_SIZE, MAX_EPOCHS, MAX_RANK, Schedule, TrainingConfig}
 pub use data::Example;
 pub use influence::{GradientProjection, MAX_PROJECTION_WIDTH, cosine};
 pub use optim::{BETA1, BETA2, EPSILON};
+pub use scoring::GradientModel;
 pub use trainer::Trainer;
 
 /// What the progress callback sees after every optimiser step.

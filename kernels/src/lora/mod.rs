@@ -149,8 +149,8 @@ impl LowRank {
         matches!(self.factors, Factors::Bf16 { .. })
     }
 
-    /// `A` and transposed `B` as f32.
-    fn f32_factors(&self) -> (Vec<f32>, Vec<f32>) {
+    /// `A` (`rank × input`, row-major) and transposed `B` (`rank × output`) as f32.
+    pub fn f32_factors(&self) -> (Vec<f32>, Vec<f32>) {
         match &self.factors {
             Factors::F32 { shrink, expand } => (shrink.clone(), expand.clone()),
             Factors::Bf16 { shrink, expand } => {
