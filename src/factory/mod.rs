@@ -18,6 +18,7 @@
 //! Datanet's owner made it public, a recorded act (`visibility`).
 
 mod dataset;
+mod gradients;
 mod owner;
 mod run;
 mod runner;
@@ -35,7 +36,8 @@ pub use dataset::{MAX_TRAINING_RECORDS, TrainingSet};
 pub use run::{EvalView, EventSink, JobResult, Sample};
 pub use runner::JobRunner;
 pub use spec::{
-    DEFAULT_TRAINING_SHARE_BPS, DataFormat, FineTuneSpec, JobId, MAX_TRAINING_SHARE_BPS, StoredSpec,
+    DEFAULT_TRAINING_SHARE_BPS, DataFormat, FineTuneSpec, JobId, MAX_INFLUENCE_RECORDS,
+    MAX_TRAINING_SHARE_BPS, StoredSpec, TrainingAttribution,
 };
 pub use visibility::AdapterAccess;
 

@@ -159,6 +159,7 @@ fn train(
         spec.hyperparameters.clone(),
         set.examples.clone(),
     )?;
+    super::gradients::start(&mut trainer, spec, set.record_ids.len())?;
     let checkpoints = CheckpointPolicy {
         dir: dir.join("checkpoints"),
         every_steps: (trainer.total_steps() / 10).max(1),
@@ -210,12 +211,18 @@ fn train(
     let (adapter, samples) = samples(&model, &adapter_dir, &prompts)?;
     let config_bytes =
         serde_json::to_vec(&spec.hyperparameters).map_err(|e| Error::Internal(e.to_string()))?;
+    let records_root = record_ids_root(&set.record_ids)
+        .map(|r| format!("0x{}", hex::encode(r)))
+        .unwrap_or_default();
+    let gradients =
+        super::gradients::write(&trainer, &adapter_dir, &set.record_ids, &records_root)?;
+    if let Some(store) = &gradients {
+        db.job_event(id, json!({"type": "gradients", "store": store}))?;
+    }
     let provenance = TrainingProvenance {
         job_id: id.to_string(),
         datanet: spec.datanet.clone(),
-        records_root: record_ids_root(&set.record_ids)
-            .map(|r| format!("0x{}", hex::encode(r)))
-            .unwrap_or_default(),
+        records_root,
         records: set.record_ids.len() as u64,
         config_hash: format!("0x{}", hex::encode(keccak256(&config_bytes))),
         share_bps: spec.training_share_bps,
@@ -227,6 +234,13 @@ fn train(
                 tokens: *tokens,
             })
             .collect(),
+        attribution: if gradients.is_some() {
+            "influence"
+        } else {
+            "tokens"
+        }
+        .into(),
+        gradients,
     };
     Ok(Some(JobResult {
         adapter_id: adapter,

@@ -65,6 +65,37 @@ fn default_share() -> u32 {
     DEFAULT_TRAINING_SHARE_BPS
 }
 
+/// How an adapter's training share is split among its training contributors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainingAttribution {
+    /// By each answer's measured influence: every training record's projected gradient is
+    /// stored with the adapter, and an answer pays the records whose gradients point the way
+    /// its own does.
+    #[default]
+    Influence,
+    /// By the tokens each contributor's records trained, the same in every answer (the cheap
+    /// fallback: no gradient store).
+    Tokens,
+}
+
+impl TrainingAttribution {
+    /// Its name (`influence`, `tokens`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Influence => "influence",
+            Self::Tokens => "tokens",
+        }
+    }
+}
+
+/// The most training records a job with influence attribution keeps gradients of.
+pub const MAX_INFLUENCE_RECORDS: usize = 20_000;
+
+fn default_projection_width() -> usize {
+    provdb_inference::train::GradientProjection::default().width
+}
+
 /// A fine-tuning request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +121,13 @@ pub struct FineTuneSpec {
     /// (0..=[`MAX_TRAINING_SHARE_BPS`]).
     #[serde(default = "default_share")]
     pub training_share_bps: u32,
+    /// How the training share is split (default `influence`).
+    #[serde(default)]
+    pub training_attribution: TrainingAttribution,
+    /// Rows of each gradient projection matrix with `influence`: a record's stored gradient
+    /// has `2 · rank · width` numbers per trained module (1..=256, default 8).
+    #[serde(default = "default_projection_width")]
+    pub influence_projection_width: usize,
 }
 
 impl FineTuneSpec {
@@ -102,6 +140,8 @@ impl FineTuneSpec {
             format: DataFormat::default(),
             hyperparameters: TrainingConfig::default(),
             training_share_bps: DEFAULT_TRAINING_SHARE_BPS,
+            training_attribution: TrainingAttribution::default(),
+            influence_projection_width: default_projection_width(),
         }
     }
 
@@ -112,6 +152,13 @@ impl FineTuneSpec {
                 "training_share_bps must be 0..={MAX_TRAINING_SHARE_BPS} basis points (at most \
                  the whole adapter price), got {}",
                 self.training_share_bps
+            )));
+        }
+        let widest = provdb_inference::train::MAX_PROJECTION_WIDTH;
+        if !(1..=widest).contains(&self.influence_projection_width) {
+            return Err(Error::Invalid(format!(
+                "influence_projection_width must be 1..={widest}, got {}",
+                self.influence_projection_width
             )));
         }
         Ok(())

@@ -27,5 +27,5 @@ pub use adapter::{AdapterId, AdapterMix, LoraAdapter, MODULES};
 pub(crate) use adapter::{LayerFactors, Module};
 pub use cache::{AdapterCache, CacheStats, MAX_ADAPTERS_PER_REQUEST};
 pub use gradients::{GRADIENTS_FILE, GradientHeader, GradientStore};
-pub use provenance::{TrainingContributor, TrainingProvenance};
+pub use provenance::{GradientStoreInfo, TrainingContributor, TrainingProvenance};
 pub use store::{AdapterInfo, AdapterStore, Training, adapter_id};

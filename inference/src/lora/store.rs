@@ -20,7 +20,8 @@ use keccak_asm::{Digest, Keccak256};
 use serde::{Deserialize, Serialize};
 
 use super::peft::{self, CONFIG_FILE, WEIGHTS_FILE};
-use super::provenance::{TRAINING_RECORDS_FILE, TrainingProvenance};
+use super::gradients::{GRADIENTS_FILE, GradientStore};
+use super::provenance::{GradientStoreInfo, TRAINING_RECORDS_FILE, TrainingProvenance};
 use super::{AdapterId, LoraAdapter};
 use crate::error::{InferenceError, Result};
 use crate::llama::LlamaModel;
@@ -192,10 +193,14 @@ impl AdapterStore {
         training: Option<Training<'_>>,
     ) -> Result<AdapterInfo> {
         fs_err::create_dir_all(staging).map_err(|e| io_error(staging, e))?;
-        if let Some((_, record_ids)) = training {
+        if let Some((provenance, record_ids)) = training {
             let json = serde_json::to_vec(record_ids)
                 .map_err(|e| InferenceError::Invalid(e.to_string()))?;
             write_synced(&staging.join(TRAINING_RECORDS_FILE), &json)?;
+            if let Some(info) = &provenance.gradients {
+                let bytes = checked_gradients(&source.join(GRADIENTS_FILE), info, provenance)?;
+                write_synced(&staging.join(GRADIENTS_FILE), &bytes)?;
+            }
         }
         for (name, bytes) in [(CONFIG_FILE, config), (WEIGHTS_FILE, weights)] {
             write_synced(&staging.join(name), bytes)?;
@@ -278,6 +283,22 @@ impl AdapterStore {
             Err(_) if self.folder(id).is_dir() => Ok(Vec::new()),
             Err(e) => Err(io_error(&path, e)),
         }
+    }
+
+    /// The gradient store of a trained adapter paid by influence (None for one without), read
+    /// and checked whole: its checksum, its keccak against the one its provenance recorded at
+    /// training, and its record-id root against the provenance's.
+    pub fn gradients(&self, id: AdapterId) -> Result<Option<GradientStore>> {
+        let info = self.info(id)?;
+        let Some(provenance) = &info.training else {
+            return Ok(None);
+        };
+        let Some(store) = &provenance.gradients else {
+            return Ok(None);
+        };
+        let path = self.folder(id).join(GRADIENTS_FILE);
+        let bytes = checked_gradients(&path, store, provenance)?;
+        GradientStore::from_bytes(&path, &bytes).map(Some)
     }
 
     /// Every adapter, oldest first.
@@ -368,6 +389,36 @@ impl AdapterStore {
         }
         peft::load(&self.folder(id), model.config(), id)
     }
+}
+
+/// The bytes of the gradient store at `path`, checked against `info` and `provenance`.
+fn checked_gradients(
+    path: &Path,
+    info: &GradientStoreInfo,
+    provenance: &TrainingProvenance,
+) -> Result<Vec<u8>> {
+    let bytes = fs_err::read(path).map_err(|_| InferenceError::MissingFile {
+        path: path.to_path_buf(),
+        what: "the adapter's gradient store",
+    })?;
+    let keccak = format!("0x{}", hex::encode(Keccak256::digest(&bytes)));
+    if keccak != info.file_keccak {
+        return Err(InferenceError::Invalid(format!(
+            "the gradient store {} is not the one trained (keccak {keccak}, {} recorded)",
+            path.display(),
+            info.file_keccak
+        )));
+    }
+    let store = GradientStore::from_bytes(path, &bytes)?;
+    if store.header.records_root != provenance.records_root {
+        return Err(InferenceError::Invalid(format!(
+            "the gradient store {} is of records {}, the adapter trained on {}",
+            path.display(),
+            store.header.records_root,
+            provenance.records_root
+        )));
+    }
+    Ok(bytes)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {

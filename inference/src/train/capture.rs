@@ -7,6 +7,8 @@
 //! Invariants: each training example has exactly one gradient at the end, of its own mean loss;
 //! rows follow the order of the examples given to [`Trainer::new`], held-out ones left out.
 
+use std::time::{Duration, Instant};
+
 use super::data::{Batch, Example};
 use super::influence::{GradientProjection, MAX_PROJECTION_WIDTH, Probes, projection_matrices};
 use super::trainer::Trainer;
@@ -16,11 +18,20 @@ use crate::error::{InferenceError, Result};
 pub(crate) struct Capture {
     pub(crate) projection: GradientProjection,
     rows: Vec<Option<Vec<f32>>>,
+    /// Time spent projecting so far.
+    spent: Duration,
 }
 
 impl Capture {
-    /// Stores `gradients` (in step order) for the training examples `indices`.
-    pub(crate) fn record(&mut self, indices: &[usize], gradients: impl Iterator<Item = Vec<f32>>) {
+    /// Stores `gradients` (in step order) for the training examples `indices`, projected in
+    /// `spent`.
+    pub(crate) fn record(
+        &mut self,
+        indices: &[usize],
+        gradients: impl Iterator<Item = Vec<f32>>,
+        spent: Duration,
+    ) {
+        self.spent += spent;
         for (&index, gradient) in indices.iter().zip(gradients) {
             if let Some(row) = self.rows.get_mut(index) {
                 *row = Some(gradient);
@@ -40,6 +51,8 @@ pub struct TrainingGradients {
     pub rows: Vec<Vec<f32>>,
     /// The position of each row's example among those given to [`Trainer::new`].
     pub example_indices: Vec<usize>,
+    /// Time spent projecting them (in this process: a resumed run counts from its restart).
+    pub spent: Duration,
 }
 
 fn check_width(projection: &GradientProjection) -> Result<()> {
@@ -60,6 +73,7 @@ impl Trainer {
         self.capture = Some(Capture {
             projection,
             rows: vec![None; self.train.len()],
+            spent: Duration::ZERO,
         });
         Ok(())
     }
@@ -142,6 +156,7 @@ impl Trainer {
         let Some(capture) = &self.capture else {
             return Ok(None);
         };
+        let started = Instant::now();
         let missing: Vec<usize> = (0..capture.rows.len())
             .filter(|&i| capture.rows[i].is_none())
             .collect();
@@ -162,6 +177,7 @@ impl Trainer {
             dim: self.gradient_dim(&capture.projection),
             rows,
             example_indices: self.train_indices.clone(),
+            spent: capture.spent + started.elapsed(),
         }))
     }
 }

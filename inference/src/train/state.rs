@@ -28,8 +28,8 @@ impl Trainer {
             .map(|chunk| Batch::new(&chunk.iter().collect::<Vec<_>>()))
             .collect();
         let tokens = batches.iter().map(|b| b.targets.len()).sum();
-        let (loss, gradients, _) = self.gradients(&batches, tokens, None)?;
-        Ok((loss, self.pair_up(gradients)))
+        let step = self.gradients(&batches, tokens, None)?;
+        Ok((step.loss, self.pair_up(step.sums)))
     }
 
     fn pair_up(&self, flat: Vec<Vec<f32>>) -> Vec<FactorValues> {

@@ -48,9 +48,17 @@ pub struct Trainer {
     pub(super) capture: Option<Capture>,
 }
 
-/// A step's mean loss, the gradient of every variable, and (when probed) every example's
-/// projected gradient, per micro-batch and row.
-pub(super) type StepGradients = (f32, Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>);
+/// What one step's backward passes give.
+pub(super) struct StepGradients {
+    /// The step's mean loss.
+    pub(super) loss: f32,
+    /// The gradient of every variable.
+    pub(super) sums: Vec<Vec<f32>>,
+    /// When probed, every example's projected gradient, per micro-batch and row.
+    pub(super) per_example: Vec<Vec<Vec<f32>>>,
+    /// Time spent projecting them.
+    pub(super) projecting: std::time::Duration,
+}
 
 /// One step's figures.
 struct StepReport {
@@ -244,11 +252,15 @@ impl Trainer {
             Some(capture) if last_epoch => Some(capture.projection),
             _ => None,
         };
-        let (loss, mut gradients, per_example) =
-            self.gradients(&batches, loss_tokens, projection.as_ref())?;
+        let StepGradients {
+            loss,
+            sums: mut gradients,
+            per_example,
+            projecting,
+        } = self.gradients(&batches, loss_tokens, projection.as_ref())?;
         if let Some(capture) = &mut self.capture {
             let indices = self.plan.step(self.step).concat();
-            capture.record(&indices, per_example.into_iter().flatten());
+            capture.record(&indices, per_example.into_iter().flatten(), projecting);
         }
         let norm = match self.config.clip_norm {
             Some(max_norm) => optim::clip(&mut gradients, max_norm),
@@ -302,6 +314,7 @@ impl Trainer {
             .collect();
         let mut loss_total = 0f64;
         let mut per_example = Vec::new();
+        let mut projecting = std::time::Duration::ZERO;
         for batch in batches {
             let probes = projection.map(|_| Probes::new(self.factors.all().len()));
             let forward = Forward {
@@ -313,6 +326,7 @@ impl Trainer {
                 let value = loss.to_scalar::<f32>()?;
                 let grads = loss.affine(1.0 / loss_tokens as f64, 0.0)?.backward()?;
                 if let (Some(probes), Some(projection)) = (&probes, projection) {
+                    let started = Instant::now();
                     // The loss differentiated is the step's mean: undo that for each row's own.
                     let weights: Vec<f32> = batch
                         .row_loss_tokens()
@@ -327,6 +341,7 @@ impl Trainer {
                         batch.length,
                         &weights,
                     )?);
+                    projecting += started.elapsed();
                 }
                 for (sum, variable) in sums.iter_mut().zip(&variables) {
                     let grad = grads.get(variable.as_tensor()).ok_or_else(|| {
@@ -339,7 +354,12 @@ impl Trainer {
             };
             loss_total += f64::from(run().map_err(|e| self.compute(e))?);
         }
-        Ok(((loss_total / loss_tokens as f64) as f32, sums, per_example))
+        Ok(StepGradients {
+            loss: (loss_total / loss_tokens as f64) as f32,
+            sums,
+            per_example,
+            projecting,
+        })
     }
 
     /// Mean loss and perplexity over `examples` (the held-out ones after [`Trainer::run`]).

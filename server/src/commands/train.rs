@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use provdb::factory::{DataFormat, FineTuneSpec, JobId, job_view};
+use provdb::factory::{DataFormat, FineTuneSpec, JobId, TrainingAttribution, job_view};
 use provdb::inference::llama::LlamaModel;
 use provdb::inference::train::TrainingConfig;
 use provdb::storage::JobStatus;
@@ -110,11 +110,29 @@ pub(crate) struct TrainCreateArgs {
     /// (0..=10000).
     #[arg(long, default_value_t = provdb::factory::DEFAULT_TRAINING_SHARE_BPS)]
     share_bps: u32,
+    /// How the training share is split among the training contributors: `influence` (by
+    /// each answer's measured influence; a gradient store is kept with the adapter) or
+    /// `tokens` (by tokens trained, the same in every answer).
+    #[arg(long, value_enum, default_value_t = Attribution::Influence)]
+    attribution: Attribution,
+    /// Rows of each gradient projection with `influence` (a record's gradient keeps
+    /// 2·rank·width numbers per trained module).
+    #[arg(long, default_value_t = 8)]
+    projection_width: usize,
     /// Train as this address (it owns the job; private Datanets it may read become readable).
     #[arg(long = "as", value_name = "ADDRESS")]
     caller: Option<Address>,
     #[command(flatten)]
     generator: GeneratorArgs,
+}
+
+/// Training attribution (`--attribution`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Attribution {
+    /// By each answer's measured influence.
+    Influence,
+    /// By tokens trained.
+    Tokens,
 }
 
 /// Training data formats (`--format`).
@@ -171,6 +189,11 @@ fn spec_of(args: &TrainCreateArgs) -> anyhow::Result<FineTuneSpec> {
         format,
         hyperparameters,
         training_share_bps: args.share_bps,
+        training_attribution: match args.attribution {
+            Attribution::Influence => TrainingAttribution::Influence,
+            Attribution::Tokens => TrainingAttribution::Tokens,
+        },
+        influence_projection_width: args.projection_width,
     })
 }
 
