@@ -36,6 +36,7 @@ impl Db {
             name: name.into(),
             adapters,
             batching: None,
+            influence: Arc::default(),
         });
         self
     }

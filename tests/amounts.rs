@@ -24,6 +24,7 @@ fn pay(seed: &str, payer: u8, to: u8, amount_wei: u128) -> NewAnswer {
             adapter: None,
             fee_wei: amount_wei,
             attribution: "cited".into(),
+            training_attribution: None,
             citations: vec![],
             first_seq: 0,
             entries: 0,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use provdb::factory::{DataFormat, FineTuneSpec, JobId, JobResult, JobRunner};
+use provdb::factory::{DataFormat, FineTuneSpec, JobId, JobResult, JobRunner, TrainingAttribution};
 use provdb::inference::llama::LlamaModel;
 use provdb::inference::model_files;
 use provdb::storage::{Grant, JobStatus, Role, record_ids_root};
@@ -27,7 +27,8 @@ use crate::sql::text_of;
 const CURATOR: Address = Address([0xc0; 20]);
 const STRANGER: Address = Address([0x5e; 20]);
 
-fn generator() -> Arc<LlamaModel> {
+/// SmolLM2, loaded once for every test of the binary.
+pub(crate) fn generator() -> Arc<LlamaModel> {
     static MODEL: OnceLock<Arc<LlamaModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
@@ -106,6 +107,8 @@ fn spec() -> FineTuneSpec {
     h.max_length = 96;
     h.held_out_fraction = 0.34;
     h.seed = 7;
+    // Split by tokens here (tests/influence.rs pays by influence): the same in every answer.
+    spec.training_attribution = TrainingAttribution::Tokens;
     spec
 }
 
@@ -239,6 +242,10 @@ fn a_job_trains_publishes_and_its_adapter_pays_the_training_contributors() {
         .collect();
     assert_eq!(training.len(), 2, "{:?}", answer.split);
     assert_eq!(training.iter().map(|p| p.amount_wei).sum::<u128>(), 100_000);
+    assert_eq!(provenance.attribution, "tokens");
+    assert!(provenance.gradients.is_none());
+    assert_eq!(answer.training_attribution.len(), 1);
+    assert_eq!(answer.training_attribution[0].method, "tokens");
     // Its entries name the private Datanet: the curator sees them, an outsider does not.
     let count = |caller| {
         let out = db

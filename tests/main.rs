@@ -6,6 +6,7 @@ mod answers;
 mod common;
 mod corrupt_input;
 mod factory;
+mod influence;
 mod ingest;
 mod search;
 mod signatures;

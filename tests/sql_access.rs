@@ -254,6 +254,7 @@ fn append(db: &Db, asked: Asked<'_>) {
         adapter: asked.adapter.map(Into::into),
         fee_wei: entries.iter().map(|e| e.amount_wei).sum(),
         attribution: "cited".into(),
+        training_attribution: None,
         citations: asked.citations,
         first_seq: 0,
         entries: 0,

@@ -139,6 +139,7 @@ fn synthetic_answer(n: u64, accounts: u64) -> NewAnswer {
             adapter: None,
             fee_wei: entries.iter().map(|e| e.amount_wei).sum(),
             attribution: "cited".into(),
+            training_attribution: None,
             citations: Vec::new(),
             first_seq: 0,
             entries: 0,

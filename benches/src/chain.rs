@@ -160,6 +160,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                     adapter: None,
                     fee_wei: 1_000 + u128::from(i),
                     attribution: "cited".into(),
+                    training_attribution: None,
                     citations: vec![],
                     first_seq: 0,
                     entries: 0,

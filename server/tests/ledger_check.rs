@@ -55,6 +55,7 @@ pub(crate) fn synthetic_answer(seed: &str, ts_ms: i64, entries: Vec<NewEntry>) -
             adapter: None,
             fee_wei: entries.iter().map(|e| e.amount_wei).sum(),
             attribution: "cited".into(),
+            training_attribution: None,
             citations: vec![],
             first_seq: 0,
             entries: 0,

@@ -23,7 +23,7 @@ function newTurn(question) {
   const text = h('div', { class: 'answer', 'data-testid': 'answer-text' });
   const turn = h('article', { class: 'turn card', 'data-testid': 'turn', 'data-state': 'streaming' },
     h('p', { class: 'question' }, h('strong', {}, 'Q: '), question), text,
-    h('div', { class: 'sources', 'data-testid': 'sources' }), h('div', { class: 'split', 'data-testid': 'split' }),
+    h('div', { class: 'sources', 'data-testid': 'sources' }), h('div', { class: 'split', 'data-testid': 'split' }), h('div', { class: 'training', 'data-testid': 'training' }),
     h('p', { class: 'meta muted', 'data-testid': 'answer-meta' }));
   $('#transcript').prepend(turn);
   return { turn, text };
@@ -65,6 +65,18 @@ function renderSplit(box, split) {
       h('td', {}, h('code', {}, p.to)), h('td', {}, p.role), h('td', { class: 'num' }, eth(p.amount_wei)))))));
 }
 
+function renderTraining(box, attributions) {
+  const shown = attributions.filter((a) => a.records.length);
+  if (!shown.length) return box.replaceChildren();
+  box.replaceChildren(h('h4', {}, 'Training records that shaped it'),
+    ...shown.map((a) => h('table', { class: 'grid', 'data-testid': 'training-table' },
+      h('caption', {}, `adapter ${short(a.adapter, 12)} · paid by ${a.method}`),
+      h('thead', {}, h('tr', {}, h('th', {}, 'record'), h('th', {}, 'contributor'), h('th', { class: 'num' }, 'influence'))),
+      h('tbody', {}, a.records.map((r) => h('tr', { 'data-testid': 'training-row' },
+        h('td', {}, h('a', { href: '#', onclick: (ev) => { ev.preventDefault(); openRecord(r.record_id); } }, short(r.record_id, 12))),
+        h('td', {}, h('code', {}, r.contributor)), h('td', { class: 'num' }, r.score.toFixed(2))))))));
+}
+
 async function ask(ev) {
   ev.preventDefault();
   const question = $('#ask-question').value.trim();
@@ -93,6 +105,7 @@ async function ask(ev) {
     renderAnswer(text, answer, citations);
     if (datanets.length) renderSources($('.sources', turn), citations);
     renderSplit($('.split', turn), final?.split || []);
+    renderTraining($('.training', turn), final?.training_attribution || []);
     const u = final?.usage || {};
     $('.meta', turn).textContent = [final?.answer_id && `answer ${short(final.answer_id, 12)}`,
       u.completion_tokens !== undefined && `${u.prompt_tokens} prompt + ${u.completion_tokens} answer tokens`,

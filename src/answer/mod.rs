@@ -31,6 +31,7 @@
 pub mod attribution;
 pub mod citations;
 mod holds;
+pub mod influence;
 pub(crate) mod model;
 pub(crate) mod pipeline;
 pub mod price;
@@ -42,6 +43,7 @@ pub mod split;
 
 pub use attribution::Attribution;
 pub(crate) use holds::Holds;
+pub use influence::{TrainingAttribution, TrainingRecordScore};
 pub use price::{PricedAdapter, Quote, split_priced};
 pub use request::{
     Answer, AskRequest, Citation, DEFAULT_MAX_FEE_WEI, MAX_ANSWER_TOKENS, MAX_QUESTION_BYTES,

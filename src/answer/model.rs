@@ -21,6 +21,8 @@ pub(crate) struct AnswerModel {
     pub(crate) adapters: Arc<AdapterCache>,
     /// Where cited answers generate, batched with other requests (else a session each).
     pub(crate) batching: Option<Arc<Generator>>,
+    /// Influence scoring's gradient model and gradient stores, made on first use.
+    pub(crate) influence: Arc<crate::answer::influence::InfluenceState>,
 }
 
 impl AnswerModel {

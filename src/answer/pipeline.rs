@@ -20,6 +20,7 @@ use provdb_storage::{Address, AnswerRecord, Datanet, NewAnswer};
 
 use crate::answer::attribution::{AttributionContext, Needs};
 use crate::answer::citations::parse_citations;
+use crate::answer::influence::{TrainingAttribution, attribute_training};
 use crate::answer::model::AnswerModel;
 use crate::answer::price::{Quote, split_priced};
 use crate::answer::prompt::{PromptTokens, answer_prompt};
@@ -80,7 +81,7 @@ impl<'a> Answerer<'a> {
         let Priced {
             datanets,
             adapters,
-            quote,
+            mut quote,
             bound,
         } = self.price(request)?;
         // Priced at its upper bound before any work: refused, or held until recorded.
@@ -133,6 +134,14 @@ impl<'a> Answerer<'a> {
                 sources.len()
             )));
         }
+        let training_attribution = attribute_training(
+            self.model,
+            store,
+            &mut quote,
+            &adapters,
+            &parts.tokens(None),
+            &generation.tokens,
+        )?;
         usage.attribution_ms = ms(attributing);
         let tokens = usage.completion_tokens;
         let fee_wei = quote.fee(tokens)?;
@@ -159,6 +168,7 @@ impl<'a> Answerer<'a> {
             adapter: (!adapters.is_base()).then(|| adapters.describe().join(",")),
             fee_wei,
             attribution: request.attribution.as_str().into(),
+            training_attribution: training_method(&training_attribution),
             citations: citations.iter().flatten().map(|c| c.0.clone()).collect(),
             first_seq: 0,
             entries: 0,
@@ -176,6 +186,7 @@ impl<'a> Answerer<'a> {
             usage,
             fee_wei,
             split: payments_of(&shares),
+            training_attribution,
         })
     }
 
@@ -337,4 +348,16 @@ fn generate_batched(
         }
     }
     Err(Error::Internal("the generator stopped".into()))
+}
+
+/// The training methods of an answer's adapters as its ledger record keeps them
+/// (`0xID:influence,0xID2:tokens`; None without trained adapters).
+fn training_method(attribution: &[TrainingAttribution]) -> Option<String> {
+    (!attribution.is_empty()).then(|| {
+        attribution
+            .iter()
+            .map(|a| format!("{}:{}", a.adapter, a.method))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }

@@ -198,4 +198,7 @@ pub struct Answer {
     pub fee_wei: u128,
     /// Who is paid what; the amounts sum to the fee.
     pub split: Vec<Payment>,
+    /// How each trained adapter's training share was split: by `influence` (with its most
+    /// influential training records) or by `tokens`.
+    pub training_attribution: Vec<crate::answer::TrainingAttribution>,
 }

@@ -53,9 +53,10 @@ pub(super) fn write(
         .example_indices
         .iter()
         .map(|&i| {
-            record_ids.get(i).map(|id| id.0).ok_or_else(|| {
-                Error::Internal(format!("training example {i} has no record id"))
-            })
+            record_ids
+                .get(i)
+                .map(|id| id.0)
+                .ok_or_else(|| Error::Internal(format!("training example {i} has no record id")))
         })
         .collect::<Result<Vec<_>>>()?;
     let store = GradientStore {
@@ -67,6 +68,11 @@ pub(super) fn write(
             records_root: records_root.to_string(),
         },
         record_ids: ids,
+        tokens: gradients
+            .loss_tokens
+            .iter()
+            .map(|&t| u32::try_from(t).unwrap_or(u32::MAX))
+            .collect(),
         values: gradients.rows.concat(),
     };
     let bytes = store.to_bytes()?;

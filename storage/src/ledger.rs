@@ -268,6 +268,11 @@ pub struct AnswerRecord {
     pub fee_wei: u128,
     /// "cited" or "loo".
     pub attribution: String,
+    /// How each trained adapter's training share was split, `0xID:influence` or
+    /// `0xID:tokens` joined by commas (None without trained adapters, and in answers recorded
+    /// before influence attribution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_attribution: Option<String>,
     /// The sources it cited (verified markers) or used.
     pub citations: Vec<CitationRecord>,
     /// Its first ledger entry.

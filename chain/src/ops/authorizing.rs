@@ -27,13 +27,12 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address as EvmAddress, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionReceipt;
-use alloy::sol_types::SolEvent;
 use provdb_storage::{Address, Store, hex32};
 
-use super::crediting::{credit_once, decode};
+use super::crediting::{credit_once, decode, deposited_log};
 use super::deploying::{Deployment, parse_address};
 use crate::authorization::{TokenDomain, TransferAuthorization, Vrs};
-use crate::bindings::{AttributionDistributor, Erc3009};
+use crate::bindings::Erc3009;
 use crate::client::{RetryPolicy, StepError, classify, classify_rpc};
 use crate::error::{ChainError, Result};
 
@@ -288,21 +287,13 @@ pub async fn settle_authorization(
         }
     };
     let receipt = confirmed(&d, &operation, receipt, confirmations).await?;
-    let log = receipt
-        .inner
-        .logs()
-        .iter()
-        .find(|log| {
-            log.address() == *d.distributor().address()
-                && log.topic0() == Some(&AttributionDistributor::Deposited::SIGNATURE_HASH)
-        })
-        .ok_or_else(|| ChainError::Reverted {
-            operation: operation.clone(),
-            reason: format!(
-                "transaction {} succeeded without a Deposited event",
-                receipt.transaction_hash
-            ),
-        })?;
+    let log = deposited_log(&d, &receipt).ok_or_else(|| ChainError::Reverted {
+        operation: operation.clone(),
+        reason: format!(
+            "transaction {} succeeded without a Deposited event",
+            receipt.transaction_hash
+        ),
+    })?;
     let deposit = decode(&d, log)?;
     if deposit.account != auth.from || deposit.amount_wei != auth.value {
         return Err(ChainError::Invalid(format!(

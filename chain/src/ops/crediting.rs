@@ -167,6 +167,17 @@ impl Deployment {
     }
 }
 
+/// The distributor's first `Deposited` event in `receipt`.
+pub(crate) fn deposited_log<'r>(
+    d: &Deployment,
+    receipt: &'r alloy::rpc::types::TransactionReceipt,
+) -> Option<&'r Log> {
+    receipt.inner.logs().iter().find(|log| {
+        log.address() == *d.distributor().address()
+            && log.topic0() == Some(&AttributionDistributor::Deposited::SIGNATURE_HASH)
+    })
+}
+
 /// The deposit a `Deposited` log records.
 pub(crate) fn decode(d: &Deployment, log: &Log) -> Result<Deposit> {
     let event = log

@@ -27,7 +27,7 @@ use provdb_storage::{Store, hex32};
 use serde::Serialize;
 
 use super::authorizing::{SettledAuthorization, confirmed};
-use super::crediting::{credit_once, decode};
+use super::crediting::{credit_once, decode, deposited_log};
 use super::deploying::{Deployment, parse_address};
 use super::step::{Check, Outcome};
 use crate::authorization::TransferAuthorization;
@@ -365,17 +365,9 @@ pub async fn credit_settled_authorization(
     };
     let credit = receipt_of(&d, &operation, credit_tx).await?;
     let credit = confirmed(&d, &operation, credit, confirmations).await?;
-    let log = credit
-        .inner
-        .logs()
-        .iter()
-        .find(|log| {
-            log.address() == *d.distributor().address()
-                && log.topic0() == Some(&AttributionDistributor::Deposited::SIGNATURE_HASH)
-        })
-        .ok_or_else(|| {
-            ChainError::Invalid(format!("{operation}: {credit_tx} has no Deposited event"))
-        })?;
+    let log = deposited_log(&d, &credit).ok_or_else(|| {
+        ChainError::Invalid(format!("{operation}: {credit_tx} has no Deposited event"))
+    })?;
     let deposit = decode(&d, log)?;
     let settled = SettledAuthorization {
         deposit_id: deposit.key.deposit_id,

@@ -3,8 +3,9 @@
 //! record id, from which an answer's training-data influence is scored.
 //!
 //! Format (little-endian): the magic `PVDBGRD1`; a `u32` header length and the header as JSON
-//! ([`GradientHeader`]); `rows` record ids of 32 bytes; `rows × dim` f32 values, row-major; and
-//! keccak256 of everything before it.
+//! ([`GradientHeader`]); `rows` record ids of 32 bytes; `rows` `u32` token counts (the
+//! response tokens each record trained); `rows × dim` f32 values, row-major; and keccak256 of
+//! everything before it.
 //!
 //! Invariants: a store is read whole and checked before use: the magic, the lengths, every value
 //! finite, and the checksum; a damaged file is an error naming it, never a partial store. Its
@@ -50,6 +51,8 @@ pub struct GradientStore {
     pub header: GradientHeader,
     /// The record of each row.
     pub record_ids: Vec<[u8; 32]>,
+    /// The tokens each row's record trained (its loss tokens).
+    pub tokens: Vec<u32>,
     /// `rows × dim` values, row-major.
     pub values: Vec<f32>,
 }
@@ -73,6 +76,20 @@ impl GradientStore {
 
     /// The file's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let rows = self.header.rows;
+        if self.record_ids.len() != rows
+            || self.tokens.len() != rows
+            || self.values.len() != rows * self.header.dim
+        {
+            return Err(InferenceError::Invalid(format!(
+                "a gradient store of {rows} rows of {} holds {} ids, {} token counts and {} \
+                 values",
+                self.header.dim,
+                self.record_ids.len(),
+                self.tokens.len(),
+                self.values.len()
+            )));
+        }
         let header =
             serde_json::to_vec(&self.header).map_err(|e| InferenceError::Invalid(e.to_string()))?;
         let mut out = Vec::with_capacity(
@@ -84,6 +101,9 @@ impl GradientStore {
         self.record_ids
             .iter()
             .for_each(|id| out.extend_from_slice(id));
+        self.tokens
+            .iter()
+            .for_each(|t| out.extend_from_slice(&t.to_le_bytes()));
         self.values
             .iter()
             .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
@@ -123,7 +143,7 @@ impl GradientStore {
         let (header, rest) = rest.split_at(length);
         let header: GradientHeader = serde_json::from_slice(header)
             .map_err(|e| damaged(path, format!("unreadable header: {e}")))?;
-        let ids_len = header.rows.checked_mul(32);
+        let ids_len = header.rows.checked_mul(36);
         let values_len = header
             .rows
             .checked_mul(header.dim)
@@ -144,6 +164,11 @@ impl GradientStore {
             ));
         }
         let (ids, values) = rest.split_at(ids_len);
+        let (ids, tokens) = ids.split_at(header.rows * 32);
+        let tokens = tokens
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         let record_ids = ids
             .chunks_exact(32)
             .map(|c| c.try_into().unwrap_or([0; 32]))
@@ -158,6 +183,7 @@ impl GradientStore {
         Ok(Self {
             header,
             record_ids,
+            tokens,
             values,
         })
     }
@@ -177,6 +203,7 @@ mod tests {
                 records_root: "0x12".into(),
             },
             record_ids: vec![[1; 32], [2; 32]],
+            tokens: vec![4, 7],
             values: vec![0.5, -1.0, 2.0, 0.0, 3.5, -0.25],
         }
     }

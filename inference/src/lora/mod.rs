@@ -17,6 +17,7 @@
 
 mod adapter;
 mod cache;
+pub mod gradient_index;
 pub mod gradients;
 pub mod peft;
 pub mod provenance;
@@ -26,6 +27,7 @@ mod store;
 pub use adapter::{AdapterId, AdapterMix, LoraAdapter, MODULES};
 pub(crate) use adapter::{LayerFactors, Module};
 pub use cache::{AdapterCache, CacheStats, MAX_ADAPTERS_PER_REQUEST};
+pub use gradient_index::GradientIndex;
 pub use gradients::{GRADIENTS_FILE, GradientHeader, GradientStore};
 pub use provenance::{GradientStoreInfo, TrainingContributor, TrainingProvenance};
 pub use store::{AdapterInfo, AdapterStore, Training, adapter_id};

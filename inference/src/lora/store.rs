@@ -19,8 +19,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use keccak_asm::{Digest, Keccak256};
 use serde::{Deserialize, Serialize};
 
-use super::peft::{self, CONFIG_FILE, WEIGHTS_FILE};
 use super::gradients::{GRADIENTS_FILE, GradientStore};
+use super::peft::{self, CONFIG_FILE, WEIGHTS_FILE};
 use super::provenance::{GradientStoreInfo, TRAINING_RECORDS_FILE, TrainingProvenance};
 use super::{AdapterId, LoraAdapter};
 use crate::error::{InferenceError, Result};

@@ -51,6 +51,8 @@ pub struct TrainingGradients {
     pub rows: Vec<Vec<f32>>,
     /// The position of each row's example among those given to [`Trainer::new`].
     pub example_indices: Vec<usize>,
+    /// Each row's example's loss tokens (its response tokens trained on).
+    pub loss_tokens: Vec<usize>,
     /// Time spent projecting them (in this process: a resumed run counts from its restart).
     pub spent: Duration,
 }
@@ -102,19 +104,7 @@ impl Trainer {
             };
             let rows = (|| -> candle_core::Result<Vec<Vec<f32>>> {
                 let grads = forward.loss_sum(&batch)?.backward()?;
-                let weights: Vec<f32> = batch
-                    .row_loss_tokens()
-                    .iter()
-                    .map(|&n| 1.0 / n.max(1) as f32)
-                    .collect();
-                probes.projected(
-                    &grads,
-                    projection,
-                    self.factors.scale,
-                    batch.rows,
-                    batch.length,
-                    &weights,
-                )
+                probes.per_example(&grads, projection, self.factors.scale, &batch, 1.0)
             })()
             .map_err(|e| self.compute(e))?;
             out.extend(rows);
@@ -177,6 +167,7 @@ impl Trainer {
             dim: self.gradient_dim(&capture.projection),
             rows,
             example_indices: self.train_indices.clone(),
+            loss_tokens: self.train.iter().map(Example::loss_tokens).collect(),
             spent: capture.spent + started.elapsed(),
         }))
     }

@@ -132,10 +132,28 @@ impl Probes {
         Ok((delta, zero))
     }
 
+    /// Every example's projected gradient of its own mean loss from the backward pass `grads`
+    /// over `batch`, whose summed loss was differentiated divided by `divided_by` (1, or a
+    /// step's loss tokens): one row per example.
+    pub(crate) fn per_example(
+        &self,
+        grads: &candle_core::backprop::GradStore,
+        projection: &GradientProjection,
+        scale: f32,
+        batch: &super::data::Batch,
+        divided_by: f32,
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
+        let weights: Vec<f32> = batch
+            .row_loss_tokens()
+            .iter()
+            .map(|&n| divided_by / n.max(1) as f32)
+            .collect();
+        self.projected(grads, projection, scale, batch.rows, batch.length, &weights)
+    }
+
     /// Every example's projected gradient from the backward pass `grads` over a batch of
-    /// `rows × length`: one row per example, each multiplied by `weights[row]` (to turn the
-    /// gradient of the loss that was differentiated into that of the example's mean loss).
-    pub(crate) fn projected(
+    /// `rows × length`: one row per example, each multiplied by `weights[row]`.
+    fn projected(
         &self,
         grads: &candle_core::backprop::GradStore,
         projection: &GradientProjection,

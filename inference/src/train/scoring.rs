@@ -88,15 +88,7 @@ impl GradientModel {
         let batch = Batch::new(&[example]);
         let rows = (|| -> candle_core::Result<Vec<Vec<f32>>> {
             let grads = forward.loss_sum(&batch)?.backward()?;
-            let weight = 1.0 / example.loss_tokens().max(1) as f32;
-            probes.projected(
-                &grads,
-                projection,
-                factors.scale,
-                1,
-                batch.length,
-                &[weight],
-            )
+            probes.per_example(&grads, projection, factors.scale, &batch, 1.0)
         })()
         .map_err(|e| InferenceError::Compute {
             model: self.model.path().to_path_buf(),

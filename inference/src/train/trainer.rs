@@ -328,18 +328,12 @@ impl Trainer {
                 if let (Some(probes), Some(projection)) = (&probes, projection) {
                     let started = Instant::now();
                     // The loss differentiated is the step's mean: undo that for each row's own.
-                    let weights: Vec<f32> = batch
-                        .row_loss_tokens()
-                        .iter()
-                        .map(|&n| loss_tokens as f32 / n.max(1) as f32)
-                        .collect();
-                    per_example.push(probes.projected(
+                    per_example.push(probes.per_example(
                         &grads,
                         projection,
                         self.factors.scale,
-                        batch.rows,
-                        batch.length,
-                        &weights,
+                        batch,
+                        loss_tokens as f32,
                     )?);
                     projecting += started.elapsed();
                 }

@@ -121,6 +121,7 @@ mod tests {
             adapter: None,
             fee_wei: 1,
             attribution: "cited".into(),
+            training_attribution: None,
             citations: vec![CitationRecord {
                 marker: 1,
                 chunk_id: 0,

@@ -46,6 +46,7 @@ fn answer(id: u8, caller: Option<Address>, fee: u128) -> NewAnswer {
             adapter: None,
             fee_wei: fee,
             attribution: "cited".into(),
+            training_attribution: None,
             citations: Vec::new(),
             first_seq: 0,
             entries: 0,

@@ -44,6 +44,7 @@ fn answer_by(payer: Address, id: u8, payments: &[(u8, u128)]) -> NewAnswer {
                 .iter()
                 .fold(0u128, |sum, p| sum.saturating_add(p.1)),
             attribution: "cited".into(),
+            training_attribution: None,
             citations: Vec::new(),
             first_seq: 0,
             entries: 0,

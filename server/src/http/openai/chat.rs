@@ -321,6 +321,7 @@ fn add_finish(out: &mut Value, finish: &Finish) {
         out["dropped_markers"] = json!(answer.dropped_markers);
         out["attribution"] = json!(answer.attribution);
         out["fee_wei"] = json!(answer.fee_wei.to_string());
+        out["training_attribution"] = json!(answer.training_attribution);
     }
 }
 
