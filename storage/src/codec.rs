@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::acts::{RecordExtension, decode_policy, encode_policy};
 use crate::error::{Result, StorageError};
-use crate::ledger::LedgerEntry;
+use crate::ledger::{AnswerRecord, LedgerEntry};
 use crate::model::{Datanet, Record};
 use crate::money::EntryDetail;
 
@@ -28,6 +28,33 @@ pub(crate) fn decode<T: DeserializeOwned>(cf: &'static str, key: &[u8], bytes: &
         key: hex::encode(key),
         reason: e.to_string(),
     })
+}
+
+/// An answer's stored value: its struct, then its training attribution when it has one (a
+/// postcard `String`; answers stored before it end with the struct).
+pub(crate) fn encode_answer(answer: &AnswerRecord) -> Result<Vec<u8>> {
+    let mut bytes = encode_sized(answer, answer.text.len() + 256)?;
+    if let Some(method) = &answer.training_attribution {
+        bytes = postcard::to_extend(method, bytes)
+            .map_err(|e| StorageError::Internal(format!("encode: {e}")))?;
+    }
+    Ok(bytes)
+}
+
+/// Decodes an answer's stored value (with or without its training attribution).
+pub(crate) fn decode_answer(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<AnswerRecord> {
+    let corrupt = |reason: String| StorageError::Corruption {
+        cf,
+        key: hex::encode(key),
+        reason,
+    };
+    let (mut answer, rest): (AnswerRecord, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if !rest.is_empty() {
+        answer.training_attribution =
+            Some(postcard::from_bytes(rest).map_err(|e| corrupt(e.to_string()))?);
+    }
+    Ok(answer)
 }
 
 /// A record's stored value: its struct, then its extension.
@@ -121,6 +148,33 @@ mod tests {
     use super::*;
     use crate::acts::{ActingRole, SignatureScheme, VersionAct};
     use crate::model::{Address, RecordId, Status};
+
+    #[test]
+    fn an_answers_training_attribution_is_an_extension_older_answers_lack() {
+        let mut answer = AnswerRecord {
+            answer_id: crate::ledger::AnswerId([3; 32]),
+            ts_ms: 9,
+            caller: None,
+            datanet_ids: vec![1],
+            question: "q".into(),
+            text: "t".into(),
+            model: "m".into(),
+            adapter: Some("0xab:1".into()),
+            fee_wei: 5,
+            attribution: "cited".into(),
+            training_attribution: None,
+            citations: Vec::new(),
+            first_seq: 2,
+            entries: 3,
+        };
+        // An answer stored before the extension is the struct alone.
+        let old = encode(&answer).unwrap();
+        assert_eq!(encode_answer(&answer).unwrap(), old);
+        assert_eq!(decode_answer("answers", b"k", &old).unwrap(), answer);
+        answer.training_attribution = Some("0xab:influence".into());
+        let bytes = encode_answer(&answer).unwrap();
+        assert_eq!(decode_answer("answers", b"k", &bytes).unwrap(), answer);
+    }
 
     proptest! {
         #[test]

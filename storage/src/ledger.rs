@@ -270,8 +270,9 @@ pub struct AnswerRecord {
     pub attribution: String,
     /// How each trained adapter's training share was split, `0xID:influence` or
     /// `0xID:tokens` joined by commas (None without trained adapters, and in answers recorded
-    /// before influence attribution).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// before influence attribution). Stored as an extension after the struct
+    /// (`codec::encode_answer`), so older answers read unchanged.
+    #[serde(skip)]
     pub training_attribution: Option<String>,
     /// The sources it cited (verified markers) or used.
     pub citations: Vec<CitationRecord>,

@@ -15,7 +15,7 @@
 
 use rocksdb::{Direction, IteratorMode, WriteOptions};
 
-use crate::codec::{decode, decode_entry, encode};
+use crate::codec::{decode, decode_answer, decode_entry, encode, encode_answer};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
 use crate::ledger::{
@@ -250,7 +250,7 @@ impl Store {
             }
             writer
                 .batch
-                .put_cf(answers_cf, record.answer_id.0, encode(&record)?);
+                .put_cf(answers_cf, record.answer_id.0, encode_answer(&record)?);
             stored.push(record);
         }
         writer.write(&mut head)?;
@@ -338,7 +338,7 @@ impl Store {
     pub fn answer(&self, id: &AnswerId) -> Result<Option<AnswerRecord>> {
         let cf = self.cf(CF_ANSWERS)?;
         match self.db.get_pinned_cf(cf, id.0).map_err(|e| self.rocks(e))? {
-            Some(bytes) => Ok(Some(decode(CF_ANSWERS, &id.0, &bytes)?)),
+            Some(bytes) => Ok(Some(decode_answer(CF_ANSWERS, &id.0, &bytes)?)),
             None => Ok(None),
         }
     }
@@ -348,7 +348,7 @@ impl Store {
         let cf = self.cf(CF_ANSWERS)?;
         for item in self.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
-            if !visit(decode(CF_ANSWERS, &key, &value)?)? {
+            if !visit(decode_answer(CF_ANSWERS, &key, &value)?)? {
                 break;
             }
         }
