@@ -558,3 +558,168 @@ fn a_job_whose_grant_or_key_is_gone_when_it_starts_fails_and_trains_nothing() {
     );
     failed_untrained(&db, keyed, "was revoked");
 }
+
+#[test]
+fn copies_of_a_record_train_nothing_and_earn_nothing_from_training() {
+    // A contributor splits its record into copies, and a copier copies another's: each copy
+    // reads like a stored record once case, spacing and punctuation are set aside. The job
+    // leaves them out and trains exactly what it trained before they came: the same adapter,
+    // the same record set, the same contributors and tokens.
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let mut spec = spec();
+    spec.training_attribution = TrainingAttribution::Influence;
+    let run = |db: &Db| {
+        let id = JobId(
+            db.create_fine_tune_job(spec.clone(), Caller::address(CURATOR))
+                .unwrap()
+                .job_id,
+        );
+        let status = db.run_fine_tune_job(id, &AtomicBool::new(false), &|_| {});
+        assert_eq!(status.unwrap(), JobStatus::Succeeded);
+        (id, result_of(db, id))
+    };
+    let (_, before) = run(&db);
+    let alice = address(&ALICE_KEY);
+    let copies = [
+        (
+            "what is the KRELLIAN wing made of",
+            "The krellian wing is made of woven basalt fibre!!",
+            alice,
+        ),
+        (
+            "What is the krellian wing made of?",
+            "the krellian wing  is made of woven basalt fibre.",
+            alice,
+        ),
+        (
+            "Where is the krellian wing built?",
+            "The krellian wing is built in the town of Pellucid...",
+            STRANGER,
+        ),
+    ];
+    let rows: Vec<_> = copies
+        .iter()
+        .map(|(q, a, who)| json!({"instruction": q, "response": a, "contributor": who.to_string()}))
+        .collect();
+    let path = write_rows(dir.path(), "copies.jsonl", &rows);
+    db.ingest_file("qa", &path, &IngestOptions::default())
+        .unwrap();
+    let (id, after) = run(&db);
+    assert_eq!(after.adapter_id, before.adapter_id);
+    assert_eq!(
+        after.provenance.records_root,
+        before.provenance.records_root
+    );
+    assert_eq!(
+        after.provenance.contributors,
+        before.provenance.contributors
+    );
+    assert!(
+        !after
+            .provenance
+            .contributors
+            .iter()
+            .any(|c| c.address == STRANGER.to_string()),
+        "the copier is no training contributor"
+    );
+    let left_out = events_of(&db, id)
+        .into_iter()
+        .find(|e| e["type"] == "copies_left_out")
+        .expect("the copies are reported");
+    assert_eq!(left_out["count"], 3);
+    let originals: std::collections::BTreeSet<String> = left_out["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["copy_of"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(originals.len(), 2, "{left_out}");
+}
+
+#[test]
+fn a_composed_answer_splits_the_training_shares_between_adapters_by_weight() {
+    // Two adapters, one trained on alice's and bob's records and one on bob's alone, each
+    // priced 1,000,000 wei with 10 % for its training data: 200,000 wei of training shares in
+    // all, split 0.7 / 0.3 between the adapters, then by tokens within each.
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture(dir.path());
+    let (alice, bob) = (address(&ALICE_KEY), address(&BOB_KEY));
+    let operator = Caller::admin(db.operator().unwrap());
+    let publish = |spec: FineTuneSpec| {
+        let id = JobId(
+            db.create_fine_tune_job(spec, Caller::address(CURATOR))
+                .unwrap()
+                .job_id,
+        );
+        let status = db.run_fine_tune_job(id, &AtomicBool::new(false), &|_| {});
+        assert_eq!(status.unwrap(), JobStatus::Succeeded);
+        let info = db.publish_fine_tune_job(id, CURATOR).unwrap();
+        let adapter = db.adapter_id_for(&operator, &info.id).unwrap();
+        db.set_price(&operator, PriceScope::Adapter(adapter), 1_000_000, 0)
+            .unwrap();
+        info
+    };
+    let both = publish(spec());
+    let mut bobs = spec();
+    bobs.query = Some(format!(
+        "SELECT record_id FROM records WHERE datanet = 'qa' AND contributor = '{bob}'"
+    ));
+    let bobs = publish(bobs);
+    let training = both.training.as_ref().unwrap();
+    let tokens_of = |who: Address| {
+        training
+            .contributors
+            .iter()
+            .find(|c| c.address == who.to_string())
+            .unwrap()
+            .tokens as u128
+    };
+    let (alice_tokens, bob_tokens) = (tokens_of(alice), tokens_of(bob));
+    db.credit(&operator, CURATOR, 10_000_000, "test funds")
+        .unwrap();
+    for (weight_both, weight_bobs, both_part) in
+        [("0.7", "0.3", 140_000u128), ("0.2", "0.8", 40_000)]
+    {
+        let answer = db
+            .ask(
+                &AskRequest {
+                    datanets: vec!["qa".into()],
+                    question: "What is the krellian wing made of?".into(),
+                    k: 1,
+                    mode: SearchMode::Bm25,
+                    adapters: vec![
+                        format!("{}:{weight_both}", both.id),
+                        format!("{}:{weight_bobs}", bobs.id),
+                    ],
+                    caller: Caller::address(CURATOR),
+                    max_tokens: 4,
+                    ..AskRequest::default()
+                },
+                &mut |_| true,
+            )
+            .unwrap();
+        assert_eq!(answer.fee_wei, 2_000_000);
+        assert_eq!(
+            answer.split.iter().map(|p| p.amount_wei).sum::<u128>(),
+            2_000_000
+        );
+        let paid = |who: Address| -> u128 {
+            answer
+                .split
+                .iter()
+                .filter(|p| p.role == Role::TrainingContributor && p.to == who)
+                .map(|p| p.amount_wei)
+                .sum()
+        };
+        assert_eq!(paid(alice) + paid(bob), 200_000, "{:?}", answer.split);
+        // alice is paid only from the first adapter's part of the mix, by her tokens in it.
+        let expected = both_part * alice_tokens / (alice_tokens + bob_tokens);
+        assert!(
+            paid(alice).abs_diff(expected) <= 1,
+            "{} vs {expected}",
+            paid(alice)
+        );
+        assert_eq!(answer.training_attribution.len(), 2);
+    }
+}

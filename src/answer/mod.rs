@@ -40,6 +40,7 @@ mod record;
 mod request;
 mod sources;
 pub mod split;
+pub mod training_split;
 
 pub use attribution::Attribution;
 pub(crate) use holds::Holds;
@@ -49,4 +50,5 @@ pub use request::{
     Answer, AskRequest, Citation, DEFAULT_MAX_FEE_WEI, MAX_ANSWER_TOKENS, MAX_QUESTION_BYTES,
     MAX_SOURCES, Payment, Usage, check_fee,
 };
-pub use split::{SplitPolicy, TrainingPool, WeightedSource, split_fee, split_fee_with_training};
+pub use split::{SplitPolicy, WeightedSource, split_fee};
+pub use training_split::TrainingPool;

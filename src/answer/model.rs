@@ -9,7 +9,7 @@ use provdb_inference::lora::{AdapterCache, AdapterMix};
 use provdb_storage::{Address, Datanet, PriceScope, Store};
 
 use crate::answer::price::{PricedAdapter, Quote};
-use crate::answer::split::TrainingPool;
+use crate::answer::training_split::{TrainingPool, mix_weight};
 use crate::error::{Error, Result};
 
 /// The model a database answers with, its name in answers and the ledger, and the cache of
@@ -66,10 +66,13 @@ impl AnswerModel {
                 .datanets
                 .push((datanet.id, price, datanet.owner.unwrap_or(operator)));
         }
-        for (adapter, _) in mix.adapters() {
+        for (adapter, weight) in mix.adapters() {
             let id = adapter.id();
-            // An adapter named twice in one mix is priced once.
-            if quote.adapters.iter().any(|a| a.id == id.0) {
+            // An adapter named twice in one mix is priced once, at its weights' sum.
+            if let Some(priced) = quote.adapters.iter_mut().find(|a| a.id == id.0) {
+                if let Some(pool) = priced.training.as_mut() {
+                    pool.mix_weight = pool.mix_weight.saturating_add(mix_weight(*weight));
+                }
                 continue;
             }
             let info = self
@@ -79,7 +82,7 @@ impl AnswerModel {
                 .map_err(|e| Error::Internal(e.to_string()))?;
             let training = info.training.as_ref().map(|training| TrainingPool {
                 bps: u16::try_from(training.share_bps.min(10_000)).unwrap_or(10_000),
-                mix_weight: 1,
+                mix_weight: mix_weight(*weight),
                 datanet_id: store.datanet(&training.datanet).ok().map(|d| d.id),
                 contributors: training
                     .contributors

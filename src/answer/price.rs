@@ -11,8 +11,9 @@
 //! part (rounded down); the rest of the model's part goes to the model's owner (the fee
 //! policy's, else the operator); the rest of a Datanet's part to the sources of that Datanet
 //! by attribution weight ([`super::split::split_fee`]), or, with none paid, to its treasury
-//! (its owner); the rest of an adapter's part first to its training contributors (the
-//! adapter's training share, by tokens) and then to the adapter's owner.
+//! (its owner); the rest of an adapter's part first to training contributors (the adapters'
+//! training shares, split between them by mix weight and within each by influence or tokens,
+//! [`super::training_split`]) and then to the adapter's owner.
 //!
 //! Invariants (property-tested): the shares sum exactly to the fee; a Datanet's contributors
 //! are paid only out of that Datanet's price; a part priced 0 pays no one (its contributors
@@ -20,9 +21,8 @@
 
 use provdb_storage::{Address, DatanetId, LedgerPolicy, Role};
 
-use crate::answer::split::{
-    BPS, Share, SplitPolicy, TrainingPool, WeightedSource, pay_training, split_fee,
-};
+use crate::answer::split::{BPS, Share, SplitPolicy, WeightedSource, split_fee};
+use crate::answer::training_split::{AdapterPart, TrainingPool, pay_training};
 use crate::error::{Error, Result};
 
 /// An adapter's price, who owns it and what its training data earns.
@@ -130,13 +130,19 @@ pub fn split_priced(
         Role::ModelOwner,
         cut(quote.model_wei(tokens)?)?,
     )];
-    for adapter in &quote.adapters {
-        let rest = cut(adapter.per_answer_wei)?;
-        let (training, left) = match &adapter.training {
-            Some(pool) => pay_training(rest, std::slice::from_ref(pool))?,
-            None => (Vec::new(), rest),
-        };
-        shares.extend(training);
+    let parts = quote
+        .adapters
+        .iter()
+        .map(|adapter| {
+            Ok(AdapterPart {
+                pool: adapter.training.as_ref(),
+                rest: cut(adapter.per_answer_wei)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (training, left) = pay_training(&parts)?;
+    shares.extend(training);
+    for (adapter, left) in quote.adapters.iter().zip(left) {
         shares.push(Share::fixed(adapter.owner, Role::ModelOwner, left));
     }
     let free = SplitPolicy::from_ledger(&LedgerPolicy::default());

@@ -2,10 +2,8 @@
 //!
 //! An answer's fee goes `model_owner_bps` to the model's owner and `protocol_bps` to the
 //! protocol (each rounded down), and the rest, the data share, to the sources by weight, or,
-//! when no source is paid, equally to the treasuries of the Datanets searched. When the answer
-//! was made with adapters trained on Datanet records, each such adapter's [`TrainingPool`]
-//! first takes `bps` of the data share times the adapter's part of the mix (rounded down),
-//! split over its training contributors by their tokens (largest remainder).
+//! when no source is paid, equally to the treasuries of the Datanets searched. (What trained
+//! adapters pay their training contributors is [`super::training_split`].)
 //!
 //! Invariants (property-tested):
 //! - the amounts sum exactly to the fee; none is negative (they are unsigned) and none
@@ -77,19 +75,6 @@ pub struct WeightedSource {
     pub weight: u64,
 }
 
-/// What an adapter's training data earns from an answer made with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrainingPool {
-    /// Basis points of the data share, before the adapter's part of the mix.
-    pub bps: u16,
-    /// The adapter's part of the mix (any scale; only ratios between pools matter), > 0.
-    pub mix_weight: u64,
-    /// The Datanet it trained on (its entries are visible to who may read it).
-    pub datanet_id: Option<DatanetId>,
-    /// Its training contributors with their tokens.
-    pub contributors: Vec<(Address, u64)>,
-}
-
 /// One payment of a split.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Share {
@@ -122,7 +107,7 @@ impl Share {
 }
 
 /// `floor(value * numerator / denominator)` without overflow, for `numerator <= denominator`.
-fn mul_div_floor(value: u128, numerator: u128, denominator: u128) -> (u128, u128) {
+pub(crate) fn mul_div_floor(value: u128, numerator: u128, denominator: u128) -> (u128, u128) {
     // value = q * d + r, so value * n / d = q * n + r * n / d, and r * n < d * d fits when
     // d < 2^64 (weights and bps are u64-sized).
     let (q, r) = (value / denominator, value % denominator);
@@ -132,7 +117,7 @@ fn mul_div_floor(value: u128, numerator: u128, denominator: u128) -> (u128, u128
 
 /// Splits `amount` over `weights` (whose sum must be positive and fit u64) by largest
 /// remainder; `order` ranks equal remainders (lower first). Returns one amount per weight.
-fn largest_remainder<K: Ord>(amount: u128, weights: &[(K, u64)]) -> Vec<u128> {
+pub(crate) fn largest_remainder<K: Ord>(amount: u128, weights: &[(K, u64)]) -> Vec<u128> {
     let total: u128 = weights.iter().map(|(_, w)| u128::from(*w)).sum();
     let mut amounts = Vec::with_capacity(weights.len());
     let mut remainders = Vec::with_capacity(weights.len());
@@ -161,74 +146,6 @@ pub fn split_fee(
     sources: &[WeightedSource],
     treasuries: &[(DatanetId, Address)],
 ) -> Result<Vec<Share>> {
-    split_fee_with_training(fee_wei, policy, sources, treasuries, &[])
-}
-
-/// The training pools' payments out of `data_share`, and what is left of it.
-pub(crate) fn pay_training(data_share: u128, pools: &[TrainingPool]) -> Result<(Vec<Share>, u128)> {
-    let pools: Vec<&TrainingPool> = pools
-        .iter()
-        .filter(|p| p.bps > 0 && p.mix_weight > 0 && p.contributors.iter().any(|c| c.1 > 0))
-        .collect();
-    let total_mix = pools
-        .iter()
-        .try_fold(0u64, |sum, p| sum.checked_add(p.mix_weight))
-        .ok_or_else(|| Error::Invalid("adapter mix weights overflow".into()))?;
-    let mut shares = Vec::new();
-    let mut paid = 0u128;
-    for pool in pools {
-        if u128::from(pool.bps) > BPS {
-            return Err(Error::Invalid(format!(
-                "a training share of {} basis points exceeds 10000",
-                pool.bps
-            )));
-        }
-        let (of_data, _) = mul_div_floor(data_share, u128::from(pool.bps), BPS);
-        let (amount, _) =
-            mul_div_floor(of_data, u128::from(pool.mix_weight), u128::from(total_mix));
-        let mut contributors: Vec<(Address, u64)> = pool
-            .contributors
-            .iter()
-            .filter(|c| c.1 > 0)
-            .copied()
-            .collect();
-        contributors.sort();
-        let tokens = contributors
-            .iter()
-            .try_fold(0u64, |sum, c| sum.checked_add(c.1))
-            .ok_or_else(|| Error::Invalid("training token counts overflow".into()))?;
-        for ((to, weight), amount_wei) in contributors
-            .iter()
-            .zip(largest_remainder(amount, &contributors))
-        {
-            shares.push(Share {
-                to: *to,
-                role: Role::TrainingContributor,
-                source: None,
-                datanet_id: pool.datanet_id,
-                weight_ppm: ((u128::from(*weight) * 1_000_000) / u128::from(tokens)) as u32,
-                amount_wei,
-            });
-        }
-        paid = paid
-            .checked_add(amount)
-            .filter(|paid| *paid <= data_share)
-            .ok_or_else(|| {
-                Error::Internal("training pools paid more than the data share".into())
-            })?;
-    }
-    Ok((shares, data_share - paid))
-}
-
-/// [`split_fee`] for an answer made with trained adapters: their `training` pools are paid out
-/// of the data share first.
-pub fn split_fee_with_training(
-    fee_wei: u128,
-    policy: &SplitPolicy,
-    sources: &[WeightedSource],
-    treasuries: &[(DatanetId, Address)],
-    training: &[TrainingPool],
-) -> Result<Vec<Share>> {
     policy.validate()?;
     let (model_share, _) = mul_div_floor(fee_wei, u128::from(policy.model_owner_bps), BPS);
     let (protocol_share, _) = mul_div_floor(fee_wei, u128::from(policy.protocol_bps), BPS);
@@ -237,7 +154,6 @@ pub fn split_fee_with_training(
         .checked_sub(model_share)
         .and_then(|rest| rest.checked_sub(protocol_share))
         .ok_or_else(|| Error::Internal("the fixed shares exceed the fee".into()))?;
-    let (training_shares, data_share) = pay_training(data_share, training)?;
     let fixed = Share::fixed;
     // A share of 0 basis points is no payment (and may have no account).
     let mut shares = Vec::new();
@@ -247,7 +163,6 @@ pub fn split_fee_with_training(
     if policy.protocol_bps > 0 {
         shares.push(fixed(policy.protocol, Role::Protocol, protocol_share));
     }
-    shares.extend(training_shares);
     let paid: Vec<&WeightedSource> = sources.iter().filter(|s| s.weight > 0).collect();
     let total_weight = paid
         .iter()
@@ -373,55 +288,6 @@ mod tests {
     }
 
     #[test]
-    fn trained_adapters_take_their_share_of_the_data_share_first() {
-        let pool = |bps, mix_weight, contributors: Vec<(u8, u64)>| TrainingPool {
-            bps,
-            mix_weight,
-            datanet_id: Some(7),
-            contributors: contributors
-                .into_iter()
-                .map(|(a, t)| (Address([a; 20]), t))
-                .collect(),
-        };
-        let shares = split_fee_with_training(
-            10_000,
-            &policy(1_000, 0),
-            &[source(1, 1, 1)],
-            &[],
-            &[
-                pool(2_000, 3, vec![(5, 300), (6, 100)]),
-                pool(1_000, 1, vec![(7, 1)]),
-            ],
-        )
-        .unwrap();
-        // 1000 to the model owner; data share 9000: pool one 9000·20%·3/4 = 1350 as 3:1,
-        // pool two 9000·10%·1/4 = 225; the source the remaining 7425.
-        let paid: Vec<(Role, u128)> = shares.iter().map(|s| (s.role, s.amount_wei)).collect();
-        assert_eq!(
-            paid,
-            [
-                (Role::ModelOwner, 1_000),
-                (Role::TrainingContributor, 1_013),
-                (Role::TrainingContributor, 337),
-                (Role::TrainingContributor, 225),
-                (Role::Contributor, 7_425),
-            ]
-        );
-        assert_eq!(shares[1].datanet_id, Some(7));
-        assert_eq!(shares[1].weight_ppm, 750_000);
-        assert!(
-            split_fee_with_training(
-                10,
-                &policy(0, 0),
-                &[source(1, 1, 1)],
-                &[],
-                &[pool(10_001, 1, vec![(5, 1)])]
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
     fn without_a_paid_source_the_treasuries_get_the_data_share() {
         let shares = split_fee(
             1_001,
@@ -468,31 +334,6 @@ mod tests {
             a.sort();
             b.sort();
             prop_assert_eq!(a, b);
-        }
-
-        #[test]
-        fn shares_with_training_pools_sum_to_the_fee(
-            fee in any::<u128>(),
-            model in 0u16..5_000,
-            sources in sources(),
-            pools in prop::collection::vec(
-                (0u16..=10_000, 0u64..1_000_000, prop::collection::vec((1u8..9, 0u64..100_000), 0..5)),
-                0..4,
-            ),
-        ) {
-            let pools: Vec<TrainingPool> = pools
-                .into_iter()
-                .map(|(bps, mix_weight, c)| TrainingPool {
-                    bps,
-                    mix_weight,
-                    datanet_id: None,
-                    contributors: c.into_iter().map(|(a, t)| (Address([a; 20]), t)).collect(),
-                })
-                .collect();
-            let treasuries = [(1, Address([9; 20]))];
-            let shares =
-                split_fee_with_training(fee, &policy(model, 0), &sources, &treasuries, &pools).unwrap();
-            prop_assert_eq!(shares.iter().map(|s| s.amount_wei).sum::<u128>(), fee);
         }
 
         #[test]

@@ -6,7 +6,10 @@
 //! only selects records (its `record_id` column); its other columns are never read, so a job
 //! owner cannot train on text of its choosing and credit records of its choosing. Each record
 //! trains once: a query that names one twice is refused, so no contributor's credit is
-//! multiplied.
+//! multiplied. Each text trains once: a record whose example reads like an earlier stored
+//! record's after [`copy_key`]'s normalisation (case, spacing, punctuation) is left out, so
+//! splitting a record into copies, or copying someone else's, earns nothing from training; the
+//! earliest stored (by batch, then id) is the one kept.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -37,6 +40,64 @@ pub struct TrainingSet {
     pub record_ids: Vec<RecordId>,
     /// Tokens of the examples per contributor.
     pub contributors: BTreeMap<Address, u64>,
+    /// Records left out as copies of an earlier record's text: (copy, the record kept).
+    pub copies: Vec<(RecordId, RecordId)>,
+}
+
+/// One candidate example, before copies are left out.
+struct Candidate {
+    record_id: RecordId,
+    contributor: Address,
+    /// When it was stored: its batch, then its id.
+    stored: (u64, RecordId),
+    example: Example,
+}
+
+/// What two examples share when one is a copy of the other: their decoded text lowercased,
+/// with every run of characters that are not letters or digits made one space.
+pub(crate) fn copy_key(model: &LlamaModel, example: &Example) -> Result<String> {
+    let mut ids = example.prompt.clone();
+    ids.extend(&example.response);
+    let text = model.decode(&ids)?;
+    let mut key = String::with_capacity(text.len());
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !key.is_empty() {
+            key.push(' ');
+        }
+        key.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    Ok(key)
+}
+
+/// `candidates` (in row order) without the copies of an earlier stored record's text.
+fn without_copies(model: &LlamaModel, candidates: Vec<Candidate>) -> Result<TrainingSet> {
+    let mut first: BTreeMap<String, usize> = BTreeMap::new();
+    let mut keys = Vec::with_capacity(candidates.len());
+    for (index, candidate) in candidates.iter().enumerate() {
+        let key = copy_key(model, &candidate.example)?;
+        let kept = first.entry(key.clone()).or_insert(index);
+        if candidate.stored < candidates[*kept].stored {
+            *kept = index;
+        }
+        keys.push(key);
+    }
+    let ids: Vec<RecordId> = candidates.iter().map(|c| c.record_id).collect();
+    let mut set = TrainingSet::default();
+    for (index, (candidate, key)) in candidates.into_iter().zip(keys).enumerate() {
+        let kept = first[&key];
+        if kept != index {
+            set.copies.push((candidate.record_id, ids[kept]));
+            continue;
+        }
+        *set.contributors.entry(candidate.contributor).or_default() +=
+            candidate.example.len() as u64;
+        set.examples.push(candidate.example);
+        set.record_ids.push(candidate.record_id);
+    }
+    Ok(set)
 }
 
 fn invalid(message: String) -> Error {
@@ -92,7 +153,7 @@ pub(crate) fn training_set(
             .map_err(|e| Error::Internal(format!("cannot read the training rows: {e}")))?
     };
     let max_length = spec.hyperparameters.max_length;
-    let mut set = TrainingSet::default();
+    let mut candidates = Vec::with_capacity(rows.len());
     let mut seen = HashSet::with_capacity(rows.len());
     for (index, row) in rows.iter().enumerate() {
         let id_text = row
@@ -136,11 +197,14 @@ pub(crate) fn training_set(
                 example.len()
             )));
         }
-        *set.contributors.entry(record.contributor).or_default() += example.len() as u64;
-        set.examples.push(example);
-        set.record_ids.push(record_id);
+        candidates.push(Candidate {
+            record_id,
+            contributor: record.contributor,
+            stored: (record.sequence, record_id),
+            example,
+        });
     }
-    Ok(set)
+    without_copies(model, candidates)
 }
 
 fn text<'a>(fields: &'a Map<String, Value>, column: &str) -> std::result::Result<&'a str, String> {

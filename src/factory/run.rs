@@ -179,8 +179,18 @@ fn train(
     emit(
         json!({"type": "started", "step": trainer.step(), "total_steps": trainer.total_steps(),
                "train_examples": train_examples, "held_out_examples": held_out_examples,
-               "resumed": resumed, "before": before}),
+               "copies_left_out": set.copies.len(), "resumed": resumed, "before": before}),
     )?;
+    if !set.copies.is_empty() {
+        // Which records were left out, and whose text they copy (the first hundred).
+        let copies: Vec<_> = set
+            .copies
+            .iter()
+            .take(100)
+            .map(|(copy, kept)| json!({"record_id": copy.to_string(), "copy_of": kept.to_string()}))
+            .collect();
+        emit(json!({"type": "copies_left_out", "count": set.copies.len(), "copies": copies}))?;
+    }
     let outcome = trainer.run(Some(&checkpoints), &mut |p| {
         // An event that cannot be stored is not worth stopping a run for; the status is.
         let _ = emit(

@@ -126,7 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn a_direction_one_record_carries_is_credited_to_it_and_copies_share_a_score() {
+    fn a_direction_one_record_carries_is_credited_to_it() {
         // Rows 0 and 1 share a common direction (x); row 2 alone carries z.
         let index =
             GradientIndex::new(store(&[[1.0, 0.2, 0.0], [1.0, -0.2, 0.0], [0.3, 0.0, 1.0]]));
