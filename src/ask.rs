@@ -120,6 +120,23 @@ impl Db {
         Answerer::new(self, model).ask(&request, on_text)
     }
 
+    /// How the training data of `adapters` (`ID[:WEIGHT]` each, as `caller` may see them)
+    /// influenced the text `answer` (token ids) generated after `prompt` with them: per adapter
+    /// the Model Factory trained, its method and most influential training records, as an
+    /// answer shows them. Nothing is paid or recorded.
+    pub fn training_influence(
+        &self,
+        caller: &crate::Caller,
+        adapters: &[String],
+        prompt: &[u32],
+        answer: &[u32],
+    ) -> Result<Vec<crate::answer::TrainingAttribution>> {
+        let model = self.answer_model()?;
+        let specs = self.visible_adapter_specs(caller, adapters)?;
+        let mix = model.adapter_mix(&specs)?;
+        crate::answer::influence::training_influence(model, self.store(), &mix, prompt, answer)
+    }
+
     /// What `request` costs at most (its `max_tokens` upper bound), priced as `ask` prices it
     /// before any work, without doing any: what a caller must hold, or pay in first (x402).
     /// Refused as `ask` refuses (an unreadable Datanet, an unseen adapter, a cap below it).

@@ -67,7 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(command) => commands::eval::run(json, command),
         Command::ConvertSmart(args) => commands::demo::convert_smart(args),
         Command::Embed(args) => commands::embed::run(json, args),
-        Command::Generate(args) => commands::generate::run(data, args),
+        Command::Generate(args) => commands::generate::run(data, json, args),
         Command::Adapter(command) => commands::adapter::run(data, json, command),
         Command::Sql(args) => commands::sql::run(data, json, args),
         Command::Ask(args) => commands::ask::run(data, json, args),

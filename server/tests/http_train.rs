@@ -393,6 +393,37 @@ fn provdb_train_runs_a_job_in_the_shell_and_publishes_it() {
         &["train", "publish", id, "--owner", ALICE, "--json"],
     )));
     assert_eq!(published["training"]["job_id"], id);
+    assert_eq!(published["training"]["attribution"], "influence");
+    // generate --json shows the adapter's most influential training records (pays nothing).
+    let adapter = published["id"].as_str().unwrap();
+    let generated = json(&ok(provdb(
+        &data,
+        &[
+            "generate",
+            "What is the krellian wing made of?",
+            "--adapter",
+            adapter,
+            "--max-tokens",
+            "6",
+            "--json",
+        ],
+    )));
+    assert!(
+        generated["completion_tokens"].as_u64().unwrap() > 0,
+        "{generated}"
+    );
+    let attribution = &generated["training_attribution"][0];
+    assert_eq!(attribution["adapter"], adapter, "{generated}");
+    assert_eq!(attribution["method"], "influence");
+    let records = attribution["records"].as_array().unwrap();
+    assert!(!records.is_empty(), "{generated}");
+    let stored = json(&ok(provdb(&data, &["records", "qa", "--json"])));
+    let stored = stored.to_string();
+    for record in records {
+        let id = record["record_id"].as_str().unwrap();
+        assert!(stored.contains(&id[2..]), "{id} is not a record of qa");
+        assert!(record["score"].as_f64().unwrap().is_finite());
+    }
     let bad = provdb(&data, &["train", "create", "qa", "--rank", "0"]);
     assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
     let unknown = provdb(&data, &["train", "show", "ftjob-00"]);

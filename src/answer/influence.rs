@@ -122,46 +122,99 @@ pub(crate) fn attribute_training(
             continue;
         };
         let id = AdapterId(priced.id);
-        let adapter = format!("0x{}", hex::encode(priced.id));
-        let gradients = model.gradient_index(id)?;
-        let loaded = mix
-            .adapters()
-            .iter()
-            .find(|(a, _)| a.id() == id)
-            .map(|(a, _)| a);
-        let (Some(gradients), Some(loaded)) = (gradients, loaded) else {
-            out.push(TrainingAttribution {
-                adapter,
-                method: "tokens".into(),
-                records: Vec::new(),
-            });
-            continue;
-        };
-        let example = Example::new(prompt.to_vec(), answer.to_vec());
-        let query = model
-            .gradient_model()?
-            .gradient(loaded, &example, &gradients.store.header.projection)
-            .map_err(|e| Error::Internal(format!("influence of adapter {adapter}: {e}")))?;
-        if query.len() != gradients.store.header.dim {
-            return Err(Error::Internal(format!(
-                "adapter {adapter}'s gradient store holds gradients of {} numbers, its answer \
-                 gradient has {}",
-                gradients.store.header.dim,
-                query.len()
-            )));
+        let scored = adapter_influence(model, store, mix, id, prompt, answer)?;
+        if let Some(scored) = &scored {
+            pool.contributors = weights(scored);
         }
-        let scored = score(store, &gradients, &query)?;
-        pool.contributors = weights(&scored);
-        let mut records = scored;
-        records.sort_by(|a, b| b.score.total_cmp(&a.score));
-        records.truncate(SHOWN);
-        out.push(TrainingAttribution {
-            adapter,
-            method: "influence".into(),
-            records,
-        });
+        out.push(shown(id, scored));
     }
     Ok(out)
+}
+
+/// What the training data of each trained adapter of `mix` contributed to `answer` (after
+/// `prompt`), as [`attribute_training`] scores it, paying no one.
+pub(crate) fn training_influence(
+    model: &AnswerModel,
+    store: &Store,
+    mix: &AdapterMix,
+    prompt: &[u32],
+    answer: &[u32],
+) -> Result<Vec<TrainingAttribution>> {
+    let mut out: Vec<TrainingAttribution> = Vec::new();
+    let mut seen = Vec::new();
+    for (adapter, _) in mix.adapters() {
+        let id = adapter.id();
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let info = model
+            .adapters
+            .store()
+            .info(id)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if info.training.is_none() {
+            continue;
+        }
+        let scored = adapter_influence(model, store, mix, id, prompt, answer)?;
+        out.push(shown(id, scored));
+    }
+    Ok(out)
+}
+
+/// Adapter `id`'s training records scored for `answer`; None when it pays by tokens (no
+/// gradient store, or not in `mix`).
+fn adapter_influence(
+    model: &AnswerModel,
+    store: &Store,
+    mix: &AdapterMix,
+    id: AdapterId,
+    prompt: &[u32],
+    answer: &[u32],
+) -> Result<Option<Vec<TrainingRecordScore>>> {
+    let gradients = model.gradient_index(id)?;
+    let loaded = mix
+        .adapters()
+        .iter()
+        .find(|(a, _)| a.id() == id)
+        .map(|(a, _)| a);
+    let (Some(gradients), Some(loaded)) = (gradients, loaded) else {
+        return Ok(None);
+    };
+    let adapter = format!("0x{}", hex::encode(id.0));
+    let example = Example::new(prompt.to_vec(), answer.to_vec());
+    let query = model
+        .gradient_model()?
+        .gradient(loaded, &example, &gradients.store.header.projection)
+        .map_err(|e| Error::Internal(format!("influence of adapter {adapter}: {e}")))?;
+    if query.len() != gradients.store.header.dim {
+        return Err(Error::Internal(format!(
+            "adapter {adapter}'s gradient store holds gradients of {} numbers, its answer \
+             gradient has {}",
+            gradients.store.header.dim,
+            query.len()
+        )));
+    }
+    score(store, &gradients, &query).map(Some)
+}
+
+/// What an answer shows of adapter `id`'s split: its method and its best records.
+fn shown(id: AdapterId, scored: Option<Vec<TrainingRecordScore>>) -> TrainingAttribution {
+    let adapter = format!("0x{}", hex::encode(id.0));
+    let Some(mut records) = scored else {
+        return TrainingAttribution {
+            adapter,
+            method: "tokens".into(),
+            records: Vec::new(),
+        };
+    };
+    records.sort_by(|a, b| b.score.total_cmp(&a.score));
+    records.truncate(SHOWN);
+    TrainingAttribution {
+        adapter,
+        method: "influence".into(),
+        records,
+    }
 }
 
 /// Every stored record's score against `query`, with its contributor.

@@ -1,4 +1,7 @@
-//! `provdb generate PROMPT`: tokens stream to stdout as they are produced.
+//! `provdb generate PROMPT`: tokens stream to stdout as they are produced. With `--json`, one
+//! object at the end instead: the text, token counts and, with adapters the Model Factory
+//! trained, each one's most influential training records (`training_attribution`, as `ask`
+//! shows it; nothing is paid).
 
 use std::io::Write;
 use std::path::Path;
@@ -6,10 +9,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
+use provdb::Db;
 use provdb::inference::llama::{Llama, SamplingParams};
 use provdb::inference::lora::AdapterCache;
+use serde_json::json;
 
-use crate::cli::options::{AdapterMixArgs, GeneratorArgs};
+use crate::cli::options::{AdapterMixArgs, CallerArgs, GeneratorArgs};
+use crate::commands::price::acting;
 use crate::output::UserError;
 
 /// `provdb generate`.
@@ -36,9 +42,11 @@ pub(crate) struct GenerateArgs {
     adapters: AdapterMixArgs,
     #[command(flatten)]
     generator: GeneratorArgs,
+    #[command(flatten)]
+    caller: CallerArgs,
 }
 
-pub(crate) fn run(data: &Path, args: GenerateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(data: &Path, json: bool, args: GenerateArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.top_p) || args.temperature < 0.0 {
         return Err(UserError("--top-p must be in 0..1 and --temperature >= 0".into()).into());
     }
@@ -64,17 +72,35 @@ pub(crate) fn run(data: &Path, args: GenerateArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     let tokens = model.generate(&ids, params, &mut |piece| {
         // A closed stdout (a pipe that went away) ends generation quietly.
-        stdout
+        json || stdout
             .write_all(piece.as_bytes())
             .and_then(|()| stdout.flush())
             .is_ok()
     })?;
-    println!();
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!(
-        "{} prompt tokens, {} new tokens in {seconds:.2} s",
-        ids.len(),
-        tokens.len()
-    );
+    if !json {
+        println!();
+        eprintln!(
+            "{} prompt tokens, {} new tokens in {seconds:.2} s",
+            ids.len(),
+            tokens.len()
+        );
+        return Ok(());
+    }
+    let training_attribution = if args.adapters.adapters.is_empty() {
+        Vec::new()
+    } else {
+        let db = Db::open(data)?.with_generator(Arc::clone(model.model()), "generate");
+        let caller = acting(&db, &args.caller)?;
+        db.training_influence(&caller, &args.adapters.specs(), &ids, &tokens)?
+    };
+    let out = json!({
+        "text": model.decode(&tokens)?,
+        "prompt_tokens": ids.len(),
+        "completion_tokens": tokens.len(),
+        "seconds": seconds,
+        "training_attribution": training_attribution,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
