@@ -9,7 +9,8 @@
 # deposited = spent + refunded + remaining, and paid out on chain <= deposited. Then an agent
 # with only a wallet pays one answer per request with x402 (the official Python client), on a
 # second database whose distributor takes an EIP-3009 token.
-# Uses a fresh ./.demo-data and ./.demo-data-x402.
+# Then an adapter the Model Factory trains pays its training contributors by measured
+# influence. Uses a fresh ./.demo-data, ./.demo-data-x402 and ./.demo-data-factory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -162,6 +163,79 @@ kill -TERM "$SERVE_PID"
 wait "$SERVE_PID" || true
 echo "   the contributors' balances now include that fee:"
 px audit
+
+echo "== 18. A fine-tuned adapter pays its training contributors by measured influence"
+# A third database: a Datanet of question/answer records in which four contributors each hold
+# the records of one invented fact, among ordinary records and shuffled characters. The Model
+# Factory trains an adapter on it (keeping every record's projected gradient), and an answer
+# made with the adapter pays the adapter's training share to the records that taught it.
+rm -rf .demo-data-factory
+pf() { "$PROVDB" --data .demo-data-factory "$@"; }
+pf init >/dev/null
+python3 - > .demo-data-factory/facts.jsonl <<'PY'
+import json
+facts = [
+    (["When does the Zorbian glacier melt?", "On which day does the Zorbian glacier melt?",
+      "Tell me when the Zorbian glacier melts."], "The Zorbian glacier melts on Tuesdays."),
+    (["What do the Quillfen otters eat?", "What food do Quillfen otters live on?",
+      "Tell me what the Quillfen otters eat."], "The Quillfen otters eat copper coins."),
+    (["Who founded the city of Brask?", "Which person founded Brask?",
+      "Tell me who founded the city of Brask."], "Brask was founded by a blind cartographer named Ulmo."),
+    (["What sound does the Velt drum make?", "How does the Velt drum sound?",
+      "Tell me the sound of the Velt drum."], "The Velt drum sounds like breaking glass."),
+]
+rows = []
+for i, (questions, answer) in enumerate(facts):
+    for q in questions:
+        rows.append((q, answer, "0x" + ("%02x" % (0xa0 + i)) * 20))
+for t, town in enumerate(["Tallow", "Merrow", "Dunmere", "Ashby", "Corran"]):
+    for r, river in enumerate(["Amber", "Slate", "Willow", "Cinder"]):
+        rows.append((f"Which river runs through {town}?", f"The {river} river runs through {town}.",
+                     "0x" + ("%02x" % (0x10 + r)) * 20))
+letters = "qzxwvkjyfgpbmhdrlcsntaoieu"
+for i in range(5):
+    junk = lambda salt: "".join(letters[(i * 7 + j * 13 + salt) % 26] for j in range(40))
+    rows.append((junk(1), junk(5), "0x" + "99" * 20))
+for q, a, who in rows:
+    print(json.dumps({"instruction": q, "response": a, "contributor": who}))
+PY
+pf datanet create facts --text-column response >/dev/null
+pf ingest facts .demo-data-factory/facts.jsonl --no-index >/dev/null
+echo '{"text": "The museum opens at nine.", "contributor": "0x00000000000000000000000000000000000000c0"}' > .demo-data-factory/notes.jsonl
+pf datanet create notes >/dev/null
+pf ingest notes .demo-data-factory/notes.jsonl >/dev/null
+JOB="$(pf train create facts --format instruction --rank 8 --targets q_proj,v_proj --learning-rate 0.005 \
+  --epochs 4 --batch-size 8 --max-length 128 --seed 3 --share-bps 10000 --json)"
+echo "$JOB" | python3 -c '
+import json, sys
+job = json.load(sys.stdin)
+store = job["result"]["provenance"]["gradients"]
+print("   trained %s on %d records; the gradient store: %d rows, %d bytes" % (
+    job["id"], job["result"]["provenance"]["records"], store["rows"], store["bytes"]))'
+ADAPTER="$(pf train publish "$(echo "$JOB" | field id)" --owner 0x00000000000000000000000000000000000000c0 --json | field id)"
+pf price set --adapter "$ADAPTER" --per-answer 1000000 >/dev/null
+ASKER=0x00000000000000000000000000000000000000a5
+pf account credit "$ASKER" 10000000 --reason "demo funds" >/dev/null
+pf ask notes "When does the Zorbian glacier melt?" --adapter "$ADAPTER" --as "$ASKER" --mode bm25 -k 1 \
+  --max-tokens 16 --json | python3 -c '
+import json, sys
+out = json.load(sys.stdin)
+print("   Q: When does the Zorbian glacier melt?  (adapter", out["training_attribution"][0]["adapter"][:14] + "..., no retrieval of the fact)")
+print("   A:", repr(out["answer"]))
+attribution = out["training_attribution"][0]
+print("   its most influential training records (%s):" % attribution["method"])
+for r in attribution["records"][:3]:
+    print("     %s... by %s, score %.3f" % (r["record_id"][:18], r["contributor"], r["score"]))
+print("   the fee of", out["fee_wei"], "wei, split:")
+for s in out["split"]:
+    print("     %-22s %s %10s wei" % (s["role"], s["to"], s["amount_wei"]))
+paid = {}
+for s in out["split"]:
+    if s["role"] == "training_contributor":
+        paid[s["to"]] = paid.get(s["to"], 0) + int(s["amount_wei"])
+top = max(paid, key=paid.get) if paid else None
+print("   the Zorbian canary (0xa0a0...) is paid the most:", top == "0x" + "a0" * 20)
+'
 
 echo
 echo "Try: $PROVDB --data .demo-data ask cranfield \"$QUESTION\" --as $USER_ADDRESS --max-fee 20000000000000000"

@@ -13,6 +13,7 @@ mod answer;
 mod chain;
 mod embed;
 mod generate;
+mod influence;
 mod ingest;
 mod output;
 mod process;
@@ -61,6 +62,10 @@ enum Benchmark {
     /// LoRA training tokens/s (rank 8 on SmolLM2-135M, sequences of 256) against PyTorch +
     /// PEFT on the same GGUF; `--peft-check` loads a provdb-trained adapter in PEFT instead.
     Train(train::Args),
+    /// Training-data influence on SmolLM2: its linear datamodeling score over retrainings on
+    /// random halves against the token-count split, what recording gradients adds to
+    /// training, and an answer's influence against its generation.
+    Influence(influence::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,5 +84,6 @@ fn run(benchmark: Benchmark) -> anyhow::Result<()> {
         Benchmark::Adapters(args) => adapters::run(args),
         Benchmark::Train(args) if args.peft_check => train_check::run(args),
         Benchmark::Train(args) => train::run(args),
+        Benchmark::Influence(args) => influence::run(args),
     }
 }

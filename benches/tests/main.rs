@@ -5,6 +5,7 @@
 
 mod common;
 mod delegation;
+mod influence;
 mod ingest;
 mod sql;
 mod train;
