@@ -371,8 +371,7 @@ fn measure(args: &Args, model: &Arc<LlamaModel>) -> anyhow::Result<Report> {
         None,
     )?;
     let (plain, plain_seconds) = train(model, &config, examples.clone(), None)?;
-    let (recording, recording_seconds) =
-        train(model, &config, examples.clone(), Some(projection.clone()))?;
+    let (recording, recording_seconds) = train(model, &config, examples.clone(), Some(projection))?;
     if plain.factors()? != recording.factors()? {
         anyhow::bail!("recording gradients changed what was trained");
     }
@@ -383,7 +382,7 @@ fn measure(args: &Args, model: &Arc<LlamaModel>) -> anyhow::Result<Report> {
     let store = GradientStore {
         header: GradientHeader {
             method: METHOD.into(),
-            projection: gradients.projection.clone(),
+            projection: gradients.projection,
             dim: gradients.dim,
             rows: gradients.rows.len(),
             records_root: String::new(),
