@@ -251,7 +251,8 @@ impl Catalog {
             LogEntry::Ingest { .. }
             | LogEntry::DatanetCreated { .. }
             | LogEntry::GrantChanged { .. }
-            | LogEntry::PriceSet { .. } => {}
+            | LogEntry::PriceSet { .. }
+            | LogEntry::NearDuplicatePolicySet { .. } => {}
         }
         Ok(())
     }

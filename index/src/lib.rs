@@ -3,7 +3,8 @@
 //! Owns, per Datanet (`DatanetIndex`, in its own directory): the catalog of chunk ordinals with
 //! roaring bitmaps for status, license and liveness (`catalog`), the tantivy BM25 index
 //! (`bm25`), the vector file and hnsw_rs graph (`vectors`, snapshots in `graph_file`), and the fusion of their ranked
-//! lists (`fusion`: RRF and weighted min-max sum).
+//! lists (`fusion`: RRF and weighted min-max sum). `minhash` is near-duplicate detection's core
+//! (MinHash signatures of word shingles, LSH bands, exact Jaccard).
 //!
 //! Invariants: every index is derived from storage and never holds the only copy of
 //! anything; each part records how far it covers (the catalog the last storage sequence, the
@@ -19,6 +20,7 @@ mod error;
 mod file;
 pub mod fusion;
 mod graph_file;
+pub mod minhash;
 mod search;
 pub mod vectors;
 

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, RecordId};
+use crate::model::{Address, NearDuplicateAction, NearDuplicatePolicy, RecordId};
 
 /// The rule a refused version breaks, as every path words it: who may supersede or remove
 /// record `record_id` of `contributor` in Datanet `datanet`.
@@ -214,20 +214,64 @@ pub(crate) fn encode_policy(policy: &SignaturePolicy, out: &mut Vec<u8>) {
     out.push(u8::from(policy.accepts_eip191));
 }
 
-/// Reads a Datanet's extension (empty: stored before policies, see [`SignaturePolicy::legacy`]).
-pub(crate) fn decode_policy(bytes: &[u8]) -> Result<SignaturePolicy, String> {
-    match bytes {
-        [] => Ok(SignaturePolicy::legacy()),
-        [EXTENSION_V1, chain @ .., flag] if chain.len() == 8 && *flag <= 1 => {
+/// The tag of a Datanet extension's near-duplicate policy, after its signature policy.
+const NEAR_DUPLICATES: u8 = 2;
+
+/// Appends a Datanet's near-duplicate policy: tag, action (0 allow, 1 pending, 2 refuse),
+/// threshold in basis points (2 bytes big-endian), across Datanets (0 or 1).
+pub(crate) fn encode_near_duplicates(policy: &NearDuplicatePolicy, out: &mut Vec<u8>) {
+    out.push(NEAR_DUPLICATES);
+    out.push(match policy.action {
+        NearDuplicateAction::Allow => 0,
+        NearDuplicateAction::Pending => 1,
+        NearDuplicateAction::Refuse => 2,
+    });
+    out.extend_from_slice(&policy.threshold_bps.to_be_bytes());
+    out.push(u8::from(policy.across_datanets));
+}
+
+/// Reads a Datanet's extension: its signature policy (none: stored before policies, see
+/// [`SignaturePolicy::legacy`]) and its near-duplicate policy (none: stored before it, the
+/// default, which allows).
+pub(crate) fn decode_policy(
+    bytes: &[u8],
+) -> Result<(SignaturePolicy, NearDuplicatePolicy), String> {
+    let bad = || "bad datanet extension".to_string();
+    let (signatures, rest) = match bytes {
+        [] => return Ok((SignaturePolicy::legacy(), NearDuplicatePolicy::default())),
+        [EXTENSION_V1, rest @ ..] if rest.len() >= 9 && rest[8] <= 1 => {
             let mut id = [0u8; 8];
-            id.copy_from_slice(chain);
-            Ok(SignaturePolicy {
+            id.copy_from_slice(&rest[..8]);
+            let policy = SignaturePolicy {
                 chain_id: u64::from_be_bytes(id),
-                accepts_eip191: *flag == 1,
-            })
+                accepts_eip191: rest[8] == 1,
+            };
+            (policy, &rest[9..])
         }
-        _ => Err("bad datanet extension".into()),
-    }
+        _ => return Err(bad()),
+    };
+    let near_duplicates = match rest {
+        [] => NearDuplicatePolicy::default(),
+        [NEAR_DUPLICATES, action, high, low, across] if *across <= 1 => {
+            let threshold_bps = u16::from_be_bytes([*high, *low]);
+            if !(1..=10_000).contains(&threshold_bps) {
+                return Err(bad());
+            }
+            let action = match action {
+                0 => NearDuplicateAction::Allow,
+                1 => NearDuplicateAction::Pending,
+                2 => NearDuplicateAction::Refuse,
+                _ => return Err(bad()),
+            };
+            NearDuplicatePolicy {
+                action,
+                threshold_bps,
+                across_datanets: *across == 1,
+            }
+        }
+        _ => return Err(bad()),
+    };
+    Ok((signatures, near_duplicates))
 }
 
 #[cfg(test)]
@@ -268,11 +312,32 @@ mod tests {
         }
 
         #[test]
-        fn a_policy_round_trips(chain_id in any::<u64>(), accepts_eip191 in any::<bool>()) {
+        fn a_policy_round_trips(
+            chain_id in any::<u64>(),
+            accepts_eip191 in any::<bool>(),
+            action in 0usize..3,
+            threshold_bps in 1u16..=10_000,
+            across_datanets in any::<bool>(),
+        ) {
             let policy = SignaturePolicy { chain_id, accepts_eip191 };
             let mut bytes = Vec::new();
             encode_policy(&policy, &mut bytes);
-            prop_assert_eq!(decode_policy(&bytes), Ok(policy));
+            // A value written before near-duplicate policies: the default, which allows.
+            prop_assert_eq!(
+                decode_policy(&bytes),
+                Ok((policy, NearDuplicatePolicy::default()))
+            );
+            let near = NearDuplicatePolicy {
+                action: [
+                    NearDuplicateAction::Allow,
+                    NearDuplicateAction::Pending,
+                    NearDuplicateAction::Refuse,
+                ][action],
+                threshold_bps,
+                across_datanets,
+            };
+            encode_near_duplicates(&near, &mut bytes);
+            prop_assert_eq!(decode_policy(&bytes), Ok((policy, near)));
         }
 
         #[test]
@@ -289,8 +354,22 @@ mod tests {
             Some(SignatureScheme::Eip191)
         );
         assert_eq!(RecordExtension::decode(&[], false).unwrap().scheme, None);
-        assert_eq!(decode_policy(&[]).unwrap(), SignaturePolicy::legacy());
-        assert!(decode_policy(&[]).unwrap().accepts_eip191);
+        let (signatures, near) = decode_policy(&[]).unwrap();
+        assert_eq!(signatures, SignaturePolicy::legacy());
+        assert!(signatures.accepts_eip191);
+        assert_eq!(near.action, NearDuplicateAction::Allow);
+        // A threshold of 0 or above the whole, or an unknown action, is damage.
+        let mut bytes = Vec::new();
+        encode_policy(&SignaturePolicy::default(), &mut bytes);
+        for tail in [
+            [2, 0, 0, 0, 0],
+            [2, 0, 0x27, 0x11, 0],
+            [2, 3, 0x1f, 0x40, 0],
+        ] {
+            let mut damaged = bytes.clone();
+            damaged.extend_from_slice(&tail);
+            assert!(decode_policy(&damaged).is_err(), "{tail:?}");
+        }
         assert!(!SignaturePolicy::default().accepts_eip191);
         assert!(RecordExtension::decode(&[2, 0, 0], false).is_err());
     }

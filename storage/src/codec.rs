@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::acts::{RecordExtension, decode_policy, encode_policy};
+use crate::acts::{RecordExtension, decode_policy, encode_near_duplicates, encode_policy};
 use crate::error::{Result, StorageError};
 use crate::ledger::{AnswerRecord, LedgerEntry};
 use crate::model::{Datanet, Record};
@@ -87,6 +87,7 @@ pub(crate) fn decode_record(cf: &'static str, key: &[u8], bytes: &[u8]) -> Resul
 pub(crate) fn encode_datanet(datanet: &Datanet) -> Result<Vec<u8>> {
     let mut bytes = encode(datanet)?;
     encode_policy(&datanet.signatures, &mut bytes);
+    encode_near_duplicates(&datanet.near_duplicates, &mut bytes);
     Ok(bytes)
 }
 
@@ -99,7 +100,7 @@ pub(crate) fn decode_datanet(cf: &'static str, key: &[u8], bytes: &[u8]) -> Resu
     };
     let (mut datanet, rest): (Datanet, &[u8]) =
         postcard::take_from_bytes(bytes).map_err(|e| corrupt(e.to_string()))?;
-    datanet.signatures = decode_policy(rest).map_err(corrupt)?;
+    (datanet.signatures, datanet.near_duplicates) = decode_policy(rest).map_err(corrupt)?;
     Ok(datanet)
 }
 

@@ -58,8 +58,8 @@ pub use merkle::{
 };
 pub use model::{
     Address, BatchReceipt, Chunk, ChunkingConfig, ColumnKind, ColumnSpec, Datanet, DatanetId,
-    DatanetStats, Grant, LogEntry, NewChunk, NewRecord, Record, RecordId, Status, UnhashedRecord,
-    Visibility, record_id_of,
+    DatanetStats, Grant, LogEntry, NearDuplicateAction, NearDuplicatePolicy, NewChunk, NewRecord,
+    Record, RecordId, Status, UnhashedRecord, Visibility, record_id_of,
 };
 pub use money::{
     AccountState, CreditSource, CreditedDeposit, Deposit, DepositKey, EntryDetail,

@@ -188,6 +188,73 @@ impl Default for ChunkingConfig {
     }
 }
 
+/// What ingest does with a record whose text nearly copies a stored record's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NearDuplicateAction {
+    /// Stored as any other record (the link is still recorded).
+    #[default]
+    Allow,
+    /// Stored as `pending`, for review, linked to the record it nearly copies.
+    Pending,
+    /// The file is refused, naming the line, the record it nearly copies and the similarity.
+    Refuse,
+}
+
+impl NearDuplicateAction {
+    /// Its name: `allow`, `pending` or `refuse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Pending => "pending",
+            Self::Refuse => "refuse",
+        }
+    }
+}
+
+impl std::str::FromStr for NearDuplicateAction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "allow" => Ok(Self::Allow),
+            "pending" => Ok(Self::Pending),
+            "refuse" => Ok(Self::Refuse),
+            other => Err(format!(
+                "unknown near-duplicate action '{other}': allow, pending or refuse"
+            )),
+        }
+    }
+}
+
+/// A Datanet's near-duplicate policy: what to do, from what similarity, against what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NearDuplicatePolicy {
+    /// What ingest does with a near-copy.
+    pub action: NearDuplicateAction,
+    /// The Jaccard similarity of word shingles from which a record is a near-copy, in basis
+    /// points (1..=10000; 8000 is 0.8).
+    pub threshold_bps: u16,
+    /// Whether records are checked against every Datanet, not only their own.
+    pub across_datanets: bool,
+}
+
+impl Default for NearDuplicatePolicy {
+    fn default() -> Self {
+        Self {
+            action: NearDuplicateAction::Allow,
+            threshold_bps: 8_000,
+            across_datanets: false,
+        }
+    }
+}
+
+impl NearDuplicatePolicy {
+    /// The threshold as a similarity in 0..=1.
+    pub fn threshold(&self) -> f64 {
+        f64::from(self.threshold_bps) / 10_000.0
+    }
+}
+
 /// A curated dataset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Datanet {
@@ -209,6 +276,10 @@ pub struct Datanet {
     /// value's extension (see `acts`), not by serde.
     #[serde(skip)]
     pub signatures: SignaturePolicy,
+    /// What ingest does with a record that nearly copies a stored one. Stored in the value's
+    /// extension (see `acts`), not by serde.
+    #[serde(skip)]
+    pub near_duplicates: NearDuplicatePolicy,
     /// Who may read it.
     pub visibility: Visibility,
     /// The owner (curator) address, if any.
@@ -234,6 +305,7 @@ impl Datanet {
             schema: None,
             require_signatures: false,
             signatures: SignaturePolicy::default(),
+            near_duplicates: NearDuplicatePolicy::default(),
             visibility: Visibility::Public,
             owner: None,
             initial_status: Status::Approved,
@@ -567,6 +639,19 @@ pub enum LogEntry {
         per_answer_wei: u128,
         /// Wei per 1,000 generated tokens.
         per_1k_tokens_wei: u128,
+        /// Who set it.
+        set_by: Option<Address>,
+    },
+    /// A Datanet's near-duplicate policy changed (its value holds the new one).
+    NearDuplicatePolicySet {
+        /// The Datanet.
+        datanet_id: DatanetId,
+        /// What ingest now does with a near-copy (`allow`, `pending`, `refuse`).
+        action: String,
+        /// From what similarity, in basis points.
+        threshold_bps: u16,
+        /// Whether checked against every Datanet.
+        across_datanets: bool,
         /// Who set it.
         set_by: Option<Address>,
     },

@@ -129,6 +129,8 @@ fn create(db: &Db, json: bool, args: DatanetCreateArgs) -> anyhow::Result<()> {
         } else {
             Status::Approved
         },
+        // Near-duplicate detection at ingest is not built yet: the default (allow).
+        near_duplicates: provdb::storage::NearDuplicatePolicy::default(),
         id: 0,
         created_at_ms: 0,
         chunking: ChunkingConfig {

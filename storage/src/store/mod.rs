@@ -30,7 +30,9 @@ use rocksdb::{
 use crate::codec::{decode_u64, encode};
 use crate::error::{Result, StorageError};
 use crate::keys::*;
-use crate::model::{Address, Datanet, DatanetStats, Grant, LogEntry};
+use crate::model::{
+    Address, Datanet, DatanetId, DatanetStats, Grant, LogEntry, NearDuplicatePolicy,
+};
 
 pub use commit::{PreparedBatch, Uncommitted};
 pub use encode::BatchStart;
@@ -341,6 +343,39 @@ impl Store {
     /// Takes a read grant away (a no-op change is still logged, so it is idempotent).
     pub fn revoke(&self, datanet_id: u32, grantee: &Address) -> Result<u64> {
         self.change_grant(datanet_id, grantee, None)
+    }
+
+    /// Sets Datanet `datanet_id`'s near-duplicate policy (logged, with who set it).
+    pub fn set_near_duplicate_policy(
+        &self,
+        datanet_id: DatanetId,
+        policy: NearDuplicatePolicy,
+        set_by: Option<Address>,
+    ) -> Result<u64> {
+        if !(1..=10_000).contains(&policy.threshold_bps) {
+            return Err(StorageError::Invalid(format!(
+                "a near-duplicate threshold of {} basis points is outside 1..=10000",
+                policy.threshold_bps
+            )));
+        }
+        let mut datanet = self.datanet_by_id(datanet_id)?;
+        let mut counters = self.lock()?;
+        datanet.near_duplicates = policy;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_DATANETS)?,
+            datanet.name.as_bytes(),
+            crate::codec::encode_datanet(&datanet)?,
+        );
+        let entry = LogEntry::NearDuplicatePolicySet {
+            datanet_id,
+            action: policy.action.as_str().to_string(),
+            threshold_bps: policy.threshold_bps,
+            across_datanets: policy.across_datanets,
+            set_by,
+        };
+        let (next_chunk, next_datanet) = (counters.next_chunk_id, counters.next_datanet_id);
+        self.commit(&mut counters, batch, &entry, next_chunk, next_datanet)
     }
 
     fn change_grant(

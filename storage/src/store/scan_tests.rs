@@ -25,6 +25,7 @@ fn datanet(name: &str) -> Datanet {
         schema: None,
         require_signatures: false,
         signatures: crate::SignaturePolicy::default(),
+        near_duplicates: crate::model::NearDuplicatePolicy::default(),
         visibility: Visibility::Public,
         owner: None,
         initial_status: Status::Approved,

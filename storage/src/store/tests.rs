@@ -13,6 +13,7 @@ fn datanet(name: &str) -> Datanet {
         schema: None,
         require_signatures: false,
         signatures: crate::SignaturePolicy::default(),
+        near_duplicates: crate::model::NearDuplicatePolicy::default(),
         visibility: crate::model::Visibility::Public,
         owner: None,
         initial_status: Status::Approved,
@@ -365,4 +366,46 @@ fn a_prepared_batch_committed_elsewhere_than_assumed_gets_the_actual_ids() {
     ));
     assert_eq!(uncommitted.records.len(), 2);
     assert_eq!(store.next_batch_start().unwrap(), start);
+}
+
+#[test]
+fn a_near_duplicate_policy_is_kept_across_reopen_and_logged() {
+    use crate::model::{NearDuplicateAction, NearDuplicatePolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let policy = NearDuplicatePolicy {
+        action: NearDuplicateAction::Refuse,
+        threshold_bps: 8_500,
+        across_datanets: true,
+    };
+    {
+        let store = open(dir.path());
+        let id = store.create_datanet(datanet("d")).unwrap().id;
+        assert_eq!(
+            store.datanet("d").unwrap().near_duplicates,
+            NearDuplicatePolicy::default()
+        );
+        let zero = NearDuplicatePolicy {
+            threshold_bps: 0,
+            ..policy
+        };
+        assert!(store.set_near_duplicate_policy(id, zero, None).is_err());
+        assert!(store.set_near_duplicate_policy(77, policy, None).is_err());
+        let by = Some(Address([7; 20]));
+        let sequence = store.set_near_duplicate_policy(id, policy, by).unwrap();
+        let log = store.log_since(sequence - 1).unwrap();
+        assert_eq!(
+            log[0].1,
+            LogEntry::NearDuplicatePolicySet {
+                datanet_id: id,
+                action: "refuse".into(),
+                threshold_bps: 8_500,
+                across_datanets: true,
+                set_by: by,
+            }
+        );
+    }
+    let store = open(dir.path());
+    let datanet = store.datanet("d").unwrap();
+    assert_eq!(datanet.near_duplicates, policy);
+    assert_eq!(datanet.signatures, crate::SignaturePolicy::default());
 }
