@@ -81,14 +81,19 @@ fn fixture(dir: &std::path::Path) -> Db {
             bob,
         ),
     ];
+    ingest_pairs(&db, dir, "qa.jsonl", &pairs);
+    db
+}
+
+/// Ingests (instruction, response, contributor) rows into `qa` from `file` in `dir`.
+fn ingest_pairs(db: &Db, dir: &std::path::Path, file: &str, pairs: &[(&str, &str, Address)]) {
     let rows: Vec<_> = pairs
         .iter()
         .map(|(q, a, who)| json!({"instruction": q, "response": a, "contributor": who.to_string()}))
         .collect();
-    let path = write_rows(dir, "qa.jsonl", &rows);
+    let path = write_rows(dir, file, &rows);
     db.ingest_file("qa", &path, &IngestOptions::default())
         .unwrap();
-    db
 }
 
 fn spec() -> FineTuneSpec {
@@ -598,13 +603,7 @@ fn copies_of_a_record_train_nothing_and_earn_nothing_from_training() {
             STRANGER,
         ),
     ];
-    let rows: Vec<_> = copies
-        .iter()
-        .map(|(q, a, who)| json!({"instruction": q, "response": a, "contributor": who.to_string()}))
-        .collect();
-    let path = write_rows(dir.path(), "copies.jsonl", &rows);
-    db.ingest_file("qa", &path, &IngestOptions::default())
-        .unwrap();
+    ingest_pairs(&db, dir.path(), "copies.jsonl", &copies);
     let (id, after) = run(&db);
     assert_eq!(after.adapter_id, before.adapter_id);
     assert_eq!(

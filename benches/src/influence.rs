@@ -26,7 +26,6 @@ use provdb::inference::lora::gradients::METHOD;
 use provdb::inference::lora::{
     AdapterMix, AdapterStore, GradientHeader, GradientIndex, GradientStore,
 };
-use provdb::inference::model_files;
 use provdb::inference::train::{
     Control, Example, GradientModel, GradientProjection, Trainer, TrainingConfig,
 };
@@ -36,6 +35,7 @@ use serde::Serialize;
 
 use crate::output::{UserError, print_json};
 use crate::process::{load_average, peak_rss_mb};
+use crate::train::load_generator;
 
 /// The options of `provdb-bench influence`.
 #[derive(Debug, clap::Args)]
@@ -303,11 +303,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         )
         .into());
     }
-    let path = args
-        .model
-        .clone()
-        .unwrap_or_else(model_files::default_generator_path);
-    let model: Arc<LlamaModel> = LlamaModel::load(&path)?;
+    let (path, model) = load_generator(args.model.as_deref())?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build()?;

@@ -118,6 +118,13 @@ struct Report {
     peak_rss_mb: f64,
 }
 
+/// The generator at `model`, else the default SmolLM2 GGUF, with its path.
+pub(crate) fn load_generator(model: Option<&Path>) -> anyhow::Result<(PathBuf, Arc<LlamaModel>)> {
+    let path = model.map_or_else(model_files::default_generator_path, Path::to_path_buf);
+    let model = LlamaModel::load(&path)?;
+    Ok((path, model))
+}
+
 /// `count` sequences of `length` tokens cut one after another from the collection's text.
 fn sequences(
     model: &LlamaModel,
@@ -228,11 +235,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         )
         .into());
     }
-    let path = args
-        .model
-        .clone()
-        .unwrap_or_else(model_files::default_generator_path);
-    let model: Arc<LlamaModel> = LlamaModel::load(&path)?;
+    let (path, model) = load_generator(args.model.as_deref())?;
     let config = config(args.rank, &args.targets, args.length);
     config.validate(model.config())?;
     let sequences = sequences(
